@@ -1,0 +1,53 @@
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
+import type { AppConfig } from '../config.ts'
+
+export const AUTH_MODES = ['memory', 'redis', 'jwt'] as const
+export type AuthMode = typeof AUTH_MODES[number]
+
+/** Why a credential was refused; the contract's `reason` values. */
+export type RefusalReason = 'missing_token' | 'unknown_session' | 'expired' | 'invalid_token' | 'revoked'
+
+export type Verdict =
+  | { ok: true, user: string }
+  | { ok: false, reason: RefusalReason }
+
+export interface Credential {
+  /** The opaque string the client presents: a session id or a JWT. */
+  token: string
+  /** Seconds until the credential stops working. */
+  expiresIn: number
+}
+
+/**
+ * The one interface the three modes share. The routes know nothing else about a mode:
+ * adding a fourth is one file that implements this plus one line in ./index.ts.
+ */
+export interface Authenticator {
+  readonly mode: AuthMode
+  /** Makes a new credential for a user who just proved who they are. */
+  login (user: string): Promise<Credential>
+  /** Says whose credential this is, or why it is refused. Throws SessionStoreUnavailableError when it cannot tell. */
+  verify (token: string): Promise<Verdict>
+  /** Ends the credential where this mode can. */
+  logout (token: string): Promise<void>
+  /** Whether the state this mode depends on can be reached now ('none' for modes that keep none elsewhere). */
+  storeStatus (): 'up' | 'down' | 'none'
+  close (): Promise<void>
+}
+
+export interface AuthenticatorContext {
+  config: AppConfig
+  log: FastifyBaseLogger
+  /** jwt mode registers @fastify/jwt on it; the others ignore it. */
+  app: FastifyInstance
+}
+
+export type AuthenticatorFactory = (context: AuthenticatorContext) => Promise<Authenticator>
+
+/** The session store could not answer: the request gets a 503, never a 401 or a hang. */
+export class SessionStoreUnavailableError extends Error {
+  constructor (cause: unknown) {
+    super('session store unavailable', { cause })
+    this.name = 'SessionStoreUnavailableError'
+  }
+}

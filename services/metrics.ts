@@ -1,0 +1,36 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+/**
+ * One registry per app, not prom-client's global one, so a test can build
+ * several apps in one process. Auth outcomes are counted here, on the server,
+ * because a load generator only sees "non-2xx".
+ */
+export function createMetrics (serverId: string, mode: string) {
+  const registry = new Registry()
+  registry.setDefaultLabels({ server: serverId, mode })
+  collectDefaultMetrics({ register: registry })
+
+  return {
+    registry,
+    authOutcomes: new Counter({
+      name: 'auth_outcomes_total',
+      help: 'Authenticated requests by outcome (ok, unauthorized, unavailable) and refusal reason',
+      labelNames: ['outcome', 'reason'] as const,
+      registers: [registry]
+    }),
+    logins: new Counter({
+      name: 'auth_logins_total',
+      help: 'Login attempts by result (ok, invalid_credentials, unavailable)',
+      labelNames: ['result'] as const,
+      registers: [registry]
+    }),
+    authDuration: new Histogram({
+      name: 'auth_duration_seconds',
+      help: 'Time spent deciding whether a credential is valid (the auth step alone)',
+      buckets: [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1],
+      registers: [registry]
+    })
+  }
+}
+
+export type Metrics = ReturnType<typeof createMetrics>
