@@ -1,0 +1,171 @@
+import { randomBytes } from 'node:crypto'
+import { fileURLToPath } from 'node:url'
+import type { AuthMode } from '../services/auth/authenticator.ts'
+import { ManagedProcess, type LogSink } from './lib/managed-process.ts'
+import { freePort, isPortFree } from './lib/ports.ts'
+import { httpOk, redisPong } from './lib/probes.ts'
+
+const SERVER_ENTRY = fileURLToPath(new URL('../services/server.ts', import.meta.url))
+const BALANCER_ENTRY = fileURLToPath(new URL('../balancer/server.ts', import.meta.url))
+
+export interface ClusterOptions {
+  mode: AuthMode
+  /** How many app servers; default 3. */
+  servers?: number
+  /** The balancer's port; default 0, a free one. */
+  port?: number
+  /** Use this Redis in redis mode instead of starting a private redis-server. */
+  redisUrl?: string
+  /** Shared by every server in jwt mode; default a fresh random one per cluster. */
+  jwtSecret?: string
+  sessionTtlSeconds?: number
+  logLevel?: string
+  /** How often the balancer checks its upstreams. */
+  healthIntervalMs?: number
+  /** Extra environment for every app server. */
+  serverEnv?: Record<string, string>
+  /** Where the children's log lines go; default nowhere. */
+  onLog?: LogSink
+}
+
+export interface AppServer extends ManagedProcess {
+  readonly id: string
+  readonly url: string
+  readonly port: number
+}
+
+export interface Cluster {
+  readonly mode: AuthMode
+  /** The balancer's URL: where clients go. */
+  readonly url: string
+  readonly servers: AppServer[]
+  readonly balancer: ManagedProcess
+  /** The private redis-server, when this cluster started one. */
+  readonly redis: (ManagedProcess & { url: string, port: number }) | undefined
+  /** Where the servers keep sessions in redis mode. */
+  readonly redisUrl: string | undefined
+  readonly jwtSecret: string | undefined
+  /** Stops every process this cluster started; safe to call twice. */
+  stop (): Promise<void>
+}
+
+/** Raised for what the user can fix: a taken port, a missing redis-server. */
+export class LaunchError extends Error {
+  override name = 'LaunchError'
+}
+
+/**
+ * Starts a whole cluster as separate processes: a private redis-server when
+ * needed, N app servers, and the balancer in front; resolves once every one
+ * answers. On any failure it stops what it started and throws.
+ */
+export async function startCluster (options: ClusterOptions): Promise<Cluster> {
+  const { mode, servers: count = 3, port = 0, logLevel = 'info', onLog = () => {} } = options
+  const started: ManagedProcess[] = []
+  const stopAll = async (): Promise<void> => {
+    await Promise.all(started.splice(0).reverse().map(async (p) => await p.stop()))
+  }
+
+  try {
+    if (port !== 0 && !(await isPortFree(port))) {
+      throw new LaunchError(`port ${port} is taken: stop what uses it, or choose another with --port`)
+    }
+
+    let redis: Cluster['redis']
+    let redisUrl = mode === 'redis' ? options.redisUrl : undefined
+    if (mode === 'redis' && redisUrl === undefined) {
+      const redisPort = await freePort()
+      const proc = new ManagedProcess({
+        name: 'redis',
+        command: 'redis-server',
+        args: ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'],
+        env: { ...process.env } as Record<string, string>,
+        isReady: async () => await redisPong(redisPort),
+        whenMissing: 'redis mode needs Redis: install redis-server (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis), or set REDIS_URL to a running Redis'
+      }, onLog)
+      redisUrl = `redis://127.0.0.1:${redisPort}`
+      redis = Object.assign(proc, { url: redisUrl, port: redisPort })
+      started.push(proc)
+      await proc.start()
+    }
+
+    const jwtSecret = mode === 'jwt' ? (options.jwtSecret ?? randomBytes(48).toString('base64url')) : undefined
+    const servers: AppServer[] = []
+    for (let i = 1; i <= count; i++) {
+      const serverPort = await freePort()
+      const id = `app-${i}`
+      const url = `http://127.0.0.1:${serverPort}`
+      const env: Record<string, string> = {
+        ...inheritedEnv(),
+        ...options.serverEnv,
+        AUTH_MODE: mode,
+        PORT: String(serverPort),
+        HOST: '127.0.0.1',
+        SERVER_ID: id,
+        LOG_LEVEL: logLevel,
+        ...(options.sessionTtlSeconds !== undefined ? { SESSION_TTL_SECONDS: String(options.sessionTtlSeconds) } : {}),
+        ...(redisUrl !== undefined ? { REDIS_URL: redisUrl } : {}),
+        ...(jwtSecret !== undefined ? { JWT_SECRET: jwtSecret } : {})
+      }
+      const proc = new ManagedProcess({
+        name: id,
+        command: process.execPath,
+        args: [SERVER_ENTRY],
+        env,
+        isReady: async () => await httpOk(`${url}/health`)
+      }, onLog)
+      servers.push(Object.assign(proc, { id, url, port: serverPort }))
+      started.push(proc)
+    }
+    await Promise.all(servers.map(async (s) => await s.start()))
+
+    const balancerPort = port === 0 ? await freePort() : port
+    const url = `http://127.0.0.1:${balancerPort}`
+    const balancer = new ManagedProcess({
+      name: 'balancer',
+      command: process.execPath,
+      args: [BALANCER_ENTRY],
+      env: {
+        ...inheritedEnv(),
+        PORT: String(balancerPort),
+        HOST: '127.0.0.1',
+        UPSTREAMS: servers.map((s) => s.url).join(','),
+        LOG_LEVEL: logLevel,
+        ...(options.healthIntervalMs !== undefined ? { HEALTH_INTERVAL_MS: String(options.healthIntervalMs) } : {})
+      },
+      isReady: async () => await httpOk(`${url}/_balancer/stats`)
+    }, onLog)
+    started.push(balancer)
+    await balancer.start()
+
+    return {
+      mode,
+      url,
+      servers,
+      balancer,
+      redis,
+      redisUrl,
+      jwtSecret,
+      async stop () {
+        // The balancer first, so no request lands on a server that is going away.
+        await balancer.stop()
+        await Promise.all(servers.map(async (s) => await s.stop()))
+        await redis?.stop()
+      }
+    }
+  } catch (err) {
+    await stopAll()
+    throw err
+  }
+}
+
+/** Only what a Node child needs from the launcher's environment: not the user's AUTH_MODE or PORT. */
+function inheritedEnv (): Record<string, string> {
+  const keep = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TZ', 'NODE_OPTIONS', 'NODE_EXTRA_CA_CERTS']
+  const env: Record<string, string> = {}
+  for (const key of keep) {
+    const value = process.env[key]
+    if (value !== undefined) env[key] = value
+  }
+  return env
+}

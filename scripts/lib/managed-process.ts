@@ -1,0 +1,114 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import { setTimeout as sleep } from 'node:timers/promises'
+
+export interface ProcessSpec {
+  /** Shown before each log line, e.g. app-1. */
+  name: string
+  command: string
+  args: string[]
+  env: Record<string, string>
+  /** Resolves true once the process answers; polled after spawn. */
+  isReady: () => Promise<boolean>
+  readyTimeoutMs?: number
+  /** What to tell the user when the command itself is missing. */
+  whenMissing?: string
+}
+
+export type LogSink = (source: string, line: string, stream: 'stdout' | 'stderr') => void
+
+const live = new Set<ChildProcess>()
+// Whatever way the launcher's process ends, no child outlives it (SIGKILL aside).
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL')
+})
+
+/**
+ * One child process the launcher owns: started, waited for until it answers,
+ * stopped with SIGTERM (then SIGKILL), and restarted on the same port.
+ */
+export class ManagedProcess {
+  readonly name: string
+  readonly #spec: ProcessSpec
+  readonly #onLog: LogSink
+  #child: ChildProcess | undefined
+  #exited: Promise<number | null> | undefined
+  #stderrTail: string[] = []
+  /** Called when the process exits without being asked to. */
+  onUnexpectedExit: ((code: number | null, signal: NodeJS.Signals | null) => void) | undefined
+
+  constructor (spec: ProcessSpec, onLog: LogSink) {
+    this.name = spec.name
+    this.#spec = spec
+    this.#onLog = onLog
+  }
+
+  get pid (): number | undefined { return this.#child?.pid }
+  get running (): boolean { return this.#child !== undefined && this.#child.exitCode === null && this.#child.signalCode === null }
+
+  async start (): Promise<void> {
+    if (this.running) return
+    const { name, command, args, env } = this.#spec
+    this.#stderrTail = []
+    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    this.#child = child
+    live.add(child)
+    let stopping = false
+    this.#exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        live.delete(child)
+        if (!stopping && (child as { expectedExit?: boolean }).expectedExit !== true) this.onUnexpectedExit?.(code, signal)
+        resolve(code)
+      })
+    })
+    const spawnError = new Promise<Error>((resolve) => child.once('error', resolve))
+    for (const stream of ['stdout', 'stderr'] as const) {
+      createInterface({ input: child[stream], crlfDelay: Infinity }).on('line', (line) => {
+        if (stream === 'stderr') this.#stderrTail = [...this.#stderrTail.slice(-19), line]
+        this.#onLog(name, line, stream)
+      })
+    }
+
+    const deadline = Date.now() + (this.#spec.readyTimeoutMs ?? 15_000)
+    for (;;) {
+      const outcome = await Promise.race([
+        spawnError.then((err) => ({ err })),
+        this.#exited.then((code) => ({ code })),
+        sleep(50).then(() => ({ tick: true }))
+      ])
+      if ('err' in outcome) {
+        stopping = true
+        const missing = (outcome.err as NodeJS.ErrnoException).code === 'ENOENT'
+        throw new Error(missing && this.#spec.whenMissing !== undefined ? this.#spec.whenMissing : `${name} could not start: ${outcome.err.message}`)
+      }
+      if ('code' in outcome) {
+        throw new Error(`${name} exited with code ${String(outcome.code)} while starting${this.#describeStderr()}`)
+      }
+      if (await this.#spec.isReady().catch(() => false)) return
+      if (Date.now() > deadline) {
+        await this.stop()
+        throw new Error(`${name} did not become ready within ${this.#spec.readyTimeoutMs ?? 15_000} ms${this.#describeStderr()}`)
+      }
+    }
+  }
+
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
+  async stop (signal: NodeJS.Signals = 'SIGTERM', graceMs = 5000): Promise<void> {
+    const child = this.#child
+    if (child === undefined || !this.running) return
+    ;(child as { expectedExit?: boolean }).expectedExit = true
+    child.kill(signal)
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
+    await this.#exited
+    clearTimeout(timer)
+  }
+
+  /** Kills the process at once, as a crash would. */
+  async kill (): Promise<void> {
+    await this.stop('SIGKILL', 0)
+  }
+
+  #describeStderr (): string {
+    return this.#stderrTail.length === 0 ? '' : `:\n    ${this.#stderrTail.slice(-8).join('\n    ')}`
+  }
+}

@@ -1,0 +1,112 @@
+import { parseArgs } from 'node:util'
+import { AUTH_MODES, type AuthMode } from '../services/auth/authenticator.ts'
+import { DEMO_USERS } from '../services/users.ts'
+import { LaunchError, startCluster } from './cluster.ts'
+import { formatLogLine } from './lib/log-format.ts'
+
+const USAGE = `Usage: npm start -- [--mode memory|redis|jwt] [--servers N] [--port P] [--log-level LEVEL]
+
+Starts N app servers as separate processes, the balancer in front of them on port P,
+and in redis mode (unless REDIS_URL is set) a private redis-server.
+  --mode       memory, redis or jwt (default jwt; or AUTH_MODE)
+  --servers    how many app servers, 1 to 32 (default 3)
+  --port       the balancer's port (default 8080)
+  --log-level  the servers' pino level (default info; or LOG_LEVEL)`
+
+function fail (message: string): never {
+  process.stderr.write(`${message}\n\n${USAGE}\n`)
+  process.exit(2)
+}
+
+let args
+try {
+  args = parseArgs({
+    options: {
+      mode: { type: 'string', default: process.env.AUTH_MODE ?? 'jwt' },
+      servers: { type: 'string', default: '3' },
+      port: { type: 'string', default: '8080' },
+      'log-level': { type: 'string', default: process.env.LOG_LEVEL ?? 'info' },
+      help: { type: 'boolean', short: 'h' }
+    },
+    strict: true
+  }).values
+} catch (err) {
+  fail((err as Error).message)
+}
+if (args.help === true) {
+  process.stdout.write(`${USAGE}\n`)
+  process.exit(0)
+}
+const mode = args.mode as AuthMode
+if (!AUTH_MODES.includes(mode)) fail(`--mode must be one of ${AUTH_MODES.join(', ')} (got "${args.mode}")`)
+const servers = Number(args.servers)
+if (!Number.isInteger(servers) || servers < 1 || servers > 32) fail(`--servers must be a whole number from 1 to 32 (got "${args.servers}")`)
+const port = Number(args.port)
+if (!Number.isInteger(port) || port < 1 || port > 65535) fail(`--port must be a port number from 1 to 65535 (got "${args.port}")`)
+
+const colour = process.stdout.isTTY === true && process.env.NO_COLOR === undefined
+const log = (source: string, line: string): void => { process.stdout.write(`${formatLogLine(source, line, colour)}\n`) }
+
+process.stdout.write(`Starting ${servers} app server${servers === 1 ? '' : 's'} in ${mode} mode...\n`)
+let cluster
+try {
+  cluster = await startCluster({
+    mode,
+    servers,
+    port,
+    redisUrl: process.env.REDIS_URL,
+    logLevel: args['log-level'],
+    ...(process.env.SESSION_TTL_SECONDS !== undefined ? { sessionTtlSeconds: Number(process.env.SESSION_TTL_SECONDS) } : {}),
+    ...(process.env.JWT_SECRET !== undefined ? { jwtSecret: process.env.JWT_SECRET } : {}),
+    onLog: log
+  })
+} catch (err) {
+  process.stderr.write(`\nCould not start the cluster: ${(err as Error).message}\n`)
+  process.exit(err instanceof LaunchError ? 2 : 1)
+}
+
+const running = cluster
+for (const server of running.servers) {
+  server.onUnexpectedExit = (code, signal) => log('launcher', JSON.stringify({ level: 40, time: Date.now(), msg: `${server.id} exited (${signal ?? `code ${String(code)}`}); the balancer will route around it` }))
+}
+running.balancer.onUnexpectedExit = (code, signal) => log('launcher', JSON.stringify({ level: 50, time: Date.now(), msg: `the balancer exited (${signal ?? `code ${String(code)}`}); press Ctrl-C and start again` }))
+
+const lessons: Record<AuthMode, string> = {
+  memory: 'each server keeps its own sessions: expect 2 of every 3 /feeds to be refused (unknown_session).',
+  redis: 'every server reads sessions from Redis: every /feeds succeeds, at the cost of a round trip each.',
+  jwt: 'every server checks the token\'s signature with the shared secret: every /feeds succeeds, no shared state.'
+}
+const users = Object.entries(DEMO_USERS).map(([u, p]) => `${u} / ${p}`).join(', ')
+process.stdout.write(`
+  Cluster up in ${mode} mode: ${lessons[mode]}
+
+  balancer   ${running.url}   (upstreams: ${running.url}/_balancer/stats)
+${running.servers.map((s) => `  ${s.id.padEnd(9)}  ${s.url}`).join('\n')}
+${running.redis !== undefined ? `  redis      ${running.redis.url}   (private: removed on exit)\n` : running.redisUrl !== undefined ? `  redis      ${running.redisUrl}\n` : ''}
+  Demo users: ${users}
+
+  Try it:
+    curl -s -c /tmp/jar -H 'content-type: application/json' -d '{"username":"alice","password":"wonderland"}' ${running.url}/login
+    for i in 1 2 3 4 5 6; do curl -s -b /tmp/jar ${running.url}/feeds; echo; done
+
+  Ctrl-C stops everything.
+
+`)
+
+let stopping = false
+async function shutdown (signal: string): Promise<void> {
+  if (stopping) return
+  stopping = true
+  process.stdout.write(`\n${signal}: stopping the balancer, the servers${running.redis !== undefined ? ' and redis' : ''}...\n`)
+  await running.stop()
+  process.stdout.write('All stopped.\n')
+  process.exit(0)
+}
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    shutdown(signal).catch((err: unknown) => {
+      process.stderr.write(`could not stop cleanly: ${String(err)}\n`)
+      process.exit(1)
+    })
+  })
+}
