@@ -1,5 +1,5 @@
 import fastifyCookie from '@fastify/cookie'
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import type { AppConfig } from './config.ts'
 import { authenticators } from './auth/index.ts'
 import { SessionStoreUnavailableError, type Authenticator } from './auth/authenticator.ts'
@@ -35,7 +35,16 @@ export async function buildApp (config: AppConfig, options: BuildOptions = {}): 
     bodyLimit: 16 * 1024,
     // One readable line per request comes from the onResponse hook below instead.
     logController: new LogController({ disableRequestLogging: true }),
-    routerOptions: { maxParamLength: 200 }
+    routerOptions: { maxParamLength: 200 },
+    // Fastify's default coerces types: {"username":["alice"]} would log alice in and 123 would become "123".
+    // A body of the wrong shape is a 400, as the contract says.
+    ajv: { customOptions: { coerceTypes: false } },
+    // A URL Fastify cannot decode (GET /%zz) is answered before any hook runs; without this
+    // that 400 has no x-served-by and not our error shape.
+    frameworkErrors: (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+      reply.code(400).header('x-served-by', config.serverId)
+        .send({ error: 'bad_request', message: err.message, servedBy: config.serverId })
+    }
   })
 
   app.decorate('config', config)
