@@ -29,6 +29,10 @@ export const createJwtAuthenticator: AuthenticatorFactory = async ({ config, app
     },
     async verify (token): Promise<Verdict> {
       if (token.length > MAX_TOKEN_LENGTH) return { ok: false, reason: 'invalid_token' }
+      // fast-jwt decodes the signature leniently, ignoring the unused low bits of its last
+      // character, so four spellings of one token all pass. Only the one we issue is accepted.
+      const signature = token.slice(token.lastIndexOf('.') + 1)
+      if (Buffer.from(signature, 'base64url').toString('base64url') !== signature) return { ok: false, reason: 'invalid_token' }
       try {
         const claims = app.jwt.verify<{ sub?: unknown }>(token)
         if (typeof claims.sub !== 'string' || claims.sub === '') return { ok: false, reason: 'invalid_token' }
