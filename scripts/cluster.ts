@@ -161,7 +161,8 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
 
 /** Only what a Node child needs from the launcher's environment: not the user's AUTH_MODE or PORT. */
 function inheritedEnv (): Record<string, string> {
-  const keep = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TZ', 'NODE_OPTIONS', 'NODE_EXTRA_CA_CERTS']
+  // NODE_OPTIONS stays out: a test runner's loaders (tap's) would slow every child's start for nothing.
+  const keep = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TZ', 'NODE_EXTRA_CA_CERTS']
   const env: Record<string, string> = {}
   for (const key of keep) {
     const value = process.env[key]

@@ -50,7 +50,8 @@ export async function buildApp (config: AppConfig, options: BuildOptions = {}): 
   app.decorate('config', config)
   app.decorate('metrics', createMetrics(config.serverId, config.mode))
   app.decorate('users', await createUserStore())
-  app.decorate('authenticator', await authenticators[config.mode]({ config, log: app.log, app }))
+  const createAuthenticator = await authenticators[config.mode]()
+  app.decorate('authenticator', await createAuthenticator({ config, log: app.log, app }))
   app.addHook('onClose', async () => app.authenticator.close())
 
   await app.register(fastifyCookie)

@@ -69,7 +69,7 @@ export class ManagedProcess {
       })
     }
 
-    const deadline = Date.now() + (this.#spec.readyTimeoutMs ?? 15_000)
+    const deadline = Date.now() + (this.#spec.readyTimeoutMs ?? 30_000)
     for (;;) {
       const outcome = await Promise.race([
         spawnError.then((err) => ({ err })),
@@ -87,7 +87,7 @@ export class ManagedProcess {
       if (await this.#spec.isReady().catch(() => false)) return
       if (Date.now() > deadline) {
         await this.stop()
-        throw new Error(`${name} did not become ready within ${this.#spec.readyTimeoutMs ?? 15_000} ms${this.#describeStderr()}`)
+        throw new Error(`${name} did not become ready within ${this.#spec.readyTimeoutMs ?? 30_000} ms${this.#describeStderr()}`)
       }
     }
   }

@@ -1,11 +1,11 @@
 import type { AuthMode, AuthenticatorFactory } from './authenticator.ts'
-import { createJwtAuthenticator } from './jwt.ts'
-import { createMemoryAuthenticator } from './session-store-memory.ts'
-import { createRedisAuthenticator } from './session-store-redis.ts'
 
-/** The one place a mode is chosen: AUTH_MODE names a key here. */
-export const authenticators: Record<AuthMode, AuthenticatorFactory> = {
-  memory: createMemoryAuthenticator,
-  redis: createRedisAuthenticator,
-  jwt: createJwtAuthenticator
+/**
+ * The one place a mode is chosen: AUTH_MODE names a key here. Each mode is imported only
+ * when chosen, so a memory-mode server never loads ioredis or @fastify/jwt.
+ */
+export const authenticators: Record<AuthMode, () => Promise<AuthenticatorFactory>> = {
+  memory: async () => (await import('./session-store-memory.ts')).createMemoryAuthenticator,
+  redis: async () => (await import('./session-store-redis.ts')).createRedisAuthenticator,
+  jwt: async () => (await import('./jwt.ts')).createJwtAuthenticator
 }
