@@ -1,0 +1,59 @@
+import { spawnSync } from 'node:child_process'
+import { readFileSync, readdirSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Parser } from 'tap-parser'
+
+/**
+ * `npm test`: the type check, the lint and the tap suite, all three run even when one
+ * fails, so one report shows everything; the last line counts them as
+ * `N passed, N failed` (each tap assertion counts, and each of the first two steps).
+ * Extra arguments go to tap, e.g. `npm test -- test/cluster`.
+ */
+const root = fileURLToPath(new URL('..', import.meta.url))
+const bin = (name: string): string => join(root, 'node_modules', '.bin', name)
+const results = join(root, '.tap', 'test-results')
+
+function step (title: string, command: string, args: string[]): boolean {
+  process.stdout.write(`\n== ${title}\n`)
+  const run = spawnSync(command, args, { cwd: root, stdio: 'inherit' })
+  const ok = run.status === 0
+  process.stdout.write(`== ${title}: ${ok ? 'ok' : `FAILED (${run.error?.message ?? `exit ${String(run.status ?? run.signal)}`})`}\n`)
+  return ok
+}
+
+let passed = 0
+let failed = 0
+for (const [title, command, args] of [['type check', bin('tsc'), ['--noEmit', '-p', '.']], ['lint', bin('eslint'), ['.']]] as const) {
+  if (step(title, command, [...args])) passed++
+  else failed++
+}
+
+rmSync(results, { recursive: true, force: true })
+const tapOk = step('tap', bin('tap'), process.argv.slice(2))
+let counted = 0
+for (const file of listFiles(results)) {
+  const parser = new Parser({ flat: true })
+  parser.on('complete', (summary: { pass: number, fail: number, todo: number, skip: number }) => {
+    passed += summary.pass - summary.todo - summary.skip
+    failed += summary.fail
+    counted += summary.pass + summary.fail
+  })
+  parser.end(readFileSync(file))
+}
+// A tap run that failed without recording a single failed assertion (a crash, a timeout) still fails.
+if (!tapOk && failed === 0) failed++
+if (counted === 0) failed++
+
+process.stdout.write(`\n${passed} passed, ${failed} failed\n`)
+process.exitCode = failed === 0 ? 0 : 1
+
+function listFiles (dir: string): string[] {
+  let entries
+  try {
+    entries = readdirSync(dir, { withFileTypes: true, recursive: true })
+  } catch {
+    return []
+  }
+  return entries.filter((e) => e.isFile() && e.name.endsWith('.tap')).map((e) => join(e.parentPath, e.name))
+}
