@@ -1,0 +1,84 @@
+import { spawn } from 'node:child_process'
+import { createServer } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { freePort } from '../../scripts/lib/ports.ts'
+import { httpOk } from '../../scripts/lib/probes.ts'
+
+const START = fileURLToPath(new URL('../../scripts/start.ts', import.meta.url))
+
+interface Run { output: () => string, exited: Promise<number | null>, kill: (signal: NodeJS.Signals) => void }
+
+function launch (args: string[], env: Record<string, string | undefined> = process.env): Run {
+  const child = spawn(process.execPath, [START, ...args], { env: { ...env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  t.teardown(() => { child.kill('SIGKILL') })
+  return { output: () => output, exited, kill: (signal) => child.kill(signal) }
+}
+
+async function waitFor (run: Run, text: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!run.output().includes(text)) {
+    if (Date.now() > deadline) throw new Error(`did not print "${text}"; got:\n${run.output()}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+t.test('npm start: prints the URL, the servers and the demo users; SIGTERM stops every child', async (t) => {
+  const port = await freePort()
+  const run = launch(['--mode', 'redis', '--servers', '2', '--port', String(port)], { ...process.env, REDIS_URL: undefined })
+  await waitFor(run, 'Ctrl-C stops everything')
+  const out = run.output()
+  t.match(out, `balancer   http://127.0.0.1:${port}`)
+  t.match(out, /app-1 +http:\/\/127\.0\.0\.1:\d+/)
+  t.match(out, /app-2 +http:\/\/127\.0\.0\.1:\d+/)
+  t.match(out, /redis +redis:\/\/127\.0\.0\.1:\d+ +\(private/)
+  t.match(out, 'alice / wonderland, bob / builder, carol / lighthouse')
+  t.ok(await httpOk(`http://127.0.0.1:${port}/health`), 'the balancer answers on the port asked for')
+
+  const children = [...out.matchAll(/(?:app-\d|redis) +(?:http|redis):\/\/127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1]))
+  t.equal(children.length, 3, 'two app servers and a redis-server')
+  run.kill('SIGTERM')
+  t.equal(await run.exited, 0, 'the launcher exits cleanly')
+  for (const childPort of [port, ...children]) {
+    t.ok(await portClosed(childPort), `nothing listens on ${childPort} any more`)
+  }
+  t.match(run.output(), 'All stopped.')
+})
+
+t.test('npm start: a taken port stops the launch with a message that says what to do', async (t) => {
+  const blocker = createServer().listen(0, '127.0.0.1')
+  await new Promise((resolve) => blocker.once('listening', resolve))
+  t.teardown(() => { blocker.close() })
+  const port = (blocker.address() as { port: number }).port
+  const run = launch(['--mode', 'jwt', '--port', String(port)])
+  t.equal(await run.exited, 2)
+  t.match(run.output(), `port ${port} is taken`)
+  t.match(run.output(), '--port')
+})
+
+t.test('npm start: redis mode with no redis-server and no REDIS_URL says how to get one', async (t) => {
+  const run = launch(['--mode', 'redis', '--port', String(await freePort())], { PATH: '/nonexistent', HOME: process.env.HOME })
+  t.equal(await run.exited, 1)
+  t.match(run.output(), 'install redis-server')
+  t.match(run.output(), 'REDIS_URL')
+})
+
+t.test('npm start: bad flags are refused with the usage', async (t) => {
+  for (const args of [['--mode', 'cookies'], ['--servers', '0'], ['--port', 'eighty'], ['--bogus']]) {
+    const run = launch(args)
+    t.equal(await run.exited, 2, args.join(' '))
+    t.match(run.output(), 'Usage: npm start')
+  }
+})
+
+async function portClosed (port: number): Promise<boolean> {
+  const probe = createServer()
+  return await new Promise((resolve) => {
+    probe.once('error', () => resolve(false))
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)))
+  })
+}
