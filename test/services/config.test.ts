@@ -1,0 +1,144 @@
+import { hostname } from 'node:os'
+import t, { type Test } from 'tap'
+import { ConfigError } from '../../lib/config.ts'
+import { JWT_AUDIENCE, JWT_ISSUER, MIN_JWT_SECRET_BYTES, loadServerConfig } from '../../services/config.ts'
+
+const SECRET_32 = 'a'.repeat(32)
+
+/** Runs loadServerConfig and returns the ConfigError it throws (fails the test if it does not). */
+function refusal (t: Test, env: Record<string, string>): ConfigError | undefined {
+  try {
+    loadServerConfig(env)
+  } catch (err) {
+    t.type(err, ConfigError, 'a ConfigError, not some other error')
+    return err as ConfigError
+  }
+  t.fail(`accepted ${JSON.stringify(env)}`)
+  return undefined
+}
+
+t.test('defaults: jwt mode on port 3000 named after the host, one-hour sessions', async (t) => {
+  const config = loadServerConfig({ JWT_SECRET: SECRET_32 })
+  t.same(config, {
+    mode: 'jwt',
+    port: 3000,
+    host: '127.0.0.1',
+    serverId: hostname(),
+    logLevel: 'info',
+    sessionTtlSeconds: 3600,
+    memory: { maxSessions: 1_000_000 },
+    redis: { url: 'redis://127.0.0.1:6379', keyPrefix: 'session:', commandTimeoutMs: 500 },
+    jwt: { secret: SECRET_32, issuer: JWT_ISSUER, audience: JWT_AUDIENCE }
+  })
+})
+
+t.test('an empty variable counts as unset and gets the default', async (t) => {
+  const config = loadServerConfig({ AUTH_MODE: '', PORT: '', SERVER_ID: '', SESSION_TTL_SECONDS: '', JWT_SECRET: SECRET_32 })
+  t.equal(config.mode, 'jwt')
+  t.equal(config.port, 3000)
+  t.equal(config.serverId, hostname())
+  t.equal(config.sessionTtlSeconds, 3600)
+})
+
+t.test('values are read from the env object given, as numbers where numbers are meant', async (t) => {
+  const config = loadServerConfig({
+    AUTH_MODE: 'redis',
+    PORT: '8081',
+    HOST: '0.0.0.0',
+    SERVER_ID: 'app-7.eu_west-1',
+    REDIS_URL: 'rediss://user:pw@redis.example:6380/2',
+    REDIS_KEY_PREFIX: 'sess:',
+    REDIS_COMMAND_TIMEOUT_MS: '250',
+    SESSION_TTL_SECONDS: '60',
+    MAX_MEMORY_SESSIONS: '10',
+    LOG_LEVEL: 'warn'
+  })
+  t.equal(config.mode, 'redis')
+  t.equal(config.port, 8081)
+  t.equal(config.host, '0.0.0.0')
+  t.equal(config.serverId, 'app-7.eu_west-1')
+  t.same(config.redis, { url: 'rediss://user:pw@redis.example:6380/2', keyPrefix: 'sess:', commandTimeoutMs: 250 })
+  t.equal(config.sessionTtlSeconds, 60)
+  t.equal(config.memory.maxSessions, 10)
+  t.equal(config.logLevel, 'warn')
+})
+
+t.test('a bad AUTH_MODE is refused, naming AUTH_MODE and the modes allowed', async (t) => {
+  for (const value of ['cookie', 'MEMORY', 'jwt ', 'session']) {
+    const err = refusal(t, { AUTH_MODE: value, JWT_SECRET: SECRET_32 })
+    t.match(err?.problems, [/^AUTH_MODE must be one of memory, redis, jwt/], `AUTH_MODE=${JSON.stringify(value)}`)
+    t.match(err?.message, 'AUTH_MODE')
+  }
+})
+
+t.test('a bad PORT is refused, naming PORT', async (t) => {
+  for (const value of ['abc', '70000', '65536', '-1', 'http']) {
+    const err = refusal(t, { AUTH_MODE: 'memory', PORT: value })
+    t.match(err?.problems, [/^PORT /], `PORT=${value}`)
+    t.match(err?.message, /PORT must be a port number/)
+  }
+  t.equal(loadServerConfig({ AUTH_MODE: 'memory', PORT: '0' }).port, 0, 'port 0 (any free port) is allowed')
+  t.equal(loadServerConfig({ AUTH_MODE: 'memory', PORT: '65535' }).port, 65535)
+})
+
+t.test('a bad SESSION_TTL_SECONDS is refused, naming SESSION_TTL_SECONDS', async (t) => {
+  for (const value of ['0', '-5', 'soon', '2592001']) {
+    const err = refusal(t, { AUTH_MODE: 'memory', SESSION_TTL_SECONDS: value })
+    t.match(err?.problems, [/^SESSION_TTL_SECONDS /], `SESSION_TTL_SECONDS=${value}`)
+  }
+})
+
+t.test('a bad SERVER_ID is refused, naming SERVER_ID', async (t) => {
+  for (const value of ['has space', 'a/b', 'x'.repeat(65), 'é', 'a;b']) {
+    const err = refusal(t, { AUTH_MODE: 'memory', SERVER_ID: value })
+    t.match(err?.problems, [/^SERVER_ID must be 1 to 64 letters/], `SERVER_ID=${JSON.stringify(value)}`)
+  }
+  t.equal(loadServerConfig({ AUTH_MODE: 'memory', SERVER_ID: 'x'.repeat(64) }).serverId, 'x'.repeat(64), '64 characters is fine')
+})
+
+t.test('other bad variables are named too', async (t) => {
+  t.match(refusal(t, { AUTH_MODE: 'memory', REDIS_URL: 'http://localhost:6379' })?.problems, [/^REDIS_URL /])
+  t.match(refusal(t, { AUTH_MODE: 'memory', MAX_MEMORY_SESSIONS: '0' })?.problems, [/^MAX_MEMORY_SESSIONS /])
+  t.match(refusal(t, { AUTH_MODE: 'memory', LOG_LEVEL: 'loud' })?.problems, [/^LOG_LEVEL must be one of/])
+  t.match(refusal(t, { AUTH_MODE: 'memory', REDIS_COMMAND_TIMEOUT_MS: '5' })?.problems, [/^REDIS_COMMAND_TIMEOUT_MS /])
+})
+
+t.test('several bad variables are all reported at once', async (t) => {
+  const err = refusal(t, { AUTH_MODE: 'memory', PORT: 'x', SERVER_ID: 'a b', SESSION_TTL_SECONDS: '0' })
+  t.equal(err?.problems.length, 3)
+  t.match(err?.message, /PORT[\s\S]*SERVER_ID[\s\S]*SESSION_TTL_SECONDS/)
+})
+
+t.test('fractional numbers are refused, not truncated', { todo: 'readEnv (lib/config.ts) lets TypeBox Convert truncate "3.5" to 3 and "1.5" to 1' }, async (t) => {
+  refusal(t, { AUTH_MODE: 'memory', PORT: '3.5' })
+  refusal(t, { AUTH_MODE: 'memory', SESSION_TTL_SECONDS: '1.5' })
+})
+
+t.test('jwt mode refuses to start without JWT_SECRET', async (t) => {
+  const err = refusal(t, { AUTH_MODE: 'jwt' })
+  t.match(err?.problems, [/^JWT_SECRET is required in jwt mode/])
+  t.match(refusal(t, {})?.message, /JWT_SECRET/, 'jwt is the default mode, so no env at all is refused too')
+  t.match(refusal(t, { AUTH_MODE: 'jwt', JWT_SECRET: '' })?.message, /JWT_SECRET is required/, 'an empty secret is no secret')
+})
+
+t.test(`jwt mode refuses a JWT_SECRET under ${MIN_JWT_SECRET_BYTES} bytes, counting bytes not characters`, async (t) => {
+  const err = refusal(t, { AUTH_MODE: 'jwt', JWT_SECRET: 'a'.repeat(31) })
+  t.match(err?.problems, ['JWT_SECRET must be at least 32 bytes (got 31)'])
+  t.equal(loadServerConfig({ AUTH_MODE: 'jwt', JWT_SECRET: SECRET_32 }).jwt.secret, SECRET_32, '32 bytes is enough')
+  // 16 two-byte characters are 32 bytes; 15 of them and one ASCII letter are 31.
+  t.equal(loadServerConfig({ AUTH_MODE: 'jwt', JWT_SECRET: 'é'.repeat(16) }).jwt.secret, 'é'.repeat(16))
+  t.match(refusal(t, { AUTH_MODE: 'jwt', JWT_SECRET: 'é'.repeat(15) + 'a' })?.message, /JWT_SECRET must be at least 32 bytes \(got 31\)/)
+})
+
+t.test('memory and redis modes need no secret', async (t) => {
+  t.equal(loadServerConfig({ AUTH_MODE: 'memory' }).mode, 'memory')
+  t.equal(loadServerConfig({ AUTH_MODE: 'redis' }).mode, 'redis')
+  t.equal(loadServerConfig({ AUTH_MODE: 'memory', JWT_SECRET: 'short' }).mode, 'memory', 'nor do they check one that is set')
+})
+
+t.test('the secret and the claims are the same on every server: they come from the env and constants only', async (t) => {
+  const a = loadServerConfig({ AUTH_MODE: 'jwt', JWT_SECRET: SECRET_32, SERVER_ID: 'a' })
+  const b = loadServerConfig({ AUTH_MODE: 'jwt', JWT_SECRET: SECRET_32, SERVER_ID: 'b' })
+  t.same(a.jwt, b.jwt)
+  t.same(a.jwt, { secret: SECRET_32, issuer: 'auth-cluster', audience: 'auth-cluster-api' })
+})
