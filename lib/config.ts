@@ -23,11 +23,17 @@ export function readEnv<S extends TSchema> (schema: S, env: Record<string, strin
     const value = env[key]
     if (value !== undefined && value !== '') picked[key] = value
   }
+  const problems = new Map<string, string>()
+  // TypeBox's Convert would turn "3.5" into 3 and "0x50" into 80: a whole number must be written as one.
+  for (const [key, value] of Object.entries(picked)) {
+    if (schemaType(schema, key) === 'integer' && !/^-?\d+$/.test(value.trim())) {
+      problems.set(key, `${key} ${describeAllowed(schema, key) ?? 'must be a whole number'} (got ${JSON.stringify(value)})`)
+    }
+  }
   const withDefaults = Value.Default(schema, picked)
   const converted = Value.Convert(schema, withDefaults)
-  if (Value.Check(schema, converted)) return converted as Static<S>
+  if (problems.size === 0 && Value.Check(schema, converted)) return converted as Static<S>
 
-  const problems = new Map<string, string>()
   for (const error of Value.Errors(schema, converted)) {
     const name = error.instancePath.replace(/^\//, '') || String((error.params as { requiredProperties?: string[] }).requiredProperties?.[0] ?? 'config')
     if (problems.has(name)) continue
@@ -36,6 +42,10 @@ export function readEnv<S extends TSchema> (schema: S, env: Record<string, strin
     problems.set(name, `${name} ${allowed ?? error.message}${got === undefined ? ' (it is not set)' : ` (got ${JSON.stringify(got)})`}`)
   }
   throw new ConfigError([...problems.values()])
+}
+
+function schemaType (schema: TSchema, key: string): unknown {
+  return (schema as unknown as { properties: Record<string, { type?: unknown }> }).properties[key]?.type
 }
 
 function describeAllowed (schema: TSchema, key: string): string | undefined {

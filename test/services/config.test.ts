@@ -109,9 +109,10 @@ t.test('several bad variables are all reported at once', async (t) => {
   t.match(err?.message, /PORT[\s\S]*SERVER_ID[\s\S]*SESSION_TTL_SECONDS/)
 })
 
-t.test('fractional numbers are refused, not truncated', { todo: 'readEnv (lib/config.ts) lets TypeBox Convert truncate "3.5" to 3 and "1.5" to 1' }, async (t) => {
-  refusal(t, { AUTH_MODE: 'memory', PORT: '3.5' })
-  refusal(t, { AUTH_MODE: 'memory', SESSION_TTL_SECONDS: '1.5' })
+t.test('fractional and hex numbers are refused, not truncated', async (t) => {
+  t.match(refusal(t, { AUTH_MODE: 'memory', PORT: '3.5' })?.problems, [/^PORT must be a port number/])
+  t.match(refusal(t, { AUTH_MODE: 'memory', SESSION_TTL_SECONDS: '1.5' })?.problems, [/^SESSION_TTL_SECONDS/])
+  t.match(refusal(t, { AUTH_MODE: 'memory', PORT: '0x50' })?.problems, [/^PORT/])
 })
 
 t.test('jwt mode refuses to start without JWT_SECRET', async (t) => {
