@@ -1,0 +1,460 @@
+import http from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
+import httpProxy from 'http-proxy'
+import { pino } from 'pino'
+import type { Logger } from 'pino'
+import { parseUpstreams } from './config.ts'
+import type { BalancerConfig } from './config.ts'
+
+export interface UpstreamStats {
+  url: string
+  healthy: boolean
+  /** Proxied requests sent to this upstream, retries included. */
+  requests: number
+  /** Proxied requests that failed (refused, reset, timed out) plus failed health checks. */
+  failures: number
+}
+
+export interface BalancerStats {
+  strategy: 'round-robin'
+  upstreams: UpstreamStats[]
+}
+
+export interface Balancer {
+  readonly server: http.Server
+  /** The one keep-alive agent every proxied request goes through (exposed for tests and metrics). */
+  readonly agent: http.Agent
+  /** The current upstream URLs, in rotation order. */
+  readonly upstreams: readonly string[]
+  /** Listens on config.host:config.port, starts the health checks; resolves with the URL. */
+  listen (): Promise<string>
+  /** Stops the health checks and new connections, waits for in-flight requests, frees the sockets. */
+  close (): Promise<void>
+  stats (): BalancerStats
+  /**
+   * Replaces the upstream set (e.g. after DNS discovery). Upstreams that stay
+   * keep their health and counters; new ones start healthy and are checked
+   * at once. Throws, changing nothing, if a URL is invalid.
+   */
+  setUpstreams (urls: readonly string[]): void
+  /** Runs one round of active health checks now. */
+  checkHealth (): Promise<void>
+}
+
+interface Upstream {
+  readonly url: string
+  readonly healthUrl: string
+  readonly proxy: httpProxy
+  healthy: boolean
+  requests: number
+  failures: number
+  /** The probe in flight, if any: a second check joins it instead of piling up. */
+  probe: Promise<void> | undefined
+  removed: boolean
+}
+
+// Per-request state lives on the response object under symbols, so the hot
+// path allocates no closure and no side table.
+const kProxyReq = Symbol('balancer.proxyReq')
+const kUpstream = Symbol('balancer.upstream')
+const kTries = Symbol('balancer.tries')
+const kClientRes = Symbol('balancer.clientRes')
+
+interface ProxiedResponse extends http.ServerResponse {
+  [kProxyReq]: http.ClientRequest | undefined
+  [kUpstream]: Upstream | undefined
+  [kTries]: number
+}
+
+interface UpstreamResponse extends http.IncomingMessage {
+  [kClientRes]: ProxiedResponse
+}
+
+const UPSTREAM_TIMEOUT = 'UPSTREAM_TIMEOUT'
+const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }
+const NO_HEALTHY_BODY = JSON.stringify({ error: 'no_healthy_upstream' })
+const NOT_FOUND_BODY = JSON.stringify({ error: 'not_found' })
+const METHOD_NOT_ALLOWED_BODY = JSON.stringify({ error: 'method_not_allowed' })
+const FORWARDED_HEADERS = ['x-forwarded-for', 'x-forwarded-port', 'x-forwarded-proto'] as const
+
+// Sized for a demo cluster under autocannon: enough sockets per upstream for
+// every client connection, and enough idle ones kept that a steady load
+// never reconnects. The idle timeout stays below the usual 5 s server
+// keep-alive so we do not reuse a socket the upstream is closing (Node also
+// honours the upstream's `Keep-Alive: timeout=` hint).
+const AGENT_OPTIONS: http.AgentOptions = {
+  keepAlive: true,
+  keepAliveMsecs: 1000,
+  maxSockets: 256,
+  maxFreeSockets: 64,
+  timeout: 4000,
+  scheduling: 'lifo'
+}
+
+// The client side: headers must arrive quickly, a request body within 30 s;
+// idle keep-alive connections from clients are closed after 5 s.
+const SERVER_OPTIONS: http.ServerOptions = {
+  headersTimeout: 10_000,
+  requestTimeout: 30_000,
+  keepAliveTimeout: 5000
+}
+
+export function createBalancer (config: BalancerConfig, logger: Logger = pino({ level: 'silent' })): Balancer {
+  const agent = new http.Agent(AGENT_OPTIONS)
+  // Health checks use their own short-lived connections: a probe must test
+  // that a new connection is accepted, and must never wait behind or race
+  // with proxied traffic on a pooled socket.
+  const healthAgent = new http.Agent({ keepAlive: false })
+  const proxyTimeoutMs = config.proxyTimeoutMs
+
+  let list: Upstream[] = parseUpstreams(config.upstreams).map(createUpstream)
+  let cursor = 0
+  let healthTimer: NodeJS.Timeout | undefined
+  let running = false
+
+  const server = http.createServer(SERVER_OPTIONS, onRequest)
+
+  function createUpstream (url: string): Upstream {
+    // One proxy per upstream with its target fixed: proxy.web(req, res) then
+    // needs no per-request options object, and the target URL is parsed once.
+    const proxy = httpProxy.createProxyServer({ target: url, agent, xfwd: true })
+    const upstream: Upstream = {
+      url,
+      healthUrl: `${url}/health`,
+      proxy,
+      healthy: true,
+      requests: 0,
+      failures: 0,
+      probe: undefined,
+      removed: false
+    }
+    proxy.on('proxyReq', onProxyReq)
+    proxy.on('proxyRes', onProxyRes)
+    // Without an 'error' listener http-proxy throws and the process dies.
+    proxy.on('error', (err, req, res) => { onProxyError(upstream, err, req, res) })
+    return upstream
+  }
+
+  function onRequest (req: http.IncomingMessage, res: http.ServerResponse): void {
+    const url = req.url ?? '/'
+    if (url.startsWith('/_balancer') && (url.length === 10 || url[10] === '/' || url[10] === '?')) {
+      handleAdmin(req, res, url)
+      return
+    }
+    const r = res as ProxiedResponse
+    r[kProxyReq] = undefined
+    r[kUpstream] = undefined
+    r[kTries] = 0
+    res.on('close', onResponseClose)
+    dispatch(req, r, undefined)
+  }
+
+  function pick (): Upstream | undefined {
+    const n = list.length
+    for (let i = 0; i < n; i++) {
+      const upstream = list[cursor % n] as Upstream
+      cursor = (cursor + 1) % n
+      if (upstream.healthy) return upstream
+    }
+    return undefined
+  }
+
+  function dispatch (req: http.IncomingMessage, res: ProxiedResponse, lastFailure: string | undefined): void {
+    const upstream = pick()
+    if (upstream === undefined) {
+      if (lastFailure === undefined) sendJson(req, res, 503, NO_HEALTHY_BODY)
+      else sendJson(req, res, 502, lastFailure)
+      return
+    }
+    res[kProxyReq] = undefined
+    res[kUpstream] = upstream
+    res[kTries]++
+    upstream.requests++
+    try {
+      upstream.proxy.web(req, res)
+    } catch (err) {
+      // http.request throws synchronously on a request it cannot send (e.g.
+      // a path Node's client rejects); answer instead of crashing.
+      upstream.failures++
+      logger.warn({ err, upstream: upstream.url, method: req.method, url: req.url }, 'request could not be proxied')
+      sendJson(req, res, 502, badGatewayBody(upstream, errorCode(err)))
+    }
+  }
+
+  // Runs once the outgoing request has a socket (http-proxy's 'proxyReq').
+  function onProxyReq (proxyReq: http.ClientRequest, _req: http.IncomingMessage, res: http.ServerResponse): void {
+    const r = res as ProxiedResponse
+    r[kProxyReq] = proxyReq
+    // The client left while the request waited for a pooled socket.
+    if (res.destroyed) {
+      proxyReq.destroy()
+      return
+    }
+    proxyReq.setTimeout(proxyTimeoutMs, onUpstreamTimeout)
+  }
+
+  // http-proxy pipes the upstream's response into ours but ignores its
+  // premature end: an upstream dying mid-body would leave the client
+  // waiting for bytes that never come.
+  function onProxyRes (proxyRes: http.IncomingMessage, _req: http.IncomingMessage, res: http.ServerResponse): void {
+    (proxyRes as UpstreamResponse)[kClientRes] = res as ProxiedResponse
+    proxyRes.on('close', onUpstreamResponseClose)
+  }
+
+  function onUpstreamResponseClose (this: UpstreamResponse): void {
+    if (this.complete) return
+    const res = this[kClientRes]
+    if (res.destroyed || res.writableEnded) return // the client left first; we cut the upstream off
+    const upstream = res[kUpstream]
+    if (upstream !== undefined) {
+      upstream.failures++
+      logger.warn({ upstream: upstream.url, code: 'ECONNRESET', method: res.req.method, url: res.req.url }, 'upstream failed mid-response')
+    }
+    res.destroy()
+  }
+
+  function onProxyError (upstream: Upstream, err: Error, req: http.IncomingMessage, res: http.ServerResponse | Socket): void {
+    if (!(res instanceof http.ServerResponse)) {
+      res.destroy() // a WebSocket upgrade; this balancer does not proxy those
+      return
+    }
+    const r = res as ProxiedResponse
+    // The client is gone (this is often the error our own destroy() caused)
+    // or was already answered, or the error belongs to an earlier attempt.
+    if (r.destroyed || r.writableEnded || r[kUpstream] !== upstream) return
+
+    const code = errorCode(err)
+    upstream.failures++
+    if (r.headersSent) {
+      // The upstream failed mid-body: the status line is gone, so the only
+      // honest signal left is to cut the client's response short.
+      logger.warn({ upstream: upstream.url, code, method: req.method, url: req.url }, 'upstream failed mid-response')
+      r.destroy()
+      return
+    }
+    if (code === UPSTREAM_TIMEOUT) {
+      logger.warn({ upstream: upstream.url, code, method: req.method, url: req.url, timeoutMs: proxyTimeoutMs }, 'upstream timed out')
+      sendJson(req, r, 504, JSON.stringify({ error: 'gateway_timeout', upstream: upstream.url }))
+      return
+    }
+    // A reset on a pooled socket is the benign keep-alive race (the upstream
+    // closed an idle socket as we reused it), not proof that it is down.
+    const pooledReset = code === 'ECONNRESET' && r[kProxyReq]?.reusedSocket === true
+    if (!pooledReset) markDown(upstream, code)
+    const retry = canRetry(req, r)
+    logger.warn({ upstream: upstream.url, code, method: req.method, url: req.url, retry }, 'proxy error')
+    if (retry) {
+      undoForwardedHeaders(req)
+      dispatch(req, r, badGatewayBody(upstream, code))
+    } else {
+      sendJson(req, r, 502, badGatewayBody(upstream, code))
+    }
+  }
+
+  // A request can be sent again only if nothing about it can have taken
+  // effect and its body is not already consumed: idempotent, bodyless
+  // methods, and at most once per upstream.
+  function canRetry (req: http.IncomingMessage, res: ProxiedResponse): boolean {
+    const method = req.method
+    if (method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS') return false
+    const length = req.headers['content-length']
+    if ((length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined) return false
+    return res[kTries] < list.length
+  }
+
+  function markDown (upstream: Upstream, reason: string): void {
+    if (!upstream.healthy || upstream.removed) return
+    upstream.healthy = false
+    logger.warn({ upstream: upstream.url, reason }, 'upstream down')
+  }
+
+  function markUp (upstream: Upstream): void {
+    if (upstream.healthy || upstream.removed) return
+    upstream.healthy = true
+    logger.info({ upstream: upstream.url }, 'upstream up')
+  }
+
+  function checkOne (upstream: Upstream): Promise<void> {
+    if (upstream.probe !== undefined) return upstream.probe
+    upstream.probe = new Promise((resolve) => {
+      let done = false
+      const finish = (ok: boolean, reason: string): void => {
+        if (done) return
+        done = true
+        upstream.probe = undefined
+        if (ok) {
+          markUp(upstream)
+        } else if (!upstream.removed) {
+          upstream.failures++
+          markDown(upstream, reason)
+        }
+        resolve()
+      }
+      const probe = http.get(upstream.healthUrl, { agent: healthAgent, timeout: config.healthTimeoutMs }, (res) => {
+        res.resume()
+        const status = res.statusCode ?? 0
+        finish(status < 500, `health check answered ${status}`)
+      })
+      probe.on('timeout', () => { probe.destroy(Object.assign(new Error('health check timed out'), { code: 'ETIMEDOUT' })) })
+      probe.on('error', (err) => { finish(false, errorCode(err)) })
+    })
+    return upstream.probe
+  }
+
+  async function checkHealth (): Promise<void> {
+    await Promise.all(list.map(checkOne))
+  }
+
+  // A new round starts only when the previous one finished, so a hanging
+  // upstream never piles up probes.
+  function scheduleHealth (): void {
+    if (!running) return
+    healthTimer = setTimeout(() => {
+      checkHealth().then(scheduleHealth, scheduleHealth)
+    }, config.healthIntervalMs)
+    healthTimer.unref()
+  }
+
+  function stats (): BalancerStats {
+    return {
+      strategy: 'round-robin',
+      upstreams: list.map((u) => ({ url: u.url, healthy: u.healthy, requests: u.requests, failures: u.failures }))
+    }
+  }
+
+  function handleAdmin (req: http.IncomingMessage, res: http.ServerResponse, url: string): void {
+    const query = url.indexOf('?')
+    const path = query === -1 ? url : url.slice(0, query)
+    if (path !== '/_balancer/stats') {
+      sendJson(req, res, 404, NOT_FOUND_BODY)
+    } else if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('allow', 'GET, HEAD')
+      sendJson(req, res, 405, METHOD_NOT_ALLOWED_BODY)
+    } else {
+      sendJson(req, res, 200, JSON.stringify(stats()))
+    }
+  }
+
+  function setUpstreams (urls: readonly string[]): void {
+    const next = parseUpstreams(urls)
+    const current = new Map(list.map((u) => [u.url, u]))
+    const added: Upstream[] = []
+    const nextList = next.map((url) => {
+      const existing = current.get(url)
+      if (existing !== undefined) {
+        current.delete(url)
+        return existing
+      }
+      const upstream = createUpstream(url)
+      added.push(upstream)
+      return upstream
+    })
+    // Removed upstreams keep their proxy so requests in flight finish.
+    for (const gone of current.values()) gone.removed = true
+    list = nextList
+    cursor = 0
+    if (added.length > 0 || current.size > 0) {
+      logger.info({ added: added.map((u) => u.url), removed: [...current.keys()], upstreams: next }, 'upstreams changed')
+    }
+    if (running) for (const upstream of added) checkOne(upstream)
+  }
+
+  function listen (): Promise<string> {
+    return new Promise((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(config.port, config.host, () => {
+        server.off('error', reject)
+        running = true
+        // Upstreams start healthy and the first probe comes one interval
+        // later; until then the passive check catches a dead one.
+        scheduleHealth()
+        resolve(urlOf(server.address() as AddressInfo))
+      })
+    })
+  }
+
+  async function close (): Promise<void> {
+    running = false
+    clearTimeout(healthTimer)
+    if (server.listening) {
+      const closed = new Promise<void>((resolve) => { server.close(() => { resolve() }) })
+      // close() only drops idle connections; keep-alive connections that
+      // were busy become idle once their response is done, so sweep again
+      // until the server has closed.
+      const sweep = setInterval(() => { server.closeIdleConnections() }, 100)
+      sweep.unref()
+      await closed
+      clearInterval(sweep)
+    }
+    agent.destroy()
+    healthAgent.destroy()
+  }
+
+  return {
+    server,
+    agent,
+    get upstreams () { return list.map((u) => u.url) },
+    listen,
+    close,
+    stats,
+    setUpstreams,
+    checkHealth
+  }
+}
+
+// Shared listeners: `this` is the emitter, so no per-request closure exists.
+
+function onResponseClose (this: http.ServerResponse): void {
+  if (this.writableFinished) return
+  // The client hung up before the proxied response was done. http-proxy only
+  // listens for 'aborted' on the request, which does not fire once the
+  // request body was fully read (http-proxy #1586): without this the
+  // upstream request, and its pooled socket, would live on.
+  const proxyReq = (this as ProxiedResponse)[kProxyReq]
+  if (proxyReq !== undefined && !proxyReq.destroyed) proxyReq.destroy()
+}
+
+function onUpstreamTimeout (this: http.ClientRequest): void {
+  this.destroy(Object.assign(new Error('upstream did not answer in time'), { code: UPSTREAM_TIMEOUT }))
+}
+
+function sendJson (req: http.IncomingMessage, res: http.ServerResponse, status: number, body: string): void {
+  if (res.headersSent) {
+    res.destroy()
+    return
+  }
+  // Drain whatever of the request body is left, so the connection can carry
+  // the next request.
+  if (!req.complete) req.resume()
+  res.writeHead(status, { ...JSON_HEADERS, 'content-length': Buffer.byteLength(body) })
+  res.end(body)
+}
+
+function badGatewayBody (upstream: Upstream, reason: string): string {
+  return JSON.stringify({ error: 'bad_gateway', upstream: upstream.url, reason })
+}
+
+function errorCode (err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code
+  return typeof code === 'string' ? code : 'UNKNOWN'
+}
+
+// http-proxy appends our hop to x-forwarded-for/-port/-proto in req.headers;
+// before sending the same request again, take that hop back off.
+function undoForwardedHeaders (req: http.IncomingMessage): void {
+  for (const name of FORWARDED_HEADERS) {
+    const value = req.headers[name]
+    if (typeof value !== 'string') continue
+    const comma = value.lastIndexOf(',')
+    if (comma === -1) delete req.headers[name]
+    else req.headers[name] = value.slice(0, comma)
+  }
+}
+
+function urlOf (address: AddressInfo): string {
+  let host = address.address
+  if (host === '0.0.0.0') host = '127.0.0.1'
+  else if (host === '::') host = '::1'
+  if (host.includes(':')) host = `[${host}]`
+  return `http://${host}:${address.port}`
+}

@@ -1,0 +1,38 @@
+// The balancer process: the only file here that reads the environment,
+// listens for signals or exits.
+import closeWithGrace from 'close-with-grace'
+import { pino } from 'pino'
+import { ConfigError } from '../lib/config.ts'
+import { loggerOptions } from '../lib/logger.ts'
+import { createBalancer } from './balancer.ts'
+import { loadBalancerConfig } from './config.ts'
+import type { BalancerConfig } from './config.ts'
+
+let config: BalancerConfig
+try {
+  config = loadBalancerConfig(process.env)
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err
+  process.stderr.write(`balancer: ${err.message}\n`)
+  process.exit(1)
+}
+
+const logger = pino(loggerOptions(config.balancerId, config.logLevel))
+const balancer = createBalancer(config, logger)
+
+// On SIGINT/SIGTERM (or a crash): stop accepting, let requests in flight
+// finish, free the upstream sockets; after 10 s close-with-grace exits anyway.
+closeWithGrace({ delay: 10_000, logger }, async ({ signal, err, manual }) => {
+  if (err !== undefined) logger.error({ err }, 'closing because of an error')
+  else logger.info({ signal, manual }, 'closing')
+  await balancer.close()
+})
+
+try {
+  const url = await balancer.listen()
+  logger.info({ url, upstreams: balancer.upstreams, healthIntervalMs: config.healthIntervalMs }, `balancer listening on ${url}`)
+} catch (err) {
+  logger.fatal({ err, host: config.host, port: config.port }, 'cannot listen')
+  await balancer.close()
+  process.exit(1)
+}

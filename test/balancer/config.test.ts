@@ -1,0 +1,81 @@
+import t from 'tap'
+import { ConfigError } from '../../lib/config.ts'
+import { loadBalancerConfig, parseUpstreams } from '../../balancer/config.ts'
+
+t.test('defaults and normalised upstreams', async (t) => {
+  const config = loadBalancerConfig({ UPSTREAMS: ' http://127.0.0.1:3001/, http://app:3000 ,http://127.0.0.1:3001' })
+  t.same(config, {
+    upstreams: ['http://127.0.0.1:3001', 'http://app:3000'],
+    port: 8080,
+    host: '127.0.0.1',
+    logLevel: 'info',
+    balancerId: 'balancer',
+    healthIntervalMs: 1000,
+    healthTimeoutMs: 500,
+    proxyTimeoutMs: 10_000
+  })
+})
+
+t.test('every variable can be set', async (t) => {
+  const config = loadBalancerConfig({
+    UPSTREAMS: 'http://a:1',
+    PORT: '9000',
+    HOST: '0.0.0.0',
+    LOG_LEVEL: 'debug',
+    BALANCER_ID: 'lb-1',
+    HEALTH_INTERVAL_MS: '50',
+    HEALTH_TIMEOUT_MS: '20',
+    PROXY_TIMEOUT_MS: '300'
+  })
+  t.same(config, {
+    upstreams: ['http://a:1'],
+    port: 9000,
+    host: '0.0.0.0',
+    logLevel: 'debug',
+    balancerId: 'lb-1',
+    healthIntervalMs: 50,
+    healthTimeoutMs: 20,
+    proxyTimeoutMs: 300
+  })
+})
+
+function problemsOf (env: Record<string, string>): string[] {
+  try {
+    loadBalancerConfig(env)
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems
+    throw err
+  }
+  throw new Error('expected a ConfigError')
+}
+
+t.test('a missing UPSTREAMS is named', async (t) => {
+  const problems = problemsOf({})
+  t.equal(problems.length, 1)
+  t.match(problems[0], /^UPSTREAMS .*\(it is not set\)/)
+})
+
+t.test('bad UPSTREAMS entries are named', async (t) => {
+  for (const bad of ['ftp://x:1', 'localhost:3000', 'http://a:1,https://b:2', 'http://a:1,,nope', 'http://a:99999', 'http://user:pw@a:1']) {
+    const problems = problemsOf({ UPSTREAMS: bad })
+    t.equal(problems.length, 1, bad)
+    t.match(problems[0], /^UPSTREAMS/, bad)
+    t.match(problems[0], JSON.stringify(bad), `${bad}: the message shows the value`)
+  }
+})
+
+t.test('bad numbers and levels name their variable', async (t) => {
+  t.match(problemsOf({ UPSTREAMS: 'http://a:1', PORT: 'eighty' }), [/^PORT /])
+  t.match(problemsOf({ UPSTREAMS: 'http://a:1', PORT: '70000' }), [/^PORT /])
+  t.match(problemsOf({ UPSTREAMS: 'http://a:1', HEALTH_INTERVAL_MS: '0' }), [/^HEALTH_INTERVAL_MS /])
+  t.match(problemsOf({ UPSTREAMS: 'http://a:1', LOG_LEVEL: 'loud' }), [/^LOG_LEVEL must be one of fatal, error, warn, info/])
+  const both = problemsOf({ PORT: 'x', HEALTH_TIMEOUT_MS: '-1' })
+  t.equal(both.length, 3, 'every bad variable is reported at once')
+})
+
+t.test('parseUpstreams is what setUpstreams uses', async (t) => {
+  t.same(parseUpstreams(['http://a:1/base/', 'http://a:1/base']), ['http://a:1/base'])
+  t.same(parseUpstreams([]), [])
+  t.throws(() => parseUpstreams(['http://ok:1', 'nope']), /"nope" is not a URL/)
+  t.throws(() => parseUpstreams(['https://a:1']), /must use http:\/\//)
+})
