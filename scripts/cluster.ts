@@ -124,7 +124,8 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
     const balancer = new ManagedProcess({
       name: 'balancer',
       command: process.execPath,
-      args: [BALANCER_ENTRY],
+      // http-proxy 1.18 calls util._extend; the deprecation warning would be the first line users read.
+      args: ['--disable-warning=DEP0060', BALANCER_ENTRY],
       env: {
         ...inheritedEnv(),
         PORT: String(balancerPort),
