@@ -5,12 +5,18 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 
 /** The balancer's environment: every variable it reads, with its default. */
 export const BalancerEnvSchema = Type.Object({
-  UPSTREAMS: Type.String({
+  // Exactly one of UPSTREAMS and UPSTREAMS_DNS; loadBalancerConfig checks that.
+  UPSTREAMS: Type.Optional(Type.String({
     // A first, coarse check so readEnv reports a wrong shape by name; each
     // entry is then parsed as a URL by parseUpstreams.
     pattern: '^\\s*http://[^,\\s]+(\\s*,\\s*http://[^,\\s]+)*\\s*,?\\s*$',
     description: 'must be a comma-separated list of http:// URLs, e.g. http://127.0.0.1:3001,http://127.0.0.1:3002'
-  }),
+  })),
+  UPSTREAMS_DNS: Type.Optional(Type.String({
+    pattern: '^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?:[0-9]{1,5}$',
+    description: 'must be host:port, e.g. app:3000 (every address the host name resolves to, on that port)'
+  })),
+  DNS_INTERVAL_MS: Type.Integer({ minimum: 100, default: 1000, description: 'must be an integer number of milliseconds, at least 100' }),
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: 'must be a port number from 0 to 65535' }),
   HOST: Type.String({ minLength: 1, default: '127.0.0.1', description: 'must be an address to listen on, e.g. 0.0.0.0' }),
   LOG_LEVEL: Type.Union(LOG_LEVELS.map((level) => Type.Literal(level)), { default: 'info' }),
@@ -35,6 +41,11 @@ export interface BalancerConfig {
   healthTimeoutMs: number
   /** How long an upstream may stay silent on a proxied request before the client gets a 504. */
   proxyTimeoutMs: number
+  /**
+   * Set by UPSTREAMS_DNS instead of UPSTREAMS: the upstreams are every address `hostname`
+   * resolves to, looked up again every `intervalMs` (e.g. Compose replicas of one service).
+   */
+  dns?: { hostname: string, port: number, intervalMs: number }
 }
 
 /**
@@ -64,14 +75,39 @@ export function parseUpstreams (list: readonly string[]): string[] {
 
 /** Validates the environment; throws a ConfigError naming every bad variable. */
 export function loadBalancerConfig (env: Record<string, string | undefined>): BalancerConfig {
-  const raw = readEnv(BalancerEnvSchema, env)
-  let upstreams: string[]
-  try {
-    upstreams = parseUpstreams(raw.UPSTREAMS.split(','))
-  } catch (err) {
-    throw new ConfigError([`UPSTREAMS: ${(err as Error).message} (got ${JSON.stringify(raw.UPSTREAMS)})`])
+  // Which of the two upstream sources is set is checked here, so that a missing one is
+  // reported together with every other bad variable readEnv finds.
+  const given = (name: string): boolean => env[name] !== undefined && env[name] !== ''
+  const problems: string[] = []
+  if (!given('UPSTREAMS') && !given('UPSTREAMS_DNS')) {
+    problems.push('UPSTREAMS must be a comma-separated list of http:// URLs, or set UPSTREAMS_DNS=host:port to find them in DNS (it is not set)')
+  } else if (given('UPSTREAMS') && given('UPSTREAMS_DNS')) {
+    problems.push(`UPSTREAMS and UPSTREAMS_DNS are both set: set only one (got ${JSON.stringify(env.UPSTREAMS)} and ${JSON.stringify(env.UPSTREAMS_DNS)})`)
   }
-  if (upstreams.length === 0) throw new ConfigError([`UPSTREAMS must name at least one URL (got ${JSON.stringify(raw.UPSTREAMS)})`])
+  let raw
+  try {
+    raw = readEnv(BalancerEnvSchema, env)
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    throw new ConfigError([...problems, ...err.problems])
+  }
+  if (problems.length > 0) throw new ConfigError(problems)
+
+  let upstreams: string[] = []
+  let dns: BalancerConfig['dns']
+  if (raw.UPSTREAMS !== undefined) {
+    try {
+      upstreams = parseUpstreams(raw.UPSTREAMS.split(','))
+    } catch (err) {
+      throw new ConfigError([`UPSTREAMS: ${(err as Error).message} (got ${JSON.stringify(raw.UPSTREAMS)})`])
+    }
+    if (upstreams.length === 0) throw new ConfigError([`UPSTREAMS must name at least one URL (got ${JSON.stringify(raw.UPSTREAMS)})`])
+  } else if (raw.UPSTREAMS_DNS !== undefined) {
+    const colon = raw.UPSTREAMS_DNS.lastIndexOf(':')
+    const port = Number(raw.UPSTREAMS_DNS.slice(colon + 1))
+    if (port < 1 || port > 65535) throw new ConfigError([`UPSTREAMS_DNS must name a port from 1 to 65535 (got ${JSON.stringify(raw.UPSTREAMS_DNS)})`])
+    dns = { hostname: raw.UPSTREAMS_DNS.slice(0, colon), port, intervalMs: raw.DNS_INTERVAL_MS }
+  }
   return {
     upstreams,
     port: raw.PORT,
@@ -80,6 +116,7 @@ export function loadBalancerConfig (env: Record<string, string | undefined>): Ba
     balancerId: raw.BALANCER_ID,
     healthIntervalMs: raw.HEALTH_INTERVAL_MS,
     healthTimeoutMs: raw.HEALTH_TIMEOUT_MS,
-    proxyTimeoutMs: raw.PROXY_TIMEOUT_MS
+    proxyTimeoutMs: raw.PROXY_TIMEOUT_MS,
+    ...(dns === undefined ? {} : { dns })
   }
 }

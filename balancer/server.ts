@@ -7,6 +7,7 @@ import { loggerOptions } from '../lib/logger.ts'
 import { createBalancer } from './balancer.ts'
 import { loadBalancerConfig } from './config.ts'
 import type { BalancerConfig } from './config.ts'
+import { createDnsDiscovery } from './discovery-dns.ts'
 
 let config: BalancerConfig
 try {
@@ -19,18 +20,24 @@ try {
 
 const logger = pino(loggerOptions(config.balancerId, config.logLevel))
 const balancer = createBalancer(config, logger)
+// UPSTREAMS_DNS: the upstream set follows what the name resolves to (Compose replicas).
+const discovery = config.dns === undefined
+  ? undefined
+  : createDnsDiscovery({ ...config.dns, logger, onChange: (urls) => { balancer.setUpstreams(urls) } })
 
 // On SIGINT/SIGTERM (or a crash): stop accepting, let requests in flight
 // finish, free the upstream sockets; after 10 s close-with-grace exits anyway.
 closeWithGrace({ delay: 10_000, logger }, async ({ signal, err, manual }) => {
   if (err !== undefined) logger.error({ err }, 'closing because of an error')
   else logger.info({ signal, manual }, 'closing')
+  discovery?.stop()
   await balancer.close()
 })
 
 try {
   const url = await balancer.listen()
-  logger.info({ url, upstreams: balancer.upstreams, healthIntervalMs: config.healthIntervalMs }, `balancer listening on ${url}`)
+  discovery?.start()
+  logger.info({ url, upstreams: balancer.upstreams, dns: config.dns, healthIntervalMs: config.healthIntervalMs }, `balancer listening on ${url}`)
 } catch (err) {
   logger.fatal({ err, host: config.host, port: config.port }, 'cannot listen')
   await balancer.close()

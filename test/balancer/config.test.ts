@@ -79,3 +79,23 @@ t.test('parseUpstreams is what setUpstreams uses', async (t) => {
   t.throws(() => parseUpstreams(['http://ok:1', 'nope']), /"nope" is not a URL/)
   t.throws(() => parseUpstreams(['https://a:1']), /must use http:\/\//)
 })
+
+t.test('UPSTREAMS_DNS instead of UPSTREAMS: a name to resolve, and how often', async (t) => {
+  const config = loadBalancerConfig({ UPSTREAMS_DNS: 'app:3000' })
+  t.same(config.upstreams, [])
+  t.same(config.dns, { hostname: 'app', port: 3000, intervalMs: 1000 })
+  t.same(loadBalancerConfig({ UPSTREAMS_DNS: 'app.internal:80', DNS_INTERVAL_MS: '250' }).dns, { hostname: 'app.internal', port: 80, intervalMs: 250 })
+  t.equal(loadBalancerConfig({ UPSTREAMS: 'http://a:1', UPSTREAMS_DNS: '' }).dns, undefined, 'an empty UPSTREAMS_DNS is unset')
+})
+
+t.test('bad UPSTREAMS_DNS values, and both or neither set, are named', async (t) => {
+  for (const bad of ['app', 'http://app:3000', 'app:', ':3000', 'app:99999', 'app:0', 'a b:1']) {
+    const problems = problemsOf({ UPSTREAMS_DNS: bad })
+    t.equal(problems.length, 1, bad)
+    t.match(problems[0], /^UPSTREAMS_DNS must/, bad)
+    t.match(problems[0], JSON.stringify(bad), `${bad}: the message shows the value`)
+  }
+  t.match(problemsOf({ UPSTREAMS: 'http://a:1', UPSTREAMS_DNS: 'app:3000' }), [/^UPSTREAMS and UPSTREAMS_DNS are both set/])
+  t.match(problemsOf({ UPSTREAMS_DNS: 'app:3000', DNS_INTERVAL_MS: '10' }), [/^DNS_INTERVAL_MS /])
+  t.match(problemsOf({ PORT: 'x' }), [/UPSTREAMS_DNS/, /^PORT /], 'neither set is reported with the other problems')
+})
