@@ -3,7 +3,8 @@ import { fileURLToPath } from 'node:url'
 import type { AuthMode } from '../services/auth/authenticator.ts'
 import { ManagedProcess, type LogSink } from './lib/managed-process.ts'
 import { freePort, isPortFree } from './lib/ports.ts'
-import { httpOk, redisPong } from './lib/probes.ts'
+import { httpOk } from './lib/probes.ts'
+import { startRedisProcess, type RedisProcess } from './lib/redis-process.ts'
 
 const SERVER_ENTRY = fileURLToPath(new URL('../services/server.ts', import.meta.url))
 const BALANCER_ENTRY = fileURLToPath(new URL('../balancer/server.ts', import.meta.url))
@@ -41,7 +42,7 @@ export interface Cluster {
   readonly servers: AppServer[]
   readonly balancer: ManagedProcess
   /** The private redis-server, when this cluster started one. */
-  readonly redis: (ManagedProcess & { url: string, port: number }) | undefined
+  readonly redis: RedisProcess | undefined
   /** Where the servers keep sessions in redis mode. */
   readonly redisUrl: string | undefined
   readonly jwtSecret: string | undefined
@@ -74,19 +75,9 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
     let redis: Cluster['redis']
     let redisUrl = mode === 'redis' ? options.redisUrl : undefined
     if (mode === 'redis' && redisUrl === undefined) {
-      const redisPort = await freePort()
-      const proc = new ManagedProcess({
-        name: 'redis',
-        command: 'redis-server',
-        args: ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'],
-        env: { ...process.env } as Record<string, string>,
-        isReady: async () => await redisPong(redisPort),
-        whenMissing: 'redis mode needs Redis: install redis-server (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis), or set REDIS_URL to a running Redis'
-      }, onLog)
-      redisUrl = `redis://127.0.0.1:${redisPort}`
-      redis = Object.assign(proc, { url: redisUrl, port: redisPort })
-      started.push(proc)
-      await proc.start()
+      redis = await startRedisProcess(onLog)
+      started.push(redis)
+      redisUrl = redis.url
     }
 
     const jwtSecret = mode === 'jwt' ? (options.jwtSecret ?? randomBytes(48).toString('base64url')) : undefined

@@ -98,9 +98,16 @@ export class ManagedProcess {
     if (child === undefined || !this.running) return
     ;(child as { expectedExit?: boolean }).expectedExit = true
     child.kill(signal)
+    // A paused (SIGSTOPped) process acts on the signal only once it runs again.
+    child.kill('SIGCONT')
     const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
     await this.#exited
     clearTimeout(timer)
+  }
+
+  /** Sends a signal without waiting: SIGSTOP and SIGCONT freeze and thaw it, like a hung server. */
+  signal (signal: NodeJS.Signals): void {
+    if (this.running) this.#child?.kill(signal)
   }
 
   /** Kills the process at once, as a crash would. */

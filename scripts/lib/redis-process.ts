@@ -1,0 +1,36 @@
+import { ManagedProcess, type LogSink } from './managed-process.ts'
+import { freePort } from './ports.ts'
+import { redisPong } from './probes.ts'
+
+export type RedisProcess = ManagedProcess & { readonly url: string, readonly port: number }
+
+export const REDIS_MISSING = 'redis mode needs Redis: install redis-server (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis), or set REDIS_URL to a running Redis'
+
+/**
+ * A private redis-server on a free port of 127.0.0.1 that keeps nothing on disk, started and
+ * answering PING when this resolves. Another process can take the free port between the
+ * check and redis binding it, so it tries a few.
+ */
+export async function startRedisProcess (onLog: LogSink = () => {}): Promise<RedisProcess> {
+  let lastError: unknown
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freePort()
+    const proc = new ManagedProcess({
+      name: 'redis',
+      command: 'redis-server',
+      args: ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'],
+      env: { ...process.env } as Record<string, string>,
+      isReady: async () => await redisPong(port),
+      readyTimeoutMs: 10_000,
+      whenMissing: REDIS_MISSING
+    }, onLog)
+    try {
+      await proc.start()
+      return Object.assign(proc, { url: `redis://127.0.0.1:${port}`, port })
+    } catch (err) {
+      if ((err as Error).message === REDIS_MISSING) throw err
+      lastError = err
+    }
+  }
+  throw lastError
+}
