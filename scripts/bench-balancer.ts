@@ -1,0 +1,97 @@
+// `npm run bench:balancer`: the process entry. Arguments, signals, output;
+// the measuring is in lib/bench-balancer.ts.
+import { writeFileSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { DEFAULT_OPTIONS, LEG_NAMES, ROUTES, formatReport, runBalancerBench, type BenchOptions, type LegName, type Route } from './lib/bench-balancer.ts'
+
+const D = DEFAULT_OPTIONS
+const USAGE = `Usage: npm run bench:balancer -- [options]
+
+What our balancer costs: the same app servers load-tested straight, through our
+balancer, through nginx and through haproxy (those two when installed), the legs
+interleaved round by round; prints medians and the ratios ours/nginx, ours/haproxy
+and ours/direct.
+  --servers N       app servers behind each balancer (default ${D.servers})
+  --connections C   autocannon connections (default ${D.connections})
+  --duration S      seconds per leg per round (default ${D.durationSeconds})
+  --rounds R        rounds (default ${D.rounds})
+  --warmup S        unmeasured seconds per leg before the first round (default ${D.warmupSeconds})
+  --legs LIST       comma-separated, from ${LEG_NAMES.join(', ')} (default all)
+  --route R         health (GET /health) or feeds (GET /feeds with a JWT) (default ${D.route})
+  --json FILE       also write the results as JSON`
+
+function fail (message: string): never {
+  process.stderr.write(`${message}\n\n${USAGE}\n`)
+  process.exit(2)
+}
+
+let values
+try {
+  values = parseArgs({
+    options: {
+      servers: { type: 'string', default: String(D.servers) },
+      connections: { type: 'string', default: String(D.connections) },
+      duration: { type: 'string', default: String(D.durationSeconds) },
+      rounds: { type: 'string', default: String(D.rounds) },
+      warmup: { type: 'string', default: String(D.warmupSeconds) },
+      legs: { type: 'string', default: LEG_NAMES.join(',') },
+      route: { type: 'string', default: D.route },
+      json: { type: 'string' },
+      help: { type: 'boolean', short: 'h' }
+    },
+    strict: true
+  }).values
+} catch (err) {
+  fail((err as Error).message)
+}
+if (values.help === true) {
+  process.stdout.write(`${USAGE}\n`)
+  process.exit(0)
+}
+
+function wholeNumber (name: string, raw: string, min: number, max: number): number {
+  const n = Number(raw)
+  if (!Number.isInteger(n) || n < min || n > max) fail(`--${name} must be a whole number from ${min} to ${max} (got "${raw}")`)
+  return n
+}
+
+const legs = values.legs.split(',').map((s) => s.trim()).filter((s) => s !== '')
+for (const leg of legs) {
+  if (!(LEG_NAMES as readonly string[]).includes(leg)) fail(`--legs: "${leg}" is not one of ${LEG_NAMES.join(', ')}`)
+}
+if (legs.length === 0) fail('--legs must name at least one leg')
+if (!(ROUTES as readonly string[]).includes(values.route)) fail(`--route must be one of ${ROUTES.join(', ')} (got "${values.route}")`)
+
+const options: BenchOptions = {
+  servers: wholeNumber('servers', values.servers, 1, 16),
+  connections: wholeNumber('connections', values.connections, 1, 1000),
+  durationSeconds: wholeNumber('duration', values.duration, 1, 600),
+  rounds: wholeNumber('rounds', values.rounds, 1, 100),
+  warmupSeconds: wholeNumber('warmup', values.warmup, 0, 600),
+  legs: [...new Set(legs)] as LegName[],
+  route: values.route as Route
+}
+
+// Ctrl-C or SIGTERM: abort the load, then the bench stops every process it started.
+const controller = new AbortController()
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    process.stderr.write(`\n${sig}: stopping...\n`)
+    controller.abort(new Error(`stopped by ${sig}`))
+  })
+}
+
+try {
+  const report = await runBalancerBench(options, {
+    signal: controller.signal,
+    onProgress: (line) => { process.stderr.write(`${line}\n`) }
+  })
+  process.stdout.write(`\n${formatReport(report)}\n`)
+  if (values.json !== undefined) {
+    writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`)
+    process.stdout.write(`\nwrote ${values.json}\n`)
+  }
+} catch (err) {
+  process.stderr.write(`bench:balancer failed: ${controller.signal.aborted ? (controller.signal.reason as Error).message : (err as Error).stack ?? String(err)}\n`)
+  process.exitCode = 1
+}

@@ -1,0 +1,375 @@
+// `npm run bench:balancer`: what our balancer costs, against going straight
+// to an app server and against nginx and haproxy in front of the same app
+// servers, all measured in one run. The legs are interleaved round by round
+// (the order rotating each round) and summarised by medians, so that a burst
+// of noise from whatever else shares the machine lands on every leg alike.
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { cpus, loadavg, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { request } from 'node:http'
+import { startCluster, type Cluster } from '../cluster.ts'
+import { runLoad, type LoadResult } from './bench-load.ts'
+import { startReference, type ReferenceProxy } from './bench-proxies.ts'
+
+export const LEG_NAMES = ['direct', 'ours', 'nginx', 'haproxy'] as const
+export type LegName = typeof LEG_NAMES[number]
+export const ROUTES = ['health', 'feeds'] as const
+export type Route = typeof ROUTES[number]
+
+/** The goal from issue 3: ours at ≥ 0.8 of nginx's throughput and ≤ 1.5 × its p99. */
+export const TARGET = { rpsAtLeast: 0.8, p99AtMost: 1.5 } as const
+
+export interface BenchOptions {
+  /** App servers behind each balancer (the direct leg uses the first). */
+  servers: number
+  connections: number
+  durationSeconds: number
+  rounds: number
+  /** One unmeasured run per leg before the first round. */
+  warmupSeconds: number
+  legs: readonly LegName[]
+  route: Route
+}
+
+export const DEFAULT_OPTIONS: BenchOptions = {
+  servers: 2,
+  connections: 50,
+  durationSeconds: 4,
+  rounds: 5,
+  warmupSeconds: 2,
+  legs: LEG_NAMES,
+  route: 'health'
+}
+
+export interface RoundResult extends LoadResult {
+  round: number
+  /** CPU time the proxy process used per request, in microseconds (none for direct). */
+  proxyCpuUsPerRequest: number | null
+  /** CPU time all app servers used per request, in microseconds. */
+  serversCpuUsPerRequest: number | null
+}
+
+export interface LegSummary {
+  rps: number
+  latencyMs: { p50: number, p90: number, p99: number }
+  proxyCpuUsPerRequest: number | null
+  serversCpuUsPerRequest: number | null
+}
+
+export interface LegReport {
+  name: LegName
+  description: string
+  url: string | null
+  /** Why the leg did not run (e.g. nginx is not installed); absent when it ran. */
+  skipped?: string
+  rounds: RoundResult[]
+  /** Medians over the rounds; null when skipped. */
+  median: LegSummary | null
+  /** Summed over the rounds. */
+  requests: number
+  errors: number
+  timeouts: number
+  non2xx: number
+}
+
+export interface Ratio {
+  /** median rps of ours / median rps of the other leg */
+  rps: number
+  /** median p99 of ours / median p99 of the other leg */
+  p99: number
+  p50: number
+  /** The same ratios taken round by round: their lowest and highest. */
+  rpsRange: [number, number]
+  p99Range: [number, number]
+}
+
+export interface BenchReport {
+  config: BenchOptions & { path: string, upstreams: number }
+  machine: { cpus: number, node: string, loadavgBefore: number[], loadavgAfter: number[] }
+  legs: LegReport[]
+  ratios: { oursToNginx: Ratio | null, oursToHaproxy: Ratio | null, oursToDirect: Ratio | null }
+  target: { rpsAtLeast: number, p99AtMost: number, met: boolean | null }
+  startedAt: string
+  durationSeconds: number
+}
+
+export interface BenchHooks {
+  onProgress?: (line: string) => void
+  signal?: AbortSignal
+}
+
+interface Leg {
+  report: LegReport
+  url: string
+  pid: number | undefined
+}
+
+export async function runBalancerBench (options: BenchOptions, hooks: BenchHooks = {}): Promise<BenchReport> {
+  const progress = hooks.onProgress ?? (() => {})
+  const signal = hooks.signal
+  const started = Date.now()
+  const loadavgBefore = loadavg()
+  const dir = mkdtempSync(join(tmpdir(), 'bench-balancer-'))
+  const references: ReferenceProxy[] = []
+  let cluster: Cluster | undefined
+  try {
+    progress(`starting ${options.servers} app server${options.servers === 1 ? '' : 's'} and our balancer...`)
+    // /health answers the same in every mode, so it runs in memory mode, which
+    // needs nothing else; /feeds runs in jwt mode: one HMAC check per request
+    // and no store, so the upstreams' cost stays flat for the whole run.
+    const mode = options.route === 'feeds' ? 'jwt' : 'memory'
+    cluster = await startCluster({ mode, servers: options.servers, logLevel: 'warn' })
+    const upstreams = cluster.servers.map((s) => s.url)
+    const path = options.route === 'health' ? '/health' : '/feeds'
+    const headers = options.route === 'feeds' ? { authorization: `Bearer ${await login(upstreams[0] as string)}` } : undefined
+    const serverPids = cluster.servers.map((s) => s.pid)
+
+    const legs: Leg[] = []
+    for (const name of options.legs) {
+      signal?.throwIfAborted()
+      const report = emptyLeg(name)
+      if (name === 'direct') {
+        const first = cluster.servers[0] as Cluster['servers'][number]
+        report.description = `straight to ${first.id}, no proxy`
+        legs.push({ report, url: first.url, pid: undefined })
+      } else if (name === 'ours') {
+        report.description = `balancer/balancer.ts, round robin over ${upstreams.length}`
+        legs.push({ report, url: cluster.url, pid: cluster.balancer.pid })
+      } else {
+        progress(`starting ${name}...`)
+        const outcome = await startReference(name, dir, upstreams)
+        if ('skipped' in outcome) {
+          report.skipped = outcome.skipped
+          progress(`skipping the ${name} leg: ${outcome.skipped}`)
+          legs.push({ report, url: '', pid: undefined })
+          continue
+        }
+        references.push(outcome.proxy)
+        report.description = `${outcome.proxy.version}, one ${name === 'nginx' ? 'worker' : 'thread'}, keep-alive upstream, round robin over ${upstreams.length}`
+        legs.push({ report, url: outcome.proxy.url, pid: outcome.proxy.process.pid })
+      }
+    }
+    const active = legs.filter((l) => l.report.skipped === undefined)
+    for (const leg of active) {
+      leg.report.url = leg.url
+      await checkLeg(leg, path, headers)
+    }
+
+    const load = async (leg: Leg, seconds: number): Promise<LoadResult> =>
+      await runLoad({ url: `${leg.url}${path}`, connections: options.connections, durationSeconds: seconds, headers }, signal)
+
+    if (options.warmupSeconds > 0) {
+      progress(`warming up: ${options.warmupSeconds} s per leg`)
+      for (const leg of active) await load(leg, options.warmupSeconds)
+    }
+    for (let round = 1; round <= options.rounds; round++) {
+      // Rotate the order so that no leg always runs first, or right after the same one.
+      const order = active.map((_, i) => active[(i + round - 1) % active.length] as Leg)
+      for (const leg of order) {
+        const before = cpuTicks([leg.pid, ...serverPids])
+        const result = await load(leg, options.durationSeconds)
+        const after = cpuTicks([leg.pid, ...serverPids])
+        const perRequest = (ticks: number | null): number | null =>
+          ticks === null || result.requests === 0 ? null : Math.round((ticks * 1e6 / CLK_TCK) / result.requests * 10) / 10
+        const proxyTicks = leg.pid === undefined ? null : delta(before[0], after[0])
+        const serverTicks = sumDelta(before.slice(1), after.slice(1))
+        leg.report.rounds.push({ round, ...result, proxyCpuUsPerRequest: perRequest(proxyTicks), serversCpuUsPerRequest: perRequest(serverTicks) })
+        progress(`round ${round}/${options.rounds}  ${leg.report.name.padEnd(8)} ${String(result.rps).padStart(7)} req/s  p99 ${result.latencyMs.p99.toFixed(2)} ms  errors ${result.errors + result.non2xx}`)
+      }
+    }
+
+    for (const leg of active) summarise(leg.report)
+    const byName = (name: LegName): LegReport | undefined => legs.find((l) => l.report.name === name && l.report.median !== null)?.report
+    const ours = byName('ours')
+    const ratios = {
+      oursToNginx: ratio(ours, byName('nginx')),
+      oursToHaproxy: ratio(ours, byName('haproxy')),
+      oursToDirect: ratio(ours, byName('direct'))
+    }
+    const vsNginx = ratios.oursToNginx
+    return {
+      config: { ...options, path, upstreams: upstreams.length },
+      machine: { cpus: cpus().length, node: process.version, loadavgBefore, loadavgAfter: loadavg() },
+      legs: legs.map((l) => l.report),
+      ratios,
+      target: {
+        ...TARGET,
+        met: vsNginx === null ? null : vsNginx.rps >= TARGET.rpsAtLeast && vsNginx.p99 <= TARGET.p99AtMost
+      },
+      startedAt: new Date(started).toISOString(),
+      durationSeconds: Math.round((Date.now() - started) / 100) / 10
+    }
+  } finally {
+    progress('stopping every process...')
+    await Promise.all(references.map(async (r) => await r.process.stop()))
+    await cluster?.stop()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+function emptyLeg (name: LegName): LegReport {
+  return { name, description: '', url: null, rounds: [], median: null, requests: 0, errors: 0, timeouts: 0, non2xx: 0 }
+}
+
+export function median (values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[mid] as number : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
+}
+
+function medianOrNull (values: ReadonlyArray<number | null>): number | null {
+  const known = values.filter((v): v is number => v !== null)
+  return known.length === 0 ? null : round(median(known), 1)
+}
+
+function summarise (leg: LegReport): void {
+  const rs = leg.rounds
+  leg.median = {
+    rps: Math.round(median(rs.map((r) => r.rps))),
+    latencyMs: {
+      p50: round(median(rs.map((r) => r.latencyMs.p50)), 3),
+      p90: round(median(rs.map((r) => r.latencyMs.p90)), 3),
+      p99: round(median(rs.map((r) => r.latencyMs.p99)), 3)
+    },
+    proxyCpuUsPerRequest: medianOrNull(rs.map((r) => r.proxyCpuUsPerRequest)),
+    serversCpuUsPerRequest: medianOrNull(rs.map((r) => r.serversCpuUsPerRequest))
+  }
+  for (const r of rs) {
+    leg.requests += r.requests
+    leg.errors += r.errors
+    leg.timeouts += r.timeouts
+    leg.non2xx += r.non2xx
+  }
+}
+
+/** Ours against another leg of the same run: ratios of the medians, plus the round-by-round spread. */
+export function ratio (ours: LegReport | undefined, other: LegReport | undefined): Ratio | null {
+  if (ours?.median == null || other?.median == null) return null
+  const perRound = ours.rounds.flatMap((r) => {
+    const o = other.rounds.find((x) => x.round === r.round)
+    return o === undefined ? [] : [{ rps: r.rps / o.rps, p99: r.latencyMs.p99 / o.latencyMs.p99 }]
+  })
+  const range = (values: number[]): [number, number] => [round(Math.min(...values), 3), round(Math.max(...values), 3)]
+  return {
+    rps: round(ours.median.rps / other.median.rps, 3),
+    p99: round(ours.median.latencyMs.p99 / other.median.latencyMs.p99, 3),
+    p50: round(ours.median.latencyMs.p50 / other.median.latencyMs.p50, 3),
+    rpsRange: range(perRound.map((r) => r.rps)),
+    p99Range: range(perRound.map((r) => r.p99))
+  }
+}
+
+function round (value: number, digits: number): number {
+  const f = 10 ** digits
+  return Math.round(value * f) / f
+}
+
+// CPU time from /proc (Linux): utime + stime, in clock ticks. Elsewhere the
+// CPU columns stay empty.
+const CLK_TCK = (() => {
+  const run = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' })
+  const value = Number(run.stdout?.trim())
+  return Number.isInteger(value) && value > 0 ? value : 100
+})()
+
+function cpuTicks (pids: ReadonlyArray<number | undefined>): Array<number | null> {
+  return pids.map((pid) => {
+    if (pid === undefined) return null
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      // Fields after the command name, which is in parentheses and may hold spaces.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      return Number(fields[11]) + Number(fields[12])
+    } catch {
+      return null
+    }
+  })
+}
+
+function delta (before: number | null | undefined, after: number | null | undefined): number | null {
+  return before == null || after == null ? null : after - before
+}
+
+function sumDelta (before: Array<number | null>, after: Array<number | null>): number | null {
+  let sum = 0
+  for (let i = 0; i < before.length; i++) {
+    const d = delta(before[i], after[i])
+    if (d === null) return null
+    sum += d
+  }
+  return sum
+}
+
+async function login (serverUrl: string): Promise<string> {
+  const body = await httpJson(`${serverUrl}/login`, 'POST', JSON.stringify({ username: 'alice', password: 'wonderland' }))
+  if (body.status !== 200 || typeof body.json.token !== 'string') throw new Error(`could not log in for the feeds route: ${body.status}`)
+  return body.json.token
+}
+
+/** One request through the leg before any load: it must reach an app server and get a 200. */
+async function checkLeg (leg: Leg, path: string, headers: Record<string, string> | undefined): Promise<void> {
+  const res = await httpJson(`${leg.url}${path}`, 'GET', undefined, headers)
+  if (res.status !== 200 || !/^app-\d+$/.test(res.servedBy)) {
+    throw new Error(`the ${leg.report.name} leg does not reach an app server: GET ${path} answered ${res.status}, x-served-by ${JSON.stringify(res.servedBy)}`)
+  }
+}
+
+async function httpJson (url: string, method: string, body?: string, headers: Record<string, string> = {}): Promise<{ status: number, servedBy: string, json: Record<string, unknown> }> {
+  return await new Promise((resolve, reject) => {
+    const req = request(url, { method, agent: false, timeout: 5000, headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) } }, (res) => {
+      let text = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => { text += chunk })
+      res.on('end', () => {
+        let json: Record<string, unknown> = {}
+        try { json = JSON.parse(text) as Record<string, unknown> } catch {}
+        resolve({ status: res.statusCode ?? 0, servedBy: String(res.headers['x-served-by'] ?? ''), json })
+      })
+    })
+    req.once('timeout', () => { req.destroy(new Error(`${method} ${url} timed out`)) })
+    req.once('error', reject)
+    req.end(body)
+  })
+}
+
+/** The result as a plain-text table with the ratios under it. */
+export function formatReport (report: BenchReport): string {
+  const { config } = report
+  const lines: string[] = []
+  lines.push(`GET ${config.path}, ${config.connections} connections, ${config.rounds} round${config.rounds === 1 ? '' : 's'} of ${config.durationSeconds} s per leg (interleaved), medians; ${config.upstreams} app server${config.upstreams === 1 ? '' : 's'}, ${report.machine.cpus} CPUs, Node ${report.machine.node}`)
+  lines.push('')
+  const head = ['leg', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'errors', 'proxy CPU µs/req', 'what']
+  const rows: string[][] = report.legs.map((leg) => {
+    if (leg.median === null) return [leg.name, '-', '-', '-', '-', '-', '-', `skipped: ${leg.skipped ?? 'no result'}`]
+    const m = leg.median
+    return [
+      leg.name,
+      m.rps.toLocaleString('en-US'),
+      m.latencyMs.p50.toFixed(2),
+      m.latencyMs.p90.toFixed(2),
+      m.latencyMs.p99.toFixed(2),
+      String(leg.errors + leg.non2xx),
+      m.proxyCpuUsPerRequest === null ? '-' : m.proxyCpuUsPerRequest.toFixed(1),
+      leg.description
+    ]
+  })
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)))
+  const fmt = (cells: string[]): string => cells.map((c, i) => {
+    const w = widths[i] as number
+    if (i === cells.length - 1) return c
+    return i === 0 ? c.padEnd(w) : c.padStart(w)
+  }).join('  ')
+  lines.push(fmt(head), fmt(widths.map((w, i) => '-'.repeat(i === widths.length - 1 ? 4 : w))), ...rows.map(fmt))
+  lines.push('')
+  const describe = (label: string, r: Ratio | null, other: string): string => r === null
+    ? `${label}: - (no ${other} leg in this run)`
+    : `${label}: throughput ${r.rps.toFixed(2)} (rounds ${r.rpsRange[0].toFixed(2)}-${r.rpsRange[1].toFixed(2)}), p99 ${r.p99.toFixed(2)}x (rounds ${r.p99Range[0].toFixed(2)}-${r.p99Range[1].toFixed(2)}), p50 ${r.p50.toFixed(2)}x`
+  lines.push(describe('ours / nginx  ', report.ratios.oursToNginx, 'nginx'))
+  lines.push(describe('ours / haproxy', report.ratios.oursToHaproxy, 'haproxy'))
+  lines.push(describe('ours / direct ', report.ratios.oursToDirect, 'direct'))
+  const t = report.target
+  lines.push(`target, ours against nginx: throughput >= ${t.rpsAtLeast} and p99 <= ${t.p99AtMost}x: ${t.met === null ? 'not measured (no nginx leg)' : t.met ? 'met' : 'NOT met'}`)
+  return lines.join('\n')
+}

@@ -1,0 +1,140 @@
+// npm run bench:balancer on a second of load per leg: the numbers' meaning,
+// never their size (the machine is shared and small).
+import { spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import type { BenchReport, LegReport } from '../../scripts/lib/bench-balancer.ts'
+import { median, ratio } from '../../scripts/lib/bench-balancer.ts'
+import { findCommand, haproxyConfig, nginxConfig, startReference } from '../../scripts/lib/bench-proxies.ts'
+
+const BENCH = fileURLToPath(new URL('../../scripts/bench-balancer.ts', import.meta.url))
+const installed = { nginx: findCommand('nginx') !== undefined, haproxy: findCommand('haproxy') !== undefined }
+
+async function runBench (args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  const child = spawn(process.execPath, [BENCH, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  t.teardown(() => { child.kill('SIGKILL') })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
+  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
+  return { code, stdout, stderr }
+}
+
+async function portClosed (url: string): Promise<boolean> {
+  const { port } = new URL(url)
+  return await new Promise((resolve) => {
+    const socket = connect(Number(port), '127.0.0.1')
+    socket.once('connect', () => { socket.destroy(); resolve(false) })
+    socket.once('error', () => resolve(true))
+  })
+}
+
+t.test('a one-second run: every leg answers with no error, the ratios come from this run, the JSON has its fields', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-balancer-test-'))
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+  const file = join(dir, 'bench.json')
+  const run = await runBench(['--duration', '1', '--rounds', '1', '--warmup', '0', '--connections', '10', '--servers', '2', '--json', file])
+  t.equal(run.code, 0, `exits 0${run.code === 0 ? '' : `:\n${run.stderr}`}`)
+
+  const report = JSON.parse(readFileSync(file, 'utf8')) as BenchReport
+  t.match(report.config, { servers: 2, connections: 10, durationSeconds: 1, rounds: 1, path: '/health', upstreams: 2 })
+  t.same(report.legs.map((l) => l.name), ['direct', 'ours', 'nginx', 'haproxy'], 'one entry per leg, in order, skipped ones too')
+  t.type(report.machine.cpus, 'number')
+
+  const leg = (name: string): LegReport => report.legs.find((l) => l.name === name) as LegReport
+  const ran = report.legs.filter((l) => l.skipped === undefined)
+  for (const name of ['direct', 'ours', ...(['nginx', 'haproxy'] as const).filter((n) => installed[n])]) {
+    const l = leg(name)
+    t.ok(ran.includes(l), `${name} ran`)
+    t.equal(l.rounds.length, 1, `${name}: one round`)
+    t.ok(l.requests > 0, `${name} answered requests`)
+    t.equal(l.errors, 0, `${name}: no socket errors or timeouts`)
+    t.equal(l.non2xx, 0, `${name}: every answer a 2xx`)
+    t.ok(l.median !== null && l.median.rps > 0 && l.median.latencyMs.p50 > 0, `${name}: a median rps and latency`)
+    t.ok(l.median !== null && l.median.latencyMs.p50 <= l.median.latencyMs.p90 && l.median.latencyMs.p90 <= l.median.latencyMs.p99, `${name}: p50 <= p90 <= p99`)
+    t.match(l.url, /^http:\/\/127\.0\.0\.1:\d+$/, `${name}: on 127.0.0.1`)
+    t.ok(await portClosed(l.url as string), `${name}: nothing listens on its port after the run`)
+    if (name !== 'direct') t.ok(l.rounds[0]?.proxyCpuUsPerRequest === null || (l.rounds[0]?.proxyCpuUsPerRequest ?? -1) >= 0, `${name}: proxy CPU per request, when /proc has it`)
+  }
+  for (const name of ['nginx', 'haproxy'] as const) {
+    if (installed[name]) continue
+    t.match(leg(name).skipped, /not installed/, `${name} is skipped with the reason`)
+    t.match(run.stderr, `skipping the ${name} leg`, `the skip is printed for ${name}`)
+    t.equal(report.ratios[name === 'nginx' ? 'oursToNginx' : 'oursToHaproxy'], null)
+  }
+
+  // The ratios are this run's medians divided, not numbers from elsewhere.
+  const ours = leg('ours').median
+  const direct = leg('direct').median
+  t.ok(ours !== null && direct !== null)
+  t.equal(report.ratios.oursToDirect?.rps, Math.round(ours!.rps / direct!.rps * 1000) / 1000, 'ours/direct rps')
+  t.equal(report.ratios.oursToDirect?.p99, Math.round(ours!.latencyMs.p99 / direct!.latencyMs.p99 * 1000) / 1000, 'ours/direct p99')
+  if (installed.nginx) {
+    const nginx = leg('nginx').median!
+    t.equal(report.ratios.oursToNginx?.rps, Math.round(ours!.rps / nginx.rps * 1000) / 1000, 'ours/nginx rps')
+    t.equal(report.target.met, report.ratios.oursToNginx!.rps >= 0.8 && report.ratios.oursToNginx!.p99 <= 1.5, 'the target verdict follows the ratios')
+  } else {
+    t.equal(report.target.met, null, 'no nginx, no verdict')
+  }
+
+  t.match(run.stdout, /leg +req\/s +p50 ms +p90 ms +p99 ms +errors/, 'prints the table')
+  t.match(run.stdout, /^ours +[\d,]+ /m)
+  t.match(run.stdout, /ours \/ direct *: throughput \d+\.\d\d/, 'prints the ratios')
+  t.match(run.stdout, `wrote ${file}`)
+})
+
+t.test('--legs picks the legs; a bad flag is refused with the usage', async (t) => {
+  const bad = await runBench(['--legs', 'direct,apache'])
+  t.equal(bad.code, 2)
+  t.match(bad.stderr, '"apache" is not one of direct, ours, nginx, haproxy')
+  t.match(bad.stderr, 'Usage: npm run bench:balancer')
+})
+
+t.test('medians and ratios', async (t) => {
+  t.equal(median([3, 1, 2]), 2)
+  t.equal(median([4, 1, 3, 2]), 2.5)
+  const leg = (name: 'ours' | 'nginx', rps: number[], p99: number[]): LegReport => ({
+    name,
+    description: '',
+    url: null,
+    rounds: rps.map((r, i) => ({ round: i + 1, requests: r, durationSeconds: 1, rps: r, latencyMs: { p50: 1, p90: 2, p99: p99[i] as number, max: 9 }, ok: r, non2xx: 0, errors: 0, timeouts: 0, proxyCpuUsPerRequest: null, serversCpuUsPerRequest: null })),
+    median: { rps: median(rps), latencyMs: { p50: 1, p90: 2, p99: median(p99) }, proxyCpuUsPerRequest: null, serversCpuUsPerRequest: null },
+    requests: 0,
+    errors: 0,
+    timeouts: 0,
+    non2xx: 0
+  })
+  const r = ratio(leg('ours', [800, 900, 700], [3, 2, 4]), leg('nginx', [1000, 1000, 1000], [2, 2, 2]))
+  t.equal(r?.rps, 0.8, 'median over median')
+  t.equal(r?.p99, 1.5)
+  t.same(r?.rpsRange, [0.7, 0.9], 'round by round, paired')
+  t.same(r?.p99Range, [1, 2])
+  t.equal(ratio(leg('ours', [1], [1]), undefined), null, 'no other leg, no ratio')
+})
+
+t.test('the reference configs: round robin over every upstream, keep-alive to them, one worker', async (t) => {
+  const ups = ['http://127.0.0.1:4001', 'http://127.0.0.1:4002']
+  const nginx = nginxConfig('/tmp/x', 9000, ups)
+  t.match(nginx, 'server 127.0.0.1:4001;')
+  t.match(nginx, 'server 127.0.0.1:4002;')
+  t.match(nginx, /keepalive \d+;/)
+  t.match(nginx, 'proxy_http_version 1.1;')
+  t.match(nginx, 'proxy_set_header Connection "";')
+  t.match(nginx, 'worker_processes 1;')
+  t.match(nginx, 'listen 127.0.0.1:9000;')
+  const haproxy = haproxyConfig(9000, ups)
+  t.match(haproxy, 'nbthread 1')
+  t.match(haproxy, 'balance roundrobin')
+  t.match(haproxy, 'server app-2 127.0.0.1:4002')
+  t.match(haproxy, 'bind 127.0.0.1:9000')
+})
+
+t.test('a missing nginx or haproxy is a skipped leg with a reason, not a failure', async (t) => {
+  const outcome = await startReference('nginx', tmpdir(), ['http://127.0.0.1:1'], undefined, () => undefined)
+  t.same(outcome, { skipped: 'nginx is not installed (Debian/Ubuntu: apt-get install -y nginx haproxy)' })
+})
