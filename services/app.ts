@@ -51,7 +51,7 @@ export async function buildApp (config: AppConfig, options: BuildOptions = {}): 
   app.decorate('metrics', createMetrics(config.serverId, config.mode))
   app.decorate('users', await createUserStore())
   const createAuthenticator = await authenticators[config.mode]()
-  app.decorate('authenticator', await createAuthenticator({ config, log: app.log, app }))
+  app.decorate('authenticator', await createAuthenticator({ config, log: app.log, metrics: app.metrics, app }))
   app.addHook('onClose', async () => app.authenticator.close())
 
   await app.register(fastifyCookie)

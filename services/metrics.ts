@@ -29,6 +29,12 @@ export function createMetrics (serverId: string, mode: string) {
       help: 'Time spent deciding whether a credential is valid (the auth step alone)',
       buckets: [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1],
       registers: [registry]
+    }),
+    sessionStoreCommands: new Counter({
+      name: 'session_store_commands_total',
+      help: 'Commands sent to the session store (Redis), by command: divided by requests, the store round trips each request costs',
+      labelNames: ['command'] as const,
+      registers: [registry]
     })
   }
 }

@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import type { AppConfig } from '../config.ts'
+import type { Metrics } from '../metrics.ts'
 
 export const AUTH_MODES = ['memory', 'redis', 'jwt'] as const
 export type AuthMode = typeof AUTH_MODES[number]
@@ -38,6 +39,8 @@ export interface Authenticator {
 export interface AuthenticatorContext {
   config: AppConfig
   log: FastifyBaseLogger
+  /** The app's counters; a mode that talks to a store counts its commands here. */
+  metrics: Metrics
   /** jwt mode registers @fastify/jwt on it; the others ignore it. */
   app: FastifyInstance
 }

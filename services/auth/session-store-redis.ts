@@ -10,7 +10,7 @@ import { isWellFormedSessionId, newSessionId } from './session-id.ts'
  * answers within `commandTimeoutMs` or the request gets a 503, and the client
  * reconnects by itself when Redis is back.
  */
-export const createRedisAuthenticator: AuthenticatorFactory = async ({ config, log }) => {
+export const createRedisAuthenticator: AuthenticatorFactory = async ({ config, log, metrics }) => {
   const { url, keyPrefix, commandTimeoutMs } = config.redis
   const redis = new Redis(url, {
     enableOfflineQueue: false,
@@ -40,7 +40,9 @@ export const createRedisAuthenticator: AuthenticatorFactory = async ({ config, l
   // A server whose Redis is down still starts: it answers 503 until Redis is reachable.
   await redis.connect().catch(() => {})
 
-  async function run<T> (command: () => Promise<T>): Promise<T> {
+  // Counted when sent, answered or not: the load each request puts on the store.
+  async function run<T> (name: 'get' | 'set' | 'del', command: () => Promise<T>): Promise<T> {
+    metrics.sessionStoreCommands.inc({ command: name })
     try {
       return await command()
     } catch (err) {
@@ -52,18 +54,18 @@ export const createRedisAuthenticator: AuthenticatorFactory = async ({ config, l
     mode: 'redis',
     async login (user) {
       const token = newSessionId()
-      await run(() => redis.set(keyPrefix + token, user, 'EX', config.sessionTtlSeconds))
+      await run('set', () => redis.set(keyPrefix + token, user, 'EX', config.sessionTtlSeconds))
       return { token, expiresIn: config.sessionTtlSeconds }
     },
     async verify (token): Promise<Verdict> {
       if (!isWellFormedSessionId(token)) return { ok: false, reason: 'invalid_token' }
       // Redis drops the key when its EX runs out, so an expired session reads as unknown.
-      const user = await run(() => redis.get(keyPrefix + token))
+      const user = await run('get', () => redis.get(keyPrefix + token))
       return user === null ? { ok: false, reason: 'unknown_session' } : { ok: true, user }
     },
     async logout (token) {
       if (!isWellFormedSessionId(token)) return
-      await run(() => redis.del(keyPrefix + token))
+      await run('del', () => redis.del(keyPrefix + token))
     },
     storeStatus: () => status,
     async close () {
