@@ -2,12 +2,13 @@ import { spawnSync } from 'node:child_process'
 import { readFileSync, readdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { Parser } from 'tap-parser'
+import { Parser, type Result } from 'tap-parser'
 
 /**
  * `npm test`: the type check, the lint and the tap suite, all three run even when one
  * fails, so one report shows everything; the last line counts them as
- * `N passed, N failed` (each tap assertion counts, and each of the first two steps).
+ * `N passed, N failed` (each tap assertion counts, at any depth, and each of the first two steps;
+ * skipped and todo assertions are counted apart, as `, N skipped`).
  * Extra arguments go to tap, e.g. `npm test -- test/cluster`.
  */
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -24,6 +25,7 @@ function step (title: string, command: string, args: string[]): boolean {
 
 let passed = 0
 let failed = 0
+let skipped = 0
 for (const [title, command, args] of [['type check', bin('tsc'), ['--noEmit', '-p', '.']], ['lint', bin('eslint'), ['.']]] as const) {
   if (step(title, command, [...args])) passed++
   else failed++
@@ -33,20 +35,31 @@ rmSync(results, { recursive: true, force: true })
 const tapOk = step('tap', bin('tap'), process.argv.slice(2))
 let counted = 0
 for (const file of listFiles(results)) {
-  const parser = new Parser({ flat: true })
-  parser.on('complete', (summary: { pass: number, fail: number, todo: number, skip: number }) => {
-    passed += summary.pass - summary.todo - summary.skip
-    failed += summary.fail
-    counted += summary.pass + summary.fail
-  })
+  const parser = new Parser()
+  countAssertions(parser)
   parser.end(readFileSync(file))
 }
 // A tap run that failed without recording a single failed assertion (a crash, a timeout) still fails.
 if (!tapOk && failed === 0) failed++
 if (counted === 0) failed++
 
-process.stdout.write(`\n${passed} passed, ${failed} failed\n`)
+process.stdout.write(`\n${passed} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ''}\n`)
 process.exitCode = failed === 0 ? 0 : 1
+
+/** Counts the leaf assertions of a file, at any depth; a subtest's own closing line is not one. */
+function countAssertions (parser: Parser): void {
+  parser.on('assert', (result: Result) => {
+    if (result.closingTestPoint) return
+    counted++
+    if (result.skip !== false || result.todo !== false) {
+      skipped++
+      return
+    }
+    if (result.ok) passed++
+    else failed++
+  })
+  parser.on('child', countAssertions)
+}
 
 function listFiles (dir: string): string[] {
   let entries

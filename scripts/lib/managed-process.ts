@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
 
@@ -13,6 +13,8 @@ export interface ProcessSpec {
   readyTimeoutMs?: number
   /** What to tell the user when the command itself is missing. */
   whenMissing?: string
+  /** Opens an IPC channel to the child (a Node process): see `send` and `onMessage`. */
+  ipc?: boolean
 }
 
 export type LogSink = (source: string, line: string, stream: 'stdout' | 'stderr') => void
@@ -36,6 +38,8 @@ export class ManagedProcess {
   #stderrTail: string[] = []
   /** Called when the process exits without being asked to. */
   onUnexpectedExit: ((code: number | null, signal: NodeJS.Signals | null) => void) | undefined
+  /** Called with each message the child sends over its IPC channel (spec.ipc). */
+  onMessage: ((message: unknown) => void) | undefined
 
   constructor (spec: ProcessSpec, onLog: LogSink) {
     this.name = spec.name
@@ -50,8 +54,10 @@ export class ManagedProcess {
     if (this.running) return
     const { name, command, args, env } = this.#spec
     this.#stderrTail = []
-    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    const stdio: StdioOptions = this.#spec.ipc === true ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe']
+    const child = spawn(command, args, { env, stdio }) as ChildProcess & { stdout: NodeJS.ReadableStream, stderr: NodeJS.ReadableStream }
     this.#child = child
+    if (this.#spec.ipc === true) child.on('message', (message) => { this.onMessage?.(message) })
     live.add(child)
     let stopping = false
     this.#exited = new Promise((resolve) => {
@@ -69,7 +75,7 @@ export class ManagedProcess {
       })
     }
 
-    const deadline = Date.now() + (this.#spec.readyTimeoutMs ?? 30_000)
+    const deadline = Date.now() + (this.#spec.readyTimeoutMs ?? 60_000)
     for (;;) {
       const outcome = await Promise.race([
         spawnError.then((err) => ({ err })),
@@ -87,7 +93,7 @@ export class ManagedProcess {
       if (await this.#spec.isReady().catch(() => false)) return
       if (Date.now() > deadline) {
         await this.stop()
-        throw new Error(`${name} did not become ready within ${this.#spec.readyTimeoutMs ?? 30_000} ms${this.#describeStderr()}`)
+        throw new Error(`${name} did not become ready within ${this.#spec.readyTimeoutMs ?? 60_000} ms${this.#describeStderr()}`)
       }
     }
   }
@@ -108,6 +114,17 @@ export class ManagedProcess {
   /** Sends a signal without waiting: SIGSTOP and SIGCONT freeze and thaw it, like a hung server. */
   signal (signal: NodeJS.Signals): void {
     if (this.running) this.#child?.kill(signal)
+  }
+
+  /** Sends a message over the IPC channel; false when there is none or it is closed. */
+  send (message: unknown): boolean {
+    const child = this.#child
+    if (child?.connected !== true) return false
+    try {
+      return child.send(message as Parameters<ChildProcess['send']>[0])
+    } catch {
+      return false
+    }
   }
 
   /** Kills the process at once, as a crash would. */
