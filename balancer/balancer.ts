@@ -1,10 +1,15 @@
+import { createHash } from 'node:crypto'
 import http from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import httpProxy from 'http-proxy'
 import { pino } from 'pino'
 import type { Logger } from 'pino'
 import { parseUpstreams } from './config.ts'
-import type { BalancerConfig } from './config.ts'
+import type { BalancerConfig, Strategy } from './config.ts'
+import type { ClusterControl } from './control.ts'
+import { createDashboard } from './dashboard.ts'
+import { createEventHub, reasonOf } from './events.ts'
+import type { EventHub } from './events.ts'
 
 export interface UpstreamStats {
   url: string
@@ -16,9 +21,25 @@ export interface UpstreamStats {
 }
 
 export interface BalancerStats {
-  strategy: 'round-robin'
+  strategy: Strategy
   upstreams: UpstreamStats[]
 }
+
+/** What the dashboard knows of an upstream: its stats, its sticky pin, and what its /health said. */
+export interface UpstreamView extends UpstreamStats {
+  pin: string
+  servedBy: string | null
+  mode: string | null
+  store: string | null
+}
+
+export interface BalancerOptions {
+  /** Stop/start for the dashboard's buttons, when a launcher can do it (see control.ts). */
+  control?: ClusterControl
+}
+
+/** The cookie that pins a client to an upstream under the sticky strategy. */
+export const STICKY_COOKIE = 'lb'
 
 export interface Balancer {
   readonly server: http.Server
@@ -39,6 +60,8 @@ export interface Balancer {
   setUpstreams (urls: readonly string[]): void
   /** Runs one round of active health checks now. */
   checkHealth (): Promise<void>
+  /** The dashboard's event stream; `events.active` while a page is open. */
+  readonly events: EventHub
 }
 
 interface Upstream {
@@ -51,6 +74,10 @@ interface Upstream {
   /** The probe in flight, if any: a second check joins it instead of piling up. */
   probe: Promise<void> | undefined
   removed: boolean
+  /** The sticky cookie's value for this upstream: a hash, so no address leaks to clients. */
+  readonly pin: string
+  /** What its last /health answer said about it, for the dashboard. */
+  health: { servedBy: string | null, mode: string | null, store: string | null }
 }
 
 // Per-request state lives on the response object under symbols, so the hot
@@ -59,11 +86,17 @@ const kProxyReq = Symbol('balancer.proxyReq')
 const kUpstream = Symbol('balancer.upstream')
 const kTries = Symbol('balancer.tries')
 const kClientRes = Symbol('balancer.clientRes')
+// Set only under the sticky strategy: the pin cookie to add to the answer.
+const kPin = Symbol('balancer.pin')
+// Set only while a dashboard watches: when the request arrived.
+const kStarted = Symbol('balancer.started')
 
 interface ProxiedResponse extends http.ServerResponse {
   [kProxyReq]: http.ClientRequest | undefined
   [kUpstream]: Upstream | undefined
   [kTries]: number
+  [kPin]?: string | undefined
+  [kStarted]?: number
 }
 
 interface UpstreamResponse extends http.IncomingMessage {
@@ -76,6 +109,7 @@ const NO_HEALTHY_BODY = JSON.stringify({ error: 'no_healthy_upstream' })
 const NOT_FOUND_BODY = JSON.stringify({ error: 'not_found' })
 const METHOD_NOT_ALLOWED_BODY = JSON.stringify({ error: 'method_not_allowed' })
 const FORWARDED_HEADERS = ['x-forwarded-for', 'x-forwarded-port', 'x-forwarded-proto'] as const
+const PIN_PATTERN = /(?:^|;)\s*lb=([^;\s]*)/
 
 // Sized for a demo cluster under autocannon: enough sockets per upstream for
 // every client connection, and enough idle ones kept that a steady load
@@ -99,15 +133,19 @@ const SERVER_OPTIONS: http.ServerOptions = {
   keepAliveTimeout: 5000
 }
 
-export function createBalancer (config: BalancerConfig, logger: Logger = pino({ level: 'silent' })): Balancer {
+export function createBalancer (config: BalancerConfig, logger: Logger = pino({ level: 'silent' }), options: BalancerOptions = {}): Balancer {
   const agent = new http.Agent(AGENT_OPTIONS)
   // Health checks use their own short-lived connections: a probe must test
   // that a new connection is accepted, and must never wait behind or race
   // with proxied traffic on a pooled socket.
   const healthAgent = new http.Agent({ keepAlive: false })
   const proxyTimeoutMs = config.proxyTimeoutMs
+  const strategy: Strategy = config.strategy ?? 'round-robin'
+  const sticky = strategy === 'sticky'
+  const events = createEventHub()
 
   let list: Upstream[] = parseUpstreams(config.upstreams).map(createUpstream)
+  let byPin = new Map(list.map((u) => [u.pin, u]))
   let cursor = 0
   let healthTimer: NodeJS.Timeout | undefined
   let running = false
@@ -126,7 +164,9 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
       requests: 0,
       failures: 0,
       probe: undefined,
-      removed: false
+      removed: false,
+      pin: createHash('sha256').update(url).digest('base64url').slice(0, 10),
+      health: { servedBy: null, mode: null, store: null }
     }
     proxy.on('proxyReq', onProxyReq)
     proxy.on('proxyRes', onProxyRes)
@@ -146,6 +186,7 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
     r[kUpstream] = undefined
     r[kTries] = 0
     res.on('close', onResponseClose)
+    if (events.active) watch(r)
     dispatch(req, r, undefined)
   }
 
@@ -159,8 +200,21 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
     return undefined
   }
 
-  function dispatch (req: http.IncomingMessage, res: ProxiedResponse, lastFailure: string | undefined): void {
+  // Sticky: the upstream named by the client's pin cookie while it is healthy;
+  // otherwise the next in the rotation, and the answer pins the client to it.
+  function pickSticky (req: http.IncomingMessage, res: ProxiedResponse): Upstream | undefined {
+    const pinned = byPin.get(readPin(req.headers.cookie))
+    if (pinned !== undefined && pinned.healthy && !pinned.removed) {
+      res[kPin] = undefined
+      return pinned
+    }
     const upstream = pick()
+    res[kPin] = upstream?.pin
+    return upstream
+  }
+
+  function dispatch (req: http.IncomingMessage, res: ProxiedResponse, lastFailure: string | undefined): void {
+    const upstream = sticky ? pickSticky(req, res) : pick()
     if (upstream === undefined) {
       if (lastFailure === undefined) sendJson(req, res, 503, NO_HEALTHY_BODY)
       else sendJson(req, res, 502, lastFailure)
@@ -199,6 +253,33 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
   function onProxyRes (proxyRes: http.IncomingMessage, _req: http.IncomingMessage, res: http.ServerResponse): void {
     (proxyRes as UpstreamResponse)[kClientRes] = res as ProxiedResponse
     proxyRes.on('close', onUpstreamResponseClose)
+    // http-proxy copies these headers onto the client's answer after this event.
+    if (sticky) addPinCookie(proxyRes, (res as ProxiedResponse)[kPin])
+  }
+
+  function watch (res: ProxiedResponse): void {
+    res[kStarted] = performance.now()
+    res.once('finish', onWatchedFinish)
+  }
+
+  // Runs only for requests that arrived while a dashboard was open.
+  function onWatchedFinish (this: ProxiedResponse): void {
+    const status = this.statusCode
+    const servedBy = this.getHeader('x-served-by')
+    const by = typeof servedBy === 'string' ? servedBy : null
+    const authenticate = this.getHeader('www-authenticate')
+    const url = this.req.url ?? '/'
+    const query = url.indexOf('?')
+    events.request({
+      t: Date.now(),
+      method: this.req.method ?? 'GET',
+      path: (query === -1 ? url : url.slice(0, query)).slice(0, 200),
+      status,
+      servedBy: by,
+      upstream: this[kUpstream]?.url ?? null,
+      ms: Math.round((performance.now() - (this[kStarted] ?? 0)) * 100) / 100,
+      reason: reasonOf(status, typeof authenticate === 'string' ? authenticate : undefined, by)
+    })
   }
 
   function onUpstreamResponseClose (this: UpstreamResponse): void {
@@ -266,12 +347,38 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
     if (!upstream.healthy || upstream.removed) return
     upstream.healthy = false
     logger.warn({ upstream: upstream.url, reason }, 'upstream down')
+    events.publish('upstream', viewOf(upstream))
   }
 
   function markUp (upstream: Upstream): void {
     if (upstream.healthy || upstream.removed) return
     upstream.healthy = true
     logger.info({ upstream: upstream.url }, 'upstream up')
+    events.publish('upstream', viewOf(upstream))
+  }
+
+  // Health answers are read for the dashboard: which server this is, its
+  // mode, and whether it reaches its session store. Once per interval per
+  // upstream, never on the proxy path.
+  function readHealth (upstream: Upstream, res: http.IncomingMessage): void {
+    let body = ''
+    res.setEncoding('utf8')
+    res.on('data', (chunk: string) => { if (body.length < 4096) body += chunk })
+    res.on('error', () => {})
+    res.on('end', () => {
+      let parsed: Record<string, unknown>
+      try {
+        parsed = JSON.parse(body) as Record<string, unknown>
+      } catch {
+        return
+      }
+      const text = (value: unknown): string | null => typeof value === 'string' ? value.slice(0, 64) : null
+      const health = { servedBy: text(parsed.servedBy), mode: text(parsed.mode), store: text(parsed.store) }
+      const before = upstream.health
+      if (health.servedBy === before.servedBy && health.mode === before.mode && health.store === before.store) return
+      upstream.health = health
+      events.publish('upstream', viewOf(upstream))
+    })
   }
 
   function checkOne (upstream: Upstream): Promise<void> {
@@ -291,7 +398,7 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
         resolve()
       }
       const probe = http.get(upstream.healthUrl, { agent: healthAgent, timeout: config.healthTimeoutMs }, (res) => {
-        res.resume()
+        readHealth(upstream, res)
         const status = res.statusCode ?? 0
         finish(status < 500, `health check answered ${status}`)
       })
@@ -317,16 +424,27 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
 
   function stats (): BalancerStats {
     return {
-      strategy: 'round-robin',
+      strategy,
       upstreams: list.map((u) => ({ url: u.url, healthy: u.healthy, requests: u.requests, failures: u.failures }))
     }
   }
+
+  function viewOf (u: Upstream): UpstreamView {
+    return { url: u.url, healthy: u.healthy, requests: u.requests, failures: u.failures, pin: u.pin, ...u.health }
+  }
+
+  const dashboard = createDashboard({
+    hub: events,
+    control: options.control,
+    snapshot: () => ({ balancerId: config.balancerId, strategy, stickyCookie: STICKY_COOKIE, upstreams: list.map(viewOf) }),
+    logger
+  })
 
   function handleAdmin (req: http.IncomingMessage, res: http.ServerResponse, url: string): void {
     const query = url.indexOf('?')
     const path = query === -1 ? url : url.slice(0, query)
     if (path !== '/_balancer/stats') {
-      sendJson(req, res, 404, NOT_FOUND_BODY)
+      if (!dashboard.handle(req, res, path)) sendJson(req, res, 404, NOT_FOUND_BODY)
     } else if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD')
       sendJson(req, res, 405, METHOD_NOT_ALLOWED_BODY)
@@ -352,9 +470,11 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
     // Removed upstreams keep their proxy so requests in flight finish.
     for (const gone of current.values()) gone.removed = true
     list = nextList
+    byPin = new Map(list.map((u) => [u.pin, u]))
     cursor = 0
     if (added.length > 0 || current.size > 0) {
       logger.info({ added: added.map((u) => u.url), removed: [...current.keys()], upstreams: next }, 'upstreams changed')
+      events.publish('upstreams', list.map(viewOf))
     }
     if (running) for (const upstream of added) checkOne(upstream)
   }
@@ -376,6 +496,8 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
   async function close (): Promise<void> {
     running = false
     clearTimeout(healthTimer)
+    // An open event stream never goes idle: end it, or close() would wait forever.
+    events.close()
     if (server.listening) {
       const closed = new Promise<void>((resolve) => { server.close(() => { resolve() }) })
       // close() only drops idle connections; keep-alive connections that
@@ -398,7 +520,8 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
     close,
     stats,
     setUpstreams,
-    checkHealth
+    checkHealth,
+    events
   }
 }
 
@@ -412,6 +535,20 @@ function onResponseClose (this: http.ServerResponse): void {
   // upstream request, and its pooled socket, would live on.
   const proxyReq = (this as ProxiedResponse)[kProxyReq]
   if (proxyReq !== undefined && !proxyReq.destroyed) proxyReq.destroy()
+}
+
+/** The value of the sticky cookie in a Cookie header, or '' (no upstream has that pin). */
+function readPin (cookie: string | undefined): string {
+  if (cookie === undefined) return ''
+  return PIN_PATTERN.exec(cookie)?.[1] ?? ''
+}
+
+function addPinCookie (proxyRes: http.IncomingMessage, pin: string | undefined): void {
+  if (pin === undefined) return
+  // Not HttpOnly: the pin is no secret, and the dashboard shows which server it names.
+  const cookie = `${STICKY_COOKIE}=${pin}; Path=/; SameSite=Lax`
+  const existing = proxyRes.headers['set-cookie']
+  proxyRes.headers['set-cookie'] = existing === undefined ? [cookie] : [...existing, cookie]
 }
 
 function onUpstreamTimeout (this: http.ClientRequest): void {

@@ -2,6 +2,7 @@ import { Type } from 'typebox'
 import { ConfigError, readEnv } from '../lib/config.ts'
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export const STRATEGIES = ['round-robin', 'sticky'] as const
 
 /** The balancer's environment: every variable it reads, with its default. */
 export const BalancerEnvSchema = Type.Object({
@@ -23,10 +24,13 @@ export const BalancerEnvSchema = Type.Object({
   BALANCER_ID: Type.String({ minLength: 1, default: 'balancer', description: 'must be a non-empty name' }),
   HEALTH_INTERVAL_MS: Type.Integer({ minimum: 10, default: 1000, description: 'must be an integer number of milliseconds, at least 10' }),
   HEALTH_TIMEOUT_MS: Type.Integer({ minimum: 10, default: 500, description: 'must be an integer number of milliseconds, at least 10' }),
-  PROXY_TIMEOUT_MS: Type.Integer({ minimum: 10, default: 10_000, description: 'must be an integer number of milliseconds, at least 10' })
+  PROXY_TIMEOUT_MS: Type.Integer({ minimum: 10, default: 10_000, description: 'must be an integer number of milliseconds, at least 10' }),
+  STRATEGY: Type.Union(STRATEGIES.map((s) => Type.Literal(s)), { default: 'round-robin', description: 'must be round-robin or sticky' })
 })
 
 export type LogLevel = typeof LOG_LEVELS[number]
+/** round-robin: each request to the next healthy upstream. sticky: a cookie pins each client to one. */
+export type Strategy = typeof STRATEGIES[number]
 
 export interface BalancerConfig {
   /** Normalised upstream base URLs, e.g. `http://127.0.0.1:3001` (no trailing slash). */
@@ -41,6 +45,8 @@ export interface BalancerConfig {
   healthTimeoutMs: number
   /** How long an upstream may stay silent on a proxied request before the client gets a 504. */
   proxyTimeoutMs: number
+  /** How upstreams are chosen; default round-robin. */
+  strategy?: Strategy
   /**
    * Set by UPSTREAMS_DNS instead of UPSTREAMS: the upstreams are every address `hostname`
    * resolves to, looked up again every `intervalMs` (e.g. Compose replicas of one service).
@@ -117,6 +123,7 @@ export function loadBalancerConfig (env: Record<string, string | undefined>): Ba
     healthIntervalMs: raw.HEALTH_INTERVAL_MS,
     healthTimeoutMs: raw.HEALTH_TIMEOUT_MS,
     proxyTimeoutMs: raw.PROXY_TIMEOUT_MS,
+    strategy: raw.STRATEGY,
     ...(dns === undefined ? {} : { dns })
   }
 }

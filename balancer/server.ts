@@ -6,6 +6,7 @@ import { ConfigError } from '../lib/config.ts'
 import { loggerOptions } from '../lib/logger.ts'
 import { createBalancer } from './balancer.ts'
 import { loadBalancerConfig } from './config.ts'
+import { createIpcControl } from './control.ts'
 import type { BalancerConfig } from './config.ts'
 import { createDnsDiscovery } from './discovery-dns.ts'
 
@@ -19,7 +20,11 @@ try {
 }
 
 const logger = pino(loggerOptions(config.balancerId, config.logLevel))
-const balancer = createBalancer(config, logger)
+// Spawned by the local launcher with an IPC channel: the dashboard's stop/start
+// buttons are relayed to it. The channel must not keep the process alive.
+const control = process.send === undefined ? undefined : createIpcControl(process)
+process.channel?.unref()
+const balancer = createBalancer(config, logger, { control })
 // UPSTREAMS_DNS: the upstream set follows what the name resolves to (Compose replicas).
 const discovery = config.dns === undefined
   ? undefined
@@ -37,7 +42,7 @@ closeWithGrace({ delay: 10_000, logger }, async ({ signal, err, manual }) => {
 try {
   const url = await balancer.listen()
   discovery?.start()
-  logger.info({ url, upstreams: balancer.upstreams, dns: config.dns, healthIntervalMs: config.healthIntervalMs }, `balancer listening on ${url}`)
+  logger.info({ url, upstreams: balancer.upstreams, dns: config.dns, healthIntervalMs: config.healthIntervalMs, strategy: config.strategy, control: control !== undefined }, `balancer listening on ${url}`)
 } catch (err) {
   logger.fatal({ err, host: config.host, port: config.port }, 'cannot listen')
   await balancer.close()

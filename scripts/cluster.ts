@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
+import type { Strategy } from '../balancer/config.ts'
 import type { AuthMode } from '../services/auth/authenticator.ts'
+import { answerControlRequests } from './lib/cluster-control.ts'
 import { ManagedProcess, type LogSink } from './lib/managed-process.ts'
 import { freePort, isPortFree } from './lib/ports.ts'
 import { httpOk } from './lib/probes.ts'
@@ -23,6 +25,8 @@ export interface ClusterOptions {
   logLevel?: string
   /** How often the balancer checks its upstreams. */
   healthIntervalMs?: number
+  /** How the balancer picks a server: round-robin (default) or sticky (a cookie pins each client). */
+  strategy?: Strategy
   /** Extra environment for every app server. */
   serverEnv?: Record<string, string>
   /** Where the children's log lines go; default nowhere. */
@@ -37,6 +41,7 @@ export interface AppServer extends ManagedProcess {
 
 export interface Cluster {
   readonly mode: AuthMode
+  readonly strategy: Strategy
   /** The balancer's URL: where clients go. */
   readonly url: string
   readonly servers: AppServer[]
@@ -61,7 +66,7 @@ export class LaunchError extends Error {
  * answers. On any failure it stops what it started and throws.
  */
 export async function startCluster (options: ClusterOptions): Promise<Cluster> {
-  const { mode, servers: count = 3, port = 0, logLevel = 'info', onLog = () => {} } = options
+  const { mode, servers: count = 3, port = 0, logLevel = 'info', strategy = 'round-robin', onLog = () => {} } = options
   const started: ManagedProcess[] = []
   const stopAll = async (): Promise<void> => {
     await Promise.all(started.splice(0).reverse().map(async (p) => await p.stop()))
@@ -123,15 +128,20 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
         HOST: '127.0.0.1',
         UPSTREAMS: servers.map((s) => s.url).join(','),
         LOG_LEVEL: logLevel,
+        STRATEGY: strategy,
         ...(options.healthIntervalMs !== undefined ? { HEALTH_INTERVAL_MS: String(options.healthIntervalMs) } : {})
       },
-      isReady: async () => await httpOk(`${url}/_balancer/stats`)
+      isReady: async () => await httpOk(`${url}/_balancer/stats`),
+      // The dashboard's stop/start buttons reach this launcher through it.
+      ipc: true
     }, onLog)
+    answerControlRequests(balancer, { mode, servers, redis }, onLog)
     started.push(balancer)
     await balancer.start()
 
     return {
       mode,
+      strategy,
       url,
       servers,
       balancer,

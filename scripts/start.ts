@@ -1,16 +1,18 @@
 import { parseArgs } from 'node:util'
+import { STRATEGIES, type Strategy } from '../balancer/config.ts'
 import { AUTH_MODES, type AuthMode } from '../services/auth/authenticator.ts'
 import { DEMO_USERS } from '../services/users.ts'
 import { LaunchError, startCluster } from './cluster.ts'
 import { formatLogLine } from './lib/log-format.ts'
 
-const USAGE = `Usage: npm start -- [--mode memory|redis|jwt] [--servers N] [--port P] [--log-level LEVEL]
+const USAGE = `Usage: npm start -- [--mode memory|redis|jwt] [--servers N] [--port P] [--strategy round-robin|sticky] [--log-level LEVEL]
 
 Starts N app servers as separate processes, the balancer in front of them on port P,
 and in redis mode (unless REDIS_URL is set) a private redis-server.
   --mode       memory, redis or jwt (default jwt; or AUTH_MODE)
   --servers    how many app servers, 1 to 32 (default 3)
   --port       the balancer's port (default 8080)
+  --strategy   round-robin (default), or sticky: a cookie pins each client to one server
   --log-level  the servers' pino level (default info; or LOG_LEVEL)`
 
 function fail (message: string): never {
@@ -25,6 +27,7 @@ try {
       mode: { type: 'string', default: process.env.AUTH_MODE ?? 'jwt' },
       servers: { type: 'string', default: '3' },
       port: { type: 'string', default: '8080' },
+      strategy: { type: 'string', default: 'round-robin' },
       'log-level': { type: 'string', default: process.env.LOG_LEVEL ?? 'info' },
       help: { type: 'boolean', short: 'h' }
     },
@@ -43,6 +46,8 @@ const servers = Number(args.servers)
 if (!Number.isInteger(servers) || servers < 1 || servers > 32) fail(`--servers must be a whole number from 1 to 32 (got "${args.servers}")`)
 const port = Number(args.port)
 if (!Number.isInteger(port) || port < 1 || port > 65535) fail(`--port must be a port number from 1 to 65535 (got "${args.port}")`)
+const strategy = args.strategy as Strategy
+if (!STRATEGIES.includes(strategy)) fail(`--strategy must be one of ${STRATEGIES.join(', ')} (got "${args.strategy}")`)
 
 const colour = process.stdout.isTTY === true && process.env.NO_COLOR === undefined
 const log = (source: string, line: string): void => { process.stdout.write(`${formatLogLine(source, line, colour)}\n`) }
@@ -54,6 +59,7 @@ try {
     mode,
     servers,
     port,
+    strategy,
     redisUrl: process.env.REDIS_URL,
     logLevel: args['log-level'],
     ...(process.env.SESSION_TTL_SECONDS !== undefined ? { sessionTtlSeconds: Number(process.env.SESSION_TTL_SECONDS) } : {}),
@@ -78,8 +84,9 @@ const lessons: Record<AuthMode, string> = {
 }
 const users = Object.entries(DEMO_USERS).map(([u, p]) => `${u} / ${p}`).join(', ')
 process.stdout.write(`
-  Cluster up in ${mode} mode: ${lessons[mode]}
+  Cluster up in ${mode} mode: ${lessons[mode]}${strategy === 'sticky' ? '\n  Sticky strategy: the balancer pins each client to one server with a cookie (lb).' : ''}
 
+  dashboard  ${running.url}/_balancer/   (open it in a browser: live traffic, buttons, the JWT decoded)
   balancer   ${running.url}   (upstreams: ${running.url}/_balancer/stats)
 ${running.servers.map((s) => `  ${s.id.padEnd(9)}  ${s.url}`).join('\n')}
 ${running.redis !== undefined ? `  redis      ${running.redis.url}   (private: removed on exit)\n` : running.redisUrl !== undefined ? `  redis      ${running.redisUrl}\n` : ''}

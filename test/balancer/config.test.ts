@@ -12,7 +12,8 @@ t.test('defaults and normalised upstreams', async (t) => {
     balancerId: 'balancer',
     healthIntervalMs: 1000,
     healthTimeoutMs: 500,
-    proxyTimeoutMs: 10_000
+    proxyTimeoutMs: 10_000,
+    strategy: 'round-robin'
   })
 })
 
@@ -25,7 +26,8 @@ t.test('every variable can be set', async (t) => {
     BALANCER_ID: 'lb-1',
     HEALTH_INTERVAL_MS: '50',
     HEALTH_TIMEOUT_MS: '20',
-    PROXY_TIMEOUT_MS: '300'
+    PROXY_TIMEOUT_MS: '300',
+    STRATEGY: 'sticky'
   })
   t.same(config, {
     upstreams: ['http://a:1'],
@@ -35,7 +37,8 @@ t.test('every variable can be set', async (t) => {
     balancerId: 'lb-1',
     healthIntervalMs: 50,
     healthTimeoutMs: 20,
-    proxyTimeoutMs: 300
+    proxyTimeoutMs: 300,
+    strategy: 'sticky'
   })
 })
 
@@ -48,6 +51,10 @@ function problemsOf (env: Record<string, string>): string[] {
   }
   throw new Error('expected a ConfigError')
 }
+
+t.test('STRATEGY is round-robin or sticky', async (t) => {
+  t.same(problemsOf({ UPSTREAMS: 'http://a:1', STRATEGY: 'random' }), ['STRATEGY must be one of round-robin, sticky (got "random")'])
+})
 
 t.test('a missing UPSTREAMS is named', async (t) => {
   const problems = problemsOf({})
