@@ -5,6 +5,8 @@ import { authenticators } from './auth/index.ts'
 import { SessionStoreUnavailableError, type Authenticator } from './auth/authenticator.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
 import { createUserStore, type UserStore } from './users.ts'
+import { connectStore } from './auth/redis-client.ts'
+import { createMemoryThrottle, createRedisThrottle, type LoginThrottle } from './login-throttle.ts'
 import { authRoutes } from './routes/auth.ts'
 import { feedRoutes } from './routes/feeds.ts'
 import { opsRoutes } from './routes/ops.ts'
@@ -15,6 +17,7 @@ declare module 'fastify' {
     authenticator: Authenticator
     users: UserStore
     metrics: Metrics
+    loginThrottle: LoginThrottle
   }
 }
 
@@ -36,6 +39,12 @@ export async function buildApp (config: AppConfig, options: BuildOptions = {}): 
     // One readable line per request comes from the onResponse hook below instead.
     logController: new LogController({ disableRequestLogging: true }),
     routerOptions: { maxParamLength: 200 },
+    // request.ip is the client's address only if X-Forwarded-For comes from a proxy we know:
+    // the balancer (on loopback by default; TRUST_PROXY). From anyone else it is ignored.
+    trustProxy: config.trustProxy,
+    // While closing, requests already on a connection are still served (with Connection: close),
+    // not refused with a 503: that is what draining means.
+    return503OnClosing: false,
     // Fastify's default coerces types: {"username":["alice"]} would log alice in and 123 would become "123".
     // A body of the wrong shape is a 400, as the contract says.
     ajv: { customOptions: { coerceTypes: false } },
@@ -44,6 +53,20 @@ export async function buildApp (config: AppConfig, options: BuildOptions = {}): 
     frameworkErrors: (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
       reply.code(400).header('x-served-by', config.serverId)
         .send({ error: 'bad_request', message: err.message, servedBy: config.serverId })
+    },
+    // What Node's parser refuses before Fastify sees a request (headers over 16 KiB, a
+    // malformed request line, Content-Length with Transfer-Encoding): our JSON shape, then close.
+    clientErrorHandler: (err: NodeJS.ErrnoException & { bytesParsed?: number }, socket) => {
+      if (err.code === 'ECONNRESET' || socket.destroyed || !socket.writable) {
+        socket.destroy()
+        return
+      }
+      const [status, error] = err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'request_header_fields_too_large']
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'request_timeout'] : [400, 'bad_request']
+      const body = JSON.stringify({ error, servedBy: config.serverId })
+      app.log.info({ code: err.code, status }, 'refused a request the HTTP parser could not accept')
+      socket.end(`HTTP/1.1 ${status} ${error.replaceAll('_', ' ')}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-served-by: ${config.serverId}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${body}`)
     }
   })
 
@@ -53,6 +76,14 @@ export async function buildApp (config: AppConfig, options: BuildOptions = {}): 
   const createAuthenticator = await authenticators[config.mode]()
   app.decorate('authenticator', await createAuthenticator({ config, log: app.log, metrics: app.metrics, app }))
   app.addHook('onClose', async () => app.authenticator.close())
+  // Failed logins are counted where sessions are shared: in Redis when this server uses one.
+  const throttleStore = config.mode === 'redis' || (config.mode === 'jwt' && config.jwt.revocation === 'redis')
+    ? await connectStore({ url: config.redis.url, commandTimeoutMs: config.redis.commandTimeoutMs, log: app.log, name: 'login-throttle' })
+    : undefined
+  app.decorate('loginThrottle', throttleStore === undefined
+    ? createMemoryThrottle(config.loginThrottle)
+    : createRedisThrottle(config.loginThrottle, throttleStore, config.redis.keyPrefix))
+  app.addHook('onClose', async () => { app.loginThrottle.close() })
 
   await app.register(fastifyCookie)
   // Declared up front so every request object has the same shape.
@@ -62,6 +93,9 @@ export async function buildApp (config: AppConfig, options: BuildOptions = {}): 
   // Every answer says which server made it: the demo is about exactly that.
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-served-by', config.serverId)
+    // Every answer here carries a credential (login), a user's data (feeds) or a refusal about
+    // one: none of it may be kept by a browser or a shared cache (OWASP session management).
+    reply.header('cache-control', 'no-store')
   })
   app.addHook('onResponse', async (request, reply) => {
     // The balancer polls /health every second; those lines only at debug.
@@ -99,7 +133,10 @@ function errorName (status: number): string {
     case 404: return 'not_found'
     case 405: return 'method_not_allowed'
     case 413: return 'payload_too_large'
+    case 414: return 'uri_too_long'
     case 415: return 'unsupported_media_type'
+    case 429: return 'too_many_attempts'
+    case 431: return 'request_header_fields_too_large'
     default: return 'client_error'
   }
 }

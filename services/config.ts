@@ -1,9 +1,14 @@
+import { isIP } from 'node:net'
 import { hostname } from 'node:os'
 import { Type } from 'typebox'
 import { ConfigError, readEnv } from '../lib/config.ts'
 import { AUTH_MODES, type AuthMode } from './auth/authenticator.ts'
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+const seconds = (max: number, what: string, fallback: number) =>
+  Type.Integer({ minimum: 1, maximum: max, default: fallback, description: `must be a whole number of seconds from 1 to ${max}${what}` })
+const count = (fallback: number) =>
+  Type.Integer({ minimum: 1, maximum: 1_000_000, default: fallback, description: 'must be a whole number from 1 to 1000000' })
 
 const EnvSchema = Type.Object({
   AUTH_MODE: Type.Union(AUTH_MODES.map((m) => Type.Literal(m)), { default: 'jwt' }),
@@ -14,18 +19,44 @@ const EnvSchema = Type.Object({
   REDIS_KEY_PREFIX: Type.String({ default: 'session:' }),
   REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 10000, default: 500, description: 'must be a whole number of milliseconds from 10 to 10000' }),
   JWT_SECRET: Type.Optional(Type.String()),
-  SESSION_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 2592000, default: 3600, description: 'must be a whole number of seconds from 1 to 2592000 (30 days)' }),
+  JWT_SECRETS: Type.Optional(Type.String()),
+  JWT_CLOCK_TOLERANCE_SECONDS: Type.Integer({ minimum: 0, maximum: 60, default: 5, description: 'must be a whole number of seconds from 0 to 60' }),
+  JWT_REVOCATION: Type.Union([Type.Literal('off'), Type.Literal('redis')], { default: 'off' }),
+  SESSION_TTL_SECONDS: seconds(2592000, ' (30 days)', 3600),
+  SESSION_IDLE_SECONDS: seconds(2592000, ' (30 days)', 900),
+  LOGIN_THROTTLE_WINDOW_SECONDS: seconds(86400, ' (a day)', 60),
+  LOGIN_MAX_FAILURES_PER_ACCOUNT: count(5),
+  LOGIN_MAX_FAILURES_PER_ADDRESS: count(20),
+  TRUST_PROXY: Type.String({ default: 'loopback' }),
   MAX_MEMORY_SESSIONS: Type.Integer({ minimum: 1, default: 1_000_000, description: 'must be a positive whole number' }),
   LOG_LEVEL: Type.Union(LOG_LEVELS.map((l) => Type.Literal(l)), { default: 'info' })
 })
 
+/** One HMAC key: `kid` names it in the token header so a server knows which key to check with. */
+export interface JwtKey { kid: string, secret: string }
+
 export interface AppConfig {
   mode: AuthMode
   serverId: string
+  /** Absolute lifetime of a session or token, from login. */
   sessionTtlSeconds: number
+  /** A session unused this long ends (memory and redis; a JWT has only its absolute exp). Never more than the TTL. */
+  sessionIdleSeconds: number
   memory: { maxSessions: number }
   redis: { url: string, keyPrefix: string, commandTimeoutMs: number }
-  jwt: { secret: string, issuer: string, audience: string }
+  jwt: {
+    /** Newest first: tokens are signed with keys[0]; every key listed is accepted until it is removed. */
+    keys: JwtKey[]
+    issuer: string
+    audience: string
+    clockToleranceSeconds: number
+    /** 'redis': logout records the token's jti in Redis until its exp, and every server checks it. */
+    revocation: 'off' | 'redis'
+  }
+  /** Failed logins allowed per account and per client address in each window, before a 429. */
+  loginThrottle: { windowSeconds: number, maxFailuresPerAccount: number, maxFailuresPerAddress: number }
+  /** Addresses (or loopback, linklocal, uniquelocal, or CIDR ranges) whose X-Forwarded-For is believed. */
+  trustProxy: string[]
 }
 
 export interface ServerConfig extends AppConfig {
@@ -38,15 +69,18 @@ export interface ServerConfig extends AppConfig {
 export const JWT_ISSUER = 'auth-cluster'
 export const JWT_AUDIENCE = 'auth-cluster-api'
 export const MIN_JWT_SECRET_BYTES = 32
+/** The kid a lone JWT_SECRET gets: JWT_SECRET=s is the same as JWT_SECRETS=default:s. */
+export const DEFAULT_KID = 'default'
+const KID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/
+const TRUST_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal'])
 
 export function loadServerConfig (env: Record<string, string | undefined>): ServerConfig {
   const e = readEnv(EnvSchema, env)
-  const secret = e.JWT_SECRET ?? ''
-  if (e.AUTH_MODE === 'jwt' && Buffer.byteLength(secret) < MIN_JWT_SECRET_BYTES) {
-    throw new ConfigError([secret === ''
-      ? `JWT_SECRET is required in jwt mode: set it to the same random value (at least ${MIN_JWT_SECRET_BYTES} bytes) on every server, e.g. JWT_SECRET=$(openssl rand -base64 48)`
-      : `JWT_SECRET must be at least ${MIN_JWT_SECRET_BYTES} bytes (got ${Buffer.byteLength(secret)})`])
-  }
+  const problems: string[] = []
+  const needsKeys = e.AUTH_MODE === 'jwt'
+  const keys = needsKeys ? parseJwtKeys(e.JWT_SECRET, e.JWT_SECRETS, problems) : []
+  const trustProxy = parseTrustProxy(e.TRUST_PROXY, problems)
+  if (problems.length > 0) throw new ConfigError(problems)
   return {
     mode: e.AUTH_MODE,
     port: e.PORT,
@@ -54,8 +88,74 @@ export function loadServerConfig (env: Record<string, string | undefined>): Serv
     serverId: e.SERVER_ID,
     logLevel: e.LOG_LEVEL,
     sessionTtlSeconds: e.SESSION_TTL_SECONDS,
+    sessionIdleSeconds: Math.min(e.SESSION_IDLE_SECONDS, e.SESSION_TTL_SECONDS),
     memory: { maxSessions: e.MAX_MEMORY_SESSIONS },
     redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX, commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS },
-    jwt: { secret, issuer: JWT_ISSUER, audience: JWT_AUDIENCE }
+    jwt: { keys, issuer: JWT_ISSUER, audience: JWT_AUDIENCE, clockToleranceSeconds: e.JWT_CLOCK_TOLERANCE_SECONDS, revocation: e.JWT_REVOCATION },
+    loginThrottle: {
+      windowSeconds: e.LOGIN_THROTTLE_WINDOW_SECONDS,
+      maxFailuresPerAccount: e.LOGIN_MAX_FAILURES_PER_ACCOUNT,
+      maxFailuresPerAddress: e.LOGIN_MAX_FAILURES_PER_ADDRESS
+    },
+    trustProxy
   }
+}
+
+/**
+ * JWT_SECRETS=kid:secret,kid:secret (newest first) or JWT_SECRET=secret (one key, kid "default").
+ * Secrets are never echoed in a message: only their position, kid and length.
+ */
+function parseJwtKeys (single: string | undefined, list: string | undefined, problems: string[]): JwtKey[] {
+  const generate = 'e.g. $(openssl rand -base64 48)'
+  if (single !== undefined && list !== undefined) {
+    problems.push('JWT_SECRET and JWT_SECRETS are both set: set only one (JWT_SECRET=s is the same as JWT_SECRETS=default:s)')
+    return []
+  }
+  if (list === undefined) {
+    if (single === undefined) {
+      problems.push(`JWT_SECRET is required in jwt mode: set it to the same random value (at least ${MIN_JWT_SECRET_BYTES} bytes) on every server, ${generate.replace('e.g. ', 'e.g. JWT_SECRET=')}; or set JWT_SECRETS=kid:secret,... to rotate keys`)
+      return []
+    }
+    if (Buffer.byteLength(single) < MIN_JWT_SECRET_BYTES) {
+      problems.push(`JWT_SECRET must be at least ${MIN_JWT_SECRET_BYTES} bytes (got ${Buffer.byteLength(single)}), ${generate}`)
+      return []
+    }
+    return [{ kid: DEFAULT_KID, secret: single }]
+  }
+  const keys: JwtKey[] = []
+  const entries = list.split(',')
+  entries.forEach((entry, index) => {
+    const where = `JWT_SECRETS entry ${index + 1} of ${entries.length}`
+    const colon = entry.indexOf(':')
+    const kid = colon === -1 ? '' : entry.slice(0, colon).trim()
+    const secret = colon === -1 ? '' : entry.slice(colon + 1).trim()
+    if (colon === -1 || !KID_PATTERN.test(kid)) {
+      problems.push(`${where} must be kid:secret, the kid 1 to 64 letters, digits, dots, dashes or underscores (e.g. JWT_SECRETS=2026-11:newsecret,2026-10:oldsecret)`)
+    } else if (Buffer.byteLength(secret) < MIN_JWT_SECRET_BYTES) {
+      problems.push(`${where} (kid ${JSON.stringify(kid)}): the secret must be at least ${MIN_JWT_SECRET_BYTES} bytes (got ${Buffer.byteLength(secret)}), ${generate}`)
+    } else if (keys.some((k) => k.kid === kid)) {
+      problems.push(`${where}: the kid ${JSON.stringify(kid)} is listed twice; each key needs its own kid`)
+    } else {
+      keys.push({ kid, secret })
+    }
+  })
+  return keys
+}
+
+/** TRUST_PROXY: comma-separated IP addresses, CIDR ranges, or loopback / linklocal / uniquelocal. */
+function parseTrustProxy (value: string, problems: string[]): string[] {
+  const entries = value.split(',').map((s) => s.trim()).filter((s) => s !== '')
+  const bad = entries.filter((entry) => {
+    if (TRUST_NAMES.has(entry)) return false
+    const [address = '', bits, ...rest] = entry.split('/')
+    const family = isIP(address)
+    if (family === 0 || rest.length > 0) return true
+    if (bits === undefined) return false
+    const n = Number(bits)
+    return !/^\d+$/.test(bits) || n > (family === 4 ? 32 : 128)
+  })
+  if (entries.length === 0 || bad.length > 0) {
+    problems.push(`TRUST_PROXY must be a comma-separated list of addresses or CIDR ranges of the proxies in front of this server, or loopback, linklocal, uniquelocal (got ${JSON.stringify(value)})`)
+  }
+  return entries
 }

@@ -2,7 +2,7 @@ import type { AuthMode, AuthenticatorFactory } from './authenticator.ts'
 
 /**
  * The one place a mode is chosen: AUTH_MODE names a key here. Each mode is imported only
- * when chosen, so a memory-mode server never loads ioredis or @fastify/jwt.
+ * when chosen, so a memory-mode server never loads ioredis or fast-jwt.
  */
 export const authenticators: Record<AuthMode, () => Promise<AuthenticatorFactory>> = {
   memory: async () => (await import('./session-store-memory.ts')).createMemoryAuthenticator,

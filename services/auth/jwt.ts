@@ -1,52 +1,130 @@
-import fastifyJwt from '@fastify/jwt'
 import { randomBytes } from 'node:crypto'
-import type { AuthenticatorFactory, Verdict } from './authenticator.ts'
+import { createSigner, createVerifier } from 'fast-jwt'
+import type { AuthenticatorFactory, RefusalReason, Verdict } from './authenticator.ts'
+import { connectStore, type StoreClient } from './redis-client.ts'
 
 // A token larger than this is refused before any parsing: no real token of ours comes near it.
-const MAX_TOKEN_LENGTH = 4096
+export const MAX_TOKEN_LENGTH = 4096
+// The only header members we ever write. Anything else (jwk, jku, x5u, x5c, crit, cty...) is an
+// attempt to make the server fetch or trust a key it was not given: refused (RFC 8725 3.10).
+const HEADER_MEMBERS = new Set(['alg', 'typ', 'kid'])
+const JTI_PATTERN = /^[A-Za-z0-9_-]{16,64}$/
+
+type Verify = (token: string) => Record<string, unknown>
 
 /**
- * Stateless tokens: any server holding the shared secret can check one, with no lookup.
- * The payload is base64url, readable by anyone; the signature is an HMAC-SHA256 that
- * proves the payload is unchanged and was made by a holder of the secret. Nothing is
- * encrypted. Logout cannot take a token back: it stays valid until `exp`.
+ * Stateless tokens: any server holding the shared secrets can check one, with no lookup.
+ * The payload is base64url, readable by anyone; the signature is an HMAC-SHA256 that proves
+ * the payload is unchanged and was made by a holder of a secret. Nothing is encrypted.
+ *
+ * Done as RFC 8725 asks: one algorithm (HS256), chosen by the server, never by the token;
+ * explicit typing (typ "JWT"); exp, iat, iss, aud, sub and jti required and checked with a
+ * small explicit clock tolerance; `kid` picks one of the configured keys (JWT_SECRETS), so a
+ * secret can be rotated without logging anyone out. Without revocation, logout cannot take a
+ * token back; with JWT_REVOCATION=redis it records the jti until the token's exp.
  */
-export const createJwtAuthenticator: AuthenticatorFactory = async ({ config, app }) => {
-  const { secret, issuer, audience } = config.jwt
-  await app.register(fastifyJwt, {
-    secret,
-    // A number here is seconds: @fastify/jwt converts it, as jsonwebtoken did, before fast-jwt sees it.
-    sign: { algorithm: 'HS256', expiresIn: config.sessionTtlSeconds, iss: issuer, aud: audience },
-    // Without these, @fastify/jwt accepts tokens with no exp and does not look at iss or aud.
-    verify: { algorithms: ['HS256'], allowedIss: issuer, allowedAud: audience, requiredClaims: ['exp', 'iss', 'aud', 'sub'] }
+export const createJwtAuthenticator: AuthenticatorFactory = async ({ config, log, metrics }) => {
+  const { keys, issuer, audience, clockToleranceSeconds, revocation } = config.jwt
+  const signingKey = keys[0]
+  if (signingKey === undefined) throw new Error('jwt mode needs at least one key (JWT_SECRET or JWT_SECRETS)')
+  const toleranceMs = clockToleranceSeconds * 1000
+
+  const sign = createSigner({
+    key: signingKey.secret,
+    algorithm: 'HS256',
+    kid: signingKey.kid,
+    expiresIn: config.sessionTtlSeconds * 1000,
+    iss: issuer,
+    aud: audience
   })
+  // One verifier per key, made once: the kid in the header picks it, the algorithm is fixed here.
+  const verifiers = new Map<string, Verify>(keys.map((key) => [key.kid, createVerifier({
+    key: key.secret,
+    algorithms: ['HS256'],
+    checkTyp: 'JWT',
+    allowedIss: issuer,
+    allowedAud: audience,
+    requiredClaims: ['exp', 'iat', 'iss', 'aud', 'sub', 'jti'],
+    clockTolerance: toleranceMs,
+    cache: false
+  }) as Verify]))
+
+  const store: StoreClient | undefined = revocation === 'redis'
+    ? await connectStore({ url: config.redis.url, commandTimeoutMs: config.redis.commandTimeoutMs, log, name: 'jwt-revocation' })
+    : undefined
+  const revokedKey = (jti: string): string => `${config.redis.keyPrefix}revoked:${jti}`
+
+  /** Signature, header and claims: everything that needs no store. */
+  function check (token: string): { ok: true, claims: { sub: string, jti: string, exp: number } } | { ok: false, reason: RefusalReason } {
+    const invalid = { ok: false, reason: 'invalid_token' } as const
+    if (token.length > MAX_TOKEN_LENGTH) return invalid
+    const parts = token.split('.')
+    if (parts.length !== 3) return invalid
+    const [headerPart = '', , signature = ''] = parts
+    // fast-jwt decodes base64url leniently, ignoring the unused low bits of the last character,
+    // so four spellings of one signature would all pass. Only the one we issue is accepted.
+    if (Buffer.from(signature, 'base64url').toString('base64url') !== signature) return invalid
+    const verifier = verifierFor(headerPart)
+    if (verifier === undefined) return invalid
+    let claims: Record<string, unknown>
+    try {
+      claims = verifier(token)
+    } catch (err) {
+      // fast-jwt has a dozen error codes (bad signature, nbf, claim types...). All of them are
+      // the client's problem, so all are a 401: only an expired token gets its own reason.
+      return { ok: false, reason: (err as { code?: string }).code === 'FAST_JWT_EXPIRED' ? 'expired' : 'invalid_token' }
+    }
+    const { sub, jti, iat, exp } = claims
+    if (typeof sub !== 'string' || sub === '' || typeof jti !== 'string' || !JTI_PATTERN.test(jti)) return invalid
+    // A token "issued" in the future was not issued by us (fast-jwt does not look at iat).
+    if (typeof iat !== 'number' || iat * 1000 > Date.now() + toleranceMs || typeof exp !== 'number') return invalid
+    return { ok: true, claims: { sub, jti, exp } }
+  }
+
+  /** The verifier for the key the header names, if the header is exactly one we could have written. */
+  function verifierFor (segment: string): Verify | undefined {
+    let header: unknown
+    try {
+      header = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'))
+    } catch {
+      return undefined
+    }
+    if (typeof header !== 'object' || header === null || Array.isArray(header)) return undefined
+    const h = header as Record<string, unknown>
+    if (!Object.keys(h).every((name) => HEADER_MEMBERS.has(name))) return undefined
+    if (h.alg !== 'HS256' || h.typ !== 'JWT' || typeof h.kid !== 'string') return undefined
+    return verifiers.get(h.kid)
+  }
 
   return {
     mode: 'jwt',
     async login (user) {
-      const token = app.jwt.sign({ sub: user, jti: randomBytes(16).toString('base64url') })
+      const token = sign({ sub: user, jti: randomBytes(16).toString('base64url') })
       return { token, expiresIn: config.sessionTtlSeconds }
     },
     async verify (token): Promise<Verdict> {
-      if (token.length > MAX_TOKEN_LENGTH) return { ok: false, reason: 'invalid_token' }
-      // fast-jwt decodes the signature leniently, ignoring the unused low bits of its last
-      // character, so four spellings of one token all pass. Only the one we issue is accepted.
-      const signature = token.slice(token.lastIndexOf('.') + 1)
-      if (Buffer.from(signature, 'base64url').toString('base64url') !== signature) return { ok: false, reason: 'invalid_token' }
-      try {
-        const claims = app.jwt.verify<{ sub?: unknown }>(token)
-        if (typeof claims.sub !== 'string' || claims.sub === '') return { ok: false, reason: 'invalid_token' }
-        return { ok: true, user: claims.sub }
-      } catch (err) {
-        // fast-jwt has a dozen error codes (bad signature, alg, nbf, claim types...). All of them
-        // are the client's problem, so all are a 401: only an expired token gets its own reason.
-        return { ok: false, reason: (err as { code?: string }).code === 'FAST_JWT_EXPIRED' ? 'expired' : 'invalid_token' }
+      const result = check(token)
+      if (!result.ok) return result
+      if (store !== undefined) {
+        metrics.sessionStoreCommands.inc({ command: 'exists' })
+        const revoked = await store.run(async () => await store.redis.exists(revokedKey(result.claims.jti)))
+        if (revoked === 1) return { ok: false, reason: 'revoked' }
       }
+      return { ok: true, user: result.claims.sub }
     },
-    async logout () {
-      // Nothing to do: that is the trade-off. See README, "What a JWT does not give you".
+    async logout (token) {
+      // Without revocation there is nothing to do: that is the trade-off (README, "What a JWT
+      // does not give you"). With it, the jti is kept until the token could no longer pass anyway.
+      if (store === undefined) return
+      const result = check(token)
+      if (!result.ok) return
+      const seconds = Math.max(1, result.claims.exp + clockToleranceSeconds + 1 - Math.floor(Date.now() / 1000))
+      metrics.sessionStoreCommands.inc({ command: 'set' })
+      await store.run(async () => await store.redis.set(revokedKey(result.claims.jti), '1', 'EX', seconds))
     },
-    storeStatus: () => 'none',
-    async close () {}
+    storeStatus: () => store?.status() ?? 'none',
+    async close () {
+      store?.close()
+    }
   }
 }

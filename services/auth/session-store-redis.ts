@@ -1,81 +1,68 @@
-import { Redis } from 'ioredis'
 import type { AuthenticatorFactory, Verdict } from './authenticator.ts'
-import { SessionStoreUnavailableError } from './authenticator.ts'
+import { connectStore } from './redis-client.ts'
 import { isWellFormedSessionId, newSessionId } from './session-id.ts'
 
 /**
- * Sessions in Redis, shared by every server: one round trip per request.
- * ioredis is set to fail fast: by default it queues commands forever while Redis
- * is down, which would turn an outage into hung requests. Here a command either
- * answers within `commandTimeoutMs` or the request gets a 503, and the client
- * reconnects by itself when Redis is back.
+ * Sessions in Redis, shared by every server: one round trip per request. The connection
+ * fails fast (./redis-client.ts): a command answers within REDIS_COMMAND_TIMEOUT_MS or the
+ * request gets a 503, and the client reconnects by itself when Redis is back.
+ *
+ * A session is a key holding {"user","expiresAt"}. Its EX is the idle timeout, renewed by
+ * each use in the same round trip (GETEX), so Redis itself drops a session left idle; the
+ * absolute timeout (expiresAt, from SESSION_TTL_SECONDS) is checked on every read.
  */
 export const createRedisAuthenticator: AuthenticatorFactory = async ({ config, log, metrics }) => {
-  const { url, keyPrefix, commandTimeoutMs } = config.redis
-  const redis = new Redis(url, {
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    commandTimeout: commandTimeoutMs,
-    connectTimeout: Math.max(commandTimeoutMs, 1000),
-    retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
-    lazyConnect: true
-  })
+  const { keyPrefix } = config.redis
+  const idle = config.sessionIdleSeconds
+  const store = await connectStore({ url: config.redis.url, commandTimeoutMs: config.redis.commandTimeoutMs, log, name: 'session-store' })
+  const { redis } = store
 
-  let status: 'up' | 'down' = 'down'
-  let lastError = ''
-  redis.on('ready', () => {
-    status = 'up'
-    lastError = ''
-    log.info({ redis: safeUrl(url) }, 'session store connected')
-  })
-  redis.on('error', (err: Error) => {
-    // Logged once per distinct error, not once per reconnection attempt.
-    if (err.message !== lastError) log.warn({ err: err.message, redis: safeUrl(url) }, 'session store error')
-    lastError = err.message
-  })
-  redis.on('close', () => {
-    if (status === 'up') log.warn({ redis: safeUrl(url) }, 'session store connection lost')
-    status = 'down'
-  })
-  // A server whose Redis is down still starts: it answers 503 until Redis is reachable.
-  await redis.connect().catch(() => {})
-
-  // Counted when sent, answered or not: the load each request puts on the store.
+  // Counted when sent, answered or not: the load each request puts on the store. The lookup
+  // is counted as 'get': GETEX is a GET that also renews the idle expiry.
   async function run<T> (name: 'get' | 'set' | 'del', command: () => Promise<T>): Promise<T> {
     metrics.sessionStoreCommands.inc({ command: name })
-    try {
-      return await command()
-    } catch (err) {
-      throw new SessionStoreUnavailableError(err)
-    }
+    return await store.run(command)
   }
 
   return {
     mode: 'redis',
     async login (user) {
       const token = newSessionId()
-      await run('set', () => redis.set(keyPrefix + token, user, 'EX', config.sessionTtlSeconds))
+      const value = JSON.stringify({ user, expiresAt: Date.now() + config.sessionTtlSeconds * 1000 })
+      await run('set', async () => await redis.set(keyPrefix + token, value, 'EX', idle))
       return { token, expiresIn: config.sessionTtlSeconds }
     },
     async verify (token): Promise<Verdict> {
       if (!isWellFormedSessionId(token)) return { ok: false, reason: 'invalid_token' }
-      // Redis drops the key when its EX runs out, so an expired session reads as unknown.
-      const user = await run('get', () => redis.get(keyPrefix + token))
-      return user === null ? { ok: false, reason: 'unknown_session' } : { ok: true, user }
+      // A session idle too long is already gone from Redis: it reads as unknown.
+      const value = await run('get', async () => await redis.getex(keyPrefix + token, 'EX', idle))
+      if (value === null) return { ok: false, reason: 'unknown_session' }
+      const session = parseSession(value)
+      if (session === undefined) {
+        log.warn('a session key in Redis holds something this server did not write')
+        return { ok: false, reason: 'unknown_session' }
+      }
+      if (session.expiresAt <= Date.now()) {
+        await run('del', async () => await redis.del(keyPrefix + token))
+        return { ok: false, reason: 'expired' }
+      }
+      return { ok: true, user: session.user }
     },
     async logout (token) {
       if (!isWellFormedSessionId(token)) return
-      await run('del', () => redis.del(keyPrefix + token))
+      await run('del', async () => await redis.del(keyPrefix + token))
     },
-    storeStatus: () => status,
+    storeStatus: () => store.status(),
     async close () {
-      redis.disconnect()
+      store.close()
     }
   }
 }
 
-function safeUrl (url: string): string {
-  const u = new URL(url)
-  if (u.password !== '') u.password = '***'
-  return u.toString()
+function parseSession (value: string): { user: string, expiresAt: number } | undefined {
+  try {
+    const parsed = JSON.parse(value) as { user?: unknown, expiresAt?: unknown }
+    if (typeof parsed.user === 'string' && parsed.user !== '' && typeof parsed.expiresAt === 'number') return { user: parsed.user, expiresAt: parsed.expiresAt }
+  } catch {}
+  return undefined
 }

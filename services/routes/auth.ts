@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
 import { AUTH_COOKIE, readCredential } from '../authenticate.ts'
+import { addressKey } from '../login-throttle.ts'
 
 const LoginBody = Type.Object({
   username: Type.String({ minLength: 1, maxLength: 64 }),
@@ -8,12 +9,33 @@ const LoginBody = Type.Object({
 }, { additionalProperties: false })
 
 export async function authRoutes (app: FastifyInstance): Promise<void> {
-  const { authenticator, users, metrics, config } = app
+  const { authenticator, users, metrics, config, loginThrottle } = app
+
+  // The throttle's counters may live in Redis: a store it cannot reach fails the login (503),
+  // never opens it, or an outage would be a free window for guessing passwords.
+  async function counted<T> (pending: Promise<T>): Promise<T> {
+    try {
+      return await pending
+    } catch (err) {
+      metrics.logins.inc({ result: 'unavailable' })
+      throw err
+    }
+  }
 
   app.post('/login', { schema: { body: LoginBody } }, async (request, reply) => {
     const { username, password } = request.body as { username: string, password: string }
+    // request.ip is the balancer's X-Forwarded-For only when the balancer is a trusted proxy.
+    const address = addressKey(request.ip)
+    const verdict = await counted(loginThrottle.check(username, address))
+    if (!verdict.allowed) {
+      metrics.logins.inc({ result: 'throttled' })
+      request.log.warn({ scope: verdict.scope, address, retryAfter: verdict.retryAfterSeconds }, 'login throttled')
+      return reply.code(429).header('retry-after', String(verdict.retryAfterSeconds))
+        .send({ error: 'too_many_attempts', message: `too many failed logins for this ${verdict.scope}: try again in ${verdict.retryAfterSeconds} s`, retryAfter: verdict.retryAfterSeconds, servedBy: config.serverId })
+    }
     const user = await users.verify(username, password)
     if (user === null) {
+      await counted(loginThrottle.recordFailure(username, address))
       metrics.logins.inc({ result: 'invalid_credentials' })
       // One answer for a wrong user and a wrong password: no hint of which users exist.
       return reply.code(401).send({ error: 'invalid_credentials', servedBy: config.serverId })
@@ -28,7 +50,6 @@ export async function authRoutes (app: FastifyInstance): Promise<void> {
     metrics.logins.inc({ result: 'ok' })
     request.username = user
     return reply
-      .header('cache-control', 'no-store')
       .setCookie(AUTH_COOKIE, credential.token, { httpOnly: true, sameSite: 'lax', path: '/', maxAge: credential.expiresIn })
       .send({ token: credential.token, tokenType: 'Bearer', mode: authenticator.mode, expiresIn: credential.expiresIn, servedBy: config.serverId })
   })

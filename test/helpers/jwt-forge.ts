@@ -3,7 +3,7 @@ import { createHmac, randomBytes } from 'node:crypto'
 const b64 = (value: unknown): string => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url')
 
 /** Builds a JWT by hand, signed with HMAC-SHA256 over whatever header and claims a test wants. */
-export function forgeJwt (claims: Record<string, unknown>, secret: string, header: Record<string, unknown> = { alg: 'HS256', typ: 'JWT' }): string {
+export function forgeJwt (claims: Record<string, unknown>, secret: string, header: Record<string, unknown> = { alg: 'HS256', typ: 'JWT', kid: 'default' }): string {
   const signingInput = `${b64(header)}.${b64(claims)}`
   return `${signingInput}.${createHmac('sha256', secret).update(signingInput).digest('base64url')}`
 }
@@ -11,7 +11,7 @@ export function forgeJwt (claims: Record<string, unknown>, secret: string, heade
 /** Claims our servers accept, before a test spoils one of them. */
 export function validClaims (overrides: Record<string, unknown> = {}): Record<string, unknown> {
   const now = Math.floor(Date.now() / 1000)
-  return { sub: 'alice', jti: randomBytes(8).toString('hex'), iss: 'auth-cluster', aud: 'auth-cluster-api', iat: now, exp: now + 600, ...overrides }
+  return { sub: 'alice', jti: randomBytes(16).toString('base64url'), iss: 'auth-cluster', aud: 'auth-cluster-api', iat: now, exp: now + 600, ...overrides }
 }
 
 /** Replaces the payload of a real token while keeping its signature: what an attacker who edits a token sends. */

@@ -1,8 +1,8 @@
-import { createHmac } from 'node:crypto'
+import { createHmac, randomBytes } from 'node:crypto'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import type { Test } from 'tap'
 import { buildApp } from '../../services/app.ts'
-import { JWT_AUDIENCE, JWT_ISSUER, loadServerConfig } from '../../services/config.ts'
+import { DEFAULT_KID, JWT_AUDIENCE, JWT_ISSUER, loadServerConfig } from '../../services/config.ts'
 
 /** 40 ASCII bytes: comfortably over the 32-byte floor. */
 export const TEST_SECRET = 'test-secret-0123456789-abcdefghijklmnopq'
@@ -14,7 +14,7 @@ export type Mode = 'memory' | 'redis' | 'jwt'
  * the test ends. jwt mode gets TEST_SECRET unless the env says otherwise.
  */
 export async function buildTestApp (t: Test, env: Record<string, string | undefined>): Promise<FastifyInstance> {
-  const config = loadServerConfig({ SERVER_ID: 'test-app', JWT_SECRET: env.AUTH_MODE === 'jwt' ? TEST_SECRET : undefined, ...env })
+  const config = loadServerConfig({ SERVER_ID: 'test-app', JWT_SECRET: env.AUTH_MODE === 'jwt' && env.JWT_SECRETS === undefined ? TEST_SECRET : undefined, ...env })
   const app = await buildApp(config, { logger: false })
   t.teardown(async () => await app.close())
   return app
@@ -71,14 +71,14 @@ export const b64json = (value: unknown): string => Buffer.from(typeof value === 
 
 /** A JWT made by hand: HMAC over base64url(header).base64url(payload) with any hash and secret. */
 export function craftJwt (payload: unknown, options: { header?: unknown, secret?: string, hash?: 'sha256' | 'sha384' | 'sha512' } = {}): string {
-  const input = `${b64json(options.header ?? { alg: 'HS256', typ: 'JWT' })}.${b64json(payload)}`
+  const input = `${b64json(options.header ?? { alg: 'HS256', typ: 'JWT', kid: DEFAULT_KID })}.${b64json(payload)}`
   return `${input}.${createHmac(options.hash ?? 'sha256', options.secret ?? TEST_SECRET).update(input).digest('base64url')}`
 }
 
 /** Claims our servers accept; a test spoils one at a time. */
 export function goodClaims (overrides: Record<string, unknown> = {}): Record<string, unknown> {
   const now = Math.floor(Date.now() / 1000)
-  return { sub: 'alice', iss: JWT_ISSUER, aud: JWT_AUDIENCE, iat: now, exp: now + 600, ...overrides }
+  return { sub: 'alice', jti: randomBytes(16).toString('base64url'), iss: JWT_ISSUER, aud: JWT_AUDIENCE, iat: now, exp: now + 600, ...overrides }
 }
 
 export function decodeSegment (segment: string | undefined): unknown {

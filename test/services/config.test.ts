@@ -1,7 +1,7 @@
 import { hostname } from 'node:os'
 import t, { type Test } from 'tap'
 import { ConfigError } from '../../lib/config.ts'
-import { JWT_AUDIENCE, JWT_ISSUER, MIN_JWT_SECRET_BYTES, loadServerConfig } from '../../services/config.ts'
+import { DEFAULT_KID, JWT_AUDIENCE, JWT_ISSUER, MIN_JWT_SECRET_BYTES, loadServerConfig } from '../../services/config.ts'
 
 const SECRET_32 = 'a'.repeat(32)
 
@@ -26,9 +26,12 @@ t.test('defaults: jwt mode on port 3000 named after the host, one-hour sessions'
     serverId: hostname(),
     logLevel: 'info',
     sessionTtlSeconds: 3600,
+    sessionIdleSeconds: 900,
     memory: { maxSessions: 1_000_000 },
     redis: { url: 'redis://127.0.0.1:6379', keyPrefix: 'session:', commandTimeoutMs: 500 },
-    jwt: { secret: SECRET_32, issuer: JWT_ISSUER, audience: JWT_AUDIENCE }
+    jwt: { keys: [{ kid: DEFAULT_KID, secret: SECRET_32 }], issuer: JWT_ISSUER, audience: JWT_AUDIENCE, clockToleranceSeconds: 5, revocation: 'off' },
+    loginThrottle: { windowSeconds: 60, maxFailuresPerAccount: 5, maxFailuresPerAddress: 20 },
+    trustProxy: ['loopback']
   })
 })
 
@@ -124,10 +127,10 @@ t.test('jwt mode refuses to start without JWT_SECRET', async (t) => {
 
 t.test(`jwt mode refuses a JWT_SECRET under ${MIN_JWT_SECRET_BYTES} bytes, counting bytes not characters`, async (t) => {
   const err = refusal(t, { AUTH_MODE: 'jwt', JWT_SECRET: 'a'.repeat(31) })
-  t.match(err?.problems, ['JWT_SECRET must be at least 32 bytes (got 31)'])
-  t.equal(loadServerConfig({ AUTH_MODE: 'jwt', JWT_SECRET: SECRET_32 }).jwt.secret, SECRET_32, '32 bytes is enough')
+  t.match(err?.problems, [/^JWT_SECRET must be at least 32 bytes \(got 31\)/])
+  t.same(loadServerConfig({ AUTH_MODE: 'jwt', JWT_SECRET: SECRET_32 }).jwt.keys, [{ kid: DEFAULT_KID, secret: SECRET_32 }], '32 bytes is enough')
   // 16 two-byte characters are 32 bytes; 15 of them and one ASCII letter are 31.
-  t.equal(loadServerConfig({ AUTH_MODE: 'jwt', JWT_SECRET: 'é'.repeat(16) }).jwt.secret, 'é'.repeat(16))
+  t.same(loadServerConfig({ AUTH_MODE: 'jwt', JWT_SECRET: 'é'.repeat(16) }).jwt.keys, [{ kid: DEFAULT_KID, secret: 'é'.repeat(16) }])
   t.match(refusal(t, { AUTH_MODE: 'jwt', JWT_SECRET: 'é'.repeat(15) + 'a' })?.message, /JWT_SECRET must be at least 32 bytes \(got 31\)/)
 })
 
@@ -141,5 +144,56 @@ t.test('the secret and the claims are the same on every server: they come from t
   const a = loadServerConfig({ AUTH_MODE: 'jwt', JWT_SECRET: SECRET_32, SERVER_ID: 'a' })
   const b = loadServerConfig({ AUTH_MODE: 'jwt', JWT_SECRET: SECRET_32, SERVER_ID: 'b' })
   t.same(a.jwt, b.jwt)
-  t.same(a.jwt, { secret: SECRET_32, issuer: 'auth-cluster', audience: 'auth-cluster-api' })
+  t.same(a.jwt, { keys: [{ kid: 'default', secret: SECRET_32 }], issuer: 'auth-cluster', audience: 'auth-cluster-api', clockToleranceSeconds: 5, revocation: 'off' })
+})
+
+const SECRET_B = 'b'.repeat(40)
+
+t.test('JWT_SECRETS: kid:secret pairs, newest first, each at least 32 bytes', async (t) => {
+  const config = loadServerConfig({ AUTH_MODE: 'jwt', JWT_SECRETS: `2026-11:${SECRET_B}, 2026-10:${SECRET_32}` })
+  t.same(config.jwt.keys, [{ kid: '2026-11', secret: SECRET_B }, { kid: '2026-10', secret: SECRET_32 }])
+  t.same(loadServerConfig({ AUTH_MODE: 'jwt', JWT_SECRETS: `k:${SECRET_32}:with:colons` }).jwt.keys, [{ kid: 'k', secret: `${SECRET_32}:with:colons` }], 'only the first colon separates')
+})
+
+t.test('bad JWT_SECRETS are named, by position and kid, without echoing a secret', async (t) => {
+  const short = refusal(t, { AUTH_MODE: 'jwt', JWT_SECRETS: `new:${SECRET_B},old:tooshortsecret` })
+  t.match(short?.problems, [/^JWT_SECRETS entry 2 of 2 \(kid "old"\): the secret must be at least 32 bytes \(got 14\)/])
+  t.notMatch(short?.message, 'tooshortsecret', 'the secret itself is not in the message')
+  t.match(refusal(t, { AUTH_MODE: 'jwt', JWT_SECRETS: SECRET_B })?.problems, [/^JWT_SECRETS entry 1 of 1 must be kid:secret/])
+  t.match(refusal(t, { AUTH_MODE: 'jwt', JWT_SECRETS: `bad kid:${SECRET_B}` })?.problems, [/^JWT_SECRETS entry 1 of 1 must be kid:secret/])
+  t.match(refusal(t, { AUTH_MODE: 'jwt', JWT_SECRETS: `a:${SECRET_B},a:${SECRET_32}` })?.problems, [/kid "a" is listed twice/])
+  t.match(refusal(t, { AUTH_MODE: 'jwt', JWT_SECRETS: `a:${SECRET_B},` })?.problems, [/^JWT_SECRETS entry 2 of 2/], 'a trailing comma is an empty entry')
+  t.match(refusal(t, { AUTH_MODE: 'jwt', JWT_SECRET: SECRET_32, JWT_SECRETS: `a:${SECRET_B}` })?.problems, [/JWT_SECRET and JWT_SECRETS are both set/])
+  t.match(refusal(t, { AUTH_MODE: 'jwt', JWT_SECRETS: 'x:1,y:2' })?.problems.length, 2, 'every bad entry is reported')
+})
+
+t.test('session, throttle, clock and proxy settings', async (t) => {
+  const config = loadServerConfig({
+    AUTH_MODE: 'redis',
+    SESSION_TTL_SECONDS: '600',
+    SESSION_IDLE_SECONDS: '120',
+    LOGIN_THROTTLE_WINDOW_SECONDS: '30',
+    LOGIN_MAX_FAILURES_PER_ACCOUNT: '3',
+    LOGIN_MAX_FAILURES_PER_ADDRESS: '10',
+    JWT_CLOCK_TOLERANCE_SECONDS: '0',
+    JWT_REVOCATION: 'redis',
+    TRUST_PROXY: '10.0.0.0/8, 127.0.0.1,::1,uniquelocal'
+  })
+  t.equal(config.sessionIdleSeconds, 120)
+  t.same(config.loginThrottle, { windowSeconds: 30, maxFailuresPerAccount: 3, maxFailuresPerAddress: 10 })
+  t.equal(config.jwt.clockToleranceSeconds, 0)
+  t.equal(config.jwt.revocation, 'redis')
+  t.same(config.trustProxy, ['10.0.0.0/8', '127.0.0.1', '::1', 'uniquelocal'])
+  t.equal(loadServerConfig({ AUTH_MODE: 'memory', SESSION_TTL_SECONDS: '60' }).sessionIdleSeconds, 60, 'the idle timeout never outlasts the absolute one')
+})
+
+t.test('bad session, throttle, clock and proxy settings are named', async (t) => {
+  t.match(refusal(t, { AUTH_MODE: 'memory', SESSION_IDLE_SECONDS: '0' })?.problems, [/^SESSION_IDLE_SECONDS /])
+  t.match(refusal(t, { AUTH_MODE: 'memory', LOGIN_MAX_FAILURES_PER_ACCOUNT: '0' })?.problems, [/^LOGIN_MAX_FAILURES_PER_ACCOUNT /])
+  t.match(refusal(t, { AUTH_MODE: 'memory', LOGIN_THROTTLE_WINDOW_SECONDS: 'soon' })?.problems, [/^LOGIN_THROTTLE_WINDOW_SECONDS /])
+  t.match(refusal(t, { AUTH_MODE: 'jwt', JWT_SECRET: SECRET_32, JWT_CLOCK_TOLERANCE_SECONDS: '3600' })?.problems, [/^JWT_CLOCK_TOLERANCE_SECONDS /])
+  t.match(refusal(t, { AUTH_MODE: 'jwt', JWT_SECRET: SECRET_32, JWT_REVOCATION: 'yes' })?.problems, [/^JWT_REVOCATION must be one of off, redis/])
+  for (const value of ['balancer', '10.0.0.0/33', '127.0.0.1/8/8', '1.2.3', '*']) {
+    t.match(refusal(t, { AUTH_MODE: 'memory', TRUST_PROXY: value })?.problems, [/^TRUST_PROXY must be/], `TRUST_PROXY=${value}`)
+  }
 })

@@ -1,7 +1,9 @@
 import { createHmac, generateKeyPairSync, sign as rsaSign } from 'node:crypto'
+import { Redis } from 'ioredis'
 import t from 'tap'
 import { JWT_AUDIENCE, JWT_ISSUER } from '../../../services/config.ts'
 import { TEST_SECRET, b64json, buildModeApp, craftJwt, decodeSegment, feedsWithBearer, feedsWithCookie, goodClaims, login, sleep } from '../../helpers/service-app.ts'
+import { startRedis } from '../../helpers/redis-server.ts'
 
 const now = (): number => Math.floor(Date.now() / 1000)
 
@@ -14,7 +16,7 @@ t.test('a JWT is readable by anyone: HS256, plain JSON claims, exp - iat = SESSI
   t.equal(cookie, token, 'the cookie carries the same token')
 
   const header = decodeSegment(segments[0])
-  t.same(header, { alg: 'HS256', typ: 'JWT' })
+  t.same(header, { alg: 'HS256', typ: 'JWT', kid: 'default' }, 'a lone JWT_SECRET is the key "default"')
 
   // No key needed: base64url is an encoding, not encryption.
   const payload = decodeSegment(segments[1]) as Record<string, unknown>
@@ -53,7 +55,6 @@ t.test('a hand-crafted token with the right secret and claims is accepted (so th
   const res = await feedsWithBearer(app, craftJwt(goodClaims({ sub: 'bob' })))
   t.equal(res.statusCode, 200)
   t.equal(res.json().user, 'bob')
-  t.equal((await feedsWithBearer(app, craftJwt(goodClaims(), { header: { alg: 'HS256' } }))).statusCode, 200, 'typ is optional')
 })
 
 t.test('the stateless trade-off: a JWT still works after logout, until exp', async (t) => {
@@ -72,7 +73,7 @@ t.test('a token past its exp is 401 expired', async (t) => {
 })
 
 t.test('a real token with SESSION_TTL_SECONDS=1 is expired a moment later', async (t) => {
-  const app = await buildModeApp(t, 'jwt', undefined, { SESSION_TTL_SECONDS: '1' })
+  const app = await buildModeApp(t, 'jwt', undefined, { SESSION_TTL_SECONDS: '1', JWT_CLOCK_TOLERANCE_SECONDS: '0' })
   const { token } = await login(app)
   t.equal((await feedsWithBearer(app, token)).statusCode, 200)
   await sleep(2100) // exp has whole-second resolution: 1 s after an iat that was rounded down
@@ -102,6 +103,27 @@ t.test('every forged or malformed token is 401 invalid_token, never a 5xx', asyn
     'header says HS512, HMAC-SHA256 signature': craftJwt(goodClaims(), { header: { alg: 'HS512', typ: 'JWT' } }),
     'RS256 header, HMAC signature with the secret (key confusion)': craftJwt(goodClaims(), { header: { alg: 'RS256', typ: 'JWT' } }),
     'RS256 header, a real RSA signature from some key': `${rsInput}.${rsaSign('sha256', Buffer.from(rsInput), privateKey).toString('base64url')}`,
+    'no typ': craftJwt(goodClaims(), { header: { alg: 'HS256', kid: 'default' } }),
+    'typ "at+jwt"': craftJwt(goodClaims(), { header: { alg: 'HS256', typ: 'at+jwt', kid: 'default' } }),
+    'typ "jwt" in lower case': craftJwt(goodClaims(), { header: { alg: 'HS256', typ: 'jwt', kid: 'default' } }),
+    'alg "hs256" in lower case': craftJwt(goodClaims(), { header: { alg: 'hs256', typ: 'JWT', kid: 'default' } }),
+    'no kid': craftJwt(goodClaims(), { header: { alg: 'HS256', typ: 'JWT' } }),
+    'an unknown kid': craftJwt(goodClaims(), { header: { alg: 'HS256', typ: 'JWT', kid: 'other' } }),
+    'kid a number': craftJwt(goodClaims(), { header: { alg: 'HS256', typ: 'JWT', kid: 1 } }),
+    'kid path traversal, signed with an empty key': craftJwt(goodClaims(), { header: { alg: 'HS256', typ: 'JWT', kid: '../../../../dev/null' }, secret: '' }),
+    'kid SQL injection': craftJwt(goodClaims(), { header: { alg: 'HS256', typ: 'JWT', kid: "x' UNION SELECT 'key" }, secret: 'key' }),
+    'kid "__proto__"': craftJwt(goodClaims(), { header: { alg: 'HS256', typ: 'JWT', kid: '__proto__' } }),
+    'an embedded jwk (the attacker\'s own key)': craftJwt(goodClaims(), { header: { alg: 'HS256', typ: 'JWT', kid: 'default', jwk: { kty: 'oct', k: Buffer.from('attacker').toString('base64url') } }, secret: 'attacker' }),
+    'a jku pointing elsewhere': craftJwt(goodClaims(), { header: { alg: 'HS256', typ: 'JWT', kid: 'default', jku: 'http://127.0.0.1:1/jwks.json' } }),
+    'an x5u pointing elsewhere': craftJwt(goodClaims(), { header: { alg: 'HS256', typ: 'JWT', kid: 'default', x5u: 'http://127.0.0.1:1/cert.pem' } }),
+    'an x5c chain': craftJwt(goodClaims(), { header: { alg: 'HS256', typ: 'JWT', kid: 'default', x5c: ['MIIB'] } }),
+    'a crit header': craftJwt(goodClaims(), { header: { alg: 'HS256', typ: 'JWT', kid: 'default', crit: ['exp'] } }),
+    'header a JSON array': craftJwt(goodClaims(), { header: ['HS256'] }),
+    'jti missing': craftJwt(goodClaims({ jti: undefined })),
+    'jti a number': craftJwt(goodClaims({ jti: 1234567890123456 })),
+    'jti too short': craftJwt(goodClaims({ jti: 'abc' })),
+    'iat missing': craftJwt(goodClaims({ iat: undefined })),
+    'iat an hour in the future': craftJwt(goodClaims({ iat: now() + 3600 })),
     'wrong aud': craftJwt(goodClaims({ aud: 'some-other-api' })),
     'aud missing': craftJwt(goodClaims({ aud: undefined })),
     'wrong iss': craftJwt(goodClaims({ iss: 'evil-issuer' })),
@@ -146,6 +168,81 @@ t.test('every forged or malformed token is 401 invalid_token, never a 5xx', asyn
     t.equal(viaCookie.statusCode, 401, `${name}: 401 as a cookie too`)
   }
   t.equal((await feedsWithBearer(app, token)).statusCode, 200, 'the real token still works after all that')
+})
+
+t.test('the clock tolerance is explicit and small: JWT_CLOCK_TOLERANCE_SECONDS', async (t) => {
+  const app = await buildModeApp(t, 'jwt', undefined, { JWT_CLOCK_TOLERANCE_SECONDS: '5' })
+  t.equal((await feedsWithBearer(app, craftJwt(goodClaims({ exp: now() - 2 })))).statusCode, 200, 'expired 2 s ago: within 5 s of skew')
+  t.equal((await feedsWithBearer(app, craftJwt(goodClaims({ exp: now() - 10 })))).json().reason, 'expired', 'expired 10 s ago: refused')
+  t.equal((await feedsWithBearer(app, craftJwt(goodClaims({ nbf: now() + 2 })))).statusCode, 200, 'valid in 2 s: accepted')
+  t.equal((await feedsWithBearer(app, craftJwt(goodClaims({ iat: now() + 2 })))).statusCode, 200, 'issued 2 s "from now" by a server whose clock runs ahead')
+  t.equal((await feedsWithBearer(app, craftJwt(goodClaims({ iat: now() + 30 })))).json().reason, 'invalid_token', 'issued 30 s from now: not by us')
+  const strict = await buildModeApp(t, 'jwt', undefined, { JWT_CLOCK_TOLERANCE_SECONDS: '0', SERVER_ID: 'strict' })
+  t.equal((await feedsWithBearer(strict, craftJwt(goodClaims({ exp: now() - 2 })))).json().reason, 'expired', 'with 0, expired means expired')
+})
+
+t.test('key rotation: sign with the newest kid, accept every listed kid until it is removed', async (t) => {
+  const OLD = 'o'.repeat(40)
+  const NEW = 'n'.repeat(40)
+  const before = await buildModeApp(t, 'jwt', undefined, { JWT_SECRETS: `2026-10:${OLD}`, SERVER_ID: 'before' })
+  const during = await buildModeApp(t, 'jwt', undefined, { JWT_SECRETS: `2026-11:${NEW},2026-10:${OLD}`, SERVER_ID: 'during' })
+  const after = await buildModeApp(t, 'jwt', undefined, { JWT_SECRETS: `2026-11:${NEW}`, SERVER_ID: 'after' })
+
+  const oldToken = (await login(before)).token
+  t.equal((decodeSegment(oldToken.split('.')[0]) as { kid: string }).kid, '2026-10')
+  const newToken = (await login(during)).token
+  t.equal((decodeSegment(newToken.split('.')[0]) as { kid: string }).kid, '2026-11', 'signed with the first (newest) key')
+  const signature = Buffer.from(newToken.split('.')[2] ?? '', 'base64url')
+  t.ok(signature.equals(createHmac('sha256', NEW).update(newToken.split('.').slice(0, 2).join('.')).digest()), 'with the newest secret')
+
+  t.equal((await feedsWithBearer(during, oldToken)).statusCode, 200, 'a token from before the rotation still works: nobody is logged out')
+  t.equal((await feedsWithBearer(during, newToken)).statusCode, 200)
+  t.equal((await feedsWithBearer(before, newToken)).json().reason, 'invalid_token', 'a server not yet updated refuses the new kid')
+  t.equal((await feedsWithBearer(after, newToken)).statusCode, 200)
+  t.equal((await feedsWithBearer(after, oldToken)).json().reason, 'invalid_token', 'once the old key is removed, its tokens are refused')
+  const swapped = craftJwt(goodClaims(), { header: { alg: 'HS256', typ: 'JWT', kid: '2026-11' }, secret: OLD })
+  t.equal((await feedsWithBearer(during, swapped)).json().reason, 'invalid_token', 'the kid picks the key: the old secret under the new kid fails')
+})
+
+t.test('JWT_REVOCATION=redis: logout revokes the token on every server until its exp', async (t) => {
+  const redis = await startRedis()
+  t.teardown(async () => await redis.stop())
+  const env = { JWT_REVOCATION: 'redis', REDIS_URL: redis.url }
+  const one = await buildModeApp(t, 'jwt', undefined, { ...env, SERVER_ID: 'one' })
+  const two = await buildModeApp(t, 'jwt', undefined, { ...env, SERVER_ID: 'two' })
+  const client = new Redis(redis.url)
+  t.teardown(() => client.disconnect())
+
+  const { token } = await login(one)
+  const other = await login(one, 'bob', 'builder')
+  t.equal((await feedsWithBearer(two, token)).statusCode, 200)
+  t.equal((await one.inject({ method: 'POST', url: '/logout', headers: { authorization: `Bearer ${token}` } })).statusCode, 204)
+  const refused = await feedsWithBearer(two, token)
+  t.equal(refused.statusCode, 401)
+  t.same(refused.json(), { error: 'unauthorized', reason: 'revoked', servedBy: 'two' }, 'refused on the other server too')
+  t.equal((await feedsWithCookie(one, token)).json().reason, 'revoked', 'as a cookie too')
+  t.equal((await feedsWithBearer(two, other.token)).statusCode, 200, 'other tokens are untouched')
+
+  const jti = (decodeSegment(token.split('.')[1]) as { jti: string, exp: number }).jti
+  const ttl = await client.ttl(`session:revoked:${jti}`)
+  t.ok(ttl > 3590 && ttl <= 3600 + 6, `kept until the token's exp plus the clock tolerance (TTL ${ttl} s), then Redis forgets it`)
+
+  t.equal((await one.inject({ method: 'POST', url: '/logout', headers: { authorization: 'Bearer x.y.z' } })).statusCode, 204, 'logging out garbage is a 204 and stores nothing')
+  t.equal(await client.dbsize(), 1, 'one key: the revoked jti')
+
+  t.equal((await one.inject({ method: 'GET', url: '/health' })).json().store, 'up')
+  await redis.stop('SIGKILL')
+  const started = performance.now()
+  const down = await feedsWithBearer(one, other.token)
+  t.equal(down.statusCode, 503, 'Redis down: the server cannot tell whether a token was revoked, so it says so')
+  t.same(down.json(), { error: 'session_store_unavailable', servedBy: 'one' })
+  t.ok(performance.now() - started < 1000, 'within a second')
+  t.equal((await feedsWithBearer(one, 'x.y.z')).json().reason, 'invalid_token', 'a forgery is still refused without asking Redis')
+})
+
+t.test('without revocation, the store is "none" and nothing is written anywhere', async (t) => {
+  const app = await buildModeApp(t, 'jwt')
+  t.equal((await app.inject({ method: 'GET', url: '/health' })).json().store, 'none')
 })
 
 t.test('an empty Bearer is invalid_token', async (t) => {

@@ -37,20 +37,44 @@ t.test('a stale session found before the sweeper gets to it is "expired", then f
   t.equal((await feedsWithBearer(app, token)).json().reason, 'unknown_session', 'an expired session is deleted when found')
 })
 
-t.test('MAX_MEMORY_SESSIONS: at the cap, a new login evicts the oldest session', async (t) => {
+t.test('MAX_MEMORY_SESSIONS: at the cap, a new login evicts the least recently used session', async (t) => {
   const app = await buildModeApp(t, 'memory', undefined, { MAX_MEMORY_SESSIONS: '2' })
   const a = await login(app)
   const b = await login(app, 'bob', 'builder')
-  t.equal((await feedsWithBearer(app, a.token)).statusCode, 200)
+  t.equal((await feedsWithBearer(app, a.token)).statusCode, 200, 'a is used after b was made: b is now the least recently used')
   const c = await login(app, 'carol', 'lighthouse')
-  const evicted = await feedsWithBearer(app, a.token)
-  t.equal(evicted.statusCode, 401, 'the oldest is gone')
+  const evicted = await feedsWithBearer(app, b.token)
+  t.equal(evicted.statusCode, 401, 'b is gone')
   t.equal(evicted.json().reason, 'unknown_session')
-  t.equal((await feedsWithBearer(app, b.token)).json().user, 'bob', 'the next oldest stays')
+  t.equal((await feedsWithBearer(app, a.token)).json().user, 'alice', 'a stays')
   t.equal((await feedsWithBearer(app, c.token)).json().user, 'carol', 'the new one works')
   await login(app)
-  t.equal((await feedsWithBearer(app, b.token)).json().reason, 'unknown_session', 'and the next login evicts the next oldest')
+  t.equal((await feedsWithBearer(app, a.token)).json().reason, 'unknown_session', 'and the next login evicts the next least recently used')
   t.equal((await feedsWithBearer(app, c.token)).statusCode, 200)
+})
+
+t.test('SESSION_IDLE_SECONDS: a session unused that long ends, even before its absolute TTL', async (t) => {
+  const app = await buildModeApp(t, 'memory', undefined, { SESSION_TTL_SECONDS: '60', SESSION_IDLE_SECONDS: '2' })
+  const busy = await login(app)
+  const idle = await login(app, 'bob', 'builder')
+  for (let i = 0; i < 5; i++) {
+    await sleep(500)
+    t.equal((await feedsWithBearer(app, busy.token)).statusCode, 200, `used every 0.5 s: still alive at ${(i + 1) * 0.5} s`)
+  }
+  const res = await feedsWithBearer(app, idle.token)
+  t.equal(res.statusCode, 401, 'unused for 2.5 s: ended')
+  t.match(res.json().reason, /^(expired|unknown_session)$/)
+})
+
+t.test('the absolute timeout holds however busy the session is', async (t) => {
+  const app = await buildModeApp(t, 'memory', undefined, { SESSION_TTL_SECONDS: '2', SESSION_IDLE_SECONDS: '2' })
+  const { token } = await login(app)
+  let last = 200
+  for (let i = 0; i < 6 && last === 200; i++) {
+    await sleep(500)
+    last = (await feedsWithBearer(app, token)).statusCode
+  }
+  t.equal(last, 401, 'refused after 2 s of constant use')
 })
 
 t.test('a session made on another memory server is unknown here: the reason for sticky sessions or Redis', async (t) => {

@@ -14,15 +14,39 @@ function inspector (t: Test, url: string): Redis {
   return client
 }
 
-t.test('a session is a key with the username and an EX of SESSION_TTL_SECONDS', async (t) => {
-  const app = await buildModeApp(t, 'redis', redis.url, { SESSION_TTL_SECONDS: '120' })
+t.test('a session is a key holding the user and its absolute expiry, with an EX of SESSION_IDLE_SECONDS', async (t) => {
+  const app = await buildModeApp(t, 'redis', redis.url, { SESSION_TTL_SECONDS: '600', SESSION_IDLE_SECONDS: '120' })
   const client = inspector(t, redis.url)
+  const before = Date.now()
   const { token } = await login(app, 'bob', 'builder')
   t.match(token, /^[A-Za-z0-9_-]{43}$/, '43 base64url characters')
   t.equal(Buffer.from(token, 'base64url').length, 32, '256 bits')
-  t.equal(await client.get(`session:${token}`), 'bob')
+  const stored = JSON.parse(await client.get(`session:${token}`) ?? '{}') as { user: string, expiresAt: number }
+  t.equal(stored.user, 'bob')
+  t.ok(stored.expiresAt >= before + 600_000 && stored.expiresAt <= Date.now() + 600_000, 'expiresAt is login time + SESSION_TTL_SECONDS')
   const ttl = await client.ttl(`session:${token}`)
-  t.ok(ttl > 115 && ttl <= 120, `TTL ${ttl} s is about 120`)
+  t.ok(ttl > 115 && ttl <= 120, `TTL ${ttl} s is about the idle timeout, 120`)
+  await client.expire(`session:${token}`, 30)
+  t.equal((await feedsWithBearer(app, token)).statusCode, 200)
+  const renewed = await client.ttl(`session:${token}`)
+  t.ok(renewed > 115, `each use renews the idle expiry (TTL back to ${renewed} s)`)
+})
+
+t.test('SESSION_IDLE_SECONDS: an unused session is dropped by Redis; a busy one lives on until SESSION_TTL_SECONDS', async (t) => {
+  const app = await buildModeApp(t, 'redis', redis.url, { SESSION_TTL_SECONDS: '4', SESSION_IDLE_SECONDS: '2' })
+  const busy = await login(app)
+  const idle = await login(app, 'carol', 'lighthouse')
+  for (let i = 0; i < 5; i++) {
+    await sleep(500)
+    t.equal((await feedsWithBearer(app, busy.token)).statusCode, 200, `used every 0.5 s: alive at ${(i + 1) * 0.5} s`)
+  }
+  t.equal((await feedsWithBearer(app, idle.token)).json().reason, 'unknown_session', 'unused for 2.5 s: Redis dropped it')
+  let last = 200
+  for (let i = 0; i < 8 && last === 200; i++) {
+    await sleep(500)
+    last = (await feedsWithBearer(app, busy.token)).statusCode
+  }
+  t.equal(last, 401, 'the busy one ends at its absolute timeout all the same')
 })
 
 t.test('a new session id at every login', async (t) => {
@@ -38,7 +62,7 @@ t.test('REDIS_KEY_PREFIX names the keys, so two clusters can share one Redis', a
   const neighbour = await buildModeApp(t, 'redis', redis.url)
   const client = inspector(t, redis.url)
   const { token } = await login(app)
-  t.equal(await client.get(`other-cluster:${token}`), 'alice')
+  t.match(await client.get(`other-cluster:${token}`), /"user":"alice"/)
   t.equal(await client.exists(`session:${token}`), 0)
   t.equal((await feedsWithBearer(neighbour, token)).json().reason, 'unknown_session', 'the default-prefix cluster does not see it')
 })
@@ -71,8 +95,10 @@ t.test('a key planted in Redis is a session: Redis is the authority (and must be
   const app = await buildModeApp(t, 'redis', redis.url)
   const client = inspector(t, redis.url)
   const id = 'P'.repeat(43)
-  await client.set(`session:${id}`, 'carol', 'EX', 60)
+  await client.set(`session:${id}`, JSON.stringify({ user: 'carol', expiresAt: Date.now() + 60_000 }), 'EX', 60)
   t.match((await feedsWithBearer(app, id)).json(), { user: 'carol' })
+  await client.set(`session:${'Q'.repeat(43)}`, 'carol', 'EX', 60)
+  t.equal((await feedsWithBearer(app, 'Q'.repeat(43))).json().reason, 'unknown_session', 'a value this server did not write is no session')
 })
 
 t.test('Redis down at start: the server still starts, says so in /health, and answers 503 fast', async (t) => {
@@ -103,10 +129,11 @@ t.test('Redis down at start: the server still starts, says so in /health, and an
   t.equal(malformed.statusCode, 401, 'a token that could never be a session id is refused without asking Redis')
   t.equal(malformed.json().reason, 'invalid_token')
   t.equal((await app.inject({ method: 'GET', url: '/feeds' })).json().reason, 'missing_token', 'so is no token at all')
-  t.equal((await app.inject({ method: 'POST', url: '/login', payload: { username: 'alice', password: 'x' } })).statusCode, 401, 'a wrong password is still a 401: users are not in Redis')
+  t.equal((await app.inject({ method: 'POST', url: '/login', payload: { username: 'alice', password: 'x' } })).statusCode, 503,
+    'a wrong password is a 503 too: the failed-login counters live in Redis, and an outage must not open a window for guessing')
 
   const text = await scrapeMetrics(app)
-  t.equal(metricValue(text, 'auth_logins_total', { result: 'unavailable' }), 1)
+  t.equal(metricValue(text, 'auth_logins_total', { result: 'unavailable' }), 2)
   t.equal(metricValue(text, 'auth_outcomes_total', { outcome: 'unavailable', reason: 'session_store_unavailable' }), 1)
 })
 
@@ -132,7 +159,8 @@ t.test('Redis killed mid-run: 503 well within a second, /health still 200 with s
   t.notOk(loginDuring.headers['set-cookie'], 'and sets no cookie')
   const health = await app.inject({ method: 'GET', url: '/health' })
   t.equal(health.statusCode, 200)
-  t.equal(health.json().store, 'down')
+  // The connection's close event can land a moment after the first failed command.
+  t.ok(await eventually(async () => (await app.inject({ method: 'GET', url: '/health' })).json().store === 'down', 2000), '/health says the store is down')
 
   await own.start()
   const recovered = await eventually(async () => (await app.inject({ method: 'GET', url: '/health' })).json().store === 'up', 5000)
