@@ -1,0 +1,142 @@
+/* eslint-disable no-template-curly-in-string -- these strings are Compose's ${...} syntax, not template literals */
+import { execFile, spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import t from 'tap'
+import { composeProblems, dependsOnProblems, interpolationProblems, parseCompose, schemaProblems } from './compose-checks.ts'
+
+const execFileAsync = promisify(execFile)
+const root = fileURLToPath(new URL('../..', import.meta.url))
+const read = (path: string): string => readFileSync(join(root, path), 'utf8')
+const composeText = read('docker-compose.yml')
+const compose = parseCompose(composeText)
+const hostNetworkText = read('docker/compose.host-network.yml')
+
+t.test('docker-compose.yml passes the Compose Specification schema and the other checks', async (t) => {
+  t.same(composeProblems(composeText), [])
+})
+
+t.test('the host-network override passes, layered on docker-compose.yml', async (t) => {
+  t.same(composeProblems(hostNetworkText, [compose]), [])
+  const override = parseCompose(hostNetworkText)
+  for (const [name, service] of Object.entries(override.services ?? {})) {
+    t.equal(service.network_mode, 'host', `${name} uses the host's network`)
+  }
+})
+
+t.test('the deliberately broken file fails, and every fault is named', async (t) => {
+  const problems = composeProblems(read('test/docker/fixtures/broken-compose.yml'))
+  const expected = [
+    /services\.redis: must NOT have additional properties \("helthcheck"\)/,
+    /services\.app\.ports: must be array/,
+    /services\.app\.healthcheck\.interval: must be string/,
+    /services\.app\.depends_on: no service named "cache"/,
+    /services\.app\.depends_on: "nginx" only starts with profile nginx, but app always starts/,
+    /services\.app\.environment\.JWT_SECRET: "\$\{" at 0 is never closed/,
+    /services\.app\.environment\.AUTH_MODE: "\$\{AUTH MODE\}": after the name comes/,
+    /services\.app\.environment\.PRICE: a "\$" at 6 starts no variable/
+  ]
+  for (const pattern of expected) t.ok(problems.some((p) => pattern.test(p)), `reported: ${pattern.source}`)
+})
+
+t.test('schema: what Compose would refuse', async (t) => {
+  const broken = (mutate: (doc: Record<string, any>) => void): string[] => {
+    const doc = structuredClone(compose) as Record<string, any>
+    mutate(doc)
+    return schemaProblems(doc)
+  }
+  t.match(broken((d) => { d.services.app.ports = 'oops' }), [/^services\.app\.ports: must be array/])
+  t.match(broken((d) => { d.services.balancer.healthcheck.interval = 2 }), [/^services\.balancer\.healthcheck\.interval: must be string/])
+  t.match(broken((d) => { d.servics = d.services }), [/^\(top level\): must NOT have additional properties \("servics"\)/])
+  const condition = broken((d) => { d.services.redis.depends_on = { app: { condition: 'service_ready' } } })
+  t.ok(condition.some((p) => /^services\.redis\.depends_on\.app\.condition: must be equal to one of the allowed values/.test(p)), 'an unknown condition')
+})
+
+t.test('depends_on: targets, self, profiles, and layering', async (t) => {
+  t.same(dependsOnProblems({ services: { a: { depends_on: ['b'] }, b: {} } }), [])
+  t.match(dependsOnProblems({ services: { a: { depends_on: ['a'] } } }), [/cannot depend on itself/])
+  t.match(dependsOnProblems({ services: { a: { depends_on: { b: {} } } } }), [/no service named "b"/])
+  t.same(dependsOnProblems({ services: { a: { depends_on: ['b'] } } }, [{ services: { b: {} } }]), [], 'b is in the base file')
+  t.same(dependsOnProblems({ services: { a: { profiles: ['x'], depends_on: ['b'] }, b: { profiles: ['x'] } } }), [], 'both under a profile')
+})
+
+t.test('interpolation: what is well formed', async (t) => {
+  const check = (value: string): string[] => interpolationProblems({ v: value }).problems
+  for (const good of ['plain', '$$literal', '$NAME', 'a${NAME}b', '${A:-x}', '${A-x}', '${A:?msg with spaces}', '${A?m}', '${A:+y}', '${A+y}', '${A:-${B:-c}}', '${A:-$$}', '127.0.0.1:${P:-8080}:8080']) {
+    t.same(check(good), [], good)
+  }
+  for (const bad of ['${A', '${}', '${1A}', '${A:x}', '${A!}', '$', 'a $ b', '$5', '${A:-${B}', '${A:-$}']) {
+    t.not(check(bad).length, 0, bad)
+  }
+  t.same([...interpolationProblems(compose).names].sort(), ['AUTH_MODE', 'BALANCER_PORT', 'JWT_SECRET', 'LOG_LEVEL', 'NGINX_PORT', 'SESSION_TTL_SECONDS'])
+})
+
+t.test('.env.example explains every variable the compose files read, and its JWT_SECRET is usable', async (t) => {
+  const example = read('.env.example')
+  const defined = new Map(example.split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))
+  const used = new Set([...interpolationProblems(compose).names, ...interpolationProblems(parseCompose(hostNetworkText)).names])
+  for (const name of used) t.ok(defined.has(name), `${name} is in .env.example`)
+  for (const name of defined.keys()) {
+    t.match(example, new RegExp(`#[^\\n]*\\n(#[^\\n]*\\n)*${name}=`), `${name} has a comment above it`)
+  }
+  t.ok(Buffer.byteLength(defined.get('JWT_SECRET') ?? '') >= 32, 'JWT_SECRET is at least 32 bytes, as the servers demand')
+})
+
+t.test('the services the issue asks for', async (t) => {
+  const s = compose.services ?? {}
+  t.same(Object.keys(s).sort(), ['app', 'balancer', 'bench', 'nginx', 'redis'])
+  t.match(s.app, { deploy: { replicas: 3 }, depends_on: { redis: { condition: 'service_healthy' } } })
+  t.notOk('container_name' in (s.app ?? {}), 'no container_name: replicas need their own names')
+  t.match(s.app?.environment, { AUTH_MODE: '${AUTH_MODE:-jwt}', JWT_SECRET: /^\$\{JWT_SECRET:\?set JWT_SECRET in \.env/ })
+  t.match(s.balancer, { environment: { UPSTREAMS_DNS: 'app:3000' }, depends_on: { app: { condition: 'service_healthy' } }, ports: [/:8080$/] })
+  t.match(s.redis, { image: /^redis:7/, healthcheck: { test: ['CMD', 'redis-cli', 'ping'] } })
+  t.match(s.bench, { profiles: ['bench'] })
+  t.match(s.nginx, { profiles: ['nginx'], image: /^nginx:/ })
+})
+
+// The real tool, where one is installed: it must accept our file and refuse the broken one.
+// `config` needs no Docker engine.
+function composeCli (): string[] | undefined {
+  for (const command of [['docker', 'compose'], ['docker-compose']]) {
+    const run = spawnSync(command[0] as string, [...command.slice(1), 'version'], { encoding: 'utf8', timeout: 10_000 })
+    if (run.status === 0) return command
+  }
+  return undefined
+}
+
+const cli = composeCli()
+t.test('docker compose config agrees', { skip: cli === undefined ? 'no docker compose or docker-compose here' : false }, async (t) => {
+  const [command, ...prefix] = cli as string[]
+  const dir = mkdtempSync(join(tmpdir(), 'compose-config-'))
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+  const withSecret = join(dir, 'with-secret.env')
+  const empty = join(dir, 'empty.env')
+  writeFileSync(withSecret, `JWT_SECRET=${'s'.repeat(40)}\n`)
+  writeFileSync(empty, '')
+  const env = { ...process.env }
+  delete env.JWT_SECRET
+  // Each run of Compose v1 takes seconds to start: run them side by side.
+  const config = async (envFile: string, files: string[]): Promise<{ status: number, stderr: string }> => {
+    try {
+      await execFileAsync(command as string, [...prefix, '--env-file', envFile, ...files.flatMap((f) => ['-f', join(root, f)]), 'config', '-q'], { cwd: root, env, timeout: 30_000 })
+      return { status: 0, stderr: '' }
+    } catch (err) {
+      const { code, stderr } = err as { code?: unknown, stderr?: string }
+      return { status: typeof code === 'number' ? code : 1, stderr: stderr ?? '' }
+    }
+  }
+  const [base, layered, missing, broken] = await Promise.all([
+    config(withSecret, ['docker-compose.yml']),
+    config(withSecret, ['docker-compose.yml', 'docker/compose.host-network.yml']),
+    config(empty, ['docker-compose.yml']),
+    config(withSecret, ['test/docker/fixtures/broken-compose.yml'])
+  ])
+  t.equal(base.status, 0, `docker-compose.yml is accepted ${base.stderr}`)
+  t.equal(layered.status, 0, `with the host-network override too ${layered.stderr}`)
+  t.not(missing.status, 0, 'refused without JWT_SECRET')
+  t.match(missing.stderr, /set JWT_SECRET in \.env/, 'with our message')
+  t.not(broken.status, 0, 'the broken file is refused')
+})
