@@ -1,0 +1,440 @@
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { accessSync, constants, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { delimiter, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs, styleText } from 'node:util'
+import { parse } from 'yaml'
+import { AUTH_MODES, type AuthMode } from '../services/auth/authenticator.ts'
+import { freePort, isPortFree } from './lib/ports.ts'
+
+const USAGE = `Usage: npm run test:docker -- [--modes jwt,memory,redis] [--keep]
+
+The Docker smoke test: builds the image, brings the compose stack up with the host-network
+override (docker/compose.host-network.yml), logs in through the balancer, checks that
+x-served-by rotates over the three app servers and that each mode answers as it should, tries
+the nginx and bench profiles and a graceful stop, and always tears the stack down.
+
+Without a Docker engine or Compose it is SKIPPED (exit code 77), never passed. It never pulls:
+missing base images (node:24-slim, redis:7, nginx:1.28) are built as STAND-INS from Debian
+packages by scripts/docker/standin-images.sh when run as root with debootstrap, and it says so.
+  --modes LIST   which modes, in order (default jwt,memory,redis)
+  --keep         leave the stack running at the end (tear down with the printed command)`
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const PROJECT = 'auth-cluster-smoke'
+const IMAGE = 'auth-cluster:latest'
+const BASE_IMAGES = ['node:24-slim', 'redis:7', 'nginx:1.28']
+const STANDIN_LABEL = 'auth-cluster.standin'
+// The fixed ports of docker/compose.host-network.yml; the balancer's is chosen here.
+const FIXED_PORTS = { redis: 6380, 'app-1': 3001, 'app-2': 3002, 'app-3': 3003, nginx: 8081 }
+const SERVERS = ['app-1', 'app-2', 'app-3']
+// Everything must be done, torn down included, well inside CI's budget.
+const DEADLINE = Date.now() + Number(process.env.TEST_DOCKER_BUDGET_S ?? 840) * 1000
+
+class Skip extends Error {}
+
+// ---- running commands ---------------------------------------------------------------------
+
+interface Run { code: number, stdout: string, stderr: string }
+interface RunOptions { env?: NodeJS.ProcessEnv, timeoutMs?: number, echo?: boolean }
+
+const running = new Set<ReturnType<typeof spawn>>()
+
+function log (line: string): void {
+  process.stdout.write(`${line}\n`)
+}
+
+/** Runs a command to completion (or its timeout); never rejects. */
+function run (command: string, args: string[], options: RunOptions = {}): Promise<Run> {
+  const timeoutMs = Math.max(1000, Math.min(options.timeoutMs ?? 120_000, DEADLINE - Date.now()))
+  if (options.echo !== false) log(styleText('dim', `$ ${[command, ...args].join(' ')}`))
+  return new Promise((resolve) => {
+    let stdout = ''
+    let stderr = ''
+    const child = spawn(command, args, { cwd: root, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] })
+    running.add(child)
+    const timer = setTimeout(() => {
+      stderr += `\n(timed out after ${Math.round(timeoutMs / 1000)} s)`
+      child.kill('SIGTERM')
+      setTimeout(() => child.kill('SIGKILL'), 5000).unref()
+    }, timeoutMs)
+    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
+    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+    child.on('error', (err) => { stderr += err.message })
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      running.delete(child)
+      resolve({ code: code ?? 1, stdout, stderr })
+    })
+  })
+}
+
+function tail (text: string, lines = 15): string {
+  return text.trim().split('\n').slice(-lines).map((l) => `    ${l}`).join('\n')
+}
+
+// ---- checks -------------------------------------------------------------------------------
+
+const outcomes: Array<{ name: string, ok: boolean }> = []
+const notes: string[] = []
+
+function check (name: string, ok: boolean, detail = ''): boolean {
+  outcomes.push({ name, ok })
+  log(`${ok ? styleText('green', '✓') : styleText('red', '✗')} ${name}${ok || detail === '' ? '' : `\n    ${detail}`}`)
+  return ok
+}
+
+function loud (text: string): void {
+  const line = '#'.repeat(76)
+  log(`\n${line}\n${text.split('\n').map((l) => `#  ${l}`).join('\n')}\n${line}\n`)
+}
+
+// ---- the engine and the tools -------------------------------------------------------------
+
+async function findEngine (): Promise<string> {
+  const v = await run('docker', ['version', '--format', '{{.Server.Version}}'], { timeoutMs: 20_000 })
+  if (v.code !== 0) throw new Skip(`no Docker engine answers (${v.stderr.trim().split('\n')[0] ?? 'docker version failed'})`)
+  return v.stdout.trim()
+}
+
+/** `docker compose` (v2) if the plugin is there, else a `docker-compose` (v1 or v2). */
+async function findCompose (): Promise<{ command: string[], major: number, version: string }> {
+  for (const command of [['docker', 'compose'], ['docker-compose']]) {
+    const v = await run(command[0] as string, [...command.slice(1), 'version', '--short'], { timeoutMs: 20_000, echo: false })
+    if (v.code === 0) {
+      const version = v.stdout.trim().replace(/^v/, '')
+      return { command, major: Number(version.split('.')[0]), version }
+    }
+  }
+  throw new Skip('neither `docker compose` nor `docker-compose` is installed')
+}
+
+/**
+ * A docker CLI that builds with BuildKit: far faster than the legacy builder on the vfs
+ * storage driver, which copies the whole image for every step. Clients since 23 need the
+ * buildx plugin for it; older ones take DOCKER_BUILDKIT=1.
+ */
+async function findBuilder (): Promise<{ docker: string, env: NodeJS.ProcessEnv }> {
+  const candidates = [...new Set((process.env.PATH ?? '').split(delimiter).map((dir) => join(dir, 'docker')))].filter((file) => {
+    try {
+      accessSync(file, constants.X_OK)
+      return true
+    } catch {
+      return false
+    }
+  })
+  for (const docker of candidates) {
+    if ((await run(docker, ['buildx', 'version'], { echo: false, timeoutMs: 10_000 })).code === 0) return { docker, env: process.env }
+  }
+  for (const docker of candidates) {
+    const v = await run(docker, ['version', '--format', '{{.Client.Version}}'], { echo: false, timeoutMs: 10_000 })
+    if (Number(v.stdout.trim().split('.')[0]) < 23) return { docker, env: { ...process.env, DOCKER_BUILDKIT: '1' } }
+  }
+  notes.push('no BuildKit-capable docker CLI found: the legacy builder was used (slow on vfs)')
+  return { docker: 'docker', env: { ...process.env, DOCKER_BUILDKIT: '0' } }
+}
+
+/** Which base images are real and which are stand-ins; builds stand-ins for missing ones. */
+async function ensureBaseImages (): Promise<string[]> {
+  const kinds = async (): Promise<Map<string, string>> => {
+    const result = new Map<string, string>()
+    for (const image of BASE_IMAGES) {
+      const r = await run('docker', ['image', 'inspect', '--format', `{{ index .Config.Labels "${STANDIN_LABEL}" }}`, image], { echo: false, timeoutMs: 20_000 })
+      result.set(image, r.code !== 0 ? 'missing' : r.stdout.trim() === 'true' ? 'standin' : 'real')
+    }
+    return result
+  }
+  let found = await kinds()
+  const missing = [...found].filter(([, kind]) => kind === 'missing').map(([image]) => image)
+  if (missing.length > 0) {
+    const canBuild = process.getuid?.() === 0 && (await run('sh', ['-c', 'command -v debootstrap'], { echo: false })).code === 0
+    if (!canBuild) {
+      throw new Skip(`base images missing (${missing.join(', ')}): this script never pulls; run \`docker pull ${missing.join(' ')}\`, or run it as root with debootstrap installed to build stand-ins`)
+    }
+    log(`base images missing: ${missing.join(', ')}; building stand-ins (this takes a few minutes the first time)`)
+    const built = await run('bash', [join(root, 'scripts/docker/standin-images.sh')], { timeoutMs: 600_000 })
+    process.stdout.write(built.stderr)
+    if (built.code !== 0) throw new Error(`building stand-in base images failed:\n${tail(built.stdout + built.stderr)}`)
+    found = await kinds()
+  }
+  const standins = [...found].filter(([, kind]) => kind === 'standin').map(([image]) => image)
+  if (standins.length > 0) {
+    loud(`STAND-IN BASE IMAGES IN USE: ${standins.join(', ')}\n` +
+      'These are not the official images: they were built on this machine from Debian\n' +
+      `packages by scripts/docker/standin-images.sh (label ${STANDIN_LABEL}=true), because\n` +
+      'no image registry can be reached from here.')
+    notes.push(`ran on STAND-IN base images built from Debian packages, not the official ones: ${standins.join(', ')}`)
+  }
+  return standins
+}
+
+// ---- HTTP ---------------------------------------------------------------------------------
+
+interface Reply { status: number, servedBy: string, body: Record<string, unknown>, headers: Headers }
+
+async function http (url: string, init: RequestInit = {}): Promise<Reply> {
+  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(5000) })
+  const text = await res.text()
+  let body: Record<string, unknown> = {}
+  try {
+    body = text === '' ? {} : JSON.parse(text)
+  } catch {
+    body = { text }
+  }
+  return { status: res.status, servedBy: res.headers.get('x-served-by') ?? '', body, headers: res.headers }
+}
+
+async function waitFor (what: string, test: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const until = Math.min(Date.now() + timeoutMs, DEADLINE)
+  while (Date.now() < until) {
+    try {
+      if (await test()) return true
+    } catch {}
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+  }
+  log(`    (gave up waiting for ${what})`)
+  return false
+}
+
+// ---- the stack ----------------------------------------------------------------------------
+
+interface Stack {
+  /** compose with the project, files and env of this run, for any subcommand. */
+  compose (args: string[], options?: RunOptions & { mode?: AuthMode }): Promise<Run>
+  balancerUrl: string
+}
+
+async function prepareStack (compose: { command: string[], major: number }, work: string): Promise<Stack> {
+  const balancerPort = (await isPortFree(8080)) ? 8080 : await freePort()
+  const envFile = join(work, 'smoke.env')
+  // Our own settings, not the user's .env: a fresh secret per run, quiet logs.
+  writeFileSync(envFile, [
+    `JWT_SECRET=${randomBytes(48).toString('base64')}`,
+    `BALANCER_PORT=${balancerPort}`,
+    'LOG_LEVEL=warn',
+    'SESSION_TTL_SECONDS=600',
+    ''
+  ].join('\n'))
+  const files = ['-f', join(root, 'docker-compose.yml'), '-f', join(root, 'docker/compose.host-network.yml')]
+  const [command, ...prefix] = compose.command as [string, ...string[]]
+  const base = [...prefix, '--env-file', envFile, '-p', PROJECT]
+  const envFor = (mode: AuthMode | undefined): NodeJS.ProcessEnv => {
+    const env = { ...process.env }
+    // The shell's value would win over the env file's.
+    for (const name of ['JWT_SECRET', 'BALANCER_PORT', 'LOG_LEVEL', 'SESSION_TTL_SECONDS', 'NGINX_PORT']) delete env[name]
+    env.AUTH_MODE = mode ?? 'jwt'
+    return env
+  }
+
+  if (compose.major >= 2) {
+    return {
+      balancerUrl: `http://127.0.0.1:${balancerPort}`,
+      compose: async (args, options = {}) => await run(command, [...base, ...files, ...args], { ...options, env: envFor(options.mode) })
+    }
+  }
+
+  // Compose v1 (1.28 and later) refuses published ports under host networking, where v2 only
+  // warns, and has no `!reset` to drop them: merge the two files with `config`, drop `ports`
+  // from host-network services, and run that.
+  notes.push('Compose v1: the two files were merged with `docker-compose config` and the published ports (meaningless under host networking) dropped, as v1 refuses them')
+  return {
+    balancerUrl: `http://127.0.0.1:${balancerPort}`,
+    compose: async (args, options = {}) => {
+      const env = envFor(options.mode)
+      const merged = await run(command, [...base, ...files, 'config'], { env, echo: false })
+      if (merged.code !== 0) return merged
+      const doc = parse(merged.stdout) as { services: Record<string, Record<string, unknown>> }
+      for (const service of Object.values(doc.services)) if (service.network_mode === 'host') delete service.ports
+      const file = join(work, 'merged.json')
+      // JSON is YAML, and unlike a YAML 1.2 dump it cannot turn "no" into false for v1's parser.
+      writeFileSync(file, JSON.stringify(doc, null, 1))
+      return await run(command, [...base, '-f', file, '--project-directory', root, ...args], { ...options, env })
+    }
+  }
+}
+
+async function containerOf (stack: Stack, service: string): Promise<string> {
+  return (await stack.compose(['ps', '-q', service], { echo: false })).stdout.trim().split('\n')[0] ?? ''
+}
+
+/** Up (or recreated in a new mode), and the balancer sees three healthy servers in that mode. */
+async function upInMode (stack: Stack, mode: AuthMode): Promise<boolean> {
+  const up = await stack.compose(['up', '-d', '--no-build'], { mode, timeoutMs: 420_000 })
+  if (!check(`[${mode}] compose up`, up.code === 0, tail(up.stderr))) return false
+  const ready = await waitFor(`three healthy servers in ${mode} mode`, async () => {
+    const stats = await http(`${stack.balancerUrl}/_balancer/stats`)
+    const upstreams = (stats.body.upstreams ?? []) as Array<{ healthy: boolean }>
+    if (upstreams.length !== 3 || !upstreams.every((u) => u.healthy)) return false
+    const seen = new Set<string>()
+    for (let i = 0; i < 3; i++) {
+      const health = await http(`${stack.balancerUrl}/health`)
+      if (health.status !== 200 || health.body.mode !== mode) return false
+      seen.add(health.servedBy)
+    }
+    return seen.size === 3
+  }, 240_000)
+  return check(`[${mode}] the balancer reports three healthy app servers, all in ${mode} mode`, ready)
+}
+
+async function checkMode (stack: Stack, mode: AuthMode): Promise<void> {
+  const url = stack.balancerUrl
+  const login = await http(`${url}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: 'wonderland' }) })
+  const token = String(login.body.token ?? '')
+  check(`[${mode}] POST /login through the balancer: 200, mode ${mode}, a token and an HttpOnly cookie`,
+    login.status === 200 && login.body.mode === mode && token !== '' && /HttpOnly/i.test(login.headers.get('set-cookie') ?? ''),
+    `${login.status} ${JSON.stringify(login.body)}`)
+
+  const replies: Reply[] = []
+  for (let i = 0; i < 9; i++) replies.push(await http(`${url}/feeds`, { headers: { authorization: `Bearer ${token}` } }))
+  const order = replies.map((r) => r.servedBy)
+  const counts = new Map<string, number>()
+  for (const id of order) counts.set(id, (counts.get(id) ?? 0) + 1)
+  check(`[${mode}] x-served-by rotates over app-1, app-2, app-3 (3 each of 9)`,
+    SERVERS.every((id) => counts.get(id) === 3) && order.slice(0, 3).every((id, i) => order[i + 3] === id && order[i + 6] === id),
+    `order: ${order.join(' ')}`)
+
+  const ok = replies.filter((r) => r.status === 200)
+  const refused = replies.filter((r) => r.status === 401)
+  if (mode === 'memory') {
+    check('[memory] 2 of 3 GET /feeds refused: 3 × 200 from the login server, 6 × 401 unknown_session',
+      ok.length === 3 && refused.length === 6 && ok.every((r) => r.servedBy === login.servedBy) && refused.every((r) => r.body.reason === 'unknown_session'),
+      replies.map((r) => `${r.servedBy}:${r.status}`).join(' '))
+  } else {
+    check(`[${mode}] every GET /feeds succeeds, on every server`, ok.length === 9 && ok.every((r) => r.body.user !== undefined),
+      replies.map((r) => `${r.servedBy}:${r.status}`).join(' '))
+  }
+  const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? ''
+  const byCookie = await http(`${url}/feeds`, { headers: { cookie } })
+  check(`[${mode}] the cookie works as well as the header`, mode === 'memory' ? [200, 401].includes(byCookie.status) : byCookie.status === 200, `${byCookie.status}`)
+  const logout = await http(`${url}/logout`, { method: 'POST', headers: { authorization: `Bearer ${token}` } })
+  check(`[${mode}] POST /logout: 204`, logout.status === 204, `${logout.status}`)
+}
+
+async function checkNginx (stack: Stack): Promise<void> {
+  const up = await stack.compose(['--profile', 'nginx', 'up', '-d', '--no-build', 'nginx'], { timeoutMs: 180_000 })
+  if (!check('[nginx profile] compose up nginx', up.code === 0, tail(up.stderr))) return
+  const url = `http://127.0.0.1:${FIXED_PORTS.nginx}`
+  const seen = new Set<string>()
+  const ready = await waitFor('nginx to answer', async () => {
+    const health = await http(`${url}/health`)
+    if (health.status === 200) seen.add(health.servedBy)
+    return seen.size === 3
+  }, 60_000)
+  check('[nginx profile] nginx on 8081 spreads GET /health over the three app servers', ready, `seen: ${[...seen].join(' ')}`)
+}
+
+async function checkBench (stack: Stack): Promise<void> {
+  if (!existsSync(join(root, 'scripts/compare.ts'))) {
+    notes.push('bench profile not run: scripts/compare.ts does not exist yet')
+    return
+  }
+  const bench = await stack.compose(['--profile', 'bench', 'run', '--rm', '--no-deps', 'bench',
+    'node', 'scripts/compare.ts', '--url', stack.balancerUrl, '--duration', '1', '--warmup', '0', '--connections', '4', '--sessions', '0'], { timeoutMs: 180_000 })
+  check('[bench profile] the comparison runs against the running cluster, from a container', bench.code === 0, tail(bench.stdout + bench.stderr))
+}
+
+async function checkGracefulStop (stack: Stack): Promise<void> {
+  const id = await containerOf(stack, 'app-2')
+  const started = Date.now()
+  const stop = await run('docker', ['stop', '-t', '10', id], { timeoutMs: 30_000 })
+  const seconds = (Date.now() - started) / 1000
+  const exit = await run('docker', ['inspect', '--format', '{{.State.ExitCode}}', id], { echo: false })
+  check('SIGTERM (docker stop) reaches node through tini: app-2 exits 0 within 5 s',
+    stop.code === 0 && exit.stdout.trim() === '0' && seconds < 5, `exit ${exit.stdout.trim()} after ${seconds.toFixed(1)} s`)
+}
+
+async function checkImage (): Promise<void> {
+  const r = await run('docker', ['image', 'inspect', '--format', '{{json .Config}}', IMAGE], { echo: false })
+  const config = JSON.parse(r.stdout || '{}') as { User?: string, Entrypoint?: string[], Healthcheck?: { Test?: string[] } }
+  check('the image runs as the non-root user node', config.User === 'node', `User: ${String(config.User)}`)
+  check('the image starts under tini', config.Entrypoint?.[0] === '/usr/bin/tini', `Entrypoint: ${JSON.stringify(config.Entrypoint)}`)
+  check('the image has a HEALTHCHECK run by node', config.Healthcheck?.Test?.[1] === 'node', `Healthcheck: ${JSON.stringify(config.Healthcheck)}`)
+}
+
+// ---- main ---------------------------------------------------------------------------------
+
+async function main (): Promise<number> {
+  const { values } = parseArgs({ options: { modes: { type: 'string', default: 'jwt,memory,redis' }, keep: { type: 'boolean', default: false }, help: { type: 'boolean', default: false } } })
+  if (values.help) {
+    log(USAGE)
+    return 0
+  }
+  const modes = values.modes.split(',').map((m) => m.trim())
+  const unknown = modes.filter((m) => !(AUTH_MODES as readonly string[]).includes(m))
+  if (unknown.length > 0) throw new Error(`--modes: unknown ${unknown.join(', ')}; choose from ${AUTH_MODES.join(', ')}`)
+
+  const engine = await findEngine()
+  const compose = await findCompose()
+  log(`Docker engine ${engine}; Compose ${compose.version} (${compose.command.join(' ')})`)
+  await ensureBaseImages()
+
+  const builder = await findBuilder()
+  const started = Date.now()
+  const build = await run(builder.docker, ['build', '--network', 'host', '-t', IMAGE, '.'], { env: builder.env, timeoutMs: 600_000 })
+  if (!check(`docker build (${Math.round((Date.now() - started) / 1000)} s)`, build.code === 0, tail(build.stdout + build.stderr, 30))) return 1
+  await checkImage()
+
+  const taken = []
+  for (const [name, port] of Object.entries(FIXED_PORTS)) if (!(await isPortFree(port))) taken.push(`${name} ${port}`)
+  if (!check('the host-network override\'s fixed ports are free on 127.0.0.1', taken.length === 0, `taken: ${taken.join(', ')}`)) return 1
+
+  const work = mkdtempSync(join(tmpdir(), 'auth-cluster-docker-'))
+  const stack = await prepareStack(compose, work)
+  notes.push('ran with docker/compose.host-network.yml: host networking, three app services on fixed ports, a fixed UPSTREAMS list; Docker DNS discovery and --scale were not exercised')
+  let interrupted = false
+  const onSignal = (signal: NodeJS.Signals): void => {
+    interrupted = true
+    log(`\n${signal}: stopping, then tearing the stack down`)
+    for (const child of running) child.kill('SIGTERM')
+  }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  try {
+    for (const mode of modes as AuthMode[]) {
+      if (interrupted || Date.now() > DEADLINE) break
+      if (await upInMode(stack, mode)) await checkMode(stack, mode)
+    }
+    if (!interrupted) await checkNginx(stack)
+    if (!interrupted) await checkBench(stack)
+    if (!interrupted) await checkGracefulStop(stack)
+    if (interrupted || Date.now() > DEADLINE) check('finished within the time budget, uninterrupted', false)
+  } catch (err) {
+    check('the smoke test ran to the end', false, (err as Error).stack ?? String(err))
+  } finally {
+    if (outcomes.some((o) => !o.ok)) {
+      const logs = await stack.compose(['logs', '--no-color', '--tail', '30'], { echo: false, timeoutMs: 60_000 })
+      log(`\nlast log lines of the stack:\n${tail(logs.stdout, 120)}`)
+    }
+    if (values.keep) {
+      log(`\n--keep: the stack is still up (project ${PROJECT}); its env file is in ${work}`)
+    } else {
+      const down = await stack.compose(['down', '--volumes', '--remove-orphans', '--timeout', '5'], { timeoutMs: 180_000 })
+      check('compose down: every container and network removed', down.code === 0, tail(down.stderr))
+      rmSync(work, { recursive: true, force: true })
+    }
+  }
+  return outcomes.every((o) => o.ok) ? 0 : 1
+}
+
+function summary (line: string): void {
+  if (notes.length > 0) log(`\nnotes:\n${notes.map((n) => `  - ${n}`).join('\n')}`)
+  log(`\n${line}`)
+}
+
+try {
+  process.exitCode = await main()
+  const failed = outcomes.filter((o) => !o.ok).length
+  summary(`test:docker: ${outcomes.length - failed} passed, ${failed} failed`)
+} catch (err) {
+  if (err instanceof Skip) {
+    summary(`test:docker: SKIPPED, not run: ${err.message}`)
+    process.exitCode = 77
+  } else {
+    log((err as Error).stack ?? String(err))
+    const failed = outcomes.filter((o) => !o.ok).length + 1
+    summary(`test:docker: ${outcomes.length + 1 - failed} passed, ${failed} failed`)
+    process.exitCode = 1
+  }
+}
