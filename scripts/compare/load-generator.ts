@@ -1,0 +1,114 @@
+import autocannon from 'autocannon'
+import { mean, percentile, Samples } from './stats.ts'
+
+/** One measured load: every connection sends its own credential, as a real client would. */
+export interface LoadJob {
+  /** Where to send it: the balancer, e.g. http://127.0.0.1:8080 */
+  url: string
+  /** The authenticated route, e.g. /feeds */
+  path: string
+  /** One credential per connection: connection i sends tokens[i % tokens.length]. */
+  tokens: string[]
+  connections: number
+  durationSeconds: number
+}
+
+export interface LoadResult {
+  /** Responses received (of any status). */
+  requests: number
+  /** Wall time from the first request to the last response. */
+  durationSeconds: number
+  /** Responses by HTTP status, as the client saw them. */
+  statusCounts: Record<string, number>
+  /** Requests that got no response: connection errors and timeouts. */
+  errors: number
+  timeouts: number
+  /** Client-side latency of every response, 2xx and 401 alike, with microsecond resolution. */
+  latencyMs: { p50: number, p90: number, p99: number, mean: number, max: number }
+  /** What the servers said the auth step took, from each response's Server-Timing header. */
+  serverTimingAuthMs: { count: number, mean: number, p50: number, p99: number } | null
+  /** CPU time the load generator itself used during the run (its process, all threads). */
+  cpuSeconds: number
+}
+
+export interface Tick { second: number, requests: number, totalRequests: number }
+
+const SERVER_TIMING_AUTH = /(?:^|,)\s*auth;dur=([0-9.]+)/
+
+/**
+ * Runs autocannon against one URL. It runs in the process that calls it, so call it only in
+ * a process of its own (load-generator-process.ts), never in a server's. autocannon records
+ * latency in whole milliseconds and only for 2xx; here every response's latency is kept as a
+ * float, because a 401 is an answer too and loopback latencies are often below a millisecond.
+ */
+export async function runLoad (job: LoadJob, onTick: (tick: Tick) => void = () => {}): Promise<LoadResult> {
+  if (job.tokens.length === 0) throw new Error('runLoad needs at least one token')
+  const latencies = new Samples()
+  const authMs = new Samples()
+  let next = 0
+  let second = 0
+  let total = 0
+  const cpuBefore = process.cpuUsage()
+  const started = performance.now()
+  let lastResponse = started
+
+  // Without a callback autocannon returns its instance, an event emitter that is also a promise of the result.
+  const instance = autocannon({
+    url: new URL(job.path, job.url).toString(),
+    connections: job.connections,
+    duration: job.durationSeconds,
+    // A 401 is an outcome to count, not a failure of the load generator.
+    excludeErrorStats: false,
+    setupClient (client) {
+      // autocannon builds the clients one after another, so this counter gives each connection its own credential.
+      const token = job.tokens[next++ % job.tokens.length] as string
+      client.setHeaders({ authorization: `Bearer ${token}` })
+      // http-parser-js hands over the raw header list [name, value, name, value, ...], not the typed object.
+      client.on('headers', ((info: { headers?: string[] }) => {
+        const raw = info.headers ?? []
+        for (let i = 0; i < raw.length; i += 2) {
+          if ((raw[i] as string).length === 13 && (raw[i] as string).toLowerCase() === 'server-timing') {
+            const match = SERVER_TIMING_AUTH.exec(raw[i + 1] as string)
+            if (match !== null) authMs.push(Number(match[1]))
+          }
+        }
+      }) as unknown as (headers: object) => void)
+    }
+  }) as unknown as autocannon.Instance & Promise<autocannon.Result>
+  instance.on('response', (_client: unknown, _status: number, _bytes: number, responseTime: number) => {
+    latencies.push(responseTime)
+    lastResponse = performance.now()
+  })
+  // The typings say a tick carries nothing; it carries the requests of the past second.
+  ;(instance as NodeJS.EventEmitter).on('tick', (counter: { counter: number }) => {
+    second++
+    total += counter.counter
+    onTick({ second, requests: counter.counter, totalRequests: total })
+  })
+
+  const result = await instance
+  const cpu = process.cpuUsage(cpuBefore)
+  const sorted = latencies.sorted()
+  const authSorted = authMs.sorted()
+  const statusCounts: Record<string, number> = {}
+  for (const [status, { count }] of Object.entries(result.statusCodeStats ?? {})) statusCounts[status] = Number(count)
+
+  return {
+    requests: result.requests.total,
+    durationSeconds: (lastResponse - started) / 1000,
+    statusCounts,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    latencyMs: {
+      p50: percentile(sorted, 50),
+      p90: percentile(sorted, 90),
+      p99: percentile(sorted, 99),
+      mean: mean(sorted),
+      max: sorted.length === 0 ? Number.NaN : sorted[sorted.length - 1] as number
+    },
+    serverTimingAuthMs: authSorted.length === 0
+      ? null
+      : { count: authSorted.length, mean: mean(authSorted), p50: percentile(authSorted, 50), p99: percentile(authSorted, 99) },
+    cpuSeconds: (cpu.user + cpu.system) / 1e6
+  }
+}

@@ -1,0 +1,250 @@
+import { cpus } from 'node:os'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { DEMO_USERS } from '../../services/users.ts'
+import type { LoadGenerator } from './load-client.ts'
+import type { LoadResult, Tick } from './load-generator.ts'
+import { difference, type ServerCounters } from './prometheus.ts'
+import type { Target } from './target.ts'
+
+export interface RunSettings {
+  connections: number
+  durationSeconds: number
+  warmupSeconds: number
+}
+
+/** What one server did during one measured run, from its own /metrics. */
+export interface ServerRun {
+  ok: number
+  unauthorized: number
+  unavailable: number
+  /** Mean time of the auth step, µs (auth_duration_seconds sum / count). */
+  authUsPerRequest: number
+  /** session_store_commands_total per authenticated request. */
+  storeCommandsPerRequest: number
+  /** process_cpu_seconds_total per request this server answered, µs: the whole request, not only auth. */
+  cpuUsPerRequest: number
+  /** CPU seconds per second of load: 1 is one core, flat out. */
+  cpuCores: number
+}
+
+export interface Bottleneck {
+  /** The balancer's CPU seconds per second of load; null when its process cannot be seen. */
+  balancerCores: number | null
+  /** All app servers' together. */
+  serverCores: number
+  loadGeneratorCores: number
+  /** Every core of the machine, busy fraction; includes work that is not ours. */
+  machineBusy: number
+  /** Cores busy with processes that are not part of this run (other users, other tests). */
+  otherCores: number
+  balancerIsBottleneck: boolean
+  loadGeneratorIsBottleneck: boolean
+  /** Plain words, empty when nothing is wrong. */
+  warnings: string[]
+}
+
+/** One measured run of one mode. */
+export interface RunResult {
+  mode: string
+  servers: number
+  connections: number
+  durationSeconds: number
+  requests: number
+  rps: number
+  latencyMs: { p50: number, p90: number, p99: number, mean: number, max: number }
+  ok: number
+  unauthorized: number
+  /** No response, or a status that is neither 2xx nor 401. */
+  errors: number
+  /** Statuses other than 2xx and 401, by status. */
+  otherStatus: Record<string, number>
+  /** unauthorized / (ok + unauthorized): the share of authenticated requests refused. */
+  authFailureRate: number
+  perServer: Record<string, ServerRun>
+  /** The servers' own counts, added up. They can exceed the client's by the requests in flight when the load stopped. */
+  serverCounted: { ok: number, unauthorized: number, unavailable: number }
+  /** Mean auth step over every server, µs. */
+  authUsPerRequest: number
+  /** The same step, from each response's Server-Timing header (p50 and p99 too). */
+  serverTimingAuthUs: { mean: number, p50: number, p99: number } | null
+  storeCommandsPerRequest: number
+  /** All servers' CPU time / requests they answered, µs. */
+  cpuUsPerRequest: number
+  /** The balancer's CPU time / requests, µs; null when not visible. */
+  balancerCpuUsPerRequest: number | null
+  bottleneck: Bottleneck
+}
+
+export type Progress = (event: { phase: 'login' | 'warmup' | 'load', done: number, total: number, rps?: number }) => void
+
+const USERS = Object.entries(DEMO_USERS)
+const SETTLE_MS = 250
+
+/** Logs in `count` sessions through the balancer, a few at a time: each login is a deliberately slow scrypt. */
+export async function loginSessions (url: string, count: number, onProgress: Progress = () => {}): Promise<string[]> {
+  const tokens: string[] = new Array<string>(count)
+  let next = 0
+  let done = 0
+  const worker = async (): Promise<void> => {
+    while (next < count) {
+      const i = next++
+      const [username, password] = USERS[i % USERS.length] as [string, string]
+      const res = await fetch(`${url}/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username, password }),
+        signal: AbortSignal.timeout(15_000)
+      })
+      const body = await res.text()
+      if (res.status !== 200) throw new Error(`login ${i + 1} of ${count} failed: ${res.status} ${body.slice(0, 200)}`)
+      tokens[i] = (JSON.parse(body) as { token: string }).token
+      onProgress({ phase: 'login', done: ++done, total: count })
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(4, count) }, worker))
+  return tokens
+}
+
+function machineTimes (): { busy: number, total: number } {
+  let busy = 0
+  let total = 0
+  for (const cpu of cpus()) {
+    const { user, nice, sys, idle, irq } = cpu.times
+    busy += user + nice + sys + irq
+    total += user + nice + sys + idle + irq
+  }
+  return { busy, total }
+}
+
+/**
+ * One measured run: a warm-up (not counted), then the servers' counters, the balancer's CPU and
+ * the machine's CPU before and after the measured load. Tokens: one per connection.
+ */
+export async function measureRun (target: Target, tokens: string[], settings: RunSettings, loadGenerator: LoadGenerator, onProgress: Progress = () => {}): Promise<RunResult> {
+  const job = { url: target.url, path: '/feeds', tokens, connections: settings.connections }
+  if (settings.warmupSeconds > 0) {
+    await loadGenerator.run({ ...job, durationSeconds: settings.warmupSeconds },
+      (t: Tick) => onProgress({ phase: 'warmup', done: Math.min(t.second, settings.warmupSeconds), total: settings.warmupSeconds, rps: t.requests }))
+  }
+  // Requests the warm-up left in flight still reach the servers' counters: let them land first.
+  if (settings.warmupSeconds > 0) await sleep(SETTLE_MS)
+  const before = await target.scrape()
+  const balancerBefore = target.balancerCpuSeconds()
+  const machineBefore = machineTimes()
+  const load: LoadResult = await loadGenerator.run({ ...job, durationSeconds: settings.durationSeconds },
+    (t: Tick) => onProgress({ phase: 'load', done: Math.min(t.second, settings.durationSeconds), total: settings.durationSeconds, rps: t.requests }))
+  const machineAfter = machineTimes()
+  const balancerAfter = target.balancerCpuSeconds()
+  const after = await target.scrape()
+  return summarizeRun(target, settings, load, before, after,
+    balancerBefore !== undefined && balancerAfter !== undefined ? balancerAfter - balancerBefore : undefined,
+    (machineAfter.busy - machineBefore.busy) / Math.max(1, machineAfter.total - machineBefore.total))
+}
+
+/** Turns raw measurements into a run's numbers; kept apart from measureRun so it can be checked on made-up inputs. */
+export function summarizeRun (
+  target: Pick<Target, 'mode' | 'serverCount'>,
+  settings: RunSettings,
+  load: LoadResult,
+  before: Map<string, ServerCounters>,
+  after: Map<string, ServerCounters>,
+  balancerCpuSeconds: number | undefined,
+  machineBusy: number
+): RunResult {
+  const seconds = load.durationSeconds > 0 ? load.durationSeconds : settings.durationSeconds
+  const ok = Object.entries(load.statusCounts).filter(([s]) => s.startsWith('2')).reduce((n, [, c]) => n + c, 0)
+  const unauthorized = load.statusCounts['401'] ?? 0
+  const otherStatus = Object.fromEntries(Object.entries(load.statusCounts).filter(([s]) => !s.startsWith('2') && s !== '401'))
+  const otherCount = Object.values(otherStatus).reduce((n, c) => n + c, 0)
+
+  const perServer: Record<string, ServerRun> = {}
+  const totals = { ok: 0, unauthorized: 0, unavailable: 0, authSeconds: 0, authCount: 0, storeCommands: 0, cpuSeconds: 0 }
+  for (const [id, counters] of [...after.entries()].sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true }))) {
+    const d = difference(counters, before.get(id))
+    const answered = d.ok + d.unauthorized + d.unavailable
+    perServer[id] = {
+      ok: d.ok,
+      unauthorized: d.unauthorized,
+      unavailable: d.unavailable,
+      authUsPerRequest: d.authCount > 0 ? d.authSeconds / d.authCount * 1e6 : 0,
+      storeCommandsPerRequest: answered > 0 ? d.storeCommands / answered : 0,
+      cpuUsPerRequest: answered > 0 ? d.cpuSeconds / answered * 1e6 : 0,
+      cpuCores: d.cpuSeconds / seconds
+    }
+    totals.ok += d.ok
+    totals.unauthorized += d.unauthorized
+    totals.unavailable += d.unavailable
+    totals.authSeconds += d.authSeconds
+    totals.authCount += d.authCount
+    totals.storeCommands += d.storeCommands
+    totals.cpuSeconds += d.cpuSeconds
+  }
+  const serverAnswered = totals.ok + totals.unauthorized + totals.unavailable
+  const serverCores = totals.cpuSeconds / seconds
+  const loadGeneratorCores = load.cpuSeconds / seconds
+  const balancerCores = balancerCpuSeconds === undefined ? null : balancerCpuSeconds / seconds
+  const cores = cpus().length
+  const ours = serverCores + loadGeneratorCores + (balancerCores ?? 0)
+  const otherCores = Math.max(0, machineBusy * cores - ours)
+
+  return {
+    mode: target.mode,
+    servers: target.serverCount,
+    connections: settings.connections,
+    durationSeconds: seconds,
+    requests: load.requests,
+    rps: load.requests / seconds,
+    latencyMs: load.latencyMs,
+    ok,
+    unauthorized,
+    errors: load.errors + otherCount,
+    otherStatus,
+    authFailureRate: ok + unauthorized > 0 ? unauthorized / (ok + unauthorized) : 0,
+    perServer,
+    serverCounted: { ok: totals.ok, unauthorized: totals.unauthorized, unavailable: totals.unavailable },
+    authUsPerRequest: totals.authCount > 0 ? totals.authSeconds / totals.authCount * 1e6 : 0,
+    serverTimingAuthUs: load.serverTimingAuthMs === null
+      ? null
+      : { mean: load.serverTimingAuthMs.mean * 1000, p50: load.serverTimingAuthMs.p50 * 1000, p99: load.serverTimingAuthMs.p99 * 1000 },
+    storeCommandsPerRequest: serverAnswered > 0 ? totals.storeCommands / serverAnswered : 0,
+    cpuUsPerRequest: serverAnswered > 0 ? totals.cpuSeconds / serverAnswered * 1e6 : 0,
+    balancerCpuUsPerRequest: balancerCpuSeconds === undefined || load.requests === 0 ? null : balancerCpuSeconds / load.requests * 1e6,
+    bottleneck: judgeBottleneck({ balancerCores, serverCores, loadGeneratorCores, machineBusy, otherCores, cores, servers: target.serverCount })
+  }
+}
+
+// A Node process does its JavaScript on one thread: near one core of CPU, it can go no faster.
+const SATURATED_CORES = 0.85
+
+/**
+ * Is the balancer, rather than the app servers, what sets the pace? Two signs, either enough:
+ * its one thread is nearly full, or it burned more CPU than every app server together (so
+ * the servers wait on it). Then req/s and latency describe the balancer more than the modes.
+ */
+export function judgeBottleneck (m: { balancerCores: number | null, serverCores: number, loadGeneratorCores: number, machineBusy: number, otherCores: number, cores: number, servers: number }): Bottleneck {
+  const warnings: string[] = []
+  const b = m.balancerCores
+  const balancerIsBottleneck = b !== null && (b >= SATURATED_CORES || b >= m.serverCores)
+  if (b === null) {
+    warnings.push('the balancer\'s CPU cannot be seen from here (--url), so whether it limits throughput is unknown')
+  } else if (balancerIsBottleneck) {
+    warnings.push(b >= SATURATED_CORES
+      ? `the balancer is the bottleneck: it used ${b.toFixed(2)} of a core, its one thread nearly full (the ${m.servers} app server${m.servers === 1 ? '' : 's'} used ${m.serverCores.toFixed(2)} together)`
+      : `the balancer is the bottleneck: it used more CPU (${b.toFixed(2)} cores) than all ${m.servers} app server${m.servers === 1 ? '' : 's'} together (${m.serverCores.toFixed(2)})`)
+  }
+  const loadGeneratorIsBottleneck = m.loadGeneratorCores >= SATURATED_CORES
+  if (loadGeneratorIsBottleneck) warnings.push(`the load generator used ${m.loadGeneratorCores.toFixed(2)} of a core: it may be limiting req/s too`)
+  if (m.machineBusy >= 0.9) {
+    warnings.push(`the machine's ${m.cores} cores were ${Math.round(m.machineBusy * 100)}% busy${m.otherCores >= 0.25 ? `, ${m.otherCores.toFixed(1)} of them with work that is not this run's` : ''}: req/s is capped by the machine`)
+  }
+  return {
+    balancerCores: b,
+    serverCores: m.serverCores,
+    loadGeneratorCores: m.loadGeneratorCores,
+    machineBusy: m.machineBusy,
+    otherCores: m.otherCores,
+    balancerIsBottleneck,
+    loadGeneratorIsBottleneck,
+    warnings
+  }
+}

@@ -1,0 +1,142 @@
+import { parseArgs } from 'node:util'
+import { AUTH_MODES, type AuthMode } from '../../services/auth/authenticator.ts'
+
+export const USAGE = `Usage: npm run compare -- [options]
+
+Load-tests each auth mode on a fresh cluster of its own (app servers behind the balancer)
+and prints what each mode costs and how often it refuses a logged-in user.
+  --modes LIST            which modes, comma-separated (default memory,redis,jwt)
+  --servers N             app servers per cluster, 1 to 32 (default 3)
+  --connections C         concurrent connections, each with its own session (default 50)
+  --duration S            seconds of measured load per run (default 10)
+  --warmup S              seconds of unmeasured load before each run (default 2)
+  --runs R                repeat each mode R times, interleaved; report the median and spread (default 1)
+  --sessions N            sessions created to measure memory per session; 0 skips it (default 100000)
+  --redis-latency-ms N    put a delay proxy adding N ms per round trip between the servers and Redis
+  --sweep servers=A..B    rerun for every cluster size from A to B (or a list: servers=1,2,4)
+  --url URL               measure the cluster already running there instead of starting one
+  --json FILE             write the results as JSON (the shape in CONTRACT.md)
+  --html FILE             write a self-contained HTML report with charts
+  --verbose               show the servers' log lines`
+
+export interface CompareOptions {
+  modes: AuthMode[]
+  servers: number
+  connections: number
+  durationSeconds: number
+  warmupSeconds: number
+  runs: number
+  sessions: number
+  redisLatencyMs: number
+  /** Cluster sizes to sweep; null when not sweeping. */
+  sweep: number[] | null
+  url: string | null
+  json: string | null
+  html: string | null
+  verbose: boolean
+  help: boolean
+}
+
+export class UsageError extends Error {
+  override name = 'UsageError'
+}
+
+function wholeNumber (flag: string, value: string | undefined, min: number, max: number): number {
+  const n = Number(value)
+  if (value === undefined || value.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
+    throw new UsageError(`--${flag} must be a whole number from ${min} to ${max} (got "${String(value)}")`)
+  }
+  return n
+}
+
+function seconds (flag: string, value: string | undefined, min: number, max: number): number {
+  const n = Number(value)
+  if (value === undefined || value.trim() === '' || !Number.isFinite(n) || n < min || n > max) {
+    throw new UsageError(`--${flag} must be a number of seconds from ${min} to ${max} (got "${String(value)}")`)
+  }
+  return n
+}
+
+/** `servers=1..6` or `servers=1,3,5` to the sorted, distinct cluster sizes. */
+export function parseSweep (value: string): number[] {
+  const match = /^servers=(.+)$/.exec(value.trim())
+  if (match === null) throw new UsageError(`--sweep takes servers=A..B or servers=A,B,C (got "${value}")`)
+  const spec = match[1] as string
+  let sizes: number[]
+  const range = /^(\d+)\.\.(\d+)$/.exec(spec)
+  if (range !== null) {
+    const from = Number(range[1])
+    const to = Number(range[2])
+    if (from > to) throw new UsageError(`--sweep servers=${spec}: the range runs backwards`)
+    sizes = Array.from({ length: to - from + 1 }, (_, i) => from + i)
+  } else {
+    sizes = spec.split(',').map((s) => Number(s))
+  }
+  if (sizes.some((n) => !Number.isInteger(n) || n < 1 || n > 32)) throw new UsageError(`--sweep sizes must be whole numbers from 1 to 32 (got "${spec}")`)
+  return [...new Set(sizes)].sort((a, b) => a - b)
+}
+
+export function parseCompareArgs (argv: string[]): CompareOptions {
+  let values
+  try {
+    values = parseArgs({
+      args: argv,
+      options: {
+        modes: { type: 'string', default: AUTH_MODES.join(',') },
+        servers: { type: 'string', default: '3' },
+        connections: { type: 'string', default: '50' },
+        duration: { type: 'string', default: '10' },
+        warmup: { type: 'string', default: '2' },
+        runs: { type: 'string', default: '1' },
+        sessions: { type: 'string', default: '100000' },
+        'redis-latency-ms': { type: 'string', default: '0' },
+        sweep: { type: 'string' },
+        url: { type: 'string' },
+        json: { type: 'string' },
+        html: { type: 'string' },
+        verbose: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false }
+      },
+      strict: true,
+      allowPositionals: false
+    }).values
+  } catch (err) {
+    throw new UsageError((err as Error).message)
+  }
+
+  const modes = values.modes.split(',').map((m) => m.trim()).filter((m) => m !== '')
+  for (const m of modes) {
+    if (!AUTH_MODES.includes(m as AuthMode)) throw new UsageError(`--modes takes ${AUTH_MODES.join(', ')} (got "${m}")`)
+  }
+  if (modes.length === 0) throw new UsageError('--modes needs at least one mode')
+
+  const options: CompareOptions = {
+    modes: [...new Set(modes)] as AuthMode[],
+    servers: wholeNumber('servers', values.servers, 1, 32),
+    connections: wholeNumber('connections', values.connections, 1, 1000),
+    durationSeconds: seconds('duration', values.duration, 0.5, 600),
+    warmupSeconds: seconds('warmup', values.warmup, 0, 60),
+    runs: wholeNumber('runs', values.runs, 1, 20),
+    sessions: wholeNumber('sessions', values.sessions, 0, 2_000_000),
+    redisLatencyMs: wholeNumber('redis-latency-ms', values['redis-latency-ms'], 0, 1000),
+    sweep: values.sweep === undefined ? null : parseSweep(values.sweep),
+    url: values.url ?? null,
+    json: values.json ?? null,
+    html: values.html ?? null,
+    verbose: values.verbose,
+    help: values.help
+  }
+
+  if (options.url !== null) {
+    let parsed: URL
+    try {
+      parsed = new URL(options.url)
+    } catch {
+      throw new UsageError(`--url must be a URL such as http://127.0.0.1:8080 (got "${options.url}")`)
+    }
+    if (parsed.protocol !== 'http:') throw new UsageError(`--url must be an http:// URL (got "${options.url}")`)
+    if (options.sweep !== null) throw new UsageError('--sweep starts clusters of each size: it cannot be used with --url')
+    if (options.redisLatencyMs > 0) throw new UsageError('--redis-latency-ms puts a proxy in front of a Redis this command starts: it cannot be used with --url')
+  }
+  return options
+}

@@ -1,0 +1,25 @@
+import { readFileSync } from 'node:fs'
+
+// Linux reports utime and stime in clock ticks; USER_HZ is 100 on every Linux build that matters here.
+const TICKS_PER_SECOND = 100
+
+/**
+ * CPU seconds (user + system) a process has used so far, read from /proc/<pid>/stat;
+ * undefined where there is no /proc (not Linux) or the process is gone. This is how the
+ * balancer's CPU is seen: it has no /metrics of its own.
+ */
+export function processCpuSeconds (pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined
+  let stat: string
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  } catch {
+    return undefined
+  }
+  // The command name (field 2) may hold spaces and parentheses: count fields after its last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  const utime = Number(fields[11])
+  const stime = Number(fields[12])
+  if (!Number.isFinite(utime) || !Number.isFinite(stime)) return undefined
+  return (utime + stime) / TICKS_PER_SECOND
+}

@@ -1,0 +1,29 @@
+import { execFile } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import type { CredentialSizes, MemorySessionCost, RedisSessionCost } from './session-memory.ts'
+
+const ENTRY = fileURLToPath(new URL('./session-memory-process.ts', import.meta.url))
+
+export interface SessionCosts {
+  /** null when not asked for. */
+  memory: MemorySessionCost | null
+  redis: RedisSessionCost | null
+  credentials: CredentialSizes
+}
+
+/**
+ * Runs the session memory measurement in a child process of its own (with --expose-gc, and
+ * nothing else in its heap) and returns what it found. redisUrl: an empty Redis to fill.
+ */
+export async function measureSessionCosts (sessions: number, what: { memory: boolean, redisUrl?: string }): Promise<SessionCosts> {
+  const args = ['--expose-gc', ENTRY, '--sessions', String(sessions)]
+  if (what.memory) args.push('--memory')
+  if (what.redisUrl !== undefined) args.push('--redis', what.redisUrl)
+  const { stdout } = await promisify(execFile)(process.execPath, args, {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' },
+    timeout: 300_000,
+    maxBuffer: 1024 * 1024
+  })
+  return JSON.parse(stdout.trim().split('\n').pop() ?? '') as SessionCosts
+}

@@ -1,0 +1,143 @@
+import { AUTH_MODES, type AuthMode } from '../../services/auth/authenticator.ts'
+import { startCluster, type Cluster } from '../cluster.ts'
+import type { LogSink } from '../lib/managed-process.ts'
+import { startPrivateRedis, type PrivateRedis } from './private-redis.ts'
+import { processCpuSeconds } from './process-cpu.ts'
+import { readCounters, type ServerCounters } from './prometheus.ts'
+
+/** A cluster to measure: one `npm run compare` started, or one already running at --url. */
+export interface Target {
+  readonly mode: AuthMode
+  /** The balancer: where the load goes. */
+  readonly url: string
+  /** How many app servers answer behind the balancer. */
+  readonly serverCount: number
+  /** What the user is told this is. */
+  readonly description: string
+  /** Each app server's own counters, by server id. */
+  scrape (): Promise<Map<string, ServerCounters>>
+  /** The balancer process's CPU seconds so far; undefined when its process cannot be seen (--url). */
+  balancerCpuSeconds (): number | undefined
+  stop (): Promise<void>
+}
+
+async function getText (url: string, timeoutMs = 5000): Promise<string> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) })
+  const text = await res.text()
+  if (!res.ok) throw new Error(`GET ${url}: ${res.status} ${text.slice(0, 200)}`)
+  return text
+}
+
+async function scrapeEach (urls: string[]): Promise<Map<string, ServerCounters>> {
+  const texts = await Promise.all(urls.map(async (u) => await getText(`${u}/metrics`)))
+  const counters = new Map<string, ServerCounters>()
+  for (const text of texts) {
+    const c = readCounters(text)
+    counters.set(c.server, c)
+  }
+  return counters
+}
+
+export interface LocalTargetOptions {
+  mode: AuthMode
+  servers: number
+  /** redis mode: put the delay proxy between the servers and Redis. */
+  redisLatencyMs?: number
+  onLog?: LogSink
+}
+
+/** A fresh cluster of real processes (and, in redis mode, a private Redis behind an optional delay proxy). */
+export async function startLocalTarget (options: LocalTargetOptions): Promise<Target> {
+  const { mode, servers, redisLatencyMs = 0, onLog } = options
+  let redis: PrivateRedis | undefined
+  let cluster: Cluster
+  try {
+    if (mode === 'redis') redis = await startPrivateRedis({ delayMs: redisLatencyMs, onLog })
+    cluster = await startCluster({ mode, servers, logLevel: 'warn', redisUrl: redis?.url, onLog })
+  } catch (err) {
+    await redis?.stop()
+    throw err
+  }
+  const urls = cluster.servers.map((s) => s.url)
+  const balancerPid = cluster.balancer.pid
+  return {
+    mode,
+    url: cluster.url,
+    serverCount: servers,
+    description: `${servers} app server${servers === 1 ? '' : 's'} behind the balancer${redis !== undefined && redis.delayMs > 0 ? `, Redis ${redis.delayMs} ms away` : ''}`,
+    scrape: async () => await scrapeEach(urls),
+    balancerCpuSeconds: () => processCpuSeconds(balancerPid),
+    async stop () {
+      await cluster.stop()
+      await redis?.stop()
+    }
+  }
+}
+
+/**
+ * A cluster someone else started (docker compose, npm start): the mode comes from /health, the
+ * servers from /_balancer/stats. Each server's /metrics is read straight from it when it can be
+ * reached from here, else through the balancer, which sends each GET to the next server.
+ */
+export async function connectToTarget (url: string): Promise<Target> {
+  const base = url.replace(/\/+$/, '')
+  let health: { mode?: string }
+  try {
+    health = JSON.parse(await getText(`${base}/health`)) as { mode?: string }
+  } catch (err) {
+    throw new Error(`nothing answers GET ${base}/health: is the cluster running? (${(err as Error).message})`)
+  }
+  const mode = health.mode as AuthMode
+  if (!AUTH_MODES.includes(mode)) throw new Error(`${base}/health did not say which mode it runs (got ${JSON.stringify(health)})`)
+
+  let upstreams: string[] = []
+  try {
+    const stats = JSON.parse(await getText(`${base}/_balancer/stats`)) as { upstreams?: Array<{ url: string, healthy: boolean }> }
+    upstreams = (stats.upstreams ?? []).filter((u) => u.healthy).map((u) => u.url.replace(/\/+$/, ''))
+  } catch {
+    // Not our balancer, or it hides its stats: count the servers through /metrics below.
+  }
+
+  let scrape: () => Promise<Map<string, ServerCounters>>
+  let direct = false
+  if (upstreams.length > 0) {
+    try {
+      await scrapeEach(upstreams)
+      direct = true
+    } catch {
+      // The upstreams' addresses are inside another network (compose): go through the balancer.
+    }
+  }
+  if (direct) {
+    scrape = async () => await scrapeEach(upstreams)
+  } else {
+    scrape = async () => await scrapeThroughBalancer(base, upstreams.length)
+  }
+  const serverCount = (await scrape()).size
+  return {
+    mode,
+    url: base,
+    serverCount,
+    description: `the running cluster at ${base} (${serverCount} app server${serverCount === 1 ? '' : 's'}, /metrics read ${direct ? 'from each server' : 'through the balancer'})`,
+    scrape,
+    balancerCpuSeconds: () => undefined,
+    async stop () {}
+  }
+}
+
+/** GET /metrics through the balancer until every server has answered (round robin hands it to each in turn). */
+async function scrapeThroughBalancer (base: string, expected: number): Promise<Map<string, ServerCounters>> {
+  const counters = new Map<string, ServerCounters>()
+  const attempts = Math.max(expected, 1) * 4 + 4
+  let quiet = 0
+  for (let i = 0; i < attempts; i++) {
+    const c = readCounters(await getText(`${base}/metrics`))
+    if (counters.has(c.server)) quiet++
+    else quiet = 0
+    counters.set(c.server, c)
+    if (expected > 0 && counters.size >= expected) break
+    // With no count to expect, stop once a full extra round brought no new server.
+    if (expected === 0 && quiet > counters.size) break
+  }
+  return counters
+}

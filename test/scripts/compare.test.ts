@@ -1,0 +1,142 @@
+import { spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import type { CompareReport, ModeResult } from '../../scripts/compare/run-compare.ts'
+
+const COMPARE = fileURLToPath(new URL('../../scripts/compare.ts', import.meta.url))
+// Four clusters of real processes start one after another here: on a machine busy with other
+// work that can take minutes, so this file gets more than the suite's default two.
+t.setTimeout(300_000)
+const dir = mkdtempSync(join(tmpdir(), 'compare-test-'))
+t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+
+// Small and fast: a second of load. 5 connections over 2 servers: a number of connections that
+// is not a multiple of the servers, so even a round robin locked in step refuses exactly 1 in 2.
+const SMALL = ['--servers', '2', '--connections', '5', '--duration', '1', '--warmup', '0.5', '--sessions', '2000']
+
+async function compare (args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  const child = spawn(process.execPath, [COMPARE, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (c: Buffer) => { stdout += c.toString() })
+  child.stderr.on('data', (c: Buffer) => { stderr += c.toString() })
+  t.teardown(() => { child.kill('SIGKILL') })
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
+  return { code, stdout, stderr }
+}
+
+const read = (file: string): CompareReport => JSON.parse(readFileSync(file, 'utf8')) as CompareReport
+const byMode = (report: CompareReport, mode: string): ModeResult => {
+  const r = report.results.find((x) => x.mode === mode)
+  if (r === undefined) throw new Error(`no ${mode} result`)
+  return r
+}
+const sum = (r: ModeResult, key: 'ok' | 'unauthorized'): number => Object.values(r.perServer).reduce((n, p) => n + p[key], 0)
+
+let plain: CompareReport | undefined
+
+t.test('npm run compare: the three modes side by side, and numbers that mean what they say', async (t) => {
+  const json = join(dir, 'plain.json')
+  const html = join(dir, 'plain.html')
+  const run = await compare([...SMALL, '--json', json, '--html', html])
+  t.equal(run.code, 0, `exits 0${run.code === 0 ? '' : `: ${run.stderr}`}`)
+  const report = read(json)
+  plain = report
+
+  t.test('the JSON has the contract\'s shape', async (t) => {
+    t.match(report.config, { servers: 2, connections: 5, durationSeconds: 1 })
+    t.same(report.results.map((r) => r.mode), ['memory', 'redis', 'jwt'], 'one entry per mode')
+    for (const r of report.results) {
+      t.match(r, {
+        mode: String,
+        requests: Number,
+        rps: Number,
+        latencyMs: { p50: Number, p90: Number, p99: Number },
+        ok: Number,
+        unauthorized: Number,
+        errors: Number,
+        authFailureRate: Number,
+        perServer: { 'app-1': { ok: Number, unauthorized: Number }, 'app-2': { ok: Number, unauthorized: Number } }
+      }, r.mode)
+      t.equal(r.requests, r.ok + r.unauthorized + r.errors - (r.errors - Object.values(r.otherStatus).reduce((n, c) => n + c, 0)), `${r.mode}: requests are 2xx + 401 + other statuses`)
+      t.ok(r.rps > 0 && r.latencyMs.p50 <= r.latencyMs.p90 && r.latencyMs.p90 <= r.latencyMs.p99, `${r.mode}: rps and ordered percentiles`)
+    }
+  })
+
+  t.test('memory refuses about (N-1)/N of logged-in requests; redis and jwt refuse none', async (t) => {
+    const memory = byMode(report, 'memory')
+    t.ok(Math.abs(memory.authFailureRate - 0.5) <= 0.1, `memory with 2 servers: ${(memory.authFailureRate * 100).toFixed(1)}% refused, about 50%`)
+    t.equal(memory.expectedAuthFailureRate, 0.5)
+    for (const mode of ['redis', 'jwt']) {
+      const r = byMode(report, mode)
+      t.equal(r.unauthorized, 0, `${mode}: no 401`)
+      t.equal(r.authFailureRate, 0)
+      t.ok(r.ok > 0)
+    }
+    for (const r of report.results) t.equal(r.errors, 0, `${r.mode}: no errors`)
+  })
+
+  t.test('per server: every server took a share, and the servers\' counts add up to the totals', async (t) => {
+    for (const r of report.results) {
+      t.same(Object.keys(r.perServer), ['app-1', 'app-2'], r.mode)
+      for (const [id, p] of Object.entries(r.perServer)) t.ok(p.ok + p.unauthorized > 0, `${r.mode} ${id} answered`)
+      t.equal(sum(r, 'ok'), r.serverCounted.ok, `${r.mode}: per-server 2xx add up to the servers' total`)
+      t.equal(sum(r, 'unauthorized'), r.serverCounted.unauthorized, `${r.mode}: per-server 401 add up too`)
+      const extra = r.serverCounted.ok + r.serverCounted.unauthorized - (r.ok + r.unauthorized)
+      t.ok(extra >= 0 && extra <= 2 * 5, `${r.mode}: the servers counted ${extra} more than the client got (in flight at the edges, at most 2 per connection)`)
+    }
+    const memory = byMode(report, 'memory')
+    for (const [id, p] of Object.entries(memory.perServer)) t.ok(p.ok > 0 && p.unauthorized > 0, `memory ${id}: lets its own sessions through and refuses the others'`)
+  })
+
+  t.test('the auth step\'s costs, measured on the servers', async (t) => {
+    const redis = byMode(report, 'redis')
+    t.ok(Math.abs(redis.storeCommandsPerRequest - 1) <= 0.05, `redis: ${redis.storeCommandsPerRequest.toFixed(3)} Redis commands per request, about 1`)
+    t.equal(byMode(report, 'memory').storeCommandsPerRequest, 0, 'memory: none')
+    t.equal(byMode(report, 'jwt').storeCommandsPerRequest, 0, 'jwt: none')
+    for (const r of report.results) {
+      t.ok(r.authUsPerRequest > 0 && r.cpuUsPerRequest > 0, `${r.mode}: auth ${r.authUsPerRequest.toFixed(1)} µs and CPU ${r.cpuUsPerRequest.toFixed(0)} µs per request`)
+      t.ok(r.serverTimingAuthUs !== null && r.serverTimingAuthUs.p50 > 0, `${r.mode}: Server-Timing read from the responses`)
+      t.type(r.bottleneck.balancerCores, 'number', `${r.mode}: the balancer's CPU was seen`)
+      t.type(r.bottleneck.balancerIsBottleneck, 'boolean')
+    }
+    t.ok((byMode(report, 'memory').memoryCost.bytesPerSession ?? 0) > 0, 'memory: bytes per session measured')
+    t.ok((byMode(report, 'redis').memoryCost.bytesPerSession ?? 0) > 0, 'redis: bytes per session measured')
+    t.equal(byMode(report, 'jwt').memoryCost.bytesPerSession, 0, 'jwt: nothing stored')
+    t.ok((byMode(report, 'jwt').memoryCost.credentialBytes ?? 0) > (byMode(report, 'memory').memoryCost.credentialBytes ?? Infinity), 'a JWT outweighs a session id')
+  })
+
+  t.test('the printed report: progress on stderr, tables and plain words on stdout, files written', async (t) => {
+    t.match(run.stderr, /memory: 5 sessions logged in through the balancer/)
+    t.match(run.stderr, /jwt: [\d,]+ req\/s/)
+    for (const heading of ['Throughput and failures', 'Cost of the auth step', 'Per server', 'Balancer check', 'In plain words']) t.match(run.stdout, heading)
+    t.match(run.stdout, /^memory .* 50\.0%$/m, 'the expected 50% printed beside memory\'s measured share')
+    t.match(run.stdout, `JSON: ${json}`)
+    const page = readFileSync(html, 'utf8')
+    t.ok((page.match(/<svg /g) ?? []).length >= 6, 'the HTML report has its charts')
+  })
+})
+
+t.test('--redis-latency-ms: a slower network to Redis shows in the auth step, and only there', async (t) => {
+  const json = join(dir, 'delayed.json')
+  const run = await compare([...SMALL, '--modes', 'redis', '--sessions', '0', '--redis-latency-ms', '20', '--json', json])
+  t.equal(run.code, 0, `exits 0${run.code === 0 ? '' : `: ${run.stderr}`}`)
+  const delayed = byMode(read(json), 'redis')
+  const direct = plain === undefined ? undefined : byMode(plain, 'redis')
+  t.ok(delayed.authUsPerRequest >= 19_000, `with 20 ms added, the auth step took ${(delayed.authUsPerRequest / 1000).toFixed(1)} ms per request`)
+  t.ok(direct !== undefined && delayed.authUsPerRequest > direct.authUsPerRequest,
+    `more than without the delay (${((direct?.authUsPerRequest ?? NaN) / 1000).toFixed(2)} ms) in the run above`)
+  t.ok(Math.abs(delayed.storeCommandsPerRequest - 1) <= 0.05, 'still one command per request')
+  t.equal(delayed.unauthorized, 0)
+  t.match(read(json).config.target, /Redis 20 ms away/)
+})
+
+t.test('bad flags: the usage, exit code 2', async (t) => {
+  const run = await compare(['--servers', 'many'])
+  t.equal(run.code, 2)
+  t.match(run.stderr, '--servers must be a whole number')
+  t.match(run.stderr, 'Usage: npm run compare')
+})

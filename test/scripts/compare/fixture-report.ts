@@ -1,0 +1,92 @@
+import { judgeBottleneck, type RunResult } from '../../../scripts/compare/measure.ts'
+import { combineRuns, expectedFailureRate, type CompareReport, type MemoryCost } from '../../../scripts/compare/run-compare.ts'
+
+/** A made-up but self-consistent run: N servers, round robin, memory refusing (N-1)/N. */
+export function fakeRun (mode: string, servers: number, rps: number, authUs: number): RunResult {
+  const requests = Math.round(rps * 2)
+  const unauthorized = mode === 'memory' ? Math.round(requests * (servers - 1) / servers) : 0
+  const ok = requests - unauthorized
+  const perServer: RunResult['perServer'] = {}
+  for (let i = 1; i <= servers; i++) {
+    perServer[`app-${i}`] = {
+      ok: Math.floor(ok / servers) + (i <= ok % servers ? 1 : 0),
+      unauthorized: Math.floor(unauthorized / servers) + (i <= unauthorized % servers ? 1 : 0),
+      unavailable: 0,
+      authUsPerRequest: authUs,
+      storeCommandsPerRequest: mode === 'redis' ? 1 : 0,
+      cpuUsPerRequest: 300,
+      cpuCores: 0.3
+    }
+  }
+  return {
+    mode,
+    servers,
+    connections: 10,
+    durationSeconds: 2,
+    requests,
+    rps,
+    latencyMs: { p50: 2, p90: 4, p99: 9, mean: 2.5, max: 20 },
+    ok,
+    unauthorized,
+    errors: 0,
+    otherStatus: {},
+    authFailureRate: unauthorized / requests,
+    perServer,
+    serverCounted: { ok, unauthorized, unavailable: 0 },
+    authUsPerRequest: authUs,
+    serverTimingAuthUs: { mean: authUs, p50: authUs * 0.8, p99: authUs * 3 },
+    storeCommandsPerRequest: mode === 'redis' ? 1 : 0,
+    cpuUsPerRequest: 300,
+    balancerCpuUsPerRequest: 250,
+    bottleneck: judgeBottleneck({ balancerCores: 0.5, serverCores: 0.9, loadGeneratorCores: 0.3, machineBusy: 0.8, otherCores: 0, cores: 2, servers })
+  }
+}
+
+const COSTS: Record<string, MemoryCost> = {
+  memory: { credentialBytes: 43, bytesPerSession: 157, measuredAs: 'heap' },
+  redis: { credentialBytes: 43, bytesPerSession: 181, measuredAs: 'redis' },
+  jwt: { credentialBytes: 249, bytesPerSession: 0, measuredAs: 'none' }
+}
+const AUTH_US: Record<string, number> = { memory: 2, redis: 90, jwt: 15 }
+
+/** A whole report as runCompare would return it, with a sweep over 1..3 servers when asked. */
+export function fakeReport (options: { sweep?: boolean } = {}): CompareReport {
+  const sizes = options.sweep === true ? [1, 2, 3] : [3]
+  const modes = ['memory', 'redis', 'jwt']
+  const bySize = sizes.map((n) => modes.map((m, i) => combineRuns([fakeRun(m, n, 1000 + 100 * n - 50 * i, AUTH_US[m] as number)], COSTS[m] as MemoryCost)))
+  const results = bySize[bySize.length - 1] ?? []
+  return {
+    config: {
+      servers: sizes[sizes.length - 1] as number,
+      connections: 10,
+      durationSeconds: 2,
+      warmupSeconds: 1,
+      runs: 1,
+      modes,
+      redisLatencyMs: 0,
+      sessionsMeasured: 1000,
+      url: null,
+      sweep: options.sweep === true ? sizes : null,
+      target: 'a fake cluster',
+      machine: { cores: 2, loadAverageAtStart: 1 },
+      startedAt: new Date(0).toISOString(),
+      elapsedSeconds: 10
+    },
+    results,
+    sweep: options.sweep === true
+      ? bySize.flat().map((r) => ({
+        servers: r.servers,
+        mode: r.mode,
+        rps: r.rps,
+        latencyMs: { p50: r.latencyMs.p50, p90: r.latencyMs.p90, p99: r.latencyMs.p99 },
+        authFailureRate: r.authFailureRate,
+        expectedAuthFailureRate: expectedFailureRate(r.mode, r.servers),
+        authUsPerRequest: r.authUsPerRequest,
+        cpuUsPerRequest: r.cpuUsPerRequest,
+        balancerIsBottleneck: false
+      }))
+      : null,
+    sessionCosts: null,
+    notes: []
+  }
+}

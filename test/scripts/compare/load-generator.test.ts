@@ -1,0 +1,55 @@
+import { createServer } from 'node:http'
+import type { Socket } from 'node:net'
+import t from 'tap'
+import { startLoadGenerator } from '../../../scripts/compare/load-client.ts'
+
+t.test('each connection sends its own credential, from a process that is not the server\'s', async (t) => {
+  const tokensBySocket = new Map<Socket, Set<string>>()
+  let served401 = 0
+  const server = createServer((req, res) => {
+    const token = (req.headers.authorization ?? '').replace(/^Bearer /, '')
+    const seen = tokensBySocket.get(req.socket) ?? new Set<string>()
+    seen.add(token)
+    tokensBySocket.set(req.socket, seen)
+    const refused = token === 'token-bad'
+    if (refused) served401++
+    res.writeHead(refused ? 401 : 200, { 'content-type': 'application/json', 'server-timing': 'auth;dur=0.250;desc="test"' })
+    res.end('{}')
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { server.close() })
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+
+  const generator = startLoadGenerator()
+  t.teardown(async () => await generator.close())
+  t.not(generator.pid, process.pid)
+
+  const tokens = ['token-a', 'token-b', 'token-c', 'token-d', 'token-e', 'token-bad']
+  const ticks: number[] = []
+  const result = await generator.run({ url, path: '/feeds', tokens, connections: 6, durationSeconds: 1 }, (tick) => ticks.push(tick.second))
+
+  const perSocket = [...tokensBySocket.values()]
+  t.equal(perSocket.length, 6, 'six connections')
+  t.ok(perSocket.every((set) => set.size === 1), 'each connection sent one credential, always the same')
+  t.same(perSocket.map((set) => [...set][0]).sort(), [...tokens].sort(), 'and no two connections shared one')
+
+  const counted = Object.values(result.statusCounts).reduce((n, c) => n + c, 0)
+  t.ok(result.requests > 0)
+  t.equal(counted, result.requests, 'every response counted by status')
+  const client401 = result.statusCounts['401'] ?? 0
+  t.ok(client401 > 0 && client401 <= served401 && served401 <= client401 + 1,
+    `the client saw ${client401} 401s, the server sent ${served401}: at most the one in flight at the end differs`)
+  t.equal(result.errors, 0)
+  t.equal(result.serverTimingAuthMs?.count, result.requests, 'a Server-Timing value read from every response')
+  t.equal(result.serverTimingAuthMs?.p50, 0.25)
+  const l = result.latencyMs
+  t.ok(l.p50 > 0 && l.p50 <= l.p90 && l.p90 <= l.p99 && l.p99 <= l.max, 'percentiles in order, below a millisecond allowed')
+  t.ok(result.cpuSeconds > 0, 'the generator measures its own CPU')
+  t.ok(ticks.includes(1), 'progress ticks every second')
+})
+
+t.test('a job the generator cannot run is an error, not a hang', async (t) => {
+  const generator = startLoadGenerator()
+  t.teardown(async () => await generator.close())
+  await t.rejects(generator.run({ url: 'http://127.0.0.1:9', path: '/', tokens: [], connections: 1, durationSeconds: 1 }), /needs at least one token/)
+})

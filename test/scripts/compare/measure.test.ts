@@ -1,0 +1,60 @@
+import t from 'tap'
+import type { LoadResult } from '../../../scripts/compare/load-generator.ts'
+import { judgeBottleneck, summarizeRun } from '../../../scripts/compare/measure.ts'
+import type { ServerCounters } from '../../../scripts/compare/prometheus.ts'
+
+const counters = (server: string, c: Partial<ServerCounters>): ServerCounters =>
+  ({ server, mode: 'redis', ok: 0, unauthorized: 0, unavailable: 0, authSeconds: 0, authCount: 0, storeCommands: 0, cpuSeconds: 0, ...c })
+
+const load: LoadResult = {
+  requests: 1010,
+  durationSeconds: 2,
+  statusCounts: { 200: 600, 401: 400, 503: 10 },
+  errors: 3,
+  timeouts: 1,
+  latencyMs: { p50: 1, p90: 2, p99: 3, mean: 1.2, max: 9 },
+  serverTimingAuthMs: { count: 1010, mean: 0.05, p50: 0.04, p99: 0.2 },
+  cpuSeconds: 0.4
+}
+
+t.test('a run\'s numbers: the client\'s counts, and per server the difference of its own counters', async (t) => {
+  const before = new Map([
+    ['app-1', counters('app-1', { ok: 100, authCount: 100, authSeconds: 1, storeCommands: 100, cpuSeconds: 5 })],
+    ['app-2', counters('app-2', { ok: 50, authCount: 50, authSeconds: 1, storeCommands: 50, cpuSeconds: 5 })]
+  ])
+  const after = new Map([
+    ['app-2', counters('app-2', { ok: 350, unauthorized: 202, unavailable: 5, authCount: 557, authSeconds: 1.0507, storeCommands: 557, cpuSeconds: 5.6 })],
+    ['app-1', counters('app-1', { ok: 402, unauthorized: 200, unavailable: 5, authCount: 607, authSeconds: 1.0507, storeCommands: 607, cpuSeconds: 5.6 })]
+  ])
+  const r = summarizeRun({ mode: 'redis', serverCount: 2 }, { connections: 10, durationSeconds: 2, warmupSeconds: 0 }, load, before, after, 0.5, 0.5)
+
+  t.match(r, { requests: 1010, rps: 505, ok: 600, unauthorized: 400, otherStatus: { 503: 10 } })
+  t.equal(r.errors, 13, 'no answer (3) plus statuses that are neither 2xx nor 401 (10)')
+  t.equal(r.authFailureRate, 0.4, '401 / (2xx + 401)')
+  t.same(Object.keys(r.perServer), ['app-1', 'app-2'], 'servers in natural order')
+  t.match(r.perServer['app-1'], { ok: 302, unauthorized: 200, unavailable: 5 })
+  t.match(r.serverCounted, { ok: 602, unauthorized: 402, unavailable: 10 }, 'the servers\' own sums')
+  t.ok(r.serverCounted.ok + r.serverCounted.unauthorized - (r.ok + r.unauthorized) <= 10, 'they exceed the client\'s by no more than the connections in flight')
+  t.equal(r.storeCommandsPerRequest, 1, 'one command per request each server answered')
+  t.ok(Math.abs(r.authUsPerRequest - 100) < 1e-6, '0.1014 s over 1014 steps: 100 µs each')
+  t.ok(Math.abs(r.cpuUsPerRequest - 1.2 / 1014 * 1e6) < 1e-6, 'CPU per request the servers answered')
+  t.equal(r.balancerCpuUsPerRequest, 0.5 / 1010 * 1e6)
+  t.same(r.serverTimingAuthUs, { mean: 50, p50: 40, p99: 200 }, 'Server-Timing in µs')
+  t.equal(r.bottleneck.balancerCores, 0.25)
+})
+
+t.test('the balancer is the bottleneck when its one thread is nearly full, or it out-works every server together', async (t) => {
+  const base = { serverCores: 1.2, loadGeneratorCores: 0.3, machineBusy: 0.7, otherCores: 0, cores: 2, servers: 3 }
+  t.notOk(judgeBottleneck({ ...base, balancerCores: 0.5 }).balancerIsBottleneck, 'less than the servers, and room on its thread')
+  const full = judgeBottleneck({ ...base, balancerCores: 0.9 })
+  t.ok(full.balancerIsBottleneck)
+  t.match(full.warnings[0], /balancer is the bottleneck.*0\.90 of a core/)
+  const heavier = judgeBottleneck({ ...base, serverCores: 0.4, balancerCores: 0.5 })
+  t.ok(heavier.balancerIsBottleneck)
+  t.match(heavier.warnings[0], /more CPU \(0\.50 cores\) than all 3 app servers together \(0\.40\)/)
+  const unknown = judgeBottleneck({ ...base, balancerCores: null })
+  t.notOk(unknown.balancerIsBottleneck)
+  t.match(unknown.warnings[0], /cannot be seen/, 'with --url it says it cannot tell, rather than saying nothing')
+  t.ok(judgeBottleneck({ ...base, balancerCores: 0.1, loadGeneratorCores: 0.95 }).loadGeneratorIsBottleneck)
+  t.match(judgeBottleneck({ ...base, balancerCores: 0.1, machineBusy: 1, otherCores: 1.2 }).warnings.join(), /100% busy, 1\.2 of them with work that is not this run's/)
+})

@@ -1,0 +1,44 @@
+import t from 'tap'
+import { parseCompareArgs, parseSweep, UsageError } from '../../../scripts/compare/options.ts'
+
+t.test('defaults: the three modes, 3 servers, 50 connections, 10 s, one run, 100k sessions measured', async (t) => {
+  const o = parseCompareArgs([])
+  t.same(o.modes, ['memory', 'redis', 'jwt'])
+  t.match(o, { servers: 3, connections: 50, durationSeconds: 10, warmupSeconds: 2, runs: 1, sessions: 100_000, redisLatencyMs: 0, sweep: null, url: null, json: null, html: null })
+})
+
+t.test('every flag is read', async (t) => {
+  const o = parseCompareArgs(['--modes', 'jwt,memory', '--servers', '2', '--connections', '8', '--duration', '1.5', '--warmup', '0',
+    '--runs', '3', '--sessions', '0', '--redis-latency-ms', '20', '--json', 'out.json', '--html', 'out.html'])
+  t.match(o, { modes: ['jwt', 'memory'], servers: 2, connections: 8, durationSeconds: 1.5, warmupSeconds: 0, runs: 3, sessions: 0, redisLatencyMs: 20, json: 'out.json', html: 'out.html' })
+})
+
+t.test('--sweep takes a range or a list', async (t) => {
+  t.same(parseSweep('servers=1..6'), [1, 2, 3, 4, 5, 6])
+  t.same(parseSweep('servers=4,1,2,2'), [1, 2, 4], 'sorted, each size once')
+  t.same(parseCompareArgs(['--sweep', 'servers=2..3']).sweep, [2, 3])
+  for (const bad of ['1..6', 'servers=6..1', 'servers=0..2', 'servers=a', 'connections=1..2']) {
+    t.throws(() => parseSweep(bad), UsageError, bad)
+  }
+})
+
+t.test('bad values are usage errors that name the flag', async (t) => {
+  for (const [args, flag] of [
+    [['--modes', 'cookies'], '--modes'],
+    [['--servers', '0'], '--servers'],
+    [['--connections', 'many'], '--connections'],
+    [['--duration', '0'], '--duration'],
+    [['--runs', '1.5'], '--runs'],
+    [['--redis-latency-ms', '-1'], '--redis-latency-ms'],
+    [['--url', 'ftp://x'], '--url'],
+    [['--bogus'], 'bogus']
+  ] as const) {
+    t.throws(() => parseCompareArgs([...args]), { name: 'UsageError', message: new RegExp(flag) }, args.join(' '))
+  }
+})
+
+t.test('--url measures a running cluster: no sweep and no delay proxy with it', async (t) => {
+  t.equal(parseCompareArgs(['--url', 'http://127.0.0.1:8080']).url, 'http://127.0.0.1:8080')
+  t.throws(() => parseCompareArgs(['--url', 'http://127.0.0.1:8080', '--sweep', 'servers=1..2']), /--sweep/)
+  t.throws(() => parseCompareArgs(['--url', 'http://127.0.0.1:8080', '--redis-latency-ms', '5']), /--redis-latency-ms/)
+})

@@ -1,0 +1,74 @@
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { chromium } from 'playwright-core'
+import t from 'tap'
+import { buildCharts, renderHtmlReport } from '../../../scripts/compare/report-html.ts'
+import { fakeReport } from './fixture-report.ts'
+
+/** Debian's chromium (what .ci/run installs), or another one named by CHROMIUM_PATH. */
+function findChromium (): string | undefined {
+  return [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome']
+    .find((p): p is string => p !== undefined && p !== '' && existsSync(p))
+}
+
+t.test('the page is self-contained: no script, no stylesheet or image from elsewhere, every chart inline SVG', async (t) => {
+  const html = await renderHtmlReport(fakeReport({ sweep: true }))
+  t.notMatch(html, /<script/i)
+  t.notMatch(html, /\b(?:src|href)=["']?(?:https?:)?\/\//i, 'nothing fetched from a network')
+  t.equal((html.match(/<svg /g) ?? []).length, buildCharts(fakeReport({ sweep: true })).length)
+  t.same(buildCharts(fakeReport()).map((c) => c.id), ['throughput', 'latency', 'failure-rate', 'per-server', 'auth-cost', 'memory-cost'], 'without a sweep, no sweep charts')
+})
+
+const executablePath = findChromium()
+// CI installs chromium (.ci/run); a test that needs it skips only when .ci/run said why it could not, never silently.
+const unavailable = executablePath === undefined ? process.env.CHROMIUM_UNAVAILABLE : undefined
+
+t.test('in headless Chromium every chart renders, with marks, and the page makes no request', { skip: unavailable !== undefined ? `chromium could not be installed here: ${unavailable}` : false }, async (t) => {
+  if (executablePath === undefined) {
+    t.fail('chromium not found: install it (Debian/Ubuntu: apt-get install -y chromium) or set CHROMIUM_PATH; .ci/run installs it')
+    return
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'compare-report-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const page = join(dir, 'report.html')
+  writeFileSync(page, await renderHtmlReport(fakeReport({ sweep: true })))
+
+  const context = await chromium.launchPersistentContext(join(dir, 'profile'), {
+    executablePath,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1300, height: 900 }
+  })
+  t.teardown(async () => await context.close())
+  const tab = await context.newPage()
+  const requests: string[] = []
+  tab.on('request', (r) => { if (!r.url().startsWith('file:')) requests.push(r.url()) })
+  await tab.goto(pathToFileURL(page).href)
+
+  const charts = await tab.$$eval('figure.chart', (figures) => figures.map((f) => {
+    const svg = f.querySelector('svg')
+    const box = svg?.getBoundingClientRect()
+    // Marks Vega drew with a real size: bars, lines, points, ticks, rules (not axes or legends).
+    const marks = [...f.querySelectorAll('svg g.role-mark:not([class*="role-axis"]):not([class*="role-legend"]) > path, svg g.role-mark > line, svg g.role-mark > rect')]
+      .filter((m) => {
+        const b = (m as unknown as { getBBox: () => { width: number, height: number } }).getBBox()
+        return b.width > 0 || b.height > 0
+      })
+    return { id: f.id, width: box?.width ?? 0, height: box?.height ?? 0, marks: marks.length, text: svg?.textContent ?? '' }
+  }))
+  t.same(charts.map((c) => c.id), ['throughput', 'latency', 'failure-rate', 'per-server', 'auth-cost', 'memory-cost', 'sweep-throughput', 'sweep-failure'].map((id) => `chart-${id}`))
+  for (const chart of charts) {
+    t.ok(chart.width > 100 && chart.height > 100, `${chart.id}: drawn ${Math.round(chart.width)}x${Math.round(chart.height)}`)
+    t.ok(chart.marks > 0, `${chart.id}: ${chart.marks} marks with a size`)
+    t.match(chart.text, /memory|p50|2xx/, `${chart.id}: labelled`)
+  }
+  const perServer = charts.find((c) => c.id === 'chart-per-server')
+  t.ok((perServer?.marks ?? 0) >= 3 * 3 * 2, 'per server: a 2xx and a 401 segment for each of 3 servers in 3 modes')
+  t.same(requests, [], 'the page asked the network for nothing')
+
+  const shot = join(tmpdir(), 'compare-report-test.png')
+  await tab.screenshot({ path: shot, fullPage: true })
+  t.comment(`screenshot: ${shot}`)
+})

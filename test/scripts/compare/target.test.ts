@@ -1,0 +1,58 @@
+import { createServer } from 'node:http'
+import t from 'tap'
+import { createMetrics } from '../../../services/metrics.ts'
+import { startCluster } from '../../../scripts/cluster.ts'
+import { startLoadGenerator } from '../../../scripts/compare/load-client.ts'
+import { loginSessions, measureRun } from '../../../scripts/compare/measure.ts'
+import { connectToTarget } from '../../../scripts/compare/target.ts'
+import { freePort } from '../../../scripts/lib/ports.ts'
+
+t.test('--url: a running cluster is measured as it is, its mode from /health and its servers from /_balancer/stats', async (t) => {
+  const cluster = await startCluster({ mode: 'memory', servers: 2, logLevel: 'warn' })
+  t.teardown(async () => await cluster.stop())
+  const target = await connectToTarget(`${cluster.url}/`)
+  t.equal(target.mode, 'memory')
+  t.equal(target.serverCount, 2)
+  t.match(target.description, 'read from each server')
+  t.same([...(await target.scrape()).keys()].sort(), ['app-1', 'app-2'])
+  t.equal(target.balancerCpuSeconds(), undefined, 'someone else\'s balancer: its CPU is not visible')
+
+  const generator = startLoadGenerator()
+  t.teardown(async () => await generator.close())
+  const tokens = await loginSessions(target.url, 5)
+  const run = await measureRun(target, tokens, { connections: 5, durationSeconds: 1, warmupSeconds: 0 }, generator)
+  t.ok(Math.abs(run.authFailureRate - 0.5) <= 0.1, `memory, 2 servers: ${(run.authFailureRate * 100).toFixed(1)}% refused`)
+  t.same(Object.keys(run.perServer), ['app-1', 'app-2'])
+  t.equal(run.bottleneck.balancerCores, null)
+  t.match(run.bottleneck.warnings.join(), 'cannot be seen from here (--url)', 'it says it cannot tell whether the balancer limits throughput')
+
+  await target.stop()
+  t.ok(cluster.balancer.running && cluster.servers.every((s) => s.running), 'stopping a --url target leaves the cluster running')
+})
+
+t.test('servers out of reach (inside compose): /metrics is read through the balancer, one server per GET', async (t) => {
+  const registries = [createMetrics('app-a', 'jwt'), createMetrics('app-b', 'jwt')]
+  registries[1]!.authOutcomes.inc({ outcome: 'ok', reason: 'none' }, 7)
+  let next = 0
+  const unreachable = [`http://127.0.0.1:${await freePort()}`, `http://127.0.0.1:${await freePort()}`]
+  const balancer = createServer((req, res) => {
+    const send = (body: string): void => { res.writeHead(200).end(body) }
+    if (req.url === '/health') send(JSON.stringify({ status: 'ok', mode: 'jwt' }))
+    else if (req.url === '/_balancer/stats') send(JSON.stringify({ strategy: 'round-robin', upstreams: unreachable.map((url) => ({ url, healthy: true })) }))
+    else if (req.url === '/metrics') { registries[next++ % 2]!.registry.metrics().then(send, () => res.writeHead(500).end()) } else res.writeHead(404).end()
+  })
+  await new Promise<void>((resolve) => balancer.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { balancer.close() })
+
+  const target = await connectToTarget(`http://127.0.0.1:${(balancer.address() as { port: number }).port}`)
+  t.equal(target.mode, 'jwt')
+  t.equal(target.serverCount, 2)
+  t.match(target.description, 'through the balancer')
+  const counters = await target.scrape()
+  t.same([...counters.keys()].sort(), ['app-a', 'app-b'])
+  t.equal(counters.get('app-b')?.ok, 7, 'each server\'s own numbers, told apart by their server label')
+})
+
+t.test('--url with nothing there: a message that says so', async (t) => {
+  await t.rejects(connectToTarget(`http://127.0.0.1:${await freePort()}`), /nothing answers GET .*\/health: is the cluster running\?/)
+})
