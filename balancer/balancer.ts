@@ -126,11 +126,16 @@ const AGENT_OPTIONS: http.AgentOptions = {
 }
 
 // The client side: headers must arrive quickly, a request body within 30 s;
-// idle keep-alive connections from clients are closed after 5 s.
+// idle keep-alive connections from clients are closed after 5 s. Request line
+// and headers together may not pass 8 KiB (nginx's default; the app servers
+// allow Node's 16 KiB, so the balancer is always the one to refuse). A missing
+// Host is the app's business, not a reason for Node to answer without a body.
 const SERVER_OPTIONS: http.ServerOptions = {
   headersTimeout: 10_000,
   requestTimeout: 30_000,
-  keepAliveTimeout: 5000
+  keepAliveTimeout: 5000,
+  maxHeaderSize: 8 * 1024,
+  requireHostHeader: false
 }
 
 export function createBalancer (config: BalancerConfig, logger: Logger = pino({ level: 'silent' }), options: BalancerOptions = {}): Balancer {
@@ -151,6 +156,8 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
   let running = false
 
   const server = http.createServer(SERVER_OPTIONS, onRequest)
+  server.on('clientError', onClientError)
+  server.on('connect', onConnect)
 
   function createUpstream (url: string): Upstream {
     // One proxy per upstream with its target fixed: proxy.web(req, res) then
@@ -181,6 +188,14 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
       handleAdmin(req, res, url)
       return
     }
+    // The balancer is the edge: what a client says in X-Forwarded-* is not evidence of
+    // anything, and the app servers trust these headers from us (TRUST_PROXY). http-proxy
+    // then sets them from the connection itself.
+    const headers = req.headers
+    if (headers['x-forwarded-for'] !== undefined) delete headers['x-forwarded-for']
+    if (headers['x-forwarded-port'] !== undefined) delete headers['x-forwarded-port']
+    if (headers['x-forwarded-proto'] !== undefined) delete headers['x-forwarded-proto']
+    if (headers['x-forwarded-host'] !== undefined) delete headers['x-forwarded-host']
     const r = res as ProxiedResponse
     r[kProxyReq] = undefined
     r[kUpstream] = undefined
@@ -188,6 +203,28 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
     res.on('close', onResponseClose)
     if (events.active) watch(r)
     dispatch(req, r, undefined)
+  }
+
+  // What Node's HTTP parser refuses never reaches onRequest: headers over the limit,
+  // Content-Length with Transfer-Encoding (request smuggling), a malformed request line
+  // or chunk. Node would answer with an empty body; the contract wants JSON, once, and
+  // the connection closed (after a framing error nothing more on it can be trusted).
+  function onClientError (err: NodeJS.ErrnoException, socket: Socket): void {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy()
+      return
+    }
+    const [status, error] = err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'request_header_fields_too_large']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'request_timeout'] : [400, 'bad_request']
+    logger.info({ code: err.code, status, remoteAddress: socket.remoteAddress }, 'refused a request the HTTP parser could not accept')
+    endWithJson(socket, status, JSON.stringify({ error, reason: err.code ?? 'unknown' }))
+  }
+
+  // CONNECT asks for a tunnel; without a listener Node just drops the connection.
+  function onConnect (req: http.IncomingMessage, socket: Socket): void {
+    logger.info({ method: req.method, url: req.url, remoteAddress: socket.remoteAddress }, 'refused a CONNECT')
+    endWithJson(socket, 405, METHOD_NOT_ALLOWED_BODY)
   }
 
   function pick (): Upstream | undefined {
@@ -565,6 +602,14 @@ function sendJson (req: http.IncomingMessage, res: http.ServerResponse, status: 
   if (!req.complete) req.resume()
   res.writeHead(status, { ...JSON_HEADERS, 'content-length': Buffer.byteLength(body) })
   res.end(body)
+}
+
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 405: 'Method Not Allowed', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' }
+
+/** A whole response written straight to a socket the HTTP server has given up on, then closed. */
+function endWithJson (socket: Socket, status: number, body: string): void {
+  socket.on('error', () => {})
+  socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\ncontent-type: application/json; charset=utf-8\r\ncache-control: no-store\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
 }
 
 function badGatewayBody (upstream: Upstream, reason: string): string {

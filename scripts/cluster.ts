@@ -21,6 +21,10 @@ export interface ClusterOptions {
   redisUrl?: string
   /** Shared by every server in jwt mode; default a fresh random one per cluster. */
   jwtSecret?: string
+  /** jwt mode: JWT_SECRETS (kid:secret,... newest first) instead of one JWT_SECRET. */
+  jwtSecrets?: string
+  /** jwt mode: JWT_REVOCATION=redis, so logout revokes tokens everywhere (starts a private redis-server when no redisUrl is given). */
+  jwtRevocation?: boolean
   sessionTtlSeconds?: number
   logLevel?: string
   /** How often the balancer checks its upstreams. */
@@ -78,14 +82,17 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
     }
 
     let redis: Cluster['redis']
-    let redisUrl = mode === 'redis' ? options.redisUrl : undefined
-    if (mode === 'redis' && redisUrl === undefined) {
+    const revocation = mode === 'jwt' && options.jwtRevocation === true
+    const needsRedis = mode === 'redis' || revocation
+    let redisUrl = needsRedis ? options.redisUrl : undefined
+    if (needsRedis && redisUrl === undefined) {
       redis = await startRedisProcess(onLog)
       started.push(redis)
       redisUrl = redis.url
     }
 
-    const jwtSecret = mode === 'jwt' ? (options.jwtSecret ?? randomBytes(48).toString('base64url')) : undefined
+    const jwtSecrets = mode === 'jwt' ? options.jwtSecrets : undefined
+    const jwtSecret = mode === 'jwt' && jwtSecrets === undefined ? (options.jwtSecret ?? randomBytes(48).toString('base64url')) : undefined
     const servers: AppServer[] = []
     for (let i = 1; i <= count; i++) {
       const serverPort = await freePort()
@@ -101,7 +108,9 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
         LOG_LEVEL: logLevel,
         ...(options.sessionTtlSeconds !== undefined ? { SESSION_TTL_SECONDS: String(options.sessionTtlSeconds) } : {}),
         ...(redisUrl !== undefined ? { REDIS_URL: redisUrl } : {}),
-        ...(jwtSecret !== undefined ? { JWT_SECRET: jwtSecret } : {})
+        ...(jwtSecret !== undefined ? { JWT_SECRET: jwtSecret } : {}),
+        ...(jwtSecrets !== undefined ? { JWT_SECRETS: jwtSecrets } : {}),
+        ...(revocation ? { JWT_REVOCATION: 'redis' } : {})
       }
       const proc = new ManagedProcess({
         name: id,

@@ -49,6 +49,18 @@ if (!Number.isInteger(port) || port < 1 || port > 65535) fail(`--port must be a 
 const strategy = args.strategy as Strategy
 if (!STRATEGIES.includes(strategy)) fail(`--strategy must be one of ${STRATEGIES.join(', ')} (got "${args.strategy}")`)
 
+/** The app servers' tuning variables, handed on as set (each server validates them and names a bad one). */
+function passedThrough (): Record<string, string> {
+  const names = ['SESSION_IDLE_SECONDS', 'JWT_CLOCK_TOLERANCE_SECONDS', 'LOGIN_THROTTLE_WINDOW_SECONDS',
+    'LOGIN_MAX_FAILURES_PER_ACCOUNT', 'LOGIN_MAX_FAILURES_PER_ADDRESS', 'TRUST_PROXY', 'REDIS_COMMAND_TIMEOUT_MS']
+  const env: Record<string, string> = {}
+  for (const name of names) {
+    const value = process.env[name]
+    if (value !== undefined && value !== '') env[name] = value
+  }
+  return env
+}
+
 const colour = process.stdout.isTTY === true && process.env.NO_COLOR === undefined
 const log = (source: string, line: string): void => { process.stdout.write(`${formatLogLine(source, line, colour)}\n`) }
 
@@ -64,6 +76,9 @@ try {
     logLevel: args['log-level'],
     ...(process.env.SESSION_TTL_SECONDS !== undefined ? { sessionTtlSeconds: Number(process.env.SESSION_TTL_SECONDS) } : {}),
     ...(process.env.JWT_SECRET !== undefined ? { jwtSecret: process.env.JWT_SECRET } : {}),
+    ...(process.env.JWT_SECRETS !== undefined ? { jwtSecrets: process.env.JWT_SECRETS } : {}),
+    jwtRevocation: process.env.JWT_REVOCATION === 'redis',
+    serverEnv: passedThrough(),
     onLog: log
   })
 } catch (err) {

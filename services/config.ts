@@ -27,7 +27,9 @@ const EnvSchema = Type.Object({
   LOGIN_THROTTLE_WINDOW_SECONDS: seconds(86400, ' (a day)', 60),
   LOGIN_MAX_FAILURES_PER_ACCOUNT: count(5),
   LOGIN_MAX_FAILURES_PER_ADDRESS: count(20),
-  TRUST_PROXY: Type.String({ default: 'loopback' }),
+  // Loopback and private ranges, as Rails trusts by default: the balancer reaches the app servers
+  // from one of these (127.0.0.1 locally, a private address in Compose).
+  TRUST_PROXY: Type.String({ default: 'loopback,uniquelocal' }),
   MAX_MEMORY_SESSIONS: Type.Integer({ minimum: 1, default: 1_000_000, description: 'must be a positive whole number' }),
   LOG_LEVEL: Type.Union(LOG_LEVELS.map((l) => Type.Literal(l)), { default: 'info' })
 })

@@ -28,13 +28,18 @@ t.test('x-forwarded-* headers reach the upstream', async (t) => {
   const port = new URL(url).port
 
   await request(`${url}/`, { agent })
-  await request(`${url}/`, { agent, headers: { 'x-forwarded-for': '203.0.113.7' } })
+  await request(`${url}/`, { agent, headers: { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https', 'x-forwarded-port': '443' } })
   const [plain, chained] = up.seen
   t.equal(plain?.['x-forwarded-for'], '127.0.0.1')
   t.equal(plain?.['x-forwarded-proto'], 'http')
   t.equal(plain?.['x-forwarded-port'], port)
   t.equal(plain?.['x-forwarded-host'], `127.0.0.1:${port}`)
-  t.equal(chained?.['x-forwarded-for'], '203.0.113.7,127.0.0.1', 'an existing chain is appended to')
+  // The balancer is the edge: a client's own X-Forwarded-* is a claim, not evidence, and the
+  // app servers believe these headers from the balancer (TRUST_PROXY). So they are replaced.
+  t.equal(chained?.['x-forwarded-for'], '127.0.0.1', 'a client cannot choose the address the app servers see')
+  t.equal(chained?.['x-forwarded-host'], `127.0.0.1:${port}`)
+  t.equal(chained?.['x-forwarded-proto'], 'http')
+  t.equal(chained?.['x-forwarded-port'], port)
 })
 
 t.test('POST bodies and upstream status codes pass through', async (t) => {

@@ -31,7 +31,7 @@ t.test('defaults: jwt mode on port 3000 named after the host, one-hour sessions'
     redis: { url: 'redis://127.0.0.1:6379', keyPrefix: 'session:', commandTimeoutMs: 500 },
     jwt: { keys: [{ kid: DEFAULT_KID, secret: SECRET_32 }], issuer: JWT_ISSUER, audience: JWT_AUDIENCE, clockToleranceSeconds: 5, revocation: 'off' },
     loginThrottle: { windowSeconds: 60, maxFailuresPerAccount: 5, maxFailuresPerAddress: 20 },
-    trustProxy: ['loopback']
+    trustProxy: ['loopback', 'uniquelocal']
   })
 })
 
