@@ -85,6 +85,14 @@ fresh_rootfs() {
   rm -rf "$work/rootfs"
   cp -a "$base" "$work/rootfs"
   rm -f "$work/rootfs/.complete"
+  # As in Docker's official Debian images: apt keeps no package cache, so an
+  # `apt-get install` layer holds only what it installed.
+  cat >"$work/rootfs/etc/apt/apt.conf.d/docker-clean" <<'APT'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+APT
 }
 
 # apt-get inside the staged rootfs, with services kept from starting.
