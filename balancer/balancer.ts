@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto'
 import http from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
-import httpProxy from 'http-proxy'
 import { pino } from 'pino'
 import type { Logger } from 'pino'
 import { parseUpstreams } from './config.ts'
@@ -67,7 +66,11 @@ export interface Balancer {
 interface Upstream {
   readonly url: string
   readonly healthUrl: string
-  readonly proxy: httpProxy
+  /** Parsed once, so a proxied request needs no URL parse. */
+  readonly hostname: string
+  readonly port: number
+  /** The upstream URL's path ('' for none), put before every request's path. */
+  readonly basePath: string
   healthy: boolean
   requests: number
   failures: number
@@ -86,6 +89,7 @@ const kProxyReq = Symbol('balancer.proxyReq')
 const kUpstream = Symbol('balancer.upstream')
 const kTries = Symbol('balancer.tries')
 const kClientRes = Symbol('balancer.clientRes')
+const kUpstreamRes = Symbol('balancer.upstreamRes')
 // Set only under the sticky strategy: the pin cookie to add to the answer.
 const kPin = Symbol('balancer.pin')
 // Set only while a dashboard watches: when the request arrived.
@@ -97,10 +101,17 @@ interface ProxiedResponse extends http.ServerResponse {
   [kTries]: number
   [kPin]?: string | undefined
   [kStarted]?: number
+  /** The upstream's answer being copied into this one, to resume it on 'drain'. */
+  [kUpstreamRes]?: http.IncomingMessage
 }
 
 interface UpstreamResponse extends http.IncomingMessage {
   [kClientRes]: ProxiedResponse
+}
+
+interface UpstreamRequest extends http.ClientRequest {
+  [kClientRes]: ProxiedResponse
+  [kUpstream]: Upstream
 }
 
 const UPSTREAM_TIMEOUT = 'UPSTREAM_TIMEOUT'
@@ -108,7 +119,13 @@ const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache
 const NO_HEALTHY_BODY = JSON.stringify({ error: 'no_healthy_upstream' })
 const NOT_FOUND_BODY = JSON.stringify({ error: 'not_found' })
 const METHOD_NOT_ALLOWED_BODY = JSON.stringify({ error: 'method_not_allowed' })
-const FORWARDED_HEADERS = ['x-forwarded-for', 'x-forwarded-port', 'x-forwarded-proto'] as const
+// Hop-by-hop headers (RFC 9110 7.6.1) describe one connection, not the message:
+// the client's Connection: close must not close a pooled upstream socket, and
+// the upstream's Keep-Alive: timeout=72 is not ours to promise to the client.
+// Node frames each side itself (Content-Length, or chunked when absent).
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade'])
+const REQUEST_HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade'] as const
+const HOST_PORT = /:(\d+)$/
 const PIN_PATTERN = /(?:^|;)\s*lb=([^;\s]*)/
 
 // Sized for a demo cluster under autocannon: enough sockets per upstream for
@@ -160,13 +177,13 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
   server.on('connect', onConnect)
 
   function createUpstream (url: string): Upstream {
-    // One proxy per upstream with its target fixed: proxy.web(req, res) then
-    // needs no per-request options object, and the target URL is parsed once.
-    const proxy = httpProxy.createProxyServer({ target: url, agent, xfwd: true })
+    const parsed = new URL(url)
     const upstream: Upstream = {
       url,
       healthUrl: `${url}/health`,
-      proxy,
+      hostname: parsed.hostname,
+      port: parsed.port === '' ? 80 : Number(parsed.port),
+      basePath: parsed.pathname.replace(/\/+$/, ''),
       healthy: true,
       requests: 0,
       failures: 0,
@@ -175,10 +192,6 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
       pin: createHash('sha256').update(url).digest('base64url').slice(0, 10),
       health: { servedBy: null, mode: null, store: null }
     }
-    proxy.on('proxyReq', onProxyReq)
-    proxy.on('proxyRes', onProxyRes)
-    // Without an 'error' listener http-proxy throws and the process dies.
-    proxy.on('error', (err, req, res) => { onProxyError(upstream, err, req, res) })
     return upstream
   }
 
@@ -189,13 +202,8 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
       return
     }
     // The balancer is the edge: what a client says in X-Forwarded-* is not evidence of
-    // anything, and the app servers trust these headers from us (TRUST_PROXY). http-proxy
-    // then sets them from the connection itself.
-    const headers = req.headers
-    if (headers['x-forwarded-for'] !== undefined) delete headers['x-forwarded-for']
-    if (headers['x-forwarded-port'] !== undefined) delete headers['x-forwarded-port']
-    if (headers['x-forwarded-proto'] !== undefined) delete headers['x-forwarded-proto']
-    if (headers['x-forwarded-host'] !== undefined) delete headers['x-forwarded-host']
+    // anything, and the app servers trust these headers from us (TRUST_PROXY).
+    // forwardedHeaders() overwrites all four from the connection itself.
     const r = res as ProxiedResponse
     r[kProxyReq] = undefined
     r[kUpstream] = undefined
@@ -261,37 +269,80 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
     res[kUpstream] = upstream
     res[kTries]++
     upstream.requests++
+    let proxyReq: UpstreamRequest
     try {
-      upstream.proxy.web(req, res)
+      proxyReq = http.request({
+        agent,
+        hostname: upstream.hostname,
+        port: upstream.port,
+        method: req.method,
+        path: upstream.basePath + originPath(req.url ?? '/'),
+        headers: forwardedHeaders(req)
+      }) as UpstreamRequest
     } catch (err) {
       // http.request throws synchronously on a request it cannot send (e.g.
       // a path Node's client rejects); answer instead of crashing.
       upstream.failures++
       logger.warn({ err, upstream: upstream.url, method: req.method, url: req.url }, 'request could not be proxied')
       sendJson(req, res, 502, badGatewayBody(upstream, errorCode(err)))
-    }
-  }
-
-  // Runs once the outgoing request has a socket (http-proxy's 'proxyReq').
-  function onProxyReq (proxyReq: http.ClientRequest, _req: http.IncomingMessage, res: http.ServerResponse): void {
-    const r = res as ProxiedResponse
-    r[kProxyReq] = proxyReq
-    // The client left while the request waited for a pooled socket.
-    if (res.destroyed) {
-      proxyReq.destroy()
       return
     }
-    proxyReq.setTimeout(proxyTimeoutMs, onUpstreamTimeout)
+    proxyReq[kClientRes] = res
+    proxyReq[kUpstream] = upstream
+    res[kProxyReq] = proxyReq
+    proxyReq.on('socket', onUpstreamSocket)
+    proxyReq.on('response', onUpstreamResponse)
+    proxyReq.on('error', onUpstreamError)
+    // A request without a body (most GETs) is complete already: end the
+    // upstream request at once instead of piping an empty stream into it.
+    const headers = req.headers
+    if (headers['transfer-encoding'] === undefined && (headers['content-length'] === undefined || headers['content-length'] === '0')) {
+      proxyReq.end()
+    } else {
+      req.pipe(proxyReq)
+    }
   }
 
-  // http-proxy pipes the upstream's response into ours but ignores its
-  // premature end: an upstream dying mid-body would leave the client
-  // waiting for bytes that never come.
-  function onProxyRes (proxyRes: http.IncomingMessage, _req: http.IncomingMessage, res: http.ServerResponse): void {
-    (proxyRes as UpstreamResponse)[kClientRes] = res as ProxiedResponse
+  // Shared listeners on the upstream request (`this`): no closure per request.
+
+  // Runs once the outgoing request has a socket.
+  function onUpstreamSocket (this: UpstreamRequest): void {
+    // The client left while the request waited for a pooled socket.
+    if (this[kClientRes].destroyed) {
+      this.destroy()
+      return
+    }
+    this.setTimeout(proxyTimeoutMs, onUpstreamTimeout)
+  }
+
+  function onUpstreamError (this: UpstreamRequest, err: Error): void {
+    const res = this[kClientRes]
+    if (res[kProxyReq] !== this) return // an earlier attempt's request
+    onProxyError(this[kUpstream], err, res.req, res)
+  }
+
+  // The upstream's status and headers, then its body, copied into the
+  // client's answer. Its premature end is caught too: an upstream dying
+  // mid-body must not leave the client waiting for bytes that never come.
+  function onUpstreamResponse (this: UpstreamRequest, proxyRes: http.IncomingMessage): void {
+    const res = this[kClientRes]
+    ;(proxyRes as UpstreamResponse)[kClientRes] = res
     proxyRes.on('close', onUpstreamResponseClose)
-    // http-proxy copies these headers onto the client's answer after this event.
-    if (sticky) addPinCookie(proxyRes, (res as ProxiedResponse)[kPin])
+    if (res.destroyed || res.writableEnded) {
+      proxyRes.resume()
+      return
+    }
+    if (sticky) addPinCookie(proxyRes, res[kPin])
+    res.statusCode = proxyRes.statusCode ?? 502
+    if (proxyRes.statusMessage !== undefined && proxyRes.statusMessage !== '') res.statusMessage = proxyRes.statusMessage
+    const headers = proxyRes.headers
+    for (const name in headers) {
+      const value = headers[name]
+      if (value !== undefined && !HOP_BY_HOP.has(name)) res.setHeader(name, value)
+    }
+    res[kUpstreamRes] = proxyRes
+    proxyRes.on('data', onUpstreamData)
+    proxyRes.on('end', onUpstreamEnd)
   }
 
   function watch (res: ProxiedResponse): void {
@@ -331,12 +382,7 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
     res.destroy()
   }
 
-  function onProxyError (upstream: Upstream, err: Error, req: http.IncomingMessage, res: http.ServerResponse | Socket): void {
-    if (!(res instanceof http.ServerResponse)) {
-      res.destroy() // a WebSocket upgrade; this balancer does not proxy those
-      return
-    }
-    const r = res as ProxiedResponse
+  function onProxyError (upstream: Upstream, err: Error, req: http.IncomingMessage, r: ProxiedResponse): void {
     // The client is gone (this is often the error our own destroy() caused)
     // or was already answered, or the error belongs to an earlier attempt.
     if (r.destroyed || r.writableEnded || r[kUpstream] !== upstream) return
@@ -362,7 +408,6 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
     const retry = canRetry(req, r)
     logger.warn({ upstream: upstream.url, code, method: req.method, url: req.url, retry }, 'proxy error')
     if (retry) {
-      undoForwardedHeaders(req)
       dispatch(req, r, badGatewayBody(upstream, code))
     } else {
       sendJson(req, r, 502, badGatewayBody(upstream, code))
@@ -564,12 +609,32 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
 
 // Shared listeners: `this` is the emitter, so no per-request closure exists.
 
+// The body, chunk by chunk, with back-pressure: a slow client pauses the
+// upstream's response instead of our memory filling up.
+function onUpstreamData (this: UpstreamResponse, chunk: Buffer): void {
+  const res = this[kClientRes]
+  if (res.destroyed) return
+  if (!res.write(chunk)) {
+    this.pause()
+    res.once('drain', onClientDrain)
+  }
+}
+
+function onClientDrain (this: ProxiedResponse): void {
+  this[kUpstreamRes]?.resume()
+}
+
+function onUpstreamEnd (this: UpstreamResponse): void {
+  const res = this[kClientRes]
+  if (!res.destroyed) res.end()
+}
+
 function onResponseClose (this: http.ServerResponse): void {
   if (this.writableFinished) return
-  // The client hung up before the proxied response was done. http-proxy only
-  // listens for 'aborted' on the request, which does not fire once the
-  // request body was fully read (http-proxy #1586): without this the
-  // upstream request, and its pooled socket, would live on.
+  // The client hung up before the proxied response was done: end the upstream
+  // request too, or it and its pooled socket would live on. (http-proxy only
+  // listened for 'aborted' on the request, which does not fire once a request
+  // body was fully read: http-proxy #1586.)
   const proxyReq = (this as ProxiedResponse)[kProxyReq]
   if (proxyReq !== undefined && !proxyReq.destroyed) proxyReq.destroy()
 }
@@ -621,16 +686,35 @@ function errorCode (err: unknown): string {
   return typeof code === 'string' ? code : 'UNKNOWN'
 }
 
-// http-proxy appends our hop to x-forwarded-for/-port/-proto in req.headers;
-// before sending the same request again, take that hop back off.
-function undoForwardedHeaders (req: http.IncomingMessage): void {
-  for (const name of FORWARDED_HEADERS) {
-    const value = req.headers[name]
-    if (typeof value !== 'string') continue
-    const comma = value.lastIndexOf(',')
-    if (comma === -1) delete req.headers[name]
-    else req.headers[name] = value.slice(0, comma)
+// The path to send upstream: the request's own, or for an absolute-form
+// target (`GET http://host/path`) its path and query.
+function originPath (url: string): string {
+  if (url.charCodeAt(0) === 47 /* / */ || url === '*') return url
+  try {
+    const parsed = new URL(url)
+    return parsed.pathname + parsed.search
+  } catch {
+    return url
   }
+}
+
+// The headers sent upstream: the client's, less the hop-by-hop ones, and
+// X-Forwarded-For/-Port/-Proto/-Host set from the connection, replacing
+// whatever the client sent (a retry sets the same values again). req.headers
+// is changed in place: no copy per request. Transfer-Encoding stays: it tells
+// Node's client to send the body on chunked.
+function forwardedHeaders (req: http.IncomingMessage): http.IncomingHttpHeaders {
+  const headers = req.headers
+  for (let i = 0; i < REQUEST_HOP_BY_HOP.length; i++) {
+    const name = REQUEST_HOP_BY_HOP[i] as string
+    if (headers[name] !== undefined) delete headers[name]
+  }
+  const host = headers.host
+  headers['x-forwarded-for'] = req.socket.remoteAddress ?? ''
+  headers['x-forwarded-port'] = (host === undefined ? undefined : HOST_PORT.exec(host)?.[1]) ?? '80'
+  headers['x-forwarded-proto'] = 'http'
+  headers['x-forwarded-host'] = host ?? ''
+  return headers
 }
 
 function urlOf (address: AddressInfo): string {
