@@ -29,6 +29,8 @@ export interface ClusterOptions {
   logLevel?: string
   /** How often the balancer checks its upstreams. */
   healthIntervalMs?: number
+  /** How long a health check may take before the upstream counts as down. */
+  healthTimeoutMs?: number
   /** How the balancer picks a server: round-robin (default) or sticky (a cookie pins each client). */
   strategy?: Strategy
   /** Extra environment for every app server. */
@@ -138,7 +140,8 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
         UPSTREAMS: servers.map((s) => s.url).join(','),
         LOG_LEVEL: logLevel,
         STRATEGY: strategy,
-        ...(options.healthIntervalMs !== undefined ? { HEALTH_INTERVAL_MS: String(options.healthIntervalMs) } : {})
+        ...(options.healthIntervalMs !== undefined ? { HEALTH_INTERVAL_MS: String(options.healthIntervalMs) } : {}),
+        ...(options.healthTimeoutMs !== undefined ? { HEALTH_TIMEOUT_MS: String(options.healthTimeoutMs) } : {})
       },
       isReady: async () => await httpOk(`${url}/_balancer/stats`),
       // The dashboard's stop/start buttons reach this launcher through it.

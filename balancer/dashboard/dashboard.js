@@ -11,7 +11,8 @@ const MAX_DOTS_IN_FLIGHT = 40
 const LESSONS = {
   memory: 'memory mode: each server keeps its sessions in its own memory. Only the server you logged in on knows you; the others refuse you (red).',
   redis: 'redis mode: every server reads the session from Redis: one network round trip per request. Stop Redis, and everyone is locked out (503).',
-  jwt: 'jwt mode: every server checks the token’s signature with the same JWT_SECRET. No lookup, no shared state, and no way to take a token back before it expires.'
+  jwt: 'jwt mode: every server checks the token’s signature with the same JWT_SECRET. No lookup, no shared state, and no way to take a token back before it expires.',
+  jwtRevocation: 'jwt mode with a revocation list (JWT_REVOCATION=redis): logout works everywhere, because every server asks Redis on every request. State again: stop Redis, and no token can be checked (503).'
 }
 const SYMBOL = { ok: '✔', refused: '✘', failed: '⚠' }
 
@@ -153,7 +154,7 @@ function whereText (view) {
   const mode = view.mode ?? state.mode
   if (mode === 'memory') return 'sessions: its own memory'
   if (mode === 'redis') return view.store === 'down' ? 'sessions: Redis (unreachable!)' : 'sessions: in Redis'
-  if (mode === 'jwt') return 'checks signatures'
+  if (mode === 'jwt') return view.store === 'down' ? 'revocation list unreachable!' : revocationList() ? 'signatures + revocation list' : 'checks signatures'
   return view.url
 }
 
@@ -168,7 +169,7 @@ function updateMode () {
   state.mode = mode
   $('mode').textContent = `mode: ${mode ?? '?'}`
   $('strategy').textContent = state.strategy
-  $('lesson').textContent = LESSONS[mode] ?? 'Waiting for the servers to say which mode they run in…'
+  $('lesson').textContent = (mode === 'jwt' && revocationList() ? LESSONS.jwtRevocation : LESSONS[mode]) ?? 'Waiting for the servers to say which mode they run in…'
   const pins = state.strategy === 'sticky'
   $('balancer-note').textContent = pins
     ? `sticky: a cookie (${state.stickyCookie}=…) pins each client to one server`
@@ -179,20 +180,28 @@ function updateMode () {
   updatePin()
 }
 
+/** jwt mode with JWT_REVOCATION=redis: the servers report a store, and the launcher a Redis. */
+function revocationList () {
+  if (state.mode !== 'jwt') return false
+  if (state.cluster?.targets.some((t) => t.kind === 'redis')) return true
+  return [...state.upstreams.values()].some((v) => v.store === 'up' || v.store === 'down')
+}
+
 function updateStore () {
   const mode = state.mode
   const box = $('store')
   const redisTarget = state.cluster?.targets.find((t) => t.kind === 'redis')
   box.classList.remove('store-none', 'store-up', 'store-down')
   $('store-actions').replaceChildren()
-  if (mode === 'redis') {
+  if (mode === 'redis' || revocationList()) {
     const views = [...state.upstreams.values()]
     const down = views.filter((v) => v.store === 'down').length
     const stopped = redisTarget !== undefined && !redisTarget.running
-    $('store-title').textContent = 'Redis'
+    const what = mode === 'redis' ? 'a session' : 'the revocation list'
+    $('store-title').textContent = mode === 'redis' ? 'Redis' : 'Redis: revoked tokens'
     $('store-note').textContent = stopped
-      ? 'stopped: no server can read a session'
-      : down > 0 ? `${down} of ${views.length} servers cannot reach it` : 'every server reads every session here'
+      ? `stopped: no server can read ${what}`
+      : down > 0 ? `${down} of ${views.length} servers cannot reach it` : mode === 'redis' ? 'every server reads every session here' : 'JWT_REVOCATION=redis: every server checks it on every request'
     box.classList.add(stopped || down > 0 ? 'store-down' : 'store-up')
     if (redisTarget) $('store-actions').replaceChildren(...controlButtons(redisTarget))
   } else if (mode === 'jwt') {
@@ -248,8 +257,8 @@ function drawWires () {
   line(centre($('client'), stage, 'right'), centre(balancer, stage, 'left'))
   for (const card of state.cards.values()) {
     line(centre(balancer, stage, 'bottom'), centre(card.el, stage, 'top'))
-    if (state.mode === 'redis') line(centre(card.el, stage, 'bottom'), centre($('store'), stage, 'top'), 'wire-store')
-    if (state.mode === 'jwt') line(centre(card.el, stage, 'bottom'), centre($('store'), stage, 'top'), 'wire-secret')
+    if (state.mode === 'redis' || revocationList()) line(centre(card.el, stage, 'bottom'), centre($('store'), stage, 'top'), 'wire-store')
+    else if (state.mode === 'jwt') line(centre(card.el, stage, 'bottom'), centre($('store'), stage, 'top'), 'wire-secret')
   }
   svg.replaceChildren(...lines)
 }
@@ -611,7 +620,11 @@ function renderCredential () {
     let note = 'Base64url is an encoding, not encryption: whoever holds the token reads the header and the payload. The signature proves the token was made with the secret and not changed since; it hides nothing. This page cannot check it: only the servers hold JWT_SECRET.'
     if (cred.altered?.kind === 'tampered') note = `You changed one character of the payload (${cred.altered.what}) and kept the old signature. It no longer matches: every server will refuse it.`
     if (cred.altered?.kind === 'forged') note = 'Signed with a random secret: a real HMAC, but not with JWT_SECRET. Every server will refuse it.'
-    if (cred.loggedOut && !cred.altered) note = 'You logged out: the server cleared the cookie, but it keeps no record of this token, so it still works until exp. Fetch and see.'
+    if (cred.loggedOut && !cred.altered) {
+      note = revocationList()
+        ? 'You logged out: the token’s id (jti) is now on the revocation list in Redis, which every server checks on every request. Fetch and see.'
+        : 'You logged out: the server cleared the cookie, but it keeps no record of this token, so it still works until exp. Fetch and see.'
+    }
     parts.append(h('p', { class: 'note', text: note }))
   } else {
     tokenLine.append(h('span', { class: 't-payload', text: cred.token }))

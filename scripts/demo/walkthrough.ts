@@ -1,0 +1,150 @@
+import { startCluster, type Cluster } from '../cluster.ts'
+import { DemoClient } from './client.ts'
+import { createNarrator } from './narrator.ts'
+import { STEPS, type ClusterSpec, type Memo, type StepContext } from './steps.ts'
+
+export interface WalkthroughOptions {
+  /** The first step to run (1-7); default 1. */
+  fromStep?: number
+  /** The last step to run; default the last. */
+  toStep?: number
+  /** App servers per cluster; default 3. */
+  servers?: number
+  /** The balancer's port for every cluster (so one dashboard URL follows the whole story); 0 = any free port. */
+  port?: number
+  write: (text: string) => void
+  colour: boolean
+  /** Called between steps with the next step's number and title; resolves to go on. */
+  pause?: (next: { n: number, title: string }) => Promise<void>
+  /** Told about each cluster as it starts or stops, so a Ctrl-C handler can stop it. */
+  onCluster?: (cluster: Cluster | undefined) => void
+}
+
+export interface StepReport {
+  step: number
+  title: string
+  mode: string
+  strategy: string
+  result: unknown
+  lesson: string
+}
+
+const SERVER_LOG_LINES = 40
+
+/**
+ * Runs the steps in order on clusters it starts and stops itself, and returns
+ * what each step measured. Consecutive steps that need the same cluster share
+ * it; the last one is stopped when the walkthrough ends, fails or is aborted.
+ */
+export async function runWalkthrough (options: WalkthroughOptions): Promise<StepReport[]> {
+  const from = options.fromStep ?? 1
+  const to = options.toStep ?? STEPS.length
+  const steps = STEPS.filter((s) => s.n >= from && s.n <= to)
+  const out = createNarrator(options.write, options.colour)
+  const memo: Memo = {}
+  const reports: StepReport[] = []
+  // The servers' own log lines stay out of the story, but are kept to explain a failure.
+  const recentLogs: string[] = []
+  let current: { spec: ClusterSpec, cluster: Cluster } | undefined
+
+  async function clusterFor (spec: ClusterSpec): Promise<Cluster> {
+    if (current !== undefined && sameSpec(current.spec, spec)) return current.cluster
+    if (current !== undefined) {
+      const old = current
+      current = undefined
+      options.onCluster?.(undefined)
+      await old.cluster.stop()
+    }
+    const count = options.servers ?? 3
+    const extra = spec.mode === 'redis' ? ', and a private redis-server' : spec.jwtRevocation === true ? ', with JWT_REVOCATION=redis and a private redis-server' : ''
+    out.note(`[starting ${count} app servers in ${spec.mode} mode behind a ${spec.strategy} balancer${extra}…]`)
+    const cluster = await startCluster({
+      mode: spec.mode,
+      strategy: spec.strategy,
+      servers: count,
+      port: options.port ?? 0,
+      logLevel: 'warn',
+      healthIntervalMs: 250,
+      // Generous: on a busy machine a slow answer must not count as a dead server (a crash is
+      // a refused connection, seen at once either way), or sticky pins would move for nothing.
+      healthTimeoutMs: 2000,
+      ...(spec.sessionTtlSeconds === undefined ? {} : { sessionTtlSeconds: spec.sessionTtlSeconds }),
+      ...(spec.serverEnv === undefined ? {} : { serverEnv: spec.serverEnv }),
+      ...(spec.jwtRevocation === true ? { jwtRevocation: true } : {}),
+      onLog: (source, line) => {
+        recentLogs.push(`${source} | ${line}`)
+        if (recentLogs.length > SERVER_LOG_LINES) recentLogs.shift()
+      }
+    })
+    current = { spec, cluster }
+    options.onCluster?.(cluster)
+    out.verbatim([`balancer ${cluster.url}   dashboard ${cluster.url}/_balancer/`], 'gray')
+    return cluster
+  }
+
+  function contextFor (cluster: Cluster): StepContext {
+    return {
+      cluster,
+      out,
+      memo,
+      client: (user) => new DemoClient(cluster.url, user, (answer, quiet) => { if (!quiet) out.answer(answer) }),
+      settle: async () => { await settle(cluster) },
+      metric: async (name, label) => await metric(cluster, name, label)
+    }
+  }
+
+  try {
+    for (const [i, step] of steps.entries()) {
+      out.heading(step.n, STEPS.length, step.title)
+      const cluster = await clusterFor(step.cluster)
+      await settle(cluster)
+      const { result, lesson } = await step.run(contextFor(cluster))
+      out.lesson(lesson)
+      reports.push({ step: step.n, title: step.title, mode: step.cluster.mode, strategy: step.cluster.strategy, result, lesson })
+      const next = steps[i + 1]
+      if (next !== undefined) await options.pause?.({ n: next.n, title: next.title })
+    }
+  } catch (err) {
+    if (recentLogs.length > 0) out.note(`The servers' last log lines:\n${recentLogs.join('\n')}`)
+    throw err
+  } finally {
+    if (current !== undefined) {
+      options.onCluster?.(undefined)
+      await current.cluster.stop()
+    }
+  }
+  return reports
+}
+
+function sameSpec (a: ClusterSpec, b: ClusterSpec): boolean {
+  return a.mode === b.mode && a.strategy === b.strategy && a.sessionTtlSeconds === b.sessionTtlSeconds && a.jwtRevocation === b.jwtRevocation &&
+    JSON.stringify(a.serverEnv ?? {}) === JSON.stringify(b.serverEnv ?? {})
+}
+
+/** Until every server process runs and the balancer has seen each one healthy. */
+async function settle (cluster: Cluster, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const stats = await fetch(`${cluster.url}/_balancer/stats`, { signal: AbortSignal.timeout(2000) })
+      .then(async (r) => await r.json() as { upstreams: Array<{ healthy: boolean }> }, () => undefined)
+    if (cluster.servers.every((s) => s.running) && stats !== undefined && stats.upstreams.every((u) => u.healthy)) return
+    if (Date.now() > deadline) throw new Error(`the cluster did not settle within ${timeoutMs} ms`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+/** Sums a Prometheus counter over the servers, per value of one label, reading each server directly. */
+async function metric (cluster: Cluster, name: string, label: string): Promise<Record<string, number>> {
+  const sums: Record<string, number> = {}
+  const pattern = new RegExp(`^${name}\\{([^}]*)\\} (\\S+)$`)
+  for (const server of cluster.servers) {
+    const text = await fetch(`${server.url}/metrics`, { signal: AbortSignal.timeout(2000) }).then(async (r) => await r.text())
+    for (const line of text.split('\n')) {
+      const match = pattern.exec(line)
+      if (match === null) continue
+      const value = new RegExp(`${label}="([^"]*)"`).exec(match[1] ?? '')?.[1] ?? ''
+      sums[value] = (sums[value] ?? 0) + Number(match[2])
+    }
+  }
+  return sums
+}

@@ -1,0 +1,164 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { chromium, type BrowserContext, type Page } from 'playwright-core'
+import t from 'tap'
+import type { Test } from 'tap'
+import { withCluster } from '../helpers/cluster.ts'
+
+// The dashboard in a real browser against a real cluster: the page loads, draws the servers,
+// shows traffic as it passes, and its buttons work (the stop/start ones through the launcher).
+t.setTimeout(300_000)
+
+/** Debian's chromium (what .ci/run installs), or another one named by CHROMIUM_PATH. */
+function findChromium (): string | undefined {
+  return [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome']
+    .find((p): p is string => p !== undefined && p !== '' && existsSync(p))
+}
+const executablePath = findChromium()
+// .ci/run installs chromium; the test skips only when .ci/run said why it could not, never silently.
+const unavailable = executablePath === undefined ? process.env.CHROMIUM_UNAVAILABLE : undefined
+const skip = unavailable !== undefined ? `chromium could not be installed here: ${unavailable}` : false
+
+async function openBrowser (t: Test): Promise<BrowserContext | undefined> {
+  if (executablePath === undefined) {
+    t.fail('chromium not found: install it (Debian/Ubuntu: apt-get install -y chromium) or set CHROMIUM_PATH; .ci/run installs it')
+    return undefined
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'dashboard-'))
+  const context = await chromium.launchPersistentContext(join(dir, 'profile'), {
+    executablePath,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1280, height: 800 }
+  })
+  t.teardown(async () => {
+    await context.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  context.setDefaultTimeout(60_000)
+  return context
+}
+
+/** Opens the dashboard and records every URL the page asks for. */
+async function openDashboard (t: Test, context: BrowserContext, url: string): Promise<{ page: Page, requests: string[], errors: string[] }> {
+  const page = await context.newPage()
+  const requests: string[] = []
+  const errors: string[] = []
+  page.on('request', (r) => { requests.push(r.url()) })
+  page.on('pageerror', (err) => { errors.push(err.message) })
+  await page.goto(`${url}/_balancer/`)
+  for (const id of ['app-1', 'app-2', 'app-3']) await page.waitForSelector(`.server[data-server="${id}"]`)
+  await page.waitForSelector('#live.pill-live')
+  return { page, requests, errors }
+}
+
+async function counts (page: Page, server: string): Promise<{ ok: number, refused: number, failed: number }> {
+  const card = page.locator(`.server[data-server="${server}"]`)
+  return {
+    ok: Number(await card.getAttribute('data-ok')),
+    refused: Number(await card.getAttribute('data-refused')),
+    failed: Number(await card.getAttribute('data-failed'))
+  }
+}
+
+async function waitForText (page: Page, selector: string, text: string): Promise<void> {
+  await page.locator(selector, { hasText: text }).waitFor()
+}
+
+t.test('memory mode: a login and twenty fetches show refusals on the servers that lack the session', { skip }, async (t) => {
+  const context = await openBrowser(t)
+  if (context === undefined) return
+  const cluster = await withCluster(t, { mode: 'memory', servers: 3 })
+  const { page, requests, errors } = await openDashboard(t, context, cluster.url)
+
+  t.match(await page.textContent('#mode'), 'memory')
+  t.match(await page.textContent('#strategy'), 'round-robin')
+  t.match(await page.textContent('#store-title'), 'no shared store')
+  t.match(await page.textContent('#lesson'), 'Only the server you logged in on knows you')
+  t.equal(await page.locator('#wires line').count(), 4, 'the diagram: client to balancer, balancer to each server')
+
+  await page.click('#login')
+  await waitForText(page, '#cred-summary', 'alice, issued by app-')
+  const home = /issued by (app-\d)/.exec(await page.textContent('#cred-summary') ?? '')?.[1] ?? ''
+  t.match(await page.textContent('#cred-parts'), `only in ${home}’s memory`, 'the credential panel says where the session lives')
+
+  await page.click('#fetch20')
+  await waitForText(page, '#answer', '20 fetches:')
+  t.match(await page.textContent('#answer'), /20 fetches: [67] accepted, 1[34] refused/)
+  // The events arrive in batches; wait until all 21 requests are counted.
+  await page.waitForFunction("[...document.querySelectorAll('.server')].reduce((n, el) => n + Number(el.dataset.ok) + Number(el.dataset.refused), 0) === 21")
+  const others = ['app-1', 'app-2', 'app-3'].filter((id) => id !== home)
+  const homeCounts = await counts(page, home)
+  t.equal(homeCounts.refused, 0, `${home}, where alice logged in, refused nothing`)
+  t.ok(homeCounts.ok >= 7, `${home} accepted the login and its share of the fetches (${homeCounts.ok})`)
+  for (const id of others) {
+    const c = await counts(page, id)
+    t.ok(c.refused >= 6 && c.ok === 0, `${id} never saw the login: ${c.refused} refused, ${c.ok} accepted`)
+  }
+  t.match(await page.locator('#log-rows tr').first().textContent(), 'GET /feeds')
+  t.equal(await page.locator('#log-rows tr').count(), 12, 'the log keeps the last twelve')
+  t.ok(await page.locator('#log-rows tr.refused', { hasText: 'unknown_session' }).count() > 0, 'refusals are listed with their reason')
+
+  await page.click('#tamper')
+  t.match(await page.textContent('#cred-summary'), 'TAMPERED')
+  await page.click('#fetch1')
+  await waitForText(page, '#answer', '401')
+  t.match(await page.textContent('#answer'), /unknown_session|invalid_token/, 'a changed session id is nobody\'s session')
+
+  // Stop and start, relayed to the launcher that owns the processes.
+  const victim = others[0] ?? 'app-2'
+  const server = cluster.servers.find((s) => s.id === victim)
+  await page.click(`button[data-action="stop"][data-target="${victim}"]`)
+  await waitForText(page, `.server[data-server="${victim}"] .state`, 'stopped')
+  t.equal(server?.running, false, `${victim} really stopped`)
+  await page.click(`button[data-action="start"][data-target="${victim}"]`)
+  await waitForText(page, `.server[data-server="${victim}"] .state`, 'up')
+  t.equal(server?.running, true, `${victim} really runs again`)
+
+  t.same(requests.filter((u) => !u.startsWith(`${cluster.url}/`)), [], 'the page asked nothing of any other origin')
+  t.same(errors, [], 'no script error')
+})
+
+t.test('jwt mode: the token decoded, tampered with, forged, and still good after logout', { skip }, async (t) => {
+  const context = await openBrowser(t)
+  if (context === undefined) return
+  const cluster = await withCluster(t, { mode: 'jwt', servers: 3 })
+  const { page, errors } = await openDashboard(t, context, cluster.url)
+  t.match(await page.textContent('#mode'), 'jwt')
+  t.match(await page.textContent('#store-title'), 'JWT_SECRET')
+
+  await page.selectOption('#user', 'bob')
+  await page.click('#login')
+  await waitForText(page, '#cred-summary', 'bob, issued by')
+  const parts = await page.textContent('#cred-parts') ?? ''
+  t.match(parts, '"alg":"HS256"', 'the header, decoded')
+  t.match(parts, '"sub":"bob"', 'the payload, decoded: plain JSON')
+  t.match(parts, 'HMAC-SHA256(header + "." + payload, JWT_SECRET)')
+  t.match(parts, 'not encryption')
+
+  await page.click('#fetch1')
+  await waitForText(page, '#answer', '200')
+  t.match(await page.textContent('#answer'), 'bob’s feed')
+
+  await page.click('#tamper')
+  t.equal(await page.locator('#cred-parts .changed').count(), 1, 'the changed character is marked')
+  await page.click('#fetch1')
+  await waitForText(page, '#answer', '401')
+  t.match(await page.textContent('#answer'), 'invalid_token')
+
+  await page.click('#forge')
+  await waitForText(page, '#cred-summary', 'FORGED')
+  await page.click('#fetch1')
+  await waitForText(page, '#answer', '401')
+  t.match(await page.textContent('#answer'), 'invalid_token', 'a token signed with another secret is refused')
+
+  await page.click('#restore')
+  await page.click('#logout')
+  await waitForText(page, '#answer', 'logged out on')
+  await page.click('#fetch20')
+  await waitForText(page, '#answer', '20 fetches:')
+  t.match(await page.textContent('#answer'), '20 fetches: 20 accepted, 0 refused', 'after logout the token still works on every server')
+  t.match(await page.textContent('#cred-parts'), 'it still works until exp')
+  t.same(errors, [], 'no script error')
+})

@@ -1,0 +1,79 @@
+import { execFileSync, spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import type { Test } from 'tap'
+
+const DEMO = fileURLToPath(new URL('../../../scripts/demo.ts', import.meta.url))
+
+interface Run { output: () => string, exited: Promise<number | null>, child: ReturnType<typeof spawn> }
+
+function launch (t: Test, args: string[]): Run {
+  const child = spawn(process.execPath, [DEMO, ...args], { env: { ...process.env, NO_COLOR: '1' }, stdio: ['pipe', 'pipe', 'pipe'] })
+  let output = ''
+  child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  t.teardown(() => { child.kill('SIGKILL') })
+  return { output: () => output, exited, child }
+}
+
+async function waitFor (run: Run, text: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!run.output().includes(text)) {
+    if (Date.now() > deadline) throw new Error(`did not print "${text}"; got:\n${run.output()}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+/** Every process below `pid`: the demo's cluster. */
+function descendants (pid: number): number[] {
+  const table = execFileSync('ps', ['-e', '-o', 'pid=,ppid='], { encoding: 'utf8' })
+  const children = new Map<number, number[]>()
+  for (const line of table.trim().split('\n')) {
+    const [child, parent] = line.trim().split(/\s+/).map(Number) as [number, number]
+    children.set(parent, [...(children.get(parent) ?? []), child])
+  }
+  const found: number[] = []
+  const walk = (p: number): void => { for (const c of children.get(p) ?? []) { found.push(c); walk(c) } }
+  walk(pid)
+  return found
+}
+
+function alive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+// Real clusters on a machine that may be busy: more time than the suite's default.
+t.setTimeout(300_000)
+
+t.test('npm run demo: waits for Enter between steps, and Ctrl-C stops every process it started', async (t) => {
+  const run = launch(t, ['--step', '6', '--port', '0'])
+  await waitFor(run, 'Press Enter for step 7')
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.notMatch(run.output(), 'Step 7 of 8', 'it waits')
+  run.child.stdin?.write('\n')
+  await waitFor(run, 'Lesson: After the logout')
+  const balancerPort = Number(/balancer http:\/\/127\.0\.0\.1:(\d+)/.exec(run.output().slice(run.output().indexOf('Step 7 of 8')))?.[1])
+  const children = descendants(run.child.pid ?? 0)
+  t.ok(children.length >= 4, `Enter went on to step 7: its balancer and three servers run (${children.length} processes)`)
+  run.child.kill('SIGINT')
+  t.equal(await run.exited, 130)
+  t.match(run.output(), 'All stopped.')
+  t.same(children.filter(alive), [], 'no process is left behind')
+  const answered = await fetch(`http://127.0.0.1:${balancerPort}/_balancer/stats`).then(() => true, () => false)
+  t.equal(answered, false, 'the balancer is gone')
+})
+
+t.test('npm run demo: bad flags say what is wrong', async (t) => {
+  for (const [args, message] of [[['--step', '9'], '--step must be a whole number from 1 to 8'], [['--servers', '1'], '--servers must be'], [['--nope'], 'Unknown option']] as const) {
+    const run = launch(t, [...args])
+    t.equal(await run.exited, 2, args.join(' '))
+    t.match(run.output(), message)
+    t.match(run.output(), 'Usage: npm run demo')
+  }
+})
