@@ -9,7 +9,7 @@ import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { request } from 'node:http'
 import { startCluster, type Cluster } from '../cluster.ts'
-import { runLoad, type LoadResult } from './bench-load.ts'
+import { startLoadGenerator, type LoadGenerator, type LoadResult } from './bench-load.ts'
 import { startReference, type ReferenceProxy } from './bench-proxies.ts'
 
 export const LEG_NAMES = ['direct', 'ours', 'nginx', 'haproxy'] as const
@@ -113,6 +113,7 @@ export async function runBalancerBench (options: BenchOptions, hooks: BenchHooks
   const dir = mkdtempSync(join(tmpdir(), 'bench-balancer-'))
   const references: ReferenceProxy[] = []
   let cluster: Cluster | undefined
+  let generator: LoadGenerator | undefined
   try {
     progress(`starting ${options.servers} app server${options.servers === 1 ? '' : 's'} and our balancer...`)
     // /health answers the same in every mode, so it runs in memory mode, which
@@ -146,7 +147,7 @@ export async function runBalancerBench (options: BenchOptions, hooks: BenchHooks
           continue
         }
         references.push(outcome.proxy)
-        report.description = `${outcome.proxy.version}, one ${name === 'nginx' ? 'worker' : 'thread'}, keep-alive upstream, round robin over ${upstreams.length}`
+        report.description = `${name} ${outcome.proxy.version}, one ${name === 'nginx' ? 'worker' : 'thread'}, keep-alive upstream, round robin over ${upstreams.length}`
         legs.push({ report, url: outcome.proxy.url, pid: outcome.proxy.process.pid })
       }
     }
@@ -156,8 +157,9 @@ export async function runBalancerBench (options: BenchOptions, hooks: BenchHooks
       await checkLeg(leg, path, headers)
     }
 
+    generator = startLoadGenerator(signal)
     const load = async (leg: Leg, seconds: number): Promise<LoadResult> =>
-      await runLoad({ url: `${leg.url}${path}`, connections: options.connections, durationSeconds: seconds, headers }, signal)
+      await (generator as LoadGenerator).run({ url: `${leg.url}${path}`, connections: options.connections, durationSeconds: seconds, headers })
 
     if (options.warmupSeconds > 0) {
       progress(`warming up: ${options.warmupSeconds} s per leg`)
@@ -202,6 +204,7 @@ export async function runBalancerBench (options: BenchOptions, hooks: BenchHooks
     }
   } finally {
     progress('stopping every process...')
+    generator?.close()
     await Promise.all(references.map(async (r) => await r.process.stop()))
     await cluster?.stop()
     rmSync(dir, { recursive: true, force: true })

@@ -36,27 +36,58 @@ export interface LoadResult {
 
 const SELF = fileURLToPath(import.meta.url)
 
-/** Runs autocannon in a child process and resolves with what it measured. */
-export async function runLoad (options: LoadOptions, signal?: AbortSignal): Promise<LoadResult> {
-  return await new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SELF, JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'pipe'], signal })
-    let out = ''
-    let err = ''
-    child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
-    child.stderr.on('data', (chunk: Buffer) => { err += chunk.toString() })
-    child.once('error', reject)
-    child.once('exit', (code, sig) => {
-      if (code !== 0) {
-        reject(new Error(`the load generator exited with ${String(code ?? sig)}${err === '' ? '' : `: ${err.trim()}`}`))
-        return
-      }
-      try {
-        resolve(JSON.parse(out) as LoadResult)
-      } catch {
-        reject(new Error(`the load generator printed no result: ${out}${err}`))
-      }
-    })
+/**
+ * The load generator: one child process for a whole bench run, driven over
+ * IPC, so each measurement does not pay for a Node start (seconds on a busy
+ * machine). It never shares a process with a server or a proxy.
+ */
+export interface LoadGenerator {
+  run (options: LoadOptions): Promise<LoadResult>
+  /** Ends the child process; safe to call twice. */
+  close (): void
+}
+
+export function startLoadGenerator (signal?: AbortSignal): LoadGenerator {
+  const child = spawn(process.execPath, [SELF], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], signal })
+  let stderr = ''
+  child.stderr?.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-2000) })
+  child.on('error', () => {}) // an abort; the run in flight rejects through 'exit'
+  let pending: { resolve: (r: LoadResult) => void, reject: (e: Error) => void } | undefined
+  let exited = false
+  child.on('message', (message: { result?: LoadResult, error?: string }) => {
+    const p = pending
+    pending = undefined
+    if (message.result !== undefined) p?.resolve(message.result)
+    else p?.reject(new Error(`the load generator failed: ${message.error ?? 'no result'}`))
   })
+  child.once('exit', (code, sig) => {
+    exited = true
+    pending?.reject(new Error(`the load generator exited with ${String(code ?? sig)}${stderr === '' ? '' : `: ${stderr.trim()}`}`))
+    pending = undefined
+  })
+  return {
+    async run (options) {
+      if (exited) throw new Error('the load generator has exited')
+      if (pending !== undefined) throw new Error('one load at a time')
+      return await new Promise((resolve, reject) => {
+        pending = { resolve, reject }
+        child.send(options)
+      })
+    },
+    close () {
+      if (!exited) child.kill()
+    }
+  }
+}
+
+/** One load in a child process of its own, started for it and ended after it. */
+export async function runLoad (options: LoadOptions, signal?: AbortSignal): Promise<LoadResult> {
+  const generator = startLoadGenerator(signal)
+  try {
+    return await generator.run(options)
+  } finally {
+    generator.close()
+  }
 }
 
 /** The q-quantile (0..1) of ascending-sorted values, nearest rank. */
@@ -108,6 +139,12 @@ async function main (options: LoadOptions): Promise<LoadResult> {
 }
 
 if (import.meta.main) {
-  const options = JSON.parse(process.argv[2] ?? '{}') as LoadOptions
-  process.stdout.write(`${JSON.stringify(await main(options))}\n`)
+  // Driven by the parent over IPC: one message per load, one answer each.
+  process.on('message', (options: LoadOptions) => {
+    main(options).then(
+      (result) => { process.send?.({ result }) },
+      (err: unknown) => { process.send?.({ error: err instanceof Error ? err.message : String(err) }) }
+    )
+  })
+  process.on('disconnect', () => { process.exit(0) })
 }

@@ -108,11 +108,10 @@ ${servers}
 `
 }
 
-/** The first line a `-v` prints (nginx writes it to stderr, haproxy to stdout). */
+/** The version `-v` prints (nginx writes it to stderr, haproxy to stdout), e.g. 1.22.1. */
 function versionOf (command: string): string {
   const run = spawnSync(command, ['-v'], { encoding: 'utf8', timeout: 5000 })
-  const line = `${run.stdout ?? ''}${run.stderr ?? ''}`.split('\n').find((l) => l.trim() !== '')
-  return line?.trim() ?? 'unknown'
+  return /\d+\.\d+(\.\d+)?/.exec(`${run.stdout ?? ''}${run.stderr ?? ''}`)?.[0] ?? 'unknown version'
 }
 
 /**
