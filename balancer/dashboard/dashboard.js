@@ -12,6 +12,7 @@ const LESSONS = {
   memory: 'memory mode: each server keeps its sessions in its own memory. Only the server you logged in on knows you; the others refuse you (red).',
   redis: 'redis mode: every server reads the session from Redis: one network round trip per request. Stop Redis, and everyone is locked out (503).',
   jwt: 'jwt mode: every server checks the token’s signature with the same JWT_SECRET. No lookup, no shared state, and no way to take a token back before it expires.',
+  sticky: 'sticky balancer: a cookie pins each client to one server, so memory sessions work… until that server goes away, and its users are logged out. The load follows the pins, not the servers.',
   jwtRevocation: 'jwt mode with a revocation list (JWT_REVOCATION=redis): logout works everywhere, because every server asks Redis on every request. State again: stop Redis, and no token can be checked (503).'
 }
 const SYMBOL = { ok: '✔', refused: '✘', failed: '⚠' }
@@ -169,7 +170,8 @@ function updateMode () {
   state.mode = mode
   $('mode').textContent = `mode: ${mode ?? '?'}`
   $('strategy').textContent = state.strategy
-  $('lesson').textContent = (mode === 'jwt' && revocationList() ? LESSONS.jwtRevocation : LESSONS[mode]) ?? 'Waiting for the servers to say which mode they run in…'
+  const lesson = mode === 'jwt' && revocationList() ? LESSONS.jwtRevocation : state.strategy === 'sticky' && mode !== 'jwt' ? LESSONS.sticky : LESSONS[mode]
+  $('lesson').textContent = lesson ?? 'Waiting for the servers to say which mode they run in…'
   const pins = state.strategy === 'sticky'
   $('balancer-note').textContent = pins
     ? `sticky: a cookie (${state.stickyCookie}=…) pins each client to one server`
