@@ -1,10 +1,10 @@
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { LaunchError } from './cluster.ts'
 import { parseCompareArgs, USAGE, UsageError, type CompareOptions } from './compare/options.ts'
 import { createReporter } from './compare/progress.ts'
 import { formatReport } from './compare/report-text.ts'
-import { runCompare } from './compare/run-compare.ts'
+import { runCompare, type CompareReport } from './compare/run-compare.ts'
 import { formatLogLine } from './lib/log-format.ts'
 
 // The only file of `npm run compare` that touches process: arguments, output files, exit codes.
@@ -21,42 +21,51 @@ if (options.help) {
   process.exit(0)
 }
 
-const reporter = createReporter()
-let interrupted = false
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    // The clusters are child processes: the launcher's exit hook kills whatever is left.
-    interrupted = true
-    reporter.clear()
-    process.stderr.write(`\n${signal}: stopping.\n`)
-    process.exit(130)
-  })
-}
-
-const onLog = options.verbose ? (source: string, line: string) => { reporter.clear(); process.stderr.write(`${formatLogLine(source, line, false)}\n`) } : undefined
-
-let report
-try {
-  report = await runCompare(options, reporter, onLog)
-} catch (err) {
-  reporter.clear()
-  if (!interrupted) process.stderr.write(`\nnpm run compare failed: ${(err as Error).message}\n`)
-  process.exit(err instanceof LaunchError ? 2 : 1)
-}
-reporter.clear()
-reporter.step(`done in ${report.config.elapsedSeconds.toFixed(0)} s`)
-process.stdout.write(`\n${formatReport(report)}\n`)
-
-if (options.json !== null) {
-  const file = resolve(options.json)
-  await mkdir(dirname(file), { recursive: true })
-  await writeFile(file, `${JSON.stringify(report, null, 2)}\n`)
-  process.stdout.write(`\nJSON: ${file}\n`)
-}
+// Before a minute of measuring, not after it: can this machine write the HTML report?
+let renderHtmlReport: ((report: CompareReport) => Promise<string>) | undefined
 if (options.html !== null) {
-  const { renderHtmlReport } = await import('./compare/report-html.ts')
-  const file = resolve(options.html)
-  await mkdir(dirname(file), { recursive: true })
-  await writeFile(file, await renderHtmlReport(report))
-  process.stdout.write(`${options.json === null ? '\n' : ''}HTML: ${file}\n`)
+  try {
+    ({ renderHtmlReport } = await import('./compare/report-html.ts'))
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw err
+    // vega and vega-lite are dev dependencies: an image built with --omit=dev has neither.
+    process.stderr.write(`--html needs vega and vega-lite, which are not installed here (${(err as Error).message.split('\n')[0] ?? ''}).\n` +
+      'Run npm install, or write --json FILE here and turn it into a page where they are installed: npm run compare -- --from FILE --html PAGE\n')
+    process.exit(1)
+  }
 }
+
+const reporter = createReporter()
+let report: CompareReport
+if (options.from !== null) {
+  report = JSON.parse(await readFile(options.from, 'utf8')) as CompareReport
+} else {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      // Every cluster process is a child: the launcher's exit hook kills whatever is left.
+      reporter.clear()
+      process.stderr.write(`\n${signal}: stopping.\n`)
+      process.exit(130)
+    })
+  }
+  const onLog = options.verbose ? (source: string, line: string) => { reporter.clear(); process.stderr.write(`${formatLogLine(source, line, false)}\n`) } : undefined
+  try {
+    report = await runCompare(options, reporter, onLog)
+  } catch (err) {
+    reporter.clear()
+    process.stderr.write(`\nnpm run compare failed: ${(err as Error).message}\n`)
+    process.exit(err instanceof LaunchError ? 2 : 1)
+  }
+  reporter.clear()
+  reporter.step(`done in ${report.config.elapsedSeconds.toFixed(0)} s`)
+}
+process.stdout.write(`\n${formatReport(report)}\n\n`)
+
+async function write (name: string, target: string, content: () => Promise<string> | string): Promise<void> {
+  const file = resolve(target)
+  await mkdir(dirname(file), { recursive: true })
+  await writeFile(file, await content())
+  process.stdout.write(`${name}: ${file}\n`)
+}
+if (options.json !== null) await write('JSON', options.json, () => `${JSON.stringify(report, null, 2)}\n`)
+if (options.html !== null && renderHtmlReport !== undefined) await write('HTML', options.html, async () => await (renderHtmlReport as (r: CompareReport) => Promise<string>)(report))

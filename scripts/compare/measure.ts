@@ -230,7 +230,7 @@ export function judgeBottleneck (m: { balancerCores: number | null, serverCores:
   } else if (balancerIsBottleneck) {
     warnings.push(b >= SATURATED_CORES
       ? `the balancer is the bottleneck: it used ${b.toFixed(2)} of a core, its one thread nearly full (the ${m.servers} app server${m.servers === 1 ? '' : 's'} used ${m.serverCores.toFixed(2)} together)`
-      : `the balancer is the bottleneck: it used more CPU (${b.toFixed(2)} cores) than all ${m.servers} app server${m.servers === 1 ? '' : 's'} together (${m.serverCores.toFixed(2)})`)
+      : `the balancer is the bottleneck: it used more CPU (${b.toFixed(2)} cores) than ${m.servers === 1 ? 'the app server' : `all ${m.servers} app servers together`} (${m.serverCores.toFixed(2)})`)
   }
   const loadGeneratorIsBottleneck = m.loadGeneratorCores >= SATURATED_CORES
   if (loadGeneratorIsBottleneck) warnings.push(`the load generator used ${m.loadGeneratorCores.toFixed(2)} of a core: it may be limiting req/s too`)

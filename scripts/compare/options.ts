@@ -17,6 +17,7 @@ and prints what each mode costs and how often it refuses a logged-in user.
   --url URL               measure the cluster already running there instead of starting one
   --json FILE             write the results as JSON (the shape in CONTRACT.md)
   --html FILE             write a self-contained HTML report with charts
+  --from FILE             measure nothing: print (and --html) the results a --json run wrote
   --verbose               show the servers' log lines`
 
 export interface CompareOptions {
@@ -33,6 +34,8 @@ export interface CompareOptions {
   url: string | null
   json: string | null
   html: string | null
+  /** Re-render a saved --json report instead of measuring. */
+  from: string | null
   verbose: boolean
   help: boolean
 }
@@ -94,6 +97,7 @@ export function parseCompareArgs (argv: string[]): CompareOptions {
         url: { type: 'string' },
         json: { type: 'string' },
         html: { type: 'string' },
+        from: { type: 'string' },
         verbose: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false }
       },
@@ -123,6 +127,7 @@ export function parseCompareArgs (argv: string[]): CompareOptions {
     url: values.url ?? null,
     json: values.json ?? null,
     html: values.html ?? null,
+    from: values.from ?? null,
     verbose: values.verbose,
     help: values.help
   }

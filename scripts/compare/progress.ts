@@ -26,7 +26,9 @@ export function createReporter (stream: NodeJS.WriteStream = process.stderr, tty
       if (!tty) return
       clear()
       const line = `[${clock(performance.now() - started)}] ${text}`
-      stream.write(line.slice(0, Math.max(20, (stream.columns ?? 100) - 1)))
+      // One line only: a line longer than the terminal would wrap, and \r would not reach its start.
+      const columns = stream.columns > 0 ? stream.columns : 100
+      stream.write(line.slice(0, Math.max(20, columns - 1)))
       shown = true
     },
     clear

@@ -104,7 +104,7 @@ export async function runCompare (options: CompareOptions, reporter: Reporter, o
 
   // Memory per session is measured in a child of its own while the clusters start: it counts
   // bytes, not time, so the overlap costs it nothing, and no load test runs until both are done.
-  const sessionCostsPending = options.sessions > 0 ? measureCosts(options.sessions, modes, reporter, notes, onLog) : Promise.resolve(null)
+  const sessionCostsPending = measureCosts(options.sessions, modes, reporter, notes, onLog)
   sessionCostsPending.catch(() => {})
 
   const loadGenerator = startLoadGenerator()
@@ -200,7 +200,7 @@ async function measureCosts (sessions: number, modes: AuthMode[], reporter: Repo
   const t0 = performance.now()
   let redisUrl: string | undefined
   let stopRedis = async (): Promise<void> => {}
-  if (modes.includes('redis')) {
+  if (modes.includes('redis') && sessions > 0) {
     try {
       const redis = await startPrivateRedis({ onLog })
       redisUrl = redis.directUrl
@@ -210,8 +210,8 @@ async function measureCosts (sessions: number, modes: AuthMode[], reporter: Repo
     }
   }
   try {
-    const costs = await measureSessionCosts(sessions, { memory: modes.includes('memory'), redisUrl })
-    reporter.step(`memory per session measured (${fmt(sessions)} sessions) in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+    const costs = await measureSessionCosts(sessions, { memory: sessions > 0 && modes.includes('memory'), redisUrl })
+    if (sessions > 0) reporter.step(`memory per session measured (${fmt(sessions)} sessions) in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
     return costs
   } catch (err) {
     notes.push(`memory per session not measured: ${(err as Error).message.split('\n')[0] ?? ''}`)

@@ -91,9 +91,11 @@ export async function connectToTarget (url: string): Promise<Target> {
   if (!AUTH_MODES.includes(mode)) throw new Error(`${base}/health did not say which mode it runs (got ${JSON.stringify(health)})`)
 
   let upstreams: string[] = []
+  let strategy: string | undefined
   try {
-    const stats = JSON.parse(await getText(`${base}/_balancer/stats`)) as { upstreams?: Array<{ url: string, healthy: boolean }> }
+    const stats = JSON.parse(await getText(`${base}/_balancer/stats`)) as { strategy?: string, upstreams?: Array<{ url: string, healthy: boolean }> }
     upstreams = (stats.upstreams ?? []).filter((u) => u.healthy).map((u) => u.url.replace(/\/+$/, ''))
+    strategy = stats.strategy
   } catch {
     // Not our balancer, or it hides its stats: count the servers through /metrics below.
   }
@@ -118,7 +120,9 @@ export async function connectToTarget (url: string): Promise<Target> {
     mode,
     url: base,
     serverCount,
-    description: `the running cluster at ${base} (${serverCount} app server${serverCount === 1 ? '' : 's'}, /metrics read ${direct ? 'from each server' : 'through the balancer'})`,
+    description: `the running cluster at ${base} (${serverCount} app server${serverCount === 1 ? '' : 's'}, /metrics read ${direct ? 'from each server' : 'through the balancer'}` +
+      // (N-1)/N is what a round robin predicts; a sticky balancer keeps a client on one server (if the client keeps its cookie).
+      `${strategy !== undefined && strategy !== 'round-robin' ? `; balancer strategy ${strategy}, so (N-1)/N need not apply` : ''})`,
     scrape,
     balancerCpuSeconds: () => undefined,
     async stop () {}

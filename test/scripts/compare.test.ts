@@ -13,9 +13,11 @@ t.setTimeout(300_000)
 const dir = mkdtempSync(join(tmpdir(), 'compare-test-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
 
-// Small and fast: a second of load. 5 connections over 2 servers: a number of connections that
-// is not a multiple of the servers, so even a round robin locked in step refuses exactly 1 in 2.
-const SMALL = ['--servers', '2', '--connections', '5', '--duration', '1', '--warmup', '0.5', '--sessions', '2000']
+// Small and fast: a second and a half of load. 7 connections over 2 servers: a number of
+// connections that is not a multiple of the servers, so even a round robin locked in step
+// refuses 1 in 2; and enough requests that a stall of the (shared) machine does not decide the share.
+const SMALL = ['--servers', '2', '--connections', '7', '--duration', '1.5', '--warmup', '0.5', '--sessions', '2000']
+const CONNECTIONS = 7
 
 async function compare (args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> {
   const child = spawn(process.execPath, [COMPARE, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME }, stdio: ['ignore', 'pipe', 'pipe'] })
@@ -47,7 +49,7 @@ t.test('npm run compare: the three modes side by side, and numbers that mean wha
   plain = report
 
   t.test('the JSON has the contract\'s shape', async (t) => {
-    t.match(report.config, { servers: 2, connections: 5, durationSeconds: 1 })
+    t.match(report.config, { servers: 2, connections: CONNECTIONS, durationSeconds: 1.5 })
     t.same(report.results.map((r) => r.mode), ['memory', 'redis', 'jwt'], 'one entry per mode')
     for (const r of report.results) {
       t.match(r, {
@@ -68,7 +70,7 @@ t.test('npm run compare: the three modes side by side, and numbers that mean wha
 
   t.test('memory refuses about (N-1)/N of logged-in requests; redis and jwt refuse none', async (t) => {
     const memory = byMode(report, 'memory')
-    t.ok(Math.abs(memory.authFailureRate - 0.5) <= 0.1, `memory with 2 servers: ${(memory.authFailureRate * 100).toFixed(1)}% refused, about 50%`)
+    t.ok(Math.abs(memory.authFailureRate - 0.5) <= 0.15, `memory with 2 servers: ${(memory.authFailureRate * 100).toFixed(1)}% refused of ${memory.ok + memory.unauthorized}, about 50%`)
     t.equal(memory.expectedAuthFailureRate, 0.5)
     for (const mode of ['redis', 'jwt']) {
       const r = byMode(report, mode)
@@ -86,7 +88,7 @@ t.test('npm run compare: the three modes side by side, and numbers that mean wha
       t.equal(sum(r, 'ok'), r.serverCounted.ok, `${r.mode}: per-server 2xx add up to the servers' total`)
       t.equal(sum(r, 'unauthorized'), r.serverCounted.unauthorized, `${r.mode}: per-server 401 add up too`)
       const extra = r.serverCounted.ok + r.serverCounted.unauthorized - (r.ok + r.unauthorized)
-      t.ok(extra >= 0 && extra <= 2 * 5, `${r.mode}: the servers counted ${extra} more than the client got (in flight at the edges, at most 2 per connection)`)
+      t.ok(extra >= 0 && extra <= 2 * CONNECTIONS, `${r.mode}: the servers counted ${extra} more than the client got (in flight at the edges, at most 2 per connection)`)
     }
     const memory = byMode(report, 'memory')
     for (const [id, p] of Object.entries(memory.perServer)) t.ok(p.ok > 0 && p.unauthorized > 0, `memory ${id}: lets its own sessions through and refuses the others'`)
@@ -110,7 +112,7 @@ t.test('npm run compare: the three modes side by side, and numbers that mean wha
   })
 
   t.test('the printed report: progress on stderr, tables and plain words on stdout, files written', async (t) => {
-    t.match(run.stderr, /memory: 5 sessions logged in through the balancer/)
+    t.match(run.stderr, new RegExp(`memory: ${CONNECTIONS} sessions logged in through the balancer`))
     t.match(run.stderr, /jwt: [\d,]+ req\/s/)
     for (const heading of ['Throughput and failures', 'Cost of the auth step', 'Per server', 'Balancer check', 'In plain words']) t.match(run.stdout, heading)
     t.match(run.stdout, /^memory .* 50\.0%$/m, 'the expected 50% printed beside memory\'s measured share')
@@ -118,11 +120,21 @@ t.test('npm run compare: the three modes side by side, and numbers that mean wha
     const page = readFileSync(html, 'utf8')
     t.ok((page.match(/<svg /g) ?? []).length >= 6, 'the HTML report has its charts')
   })
+
+  t.test('--from: a saved --json run printed and charted again, with nothing measured', async (t) => {
+    const again = join(dir, 'again.html')
+    const rerun = await compare(['--from', json, '--html', again])
+    t.equal(rerun.code, 0, rerun.stderr)
+    const tables = (out: string): string => out.split(/\n(?:JSON|HTML): /)[0] ?? ''
+    t.equal(tables(rerun.stdout), tables(run.stdout), 'the same tables and words')
+    t.equal(rerun.stderr, '', 'no progress: nothing ran')
+    t.equal(readFileSync(again, 'utf8'), readFileSync(html, 'utf8'), 'the same page')
+  })
 })
 
 t.test('--redis-latency-ms: a slower network to Redis shows in the auth step, and only there', async (t) => {
   const json = join(dir, 'delayed.json')
-  const run = await compare([...SMALL, '--modes', 'redis', '--sessions', '0', '--redis-latency-ms', '20', '--json', json])
+  const run = await compare([...SMALL, '--modes', 'redis', '--servers', '1', '--sessions', '0', '--redis-latency-ms', '20', '--json', json])
   t.equal(run.code, 0, `exits 0${run.code === 0 ? '' : `: ${run.stderr}`}`)
   const delayed = byMode(read(json), 'redis')
   const direct = plain === undefined ? undefined : byMode(plain, 'redis')

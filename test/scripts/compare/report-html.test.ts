@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url'
 import { chromium } from 'playwright-core'
 import t from 'tap'
 import { buildCharts, renderHtmlReport } from '../../../scripts/compare/report-html.ts'
-import { fakeReport } from './fixture-report.ts'
+import { fakeReport } from '../../helpers/compare-report.ts'
 
 /** Debian's chromium (what .ci/run installs), or another one named by CHROMIUM_PATH. */
 function findChromium (): string | undefined {

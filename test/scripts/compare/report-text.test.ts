@@ -1,6 +1,6 @@
 import t from 'tap'
 import { formatReport, plainWords, table } from '../../../scripts/compare/report-text.ts'
-import { fakeReport } from './fixture-report.ts'
+import { fakeReport } from '../../helpers/compare-report.ts'
 
 t.test('table: left-aligned names, right-aligned numbers, a rule under the header', async (t) => {
   t.equal(table(['mode', 'req/s'], [['memory', '1,000'], ['jwt', '5']]), 'mode    req/s\n------  -----\nmemory  1,000\njwt         5')

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { combineRuns, expectedFailureRate } from '../../../scripts/compare/run-compare.ts'
-import { fakeRun } from './fixture-report.ts'
+import { fakeRun } from '../../helpers/compare-report.ts'
 
 const cost = { credentialBytes: 43, bytesPerSession: 150, measuredAs: 'heap' }
 

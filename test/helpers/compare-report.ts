@@ -1,5 +1,5 @@
-import { judgeBottleneck, type RunResult } from '../../../scripts/compare/measure.ts'
-import { combineRuns, expectedFailureRate, type CompareReport, type MemoryCost } from '../../../scripts/compare/run-compare.ts'
+import { judgeBottleneck, type RunResult } from '../../scripts/compare/measure.ts'
+import { combineRuns, expectedFailureRate, type CompareReport, type MemoryCost } from '../../scripts/compare/run-compare.ts'
 
 /** A made-up but self-consistent run: N servers, round robin, memory refusing (N-1)/N. */
 export function fakeRun (mode: string, servers: number, rps: number, authUs: number): RunResult {
