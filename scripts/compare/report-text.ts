@@ -74,6 +74,19 @@ function perServerTable (results: ModeResult[]): string {
     ]))
 }
 
+function perServerCpuTable (results: ModeResult[]): string {
+  const servers = [...new Set(results.flatMap((r) => Object.keys(r.perServer)))]
+  return table(
+    ['mode', ...servers],
+    results.map((r) => [
+      r.mode,
+      ...servers.map((s) => {
+        const p = r.perServer[s]
+        return p === undefined ? '-' : `${int(p.cpuUsPerRequest)} µs (${dec(p.cpuCores, 2)} cores)`
+      })
+    ]))
+}
+
 function sweepTable (report: CompareReport): string {
   const points = report.sweep ?? []
   const modes = [...new Set(points.map((p) => p.mode))]
@@ -153,6 +166,9 @@ export function formatReport (report: CompareReport): string {
   if (inFlight.length > 0) {
     out.push('(the servers can count a few more than the client got: requests in flight when the load stopped, at most one per connection)')
   }
+  out.push('')
+  out.push('CPU per request each server answered, and the share of a core it used:')
+  out.push(perServerCpuTable(report.results))
   if (report.sweep !== null) {
     out.push('')
     out.push('Sweep over cluster sizes (req/s and refused share; * = balancer-bound):')
