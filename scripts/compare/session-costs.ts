@@ -20,10 +20,18 @@ export async function measureSessionCosts (sessions: number, what: { memory: boo
   const args = ['--expose-gc', ENTRY, '--sessions', String(sessions)]
   if (what.memory) args.push('--memory')
   if (what.redisUrl !== undefined) args.push('--redis', what.redisUrl)
-  const { stdout } = await promisify(execFile)(process.execPath, args, {
+  const running = promisify(execFile)(process.execPath, args, {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' },
     timeout: 300_000,
     maxBuffer: 1024 * 1024
   })
-  return JSON.parse(stdout.trim().split('\n').pop() ?? '') as SessionCosts
+  // If compare is stopped (Ctrl-C) mid-measurement, the measurement goes with it.
+  const kill = (): void => { running.child.kill('SIGKILL') }
+  process.once('exit', kill)
+  try {
+    const { stdout } = await running
+    return JSON.parse(stdout.trim().split('\n').pop() ?? '') as SessionCosts
+  } finally {
+    process.removeListener('exit', kill)
+  }
 }
