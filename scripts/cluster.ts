@@ -131,8 +131,7 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
     const balancer = new ManagedProcess({
       name: 'balancer',
       command: process.execPath,
-      // http-proxy 1.18 calls util._extend; the deprecation warning would be the first line users read.
-      args: ['--disable-warning=DEP0060', BALANCER_ENTRY],
+      args: [BALANCER_ENTRY],
       env: {
         ...inheritedEnv(),
         PORT: String(balancerPort),
