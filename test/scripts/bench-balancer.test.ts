@@ -11,6 +11,10 @@ import type { BenchReport, LegReport } from '../../scripts/lib/bench-balancer.ts
 import { median, ratio } from '../../scripts/lib/bench-balancer.ts'
 import { findCommand, haproxyConfig, nginxConfig, startReference } from '../../scripts/lib/bench-proxies.ts'
 
+// Five processes to start (two app servers, our balancer, nginx, haproxy) and
+// a load generator: on a busy machine starting Node alone can take 20 s.
+t.setTimeout(300_000)
+
 const BENCH = fileURLToPath(new URL('../../scripts/bench-balancer.ts', import.meta.url))
 const installed = { nginx: findCommand('nginx') !== undefined, haproxy: findCommand('haproxy') !== undefined }
 
