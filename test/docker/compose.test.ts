@@ -101,7 +101,7 @@ t.test('the services the issue asks for', async (t) => {
 // `config` needs no Docker engine.
 function composeCli (): string[] | undefined {
   for (const command of [['docker', 'compose'], ['docker-compose']]) {
-    const run = spawnSync(command[0] as string, [...command.slice(1), 'version'], { encoding: 'utf8', timeout: 10_000 })
+    const run = spawnSync(command[0] as string, [...command.slice(1), 'version'], { encoding: 'utf8', timeout: 30_000 })
     if (run.status === 0) return command
   }
   return undefined
@@ -121,11 +121,12 @@ t.test('docker compose config agrees', { skip: cli === undefined ? 'no docker co
   // Each run of Compose v1 takes seconds to start: run them side by side.
   const config = async (envFile: string, files: string[]): Promise<{ status: number, stderr: string }> => {
     try {
-      await execFileAsync(command as string, [...prefix, '--env-file', envFile, ...files.flatMap((f) => ['-f', join(root, f)]), 'config', '-q'], { cwd: root, env, timeout: 30_000 })
+      // Generous: on a loaded machine Compose v1 alone can take many seconds to start.
+      await execFileAsync(command as string, [...prefix, '--env-file', envFile, ...files.flatMap((f) => ['-f', join(root, f)]), 'config', '-q'], { cwd: root, env, timeout: 120_000 })
       return { status: 0, stderr: '' }
     } catch (err) {
-      const { code, stderr } = err as { code?: unknown, stderr?: string }
-      return { status: typeof code === 'number' ? code : 1, stderr: stderr ?? '' }
+      const { code, signal, stderr } = err as { code?: unknown, signal?: string | null, stderr?: string }
+      return { status: typeof code === 'number' ? code : 1, stderr: `${stderr ?? ''}${signal == null ? '' : ` (killed by ${signal}: timed out?)`}` }
     }
   }
   const [base, layered, missing, broken] = await Promise.all([
