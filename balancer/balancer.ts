@@ -333,8 +333,10 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
       return
     }
     if (sticky) addPinCookie(proxyRes, res[kPin])
+    // The status code only: Node writes the standard reason phrase. The
+    // upstream's own phrase may hold bytes Node's parser lets through and
+    // writeHead refuses (http-proxy copied it, and the throw killed the process).
     res.statusCode = proxyRes.statusCode ?? 502
-    if (proxyRes.statusMessage !== undefined && proxyRes.statusMessage !== '') res.statusMessage = proxyRes.statusMessage
     const headers = proxyRes.headers
     for (const name in headers) {
       const value = headers[name]
