@@ -64,6 +64,15 @@ function passedThrough (): Record<string, string> {
 const colour = process.stdout.isTTY === true && process.env.NO_COLOR === undefined
 const log = (source: string, line: string): void => { process.stdout.write(`${formatLogLine(source, line, colour)}\n`) }
 
+// A signal during the start must not orphan what has started: exiting runs the
+// launcher library's exit hook, which kills every child it spawned.
+const onEarlySignal = (signal: NodeJS.Signals): void => {
+  process.stderr.write(`\n${signal} while starting: stopping what had started.\n`)
+  process.exit(1)
+}
+process.once('SIGINT', onEarlySignal)
+process.once('SIGTERM', onEarlySignal)
+
 process.stdout.write(`Starting ${servers} app server${servers === 1 ? '' : 's'} in ${mode} mode...\n`)
 let cluster
 try {
@@ -87,6 +96,8 @@ try {
 }
 
 const running = cluster
+process.off('SIGINT', onEarlySignal)
+process.off('SIGTERM', onEarlySignal)
 for (const server of running.servers) {
   server.onUnexpectedExit = (code, signal) => log('launcher', JSON.stringify({ level: 40, time: Date.now(), msg: `${server.id} exited (${signal ?? `code ${String(code)}`}); the balancer will route around it` }))
 }

@@ -15,11 +15,19 @@ function launch (args: string[], env: Record<string, string | undefined> = proce
   child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
   child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-  t.teardown(() => { child.kill('SIGKILL') })
+  // SIGTERM first: the launcher then stops its children. SIGKILL would orphan them.
+  t.teardown(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return
+    child.kill('SIGTERM')
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000)
+    await exited
+    clearTimeout(timer)
+  })
   return { output: () => output, exited, kill: (signal) => child.kill(signal) }
 }
 
-async function waitFor (run: Run, text: string, timeoutMs = 20_000): Promise<void> {
+// A server may take up to the launcher's own 60 s to start on a loaded machine.
+async function waitFor (run: Run, text: string, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!run.output().includes(text)) {
     if (Date.now() > deadline) throw new Error(`did not print "${text}"; got:\n${run.output()}`)
@@ -27,7 +35,7 @@ async function waitFor (run: Run, text: string, timeoutMs = 20_000): Promise<voi
   }
 }
 
-t.test('npm start: prints the URL, the servers and the demo users; SIGTERM stops every child', async (t) => {
+t.test('npm start: prints the URL, the servers and the demo users; SIGTERM stops every child', { timeout: 240_000 }, async (t) => {
   const port = await freePort()
   const run = launch(['--mode', 'redis', '--servers', '2', '--port', String(port)], { ...process.env, REDIS_URL: undefined })
   await waitFor(run, 'Ctrl-C stops everything')
