@@ -14,7 +14,8 @@ const USAGE = `Usage: npm run test:docker -- [--modes jwt,memory,redis] [--keep]
 The Docker smoke test: builds the image, brings the compose stack up with the host-network
 override (docker/compose.host-network.yml), logs in through the balancer, checks that
 x-served-by rotates over the three app servers and that each mode answers as it should, tries
-the nginx and bench profiles and a graceful stop, and always tears the stack down.
+UPSTREAMS_DNS in a container, the nginx and bench profiles and a graceful stop, and always
+tears the stack down.
 
 Without a Docker engine or Compose it is SKIPPED (exit code 77), never passed. It never pulls:
 missing base images (node:24-slim, redis:7, nginx:1.28) are built as STAND-INS from Debian
@@ -324,6 +325,26 @@ async function checkMode (stack: Stack, mode: AuthMode): Promise<void> {
   check(`[${mode}] POST /logout: 204`, logout.status === 204, `${logout.status}`)
 }
 
+/**
+ * The one part of DNS discovery host networking can show: the image's balancer, given
+ * UPSTREAMS_DNS, resolves the name inside its container (here through an /etc/hosts entry,
+ * as there is no Docker DNS) and sends traffic to what it found.
+ */
+async function checkDnsDiscovery (cleanup: Array<() => Promise<unknown>>): Promise<void> {
+  const port = await freePort()
+  const started = await run('docker', ['run', '-d', '--rm', '--network', 'host', '--add-host', 'app:127.0.0.1',
+    '-e', 'UPSTREAMS_DNS=app:3001', '-e', 'HOST=127.0.0.1', '-e', `PORT=${port}`, '-e', 'LOG_LEVEL=warn', IMAGE, 'node', 'balancer/server.ts'], { timeoutMs: 60_000 })
+  const id = started.stdout.trim()
+  if (id !== '') cleanup.push(async () => await run('docker', ['rm', '-f', id], { echo: false, timeoutMs: 60_000, pastDeadline: true }))
+  let last = ''
+  const found = started.code === 0 && await waitFor('the DNS-discovering balancer', async () => {
+    const health = await http(`http://127.0.0.1:${port}/health`)
+    last = `${health.status} ${health.servedBy}`
+    return health.status === 200 && health.servedBy === 'app-1'
+  }, 60_000)
+  check('UPSTREAMS_DNS in a container: a balancer given app:3001 finds app-1 by name', found, `${started.stderr.trim()} last answer: ${last}`)
+}
+
 async function checkNginx (stack: Stack): Promise<void> {
   const up = await stack.compose(['--profile', 'nginx', 'up', '-d', '--no-build', 'nginx'], { timeoutMs: 180_000 })
   if (!check('[nginx profile] compose up nginx', up.code === 0, tail(up.stderr))) return
@@ -394,7 +415,9 @@ async function main (): Promise<number> {
 
   const work = mkdtempSync(join(tmpdir(), 'auth-cluster-docker-'))
   const stack = await prepareStack(compose, work)
-  notes.push('ran with docker/compose.host-network.yml: host networking, three app services on fixed ports, a fixed UPSTREAMS list; Docker DNS discovery and --scale were not exercised')
+  notes.push('ran with docker/compose.host-network.yml: host networking, three app services on fixed ports, a fixed UPSTREAMS list; Docker\'s DNS and --scale were not exercised (UPSTREAMS_DNS only through an /etc/hosts entry)')
+  // Containers started outside compose, removed with the stack.
+  const cleanup: Array<() => Promise<unknown>> = []
   let interrupted = false
   const onSignal = (signal: NodeJS.Signals): void => {
     interrupted = true
@@ -408,6 +431,7 @@ async function main (): Promise<number> {
       if (interrupted || Date.now() > DEADLINE) break
       if (await upInMode(stack, mode)) await checkMode(stack, mode)
     }
+    if (!interrupted) await checkDnsDiscovery(cleanup)
     if (!interrupted) await checkNginx(stack)
     if (!interrupted) await checkBench(stack)
     if (!interrupted) await checkGracefulStop(stack)
@@ -419,6 +443,7 @@ async function main (): Promise<number> {
       const logs = await stack.compose(['logs', '--no-color', '--tail', '30'], { echo: false, timeoutMs: 30_000, pastDeadline: true })
       log(`\nlast log lines of the stack:\n${tail(logs.stdout, 120)}`)
     }
+    for (const undo of cleanup) await undo()
     if (values.keep) {
       log(`\n--keep: the stack is still up (project ${PROJECT}); its env file is in ${work}`)
     } else {
