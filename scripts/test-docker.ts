@@ -233,11 +233,15 @@ async function prepareStack (compose: { command: string[], major: number }, work
   const files = ['-f', join(root, 'docker-compose.yml'), '-f', join(root, 'docker/compose.host-network.yml')]
   const [command, ...prefix] = compose.command as [string, ...string[]]
   const base = [...prefix, '--env-file', envFile, '-p', PROJECT]
+  // Every later command (nginx, ps, down) keeps the mode of the last `up`, or Compose would
+  // see the app servers' configuration change and recreate them.
+  let currentMode: AuthMode = 'jwt'
   const envFor = (mode: AuthMode | undefined): NodeJS.ProcessEnv => {
+    if (mode !== undefined) currentMode = mode
     const env = { ...process.env }
     // The shell's value would win over the env file's.
     for (const name of ['JWT_SECRET', 'BALANCER_PORT', 'LOG_LEVEL', 'SESSION_TTL_SECONDS', 'NGINX_PORT']) delete env[name]
-    env.AUTH_MODE = mode ?? 'jwt'
+    env.AUTH_MODE = currentMode
     return env
   }
 
