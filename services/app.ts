@@ -51,6 +51,8 @@ export async function buildApp (config: AppConfig, options: BuildOptions = {}): 
     // A URL Fastify cannot decode (GET /%zz) is answered before any hook runs; without this
     // that 400 has no x-served-by and not our error shape.
     frameworkErrors: (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+      // No hook runs for these, the onResponse log line included: log it here, once.
+      request.log.info({ method: request.method, url: request.url, statusCode: 400, code: err.code }, `${request.method} ${request.url} 400 ${err.code}`)
       reply.code(400).header('x-served-by', config.serverId)
         .send({ error: 'bad_request', message: err.message, servedBy: config.serverId })
     },

@@ -1,0 +1,168 @@
+import { execFileSync, spawnSync } from 'node:child_process'
+import { generateKeyPairSync, randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import http from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t, { type Test } from 'tap'
+import { fuzzCredentials } from '../helpers/fuzz-credentials.ts'
+import { login, withCluster } from '../helpers/cluster.ts'
+
+// Attacks on every mode through a real cluster: a few thousand random and mutated tokens and
+// cookies, then JWT forgeries made by tools that are not ours. No all-in-one JWT attack tool
+// (jwt_tool, jwt-hack, myjwt) installs from npm or Debian, so the forgeries come from two
+// independent ones: golang-jwt's `jwt` command (Debian package jwt) signs whatever header,
+// algorithm and key it is told, and `jwt-cracker` (npm) guesses HMAC secrets. Only 401s may
+// come back: never a 200, a 400 or a 5xx, and no process may die.
+
+const PER_MODE = 1200
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+const hasJwtTool = spawnSync('jwt', ['-h']).error === undefined
+
+async function send (url: string, agent: http.Agent, headers: Record<string, string>): Promise<{ status: number, body: string }> {
+  return await new Promise((resolve) => {
+    const req = http.get(`${url}/feeds`, { agent, headers, timeout: 10_000 }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => { body += chunk })
+      res.on('end', () => { resolve({ status: res.statusCode ?? 0, body }) })
+    })
+    req.on('timeout', () => { req.destroy(new Error('timeout')) })
+    req.on('error', (err) => { resolve({ status: 0, body: err.message }) })
+  })
+}
+
+/** Sends every case, 16 at a time; returns the ones that were not `401 unauthorized`. */
+async function onlyUnauthorized (url: string, agent: http.Agent, cases: Array<{ headers: Record<string, string>, kind: string }>): Promise<{ unexpected: Array<{ kind: string, status: number, body: string }>, tally: string }> {
+  const unexpected: Array<{ kind: string, status: number, body: string }> = []
+  const statuses = new Map<number, number>()
+  let next = 0
+  await Promise.all(Array.from({ length: 16 }, async () => {
+    while (next < cases.length) {
+      const fuzz = cases[next++]
+      if (fuzz === undefined) break
+      const { status, body } = await send(url, agent, fuzz.headers)
+      statuses.set(status, (statuses.get(status) ?? 0) + 1)
+      let error: unknown
+      try { error = (JSON.parse(body) as { error?: unknown }).error } catch {}
+      if (status !== 401 || error !== 'unauthorized') unexpected.push({ kind: fuzz.kind, status, body: body.slice(0, 200) })
+    }
+  }))
+  return { unexpected, tally: [...statuses].map(([s, n]) => `${n}× ${s}`).join(', ') }
+}
+
+/** Forged JWTs signed by golang-jwt's CLI: every attack class RFC 8725 warns about. */
+function forgeries (dir: string, realSecret: string | undefined): Array<{ kind: string, token: string }> {
+  const now = Math.floor(Date.now() / 1000)
+  const claims = (extra: Record<string, unknown> = {}): string => {
+    const file = join(dir, `claims-${randomBytes(4).toString('hex')}.json`)
+    writeFileSync(file, JSON.stringify({ sub: 'alice', iss: 'auth-cluster', aud: 'auth-cluster-api', iat: now, exp: now + 600, jti: randomBytes(16).toString('base64url'), ...extra }))
+    return file
+  }
+  const keyFile = (name: string, content: string | Buffer): string => {
+    const file = join(dir, name)
+    writeFileSync(file, content)
+    return file
+  }
+  const sign = (claimsFile: string, alg: string, key: string | undefined, headers: string[] = []): string =>
+    execFileSync('jwt', ['-sign', claimsFile, '-alg', alg, ...(key === undefined ? [] : ['-key', key]), ...headers.flatMap((h) => ['-header', h])], { encoding: 'utf8' }).trim()
+
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
+  const rsaPrivate = keyFile('rsa.pem', privateKey.export({ type: 'pkcs1', format: 'pem' }))
+  const rsaPublic = keyFile('rsa.pub', publicKey.export({ type: 'spki', format: 'pem' }))
+  const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  const ecPrivate = keyFile('ec.pem', ec.privateKey.export({ type: 'sec1', format: 'pem' }))
+  const jwk = JSON.stringify(publicKey.export({ format: 'jwk' }))
+  const weak = ['secret', 'password', 'auth-cluster', 'changeme', 'your-256-bit-secret', 'demo-only-not-secret-replace-me-with-openssl-rand-base64-48', '']
+  const list: Array<{ kind: string, token: string }> = [
+    { kind: 'alg none', token: sign(claims(), 'none', undefined) },
+    { kind: 'alg none with kid default', token: sign(claims(), 'none', undefined, ['kid=default']) },
+    { kind: 'RS256 with an attacker key', token: sign(claims(), 'RS256', rsaPrivate, ['kid=default']) },
+    { kind: 'ES256 with an attacker key', token: sign(claims(), 'ES256', ecPrivate, ['kid=default']) },
+    { kind: 'key confusion: HS256 keyed with an RSA public key PEM', token: sign(claims(), 'HS256', rsaPublic, ['kid=default']) },
+    { kind: 'HS512 keyed with an RSA public key PEM', token: sign(claims(), 'HS512', rsaPublic, ['kid=default']) },
+    { kind: 'injected jwk header (attacker public key), RS256', token: sign(claims(), 'RS256', rsaPrivate, ['kid=default', `jwk=${jwk}`]) },
+    { kind: 'injected jku header', token: sign(claims(), 'RS256', rsaPrivate, ['kid=default', 'jku=http://127.0.0.1:1/jwks.json']) },
+    { kind: 'injected x5u header', token: sign(claims(), 'RS256', rsaPrivate, ['kid=default', 'x5u=http://127.0.0.1:1/cert.pem']) },
+    { kind: 'kid path traversal to an empty file, HS256 keyed with nothing', token: sign(claims(), 'HS256', keyFile('empty', ''), ['kid=../../../../../../dev/null']) },
+    { kind: 'kid SQL injection', token: sign(claims(), 'HS256', keyFile('sqli', 'x'), ["kid=x' UNION SELECT 'x"]) },
+    ...weak.filter((s) => s !== '').map((secret) => ({ kind: `tampered claims (sub admin, exp in 10 years) signed with the guess "${secret.slice(0, 20)}"`, token: sign(claims({ sub: 'admin', exp: now + 315_360_000 }), 'HS256', keyFile(`weak-${secret.length}`, secret), ['kid=default']) }))
+  ]
+  if (realSecret !== undefined) {
+    const secretFile = keyFile('real', realSecret)
+    list.push(
+      { kind: 'the real secret, but HS512', token: sign(claims(), 'HS512', secretFile, ['kid=default']) },
+      { kind: 'the real secret, no kid', token: sign(claims(), 'HS256', secretFile) },
+      { kind: 'the real secret, an unknown kid', token: sign(claims(), 'HS256', secretFile, ['kid=other']) },
+      { kind: 'the real secret, an injected jku beside the kid', token: sign(claims(), 'HS256', secretFile, ['kid=default', 'jku=http://127.0.0.1:1/k']) },
+      { kind: 'the real secret, expired an hour ago', token: sign(claims({ iat: now - 7200, exp: now - 3600 }), 'HS256', secretFile, ['kid=default']) },
+      { kind: 'the real secret, another audience', token: sign(claims({ aud: 'another-api' }), 'HS256', secretFile, ['kid=default']) }
+    )
+  }
+  return list
+}
+
+function crack (token: string, args: string[]): string {
+  const run = spawnSync(join(ROOT, 'node_modules', '.bin', 'jwt-cracker'), ['-t', token, ...args], { encoding: 'utf8', timeout: 60_000 })
+  return `${run.stdout}${run.stderr}`
+}
+
+for (const mode of ['memory', 'redis', 'jwt'] as const) {
+  t.test(`${mode} mode: forged and mutated credentials through the balancer get only 401s`, async (t) => {
+    const cluster = await withCluster(t, { mode, servers: 3 })
+    const { token } = await login(cluster.url)
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 16 })
+    t.teardown(() => { agent.destroy() })
+
+    const fuzz = await onlyUnauthorized(cluster.url, agent, fuzzCredentials(token, PER_MODE, mode.length * 7919))
+    t.same(fuzz.unexpected, [], `${PER_MODE} random and mutated tokens and cookies: all 401 unauthorized (${fuzz.tally})`)
+
+    await t.test('JWT forgeries from an independent implementation (golang-jwt\'s jwt command)', { skip: hasJwtTool || process.env.CI !== undefined ? false : 'the jwt command (Debian package jwt) is not installed' }, async (t: Test) => {
+      const dir = mkdtempSync(join(tmpdir(), 'jwt-attacks-'))
+      t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+      const forged = forgeries(dir, cluster.jwtSecret)
+      const cases = forged.flatMap((f): Array<{ kind: string, headers: Record<string, string> }> => [
+        { kind: `${f.kind} (Bearer)`, headers: { authorization: `Bearer ${f.token}` } },
+        { kind: `${f.kind} (cookie)`, headers: { cookie: `auth=${f.token}` } }
+      ])
+      const result = await onlyUnauthorized(cluster.url, agent, cases)
+      t.same(result.unexpected, [], `${cases.length} forgeries: all 401 (${result.tally})`)
+      if (cluster.jwtSecret !== undefined) {
+        // The control: the same tool, told to make exactly what we issue, is accepted.
+        const now = Math.floor(Date.now() / 1000)
+        const claimsFile = join(dir, 'genuine.json')
+        writeFileSync(claimsFile, JSON.stringify({ sub: 'carol', iss: 'auth-cluster', aud: 'auth-cluster-api', iat: now, exp: now + 600, jti: randomBytes(16).toString('base64url') }))
+        const keyFile = join(dir, 'genuine-key')
+        writeFileSync(keyFile, cluster.jwtSecret)
+        const genuine = execFileSync('jwt', ['-sign', claimsFile, '-alg', 'HS256', '-key', keyFile, '-header', 'kid=default'], { encoding: 'utf8' }).trim()
+        const answer = await send(cluster.url, agent, { authorization: `Bearer ${genuine}` })
+        t.equal(answer.status, 200, 'the tool\'s output is accepted when it holds the real secret: the refusals above are about the attacks, not the tool')
+      }
+    })
+
+    if (mode === 'jwt') {
+      await t.test('weak-secret guessing with jwt-cracker (npm) against a real token', async (t: Test) => {
+        const dir = mkdtempSync(join(tmpdir(), 'jwt-crack-'))
+        t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+        const wordlist = join(dir, 'words.txt')
+        const words = ['secret', 'password', 'changeme', 'jwt', 'key', 'auth-cluster', 'auth-cluster-api', 'your-256-bit-secret', 'supersecret', 'admin', 'letmein', 'qwerty', 'wonderland', 'builder', 'lighthouse',
+          'demo-only-not-secret-replace-me-with-openssl-rand-base64-48', ...Array.from({ length: 2000 }, (_, i) => `secret${i}`)]
+        writeFileSync(wordlist, `${words.join('\n')}\n`)
+        t.match(crack(token, ['-d', wordlist]), 'SECRET NOT FOUND', `a dictionary of ${words.length} likely secrets finds nothing: npm start makes a random 48-byte secret`)
+        t.match(crack(token, ['-a', 'abcdefghijklmnopqrstuvwxyz0123456789', '--max', '3']), 'SECRET NOT FOUND', 'nor does brute force over every secret of up to 3 letters and digits')
+        // The control: the same tool finds a weak secret at once, so "not found" above means something.
+        const b64 = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url')
+        const input = `${b64({ alg: 'HS256', typ: 'JWT', kid: 'default' })}.${b64({ sub: 'alice' })}`
+        const { createHmac } = await import('node:crypto')
+        const weakToken = `${input}.${createHmac('sha256', 'changeme').update(input).digest('base64url')}`
+        t.match(crack(weakToken, ['-d', wordlist]), 'SECRET FOUND: changeme', 'a token signed with a weak secret is cracked by the same run')
+      })
+    }
+
+    t.ok([cluster.balancer, ...cluster.servers, ...(cluster.redis === undefined ? [] : [cluster.redis])].every((p) => p.running), 'every process is still running')
+    // Three tries: in memory mode only the server that made the session knows it.
+    const real = await Promise.all([0, 1, 2].map(async () => (await send(cluster.url, agent, { authorization: `Bearer ${token}` })).status))
+    t.ok(real.includes(200), `and the real token still works (${real.join(', ')})`)
+  })
+}
