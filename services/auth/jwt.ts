@@ -1,5 +1,5 @@
+import fastifyJwt from '@fastify/jwt'
 import { randomBytes } from 'node:crypto'
-import { createSigner, createVerifier } from 'fast-jwt'
 import type { AuthenticatorFactory, RefusalReason, Verdict } from './authenticator.ts'
 import { connectStore, type StoreClient } from './redis-client.ts'
 
@@ -23,31 +23,38 @@ type Verify = (token: string) => Record<string, unknown>
  * secret can be rotated without logging anyone out. Without revocation, logout cannot take a
  * token back; with JWT_REVOCATION=redis it records the jti until the token's exp.
  */
-export const createJwtAuthenticator: AuthenticatorFactory = async ({ config, log, metrics }) => {
+export const createJwtAuthenticator: AuthenticatorFactory = async ({ config, log, metrics, app }) => {
   const { keys, issuer, audience, clockToleranceSeconds, revocation } = config.jwt
   const signingKey = keys[0]
   if (signingKey === undefined) throw new Error('jwt mode needs at least one key (JWT_SECRET or JWT_SECRETS)')
   const toleranceMs = clockToleranceSeconds * 1000
 
-  const sign = createSigner({
-    key: signingKey.secret,
-    algorithm: 'HS256',
-    kid: signingKey.kid,
-    expiresIn: config.sessionTtlSeconds * 1000,
-    iss: issuer,
-    aud: audience
-  })
-  // One verifier per key, made once: the kid in the header picks it, the algorithm is fixed here.
-  const verifiers = new Map<string, Verify>(keys.map((key) => [key.kid, createVerifier({
-    key: key.secret,
-    algorithms: ['HS256'],
-    checkTyp: 'JWT',
-    allowedIss: issuer,
-    allowedAud: audience,
-    requiredClaims: ['exp', 'iat', 'iss', 'aud', 'sub', 'jti'],
-    clockTolerance: toleranceMs,
-    cache: false
-  }) as Verify]))
+  // @fastify/jwt once per key, each in a namespace named by its kid: its signer and verifier are
+  // made once at registration, with the algorithm fixed here and every claim check switched on
+  // (by default it accepts tokens with no exp and does not look at iss, aud or typ).
+  for (const key of keys) {
+    await app.register(fastifyJwt, {
+      namespace: key.kid,
+      secret: key.secret,
+      // A number here is seconds: @fastify/jwt converts it, as jsonwebtoken did, for fast-jwt.
+      sign: { algorithm: 'HS256', kid: key.kid, expiresIn: config.sessionTtlSeconds, iss: issuer, aud: audience },
+      verify: {
+        algorithms: ['HS256'],
+        checkTyp: 'JWT',
+        allowedIss: issuer,
+        allowedAud: audience,
+        requiredClaims: ['exp', 'iat', 'iss', 'aud', 'sub', 'jti'],
+        clockTolerance: toleranceMs,
+        cache: false
+      }
+    })
+  }
+  const jwt = app.jwt as unknown as Record<string, { sign: (payload: object) => string, verify: Verify }>
+  const signer = jwt[signingKey.kid]
+  if (signer === undefined) throw new Error(`@fastify/jwt did not register the key ${signingKey.kid}`)
+  const sign = (payload: object): string => signer.sign(payload)
+  // The kid in the header picks the verifier; the algorithm is fixed by the server.
+  const verifiers = new Map<string, Verify>(keys.map((key) => [key.kid, (token: string) => (jwt[key.kid] as { verify: Verify }).verify(token)]))
 
   const store: StoreClient | undefined = revocation === 'redis'
     ? await connectStore({ url: config.redis.url, commandTimeoutMs: config.redis.commandTimeoutMs, log, name: 'jwt-revocation' })
