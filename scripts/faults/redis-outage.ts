@@ -36,7 +36,11 @@ export async function redisOutage (options: RedisOutageOptions): Promise<FaultRe
     const downAt = load.now()
     if (how === 'kill') await redis.kill()
     else redis.signal('SIGSTOP')
-    const detectMs = await timeUntil(() => load.records.some((r) => r.status === 503 && r.start >= downAt), 5000, 5)
+    // The first 503 answered after the stop, in flight at that moment or sent after it.
+    const firstDown = async (): Promise<boolean> => load.records.some((r) => r.status === 503 && r.end >= downAt)
+    const detectWaitMs = await timeUntil(firstDown, 5000, 5)
+    const detected = load.records.filter((r) => r.status === 503 && r.end >= downAt).sort((a, b) => a.end - b.end)[0]
+    const detectMs = detectWaitMs === undefined || detected === undefined ? undefined : detected.end - downAt
     await sleep(outageMs)
     if (how === 'kill') await redis.start()
     else redis.signal('SIGCONT')

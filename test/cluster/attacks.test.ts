@@ -161,8 +161,10 @@ for (const mode of ['memory', 'redis', 'jwt'] as const) {
     }
 
     t.ok([cluster.balancer, ...cluster.servers, ...(cluster.redis === undefined ? [] : [cluster.redis])].every((p) => p.running), 'every process is still running')
-    // Three tries: in memory mode only the server that made the session knows it.
-    const real = await Promise.all([0, 1, 2].map(async () => (await send(cluster.url, agent, { authorization: `Bearer ${token}` })).status))
-    t.ok(real.includes(200), `and the real token still works (${real.join(', ')})`)
+    // Three tries: in memory mode only the server that made the session knows it. Fresh
+    // connections: the pooled ones may have idled past the balancer's keep-alive meanwhile.
+    const fresh = new http.Agent({ keepAlive: false })
+    const real = await Promise.all([0, 1, 2].map(async () => await send(cluster.url, fresh, { authorization: `Bearer ${token}` })))
+    t.ok(real.some((r) => r.status === 200), `and the real token still works (${real.map((r) => r.status === 0 ? r.body : r.status).join(', ')})`)
   })
 }
