@@ -9,6 +9,12 @@ export interface KillServerOptions {
   sessions?: number
   connections?: number
   healthIntervalMs?: number
+  /**
+   * The balancer's probe timeout (its default is 500 ms). The tests raise it: on a CI machine
+   * running other suites beside this one, a probe of a healthy server can be slower than that,
+   * and the test is about the killed server, which a refused connection marks down at once.
+   */
+  healthTimeoutMs?: number
 }
 
 /**
@@ -18,8 +24,8 @@ export interface KillServerOptions {
  * 200; in memory mode, anything but 200 or 401 (its 401s are the demo, not a fault).
  */
 export async function killServer (options: KillServerOptions): Promise<FaultResult> {
-  const { mode, sessions: sessionCount = 12, connections = 8, healthIntervalMs = 1000 } = options
-  const cluster = await startCluster({ mode, servers: 3, logLevel: 'warn', healthIntervalMs })
+  const { mode, sessions: sessionCount = 12, connections = 8, healthIntervalMs = 1000, healthTimeoutMs } = options
+  const cluster = await startCluster({ mode, servers: 3, logLevel: 'warn', healthIntervalMs, ...(healthTimeoutMs === undefined ? {} : { healthTimeoutMs }) })
   try {
     const victim = cluster.servers[1]
     if (victim === undefined) throw new Error('expected three servers')
