@@ -1,39 +1,15 @@
-import { spawn } from 'node:child_process'
 import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { runCli, waitForOutput, type CliRun } from '../helpers/cli.ts'
 import { freePort } from '../../scripts/lib/ports.ts'
 import { httpOk } from '../../scripts/lib/probes.ts'
 
 const START = fileURLToPath(new URL('../../scripts/start.ts', import.meta.url))
 
-interface Run { output: () => string, exited: Promise<number | null>, kill: (signal: NodeJS.Signals) => void }
-
-function launch (args: string[], env: Record<string, string | undefined> = process.env): Run {
-  const child = spawn(process.execPath, [START, ...args], { env: { ...env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] })
-  let output = ''
-  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-  // SIGTERM first: the launcher then stops its children. SIGKILL would orphan them.
-  t.teardown(async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return
-    child.kill('SIGTERM')
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000)
-    await exited
-    clearTimeout(timer)
-  })
-  return { output: () => output, exited, kill: (signal) => child.kill(signal) }
-}
-
+const launch = (args: string[], env: Record<string, string | undefined> = process.env): CliRun => runCli(t, START, args, env)
 // A server may take up to the launcher's own 60 s to start on a loaded machine.
-async function waitFor (run: Run, text: string, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!run.output().includes(text)) {
-    if (Date.now() > deadline) throw new Error(`did not print "${text}"; got:\n${run.output()}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
+const waitFor = async (run: CliRun, text: string): Promise<void> => await waitForOutput(run, text, 120_000)
 
 t.test('npm start: prints the URL, the servers and the demo users; SIGTERM stops every child', { timeout: 240_000 }, async (t) => {
   const port = await freePort()
@@ -49,7 +25,7 @@ t.test('npm start: prints the URL, the servers and the demo users; SIGTERM stops
 
   const children = [...out.matchAll(/(?:app-\d|redis) +(?:http|redis):\/\/127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1]))
   t.equal(children.length, 3, 'two app servers and a redis-server')
-  run.kill('SIGTERM')
+  run.child.kill('SIGTERM')
   t.equal(await run.exited, 0, 'the launcher exits cleanly')
   for (const childPort of [port, ...children]) {
     t.ok(await portClosed(childPort), `nothing listens on ${childPort} any more`)

@@ -1,25 +1,14 @@
-import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { runCli, type CliRun } from '../../helpers/cli.ts'
 import type { Test } from 'tap'
 import type { JwtForgeries, JwtLogout, JwtRevocation, JwtStateless } from '../../../scripts/demo/steps.ts'
 
 const DEMO = fileURLToPath(new URL('../../../scripts/demo.ts', import.meta.url))
-
-interface Run { output: () => string, exited: Promise<number | null>, child: ReturnType<typeof spawn> }
-
-function launch (t: Test, args: string[]): Run {
-  const child = spawn(process.execPath, [DEMO, ...args], { env: { ...process.env, NO_COLOR: '1' }, stdio: ['pipe', 'pipe', 'pipe'] })
-  let output = ''
-  child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-  t.teardown(() => { child.kill('SIGKILL') })
-  return { output: () => output, exited, child }
-}
+const launch = (t: Test, args: string[]): CliRun => runCli(t, DEMO, args)
 
 // Real clusters on a machine that may be busy: more time than the suite's default.
 t.setTimeout(300_000)

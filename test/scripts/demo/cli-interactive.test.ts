@@ -1,29 +1,11 @@
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { runCli, waitForOutput, type CliRun } from '../../helpers/cli.ts'
 import type { Test } from 'tap'
 
 const DEMO = fileURLToPath(new URL('../../../scripts/demo.ts', import.meta.url))
-
-interface Run { output: () => string, exited: Promise<number | null>, child: ReturnType<typeof spawn> }
-
-function launch (t: Test, args: string[]): Run {
-  const child = spawn(process.execPath, [DEMO, ...args], { env: { ...process.env, NO_COLOR: '1' }, stdio: ['pipe', 'pipe', 'pipe'] })
-  let output = ''
-  child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-  t.teardown(() => { child.kill('SIGKILL') })
-  return { output: () => output, exited, child }
-}
-
-async function waitFor (run: Run, text: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!run.output().includes(text)) {
-    if (Date.now() > deadline) throw new Error(`did not print "${text}"; got:\n${run.output()}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
+const launch = (t: Test, args: string[]): CliRun => runCli(t, DEMO, args)
 
 /** Every process below `pid`: the demo's cluster. */
 function descendants (pid: number): number[] {
@@ -53,11 +35,11 @@ t.setTimeout(300_000)
 
 t.test('npm run demo: waits for Enter between steps, and Ctrl-C stops every process it started', async (t) => {
   const run = launch(t, ['--step', '6', '--port', '0'])
-  await waitFor(run, 'Press Enter for step 7')
+  await waitForOutput(run, 'Press Enter for step 7', 60_000)
   await new Promise((resolve) => setTimeout(resolve, 300))
   t.notMatch(run.output(), 'Step 7 of 8', 'it waits')
   run.child.stdin?.write('\n')
-  await waitFor(run, 'Lesson: After the logout')
+  await waitForOutput(run, 'Lesson: After the logout', 60_000)
   const balancerPort = Number(/balancer http:\/\/127\.0\.0\.1:(\d+)/.exec(run.output().slice(run.output().indexOf('Step 7 of 8')))?.[1])
   const children = descendants(run.child.pid ?? 0)
   t.ok(children.length >= 4, `Enter went on to step 7: its balancer and three servers run (${children.length} processes)`)
