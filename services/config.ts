@@ -10,7 +10,8 @@ const seconds = (max: number, what: string, fallback: number) =>
 const count = (fallback: number) =>
   Type.Integer({ minimum: 1, maximum: 1_000_000, default: fallback, description: 'must be a whole number from 1 to 1000000' })
 
-const EnvSchema = Type.Object({
+/** Every variable the app server reads, with its default: what Compose and .env.example must offer (test/docker checks). */
+export const ServerEnvSchema = Type.Object({
   AUTH_MODE: Type.Union(AUTH_MODES.map((m) => Type.Literal(m)), { default: 'jwt' }),
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000, description: 'must be a port number from 0 to 65535' }),
   HOST: Type.String({ default: '127.0.0.1' }),
@@ -77,7 +78,7 @@ const KID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/
 const TRUST_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal'])
 
 export function loadServerConfig (env: Record<string, string | undefined>): ServerConfig {
-  const e = readEnv(EnvSchema, env)
+  const e = readEnv(ServerEnvSchema, env)
   const problems: string[] = []
   const needsKeys = e.AUTH_MODE === 'jwt'
   const keys = needsKeys ? parseJwtKeys(e.JWT_SECRET, e.JWT_SECRETS, problems) : []

@@ -155,6 +155,14 @@ t.test('JWT_SECRETS: kid:secret pairs, newest first, each at least 32 bytes', as
   t.same(loadServerConfig({ AUTH_MODE: 'jwt', JWT_SECRETS: `k:${SECRET_32}:with:colons` }).jwt.keys, [{ kid: 'k', secret: `${SECRET_32}:with:colons` }], 'only the first colon separates')
 })
 
+// Compose passes every variable, the unused ones empty (JWT_SECRETS: ${JWT_SECRETS:-}).
+t.test('an empty JWT_SECRET or JWT_SECRETS is unset: the other one alone is the key set', async (t) => {
+  t.same(loadServerConfig({ AUTH_MODE: 'jwt', JWT_SECRET: SECRET_32, JWT_SECRETS: '' }).jwt.keys, [{ kid: DEFAULT_KID, secret: SECRET_32 }])
+  t.same(loadServerConfig({ AUTH_MODE: 'jwt', JWT_SECRET: '', JWT_SECRETS: `k:${SECRET_B}` }).jwt.keys, [{ kid: 'k', secret: SECRET_B }])
+  t.match(refusal(t, { AUTH_MODE: 'jwt', JWT_SECRET: '', JWT_SECRETS: '' })?.problems, [/^JWT_SECRET is required in jwt mode/], 'both empty: no key at all')
+  t.same(loadServerConfig({ AUTH_MODE: 'memory', JWT_SECRET: '', JWT_SECRETS: '' }).jwt.keys, [], 'memory mode needs neither')
+})
+
 t.test('bad JWT_SECRETS are named, by position and kid, without echoing a secret', async (t) => {
   const short = refusal(t, { AUTH_MODE: 'jwt', JWT_SECRETS: `new:${SECRET_B},old:tooshortsecret` })
   t.match(short?.problems, [/^JWT_SECRETS entry 2 of 2 \(kid "old"\): the secret must be at least 32 bytes \(got 14\)/])
