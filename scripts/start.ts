@@ -52,7 +52,8 @@ if (!STRATEGIES.includes(strategy)) fail(`--strategy must be one of ${STRATEGIES
 /** The app servers' tuning variables, handed on as set (each server validates them and names a bad one). */
 function passedThrough (): Record<string, string> {
   const names = ['SESSION_IDLE_SECONDS', 'JWT_CLOCK_TOLERANCE_SECONDS', 'LOGIN_THROTTLE_WINDOW_SECONDS',
-    'LOGIN_MAX_FAILURES_PER_ACCOUNT', 'LOGIN_MAX_FAILURES_PER_ADDRESS', 'TRUST_PROXY', 'REDIS_COMMAND_TIMEOUT_MS']
+    'LOGIN_MAX_FAILURES_PER_ACCOUNT', 'LOGIN_MAX_FAILURES_PER_ADDRESS', 'TRUST_PROXY', 'REDIS_COMMAND_TIMEOUT_MS',
+    'REDIS_KEY_PREFIX', 'MAX_MEMORY_SESSIONS']
   const env: Record<string, string> = {}
   for (const name of names) {
     const value = process.env[name]

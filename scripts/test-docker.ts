@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs, styleText } from 'node:util'
 import { parse } from 'yaml'
 import { AUTH_MODES, type AuthMode } from '../services/auth/authenticator.ts'
+import { ServerEnvSchema } from '../services/config.ts'
 import { freePort, isPortFree } from './lib/ports.ts'
 
 const USAGE = `Usage: npm run test:docker -- [--modes jwt,memory,redis] [--keep]
@@ -239,8 +240,9 @@ async function prepareStack (compose: { command: string[], major: number }, work
   const envFor = (mode: AuthMode | undefined): NodeJS.ProcessEnv => {
     if (mode !== undefined) currentMode = mode
     const env = { ...process.env }
-    // The shell's value would win over the env file's.
-    for (const name of ['JWT_SECRET', 'BALANCER_PORT', 'LOG_LEVEL', 'SESSION_TTL_SECONDS', 'NGINX_PORT']) delete env[name]
+    // The shell's value would win over the env file's: none of the app servers' settings (Compose
+    // passes them all, e.g. a JWT_SECRETS beside our JWT_SECRET would stop every server) or ports.
+    for (const name of [...Object.keys(ServerEnvSchema.properties), 'BALANCER_PORT', 'NGINX_PORT']) delete env[name]
     env.AUTH_MODE = currentMode
     return env
   }

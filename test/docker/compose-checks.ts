@@ -157,6 +157,64 @@ function checkTemplate (text: string, names: Set<string>): string[] {
   return problems
 }
 
+/** Each variable a process reads, with its own default (undefined where it has none). */
+export type ProcessVariables = Record<string, string | undefined>
+
+/**
+ * What the services that run a process (their `command` names `entry`) pass it. Every variable
+ * the process reads must be set in the service's environment, fixed or from `${...}`, unless
+ * `leftOut` names it (with the reason): a setting the server reads that Compose drops is one a
+ * user sets in `.env` to no effect. A `${NAME:-default}` of the variable's own name must default
+ * to the process's own default (empty where it has none: an empty value counts as unset), so
+ * that leaving NAME unset gives the server the documentation describes. The `base` files are
+ * merged in first, as Compose merges an override into the services it overrides.
+ */
+export function environmentProblems (doc: ComposeFile, entry: string, reads: ProcessVariables, leftOut: Record<string, string> = {}, base: ComposeFile[] = []): string[] {
+  const merged = new Map<string, Service>()
+  for (const file of [...base, doc]) {
+    for (const [name, service] of Object.entries(file.services ?? {})) {
+      const before = merged.get(name)
+      merged.set(name, { ...before, ...service, environment: { ...environmentOf(before), ...environmentOf(service) } })
+    }
+  }
+  const problems: string[] = []
+  const runners = Object.keys(doc.services ?? {}).filter((name) => {
+    const command = merged.get(name)?.command
+    return (Array.isArray(command) ? command : [command]).some((part) => typeof part === 'string' && part.includes(entry))
+  })
+  if (runners.length === 0) problems.push(`no service runs ${entry}`)
+  for (const name of runners) {
+    const environment = environmentOf(merged.get(name))
+    for (const [variable, fallback] of Object.entries(reads)) {
+      if (variable in leftOut) continue
+      const value = environment[variable]
+      if (value === undefined) {
+        problems.push(`services.${name}.environment: ${variable} is not passed, but ${entry} reads it (pass it, or say why it is left out)`)
+        continue
+      }
+      const withDefault = value === null ? null : new RegExp(`^\\$\\{${variable}:?-(.*)\\}$`, 's').exec(value)
+      if (withDefault !== null && withDefault[1] !== (fallback ?? '')) {
+        problems.push(`services.${name}.environment.${variable}: defaults to ${JSON.stringify(withDefault[1])}, but ${entry}'s own default is ${fallback === undefined ? 'none (write ":-" and nothing)' : JSON.stringify(fallback)}`)
+      }
+    }
+  }
+  return problems
+}
+
+/** A service's environment as a mapping, from either of the forms Compose accepts. */
+function environmentOf (service: Service | undefined): Record<string, string | null> {
+  const environment = service?.environment
+  if (Array.isArray(environment)) {
+    return Object.fromEntries(environment.map((item: unknown) => {
+      const text = String(item)
+      const equals = text.indexOf('=')
+      return equals === -1 ? [text, null] : [text.slice(0, equals), text.slice(equals + 1)]
+    }))
+  }
+  if (environment === null || typeof environment !== 'object') return {}
+  return Object.fromEntries(Object.entries(environment).map(([k, v]) => [k, v === null ? null : String(v)]))
+}
+
 /** Every check on one file (layered on `base` files, for an override). */
 export function composeProblems (text: string, base: ComposeFile[] = []): string[] {
   let doc: ComposeFile

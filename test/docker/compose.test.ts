@@ -6,7 +6,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import t from 'tap'
-import { composeProblems, dependsOnProblems, interpolationProblems, parseCompose, schemaProblems } from './compose-checks.ts'
+import { ServerEnvSchema } from '../../services/config.ts'
+import { composeProblems, dependsOnProblems, environmentProblems, interpolationProblems, parseCompose, schemaProblems, type ProcessVariables } from './compose-checks.ts'
 
 const execFileAsync = promisify(execFile)
 const root = fileURLToPath(new URL('../..', import.meta.url))
@@ -14,6 +15,16 @@ const read = (path: string): string => readFileSync(join(root, path), 'utf8')
 const composeText = read('docker-compose.yml')
 const compose = parseCompose(composeText)
 const hostNetworkText = read('docker/compose.host-network.yml')
+
+/** Every variable the app server reads (services/config.ts), with its own default. */
+const serverReads: ProcessVariables = Object.fromEntries(Object.entries(ServerEnvSchema.properties)
+  .map(([name, schema]) => [name, (schema as { default?: unknown }).default === undefined ? undefined : String((schema as { default?: unknown }).default)]))
+/** What Compose deliberately does not pass the app servers, and why (docker-compose.yml says so too). */
+const SERVER_LEFT_OUT = {
+  SERVER_ID: 'each replica defaults to its container hostname, unique per replica',
+  HOST: 'the image sets 0.0.0.0 (the host-network override, 127.0.0.1)',
+  REDIS_KEY_PREFIX: 'the stack\'s Redis serves this stack alone'
+}
 
 t.test('docker-compose.yml passes the Compose Specification schema and the other checks', async (t) => {
   t.same(composeProblems(composeText), [])
@@ -71,7 +82,35 @@ t.test('interpolation: what is well formed', async (t) => {
   for (const bad of ['${A', '${}', '${1A}', '${A:x}', '${A!}', '$', 'a $ b', '$5', '${A:-${B}', '${A:-$}']) {
     t.not(check(bad).length, 0, bad)
   }
-  t.same([...interpolationProblems(compose).names].sort(), ['AUTH_MODE', 'BALANCER_PORT', 'JWT_SECRET', 'LOG_LEVEL', 'NGINX_PORT', 'SESSION_TTL_SECONDS'])
+  t.same([...interpolationProblems(compose).names].sort(), [
+    'AUTH_MODE', 'BALANCER_PORT', 'JWT_CLOCK_TOLERANCE_SECONDS', 'JWT_REVOCATION', 'JWT_SECRET', 'JWT_SECRETS', 'LOGIN_MAX_FAILURES_PER_ACCOUNT',
+    'LOGIN_MAX_FAILURES_PER_ADDRESS', 'LOGIN_THROTTLE_WINDOW_SECONDS', 'LOG_LEVEL', 'MAX_MEMORY_SESSIONS', 'NGINX_PORT', 'REDIS_COMMAND_TIMEOUT_MS',
+    'SESSION_IDLE_SECONDS', 'SESSION_TTL_SECONDS', 'TRUST_PROXY'
+  ])
+})
+
+t.test('every variable the app server reads is passed to it, defaulting to its own default', async (t) => {
+  t.same(environmentProblems(compose, 'services/server.ts', serverReads, SERVER_LEFT_OUT), [], 'docker-compose.yml')
+  t.same(environmentProblems(parseCompose(hostNetworkText), 'services/server.ts', serverReads, SERVER_LEFT_OUT, [compose]), [], 'the host-network override: app, app-2 and app-3')
+  for (const name of Object.keys(SERVER_LEFT_OUT)) t.ok(name in serverReads, `${name}, left out on purpose, is still one the server reads`)
+})
+
+t.test('environment check: what it catches', async (t) => {
+  const reads = { A: '1', B: 'x,y', S: undefined, L: undefined }
+  const check = (environment: unknown, leftOut: Record<string, string> = { L: 'why' }): string[] =>
+    environmentProblems({ services: { app: { command: ['node', 'services/server.ts'], environment }, other: { command: ['node', 'balancer/server.ts'] } } }, 'services/server.ts', reads, leftOut)
+  t.same(check({ A: '${A:-1}', B: '${B-x,y}', S: '${S:-}' }), [], 'every one passed, with the right defaults')
+  t.same(check(['A=2', 'B=${B:-x,y}', 'S=${S:?say it}']), [], 'the list form; a fixed value; no default to compare')
+  t.match(check({ A: '${A:-1}', S: '${S:-}' }), [/^services\.app\.environment: B is not passed, but services\/server\.ts reads it/], 'a variable dropped')
+  t.match(check({ A: '${A:-1}', B: '${B:-x,y}', S: '${S:-}' }, {}), [/L is not passed/], 'nothing left out without a reason')
+  t.match(check({ A: '${A:-10}', B: '${B:-x,y}', S: '${S:-}' }), [/^services\.app\.environment\.A: defaults to "10", but services\/server\.ts's own default is "1"/], 'a default that is not the server\'s')
+  t.match(check({ A: '${A:-1}', B: '${B:-x,y}', S: '${S:-secret}' }), [/S: defaults to "secret", but .* own default is none/])
+  t.same(check({ A: '${OTHER:-9}', B: 'fixed', S: '${S:-}' }), [], 'another variable\'s default is not compared')
+  t.match(environmentProblems({ services: { app: { command: ['node', 'x.ts'] } } }, 'services/server.ts', reads), [/no service runs services\/server\.ts/], 'no vacuous pass')
+  // An override's app service inherits what the base passes; a service of its own does not.
+  const base = { services: { app: { command: ['node', 'services/server.ts'], environment: { A: '1', B: '2', S: '' } } } }
+  t.same(environmentProblems({ services: { app: { environment: { A: '3' } } } }, 'services/server.ts', reads, { L: 'why' }, [base]), [])
+  t.match(environmentProblems({ services: { 'app-2': { command: ['node', 'services/server.ts'], environment: { A: '3' } } } }, 'services/server.ts', reads, { L: 'why' }, [base]), [/app-2\.environment: B is not passed/, /app-2\.environment: S is not passed/])
 })
 
 t.test('.env.example explains every variable the compose files read, and its JWT_SECRET is usable', async (t) => {
@@ -83,6 +122,15 @@ t.test('.env.example explains every variable the compose files read, and its JWT
     t.match(example, new RegExp(`#[^\\n]*\\n(#[^\\n]*\\n)*${name}=`), `${name} has a comment above it`)
   }
   t.ok(Buffer.byteLength(defined.get('JWT_SECRET') ?? '') >= 32, 'JWT_SECRET is at least 32 bytes, as the servers demand')
+  for (const [name, value] of defined) {
+    if (name in serverReads && name !== 'JWT_SECRET') t.equal(value, serverReads[name] ?? '', `${name}=${value} is the server's own default`)
+  }
+})
+
+t.test('README\'s Configuration table names every variable the app server reads', async (t) => {
+  const readme = read('README.md')
+  const section = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('\n## ', readme.indexOf('## Configuration') + 1))
+  for (const name of Object.keys(serverReads)) t.match(section, `| \`${name}\` |`, name)
 })
 
 t.test('the services the issue asks for', async (t) => {
@@ -90,7 +138,7 @@ t.test('the services the issue asks for', async (t) => {
   t.same(Object.keys(s).sort(), ['app', 'balancer', 'bench', 'nginx', 'redis'])
   t.match(s.app, { deploy: { replicas: 3 }, depends_on: { redis: { condition: 'service_healthy' } } })
   t.notOk('container_name' in (s.app ?? {}), 'no container_name: replicas need their own names')
-  t.match(s.app?.environment, { AUTH_MODE: '${AUTH_MODE:-jwt}', JWT_SECRET: /^\$\{JWT_SECRET:\?set JWT_SECRET in \.env/ })
+  t.match(s.app?.environment, { AUTH_MODE: '${AUTH_MODE:-jwt}', JWT_SECRET: /^\$\{JWT_SECRET\?set JWT_SECRET in \.env/, JWT_SECRETS: '${JWT_SECRETS:-}' })
   t.match(s.balancer, { environment: { UPSTREAMS_DNS: 'app:3000' }, depends_on: { app: { condition: 'service_healthy' } }, ports: [/:8080$/] })
   t.match(s.redis, { image: /^redis:7/, healthcheck: { test: ['CMD', 'redis-cli', 'ping'] } })
   t.match(s.bench, { profiles: ['bench'] })
