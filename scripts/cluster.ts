@@ -43,6 +43,12 @@ export interface AppServer extends ManagedProcess {
   readonly id: string
   readonly url: string
   readonly port: number
+  /**
+   * Stops this server and starts it again on the same port with its environment changed (a
+   * value of undefined removes the variable), as a deploy of new configuration would; the
+   * change stays for later restarts. Resolves once it answers again.
+   */
+  restartWith (env: Record<string, string | undefined>): Promise<void>
 }
 
 export interface Cluster {
@@ -121,7 +127,12 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
         env,
         isReady: async () => await httpOk(`${url}/health`)
       }, onLog)
-      servers.push(Object.assign(proc, { id, url, port: serverPort }))
+      const restartWith = async (changes: Record<string, string | undefined>): Promise<void> => {
+        await proc.stop()
+        proc.updateEnv(changes)
+        await proc.start()
+      }
+      servers.push(Object.assign(proc, { id, url, port: serverPort, restartWith }))
       started.push(proc)
     }
     await Promise.all(servers.map(async (s) => await s.start()))

@@ -31,7 +31,7 @@ process.once('exit', () => {
  */
 export class ManagedProcess {
   readonly name: string
-  readonly #spec: ProcessSpec
+  #spec: ProcessSpec
   readonly #onLog: LogSink
   #child: ChildProcess | undefined
   #exited: Promise<number | null> | undefined
@@ -109,6 +109,19 @@ export class ManagedProcess {
     const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
     await this.#exited
     clearTimeout(timer)
+  }
+
+  /**
+   * Changes the environment the next start gives the process (a running one keeps its own until
+   * restarted): each name set to a value, or removed when the value is undefined.
+   */
+  updateEnv (changes: Record<string, string | undefined>): void {
+    const env = { ...this.#spec.env }
+    for (const [name, value] of Object.entries(changes)) {
+      if (value === undefined) delete env[name]
+      else env[name] = value
+    }
+    this.#spec = { ...this.#spec, env }
   }
 
   /** Sends a signal without waiting: SIGSTOP and SIGCONT freeze and thaw it, like a hung server. */
