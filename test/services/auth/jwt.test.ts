@@ -204,6 +204,20 @@ t.test('key rotation: sign with the newest kid, accept every listed kid until it
   t.equal((await feedsWithBearer(during, swapped)).json().reason, 'invalid_token', 'the kid picks the key: the old secret under the new kid fails')
 })
 
+t.test('a rotation in two passes: a key listed after the first is accepted and never signs with', async (t) => {
+  const OLD = 'o'.repeat(40)
+  const NEW = 'n'.repeat(40)
+  // Pass 1 puts the new key last everywhere; pass 2 moves it to the front. Between them, a
+  // server on either list accepts what the other signs, so a rolling restart refuses no one.
+  const pass1 = await buildModeApp(t, 'jwt', undefined, { JWT_SECRETS: `2026-10:${OLD},2026-11:${NEW}`, SERVER_ID: 'pass1' })
+  const pass2 = await buildModeApp(t, 'jwt', undefined, { JWT_SECRETS: `2026-11:${NEW},2026-10:${OLD}`, SERVER_ID: 'pass2' })
+  const fromPass1 = (await login(pass1)).token
+  t.equal((decodeSegment(fromPass1.split('.')[0]) as { kid: string }).kid, '2026-10', 'the first key listed signs, whatever its age')
+  const fromPass2 = (await login(pass2)).token
+  t.equal((await feedsWithBearer(pass1, fromPass2)).statusCode, 200, 'a server on pass 1 accepts what a server on pass 2 signs')
+  t.equal((await feedsWithBearer(pass2, fromPass1)).statusCode, 200, 'and the other way round')
+})
+
 t.test('JWT_REVOCATION=redis: logout revokes the token on every server until its exp', async (t) => {
   const redis = await startRedis()
   t.teardown(async () => await redis.stop())
