@@ -74,6 +74,8 @@ interface Upstream {
   healthy: boolean
   requests: number
   failures: number
+  /** Failed health checks since the last good one (see healthFall). */
+  probeFailures: number
   /** The probe in flight, if any: a second check joins it instead of piling up. */
   probe: Promise<void> | undefined
   removed: boolean
@@ -162,6 +164,7 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
   // with proxied traffic on a pooled socket.
   const healthAgent = new http.Agent({ keepAlive: false })
   const proxyTimeoutMs = config.proxyTimeoutMs
+  const healthFall = config.healthFall ?? 2
   const strategy: Strategy = config.strategy ?? 'round-robin'
   const sticky = strategy === 'sticky'
   const events = createEventHub()
@@ -187,6 +190,7 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
       healthy: true,
       requests: 0,
       failures: 0,
+      probeFailures: 0,
       probe: undefined,
       removed: false,
       pin: createHash('sha256').update(url).digest('base64url').slice(0, 10),
@@ -474,10 +478,14 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
         done = true
         upstream.probe = undefined
         if (ok) {
+          upstream.probeFailures = 0
           markUp(upstream)
         } else if (!upstream.removed) {
           upstream.failures++
-          markDown(upstream, reason)
+          upstream.probeFailures++
+          // A refused connection is certain (nothing listens); a timeout or a 5xx
+          // may be one slow moment on a busy machine, so it must repeat.
+          if (reason === 'ECONNREFUSED' || upstream.probeFailures >= healthFall) markDown(upstream, reason)
         }
         resolve()
       }

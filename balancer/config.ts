@@ -24,6 +24,7 @@ export const BalancerEnvSchema = Type.Object({
   BALANCER_ID: Type.String({ minLength: 1, default: 'balancer', description: 'must be a non-empty name' }),
   HEALTH_INTERVAL_MS: Type.Integer({ minimum: 10, default: 1000, description: 'must be an integer number of milliseconds, at least 10' }),
   HEALTH_TIMEOUT_MS: Type.Integer({ minimum: 10, default: 500, description: 'must be an integer number of milliseconds, at least 10' }),
+  HEALTH_FALL: Type.Integer({ minimum: 1, maximum: 100, default: 2, description: 'must be a whole number of failed health checks in a row, from 1 to 100' }),
   PROXY_TIMEOUT_MS: Type.Integer({ minimum: 10, default: 10_000, description: 'must be an integer number of milliseconds, at least 10' }),
   STRATEGY: Type.Union(STRATEGIES.map((s) => Type.Literal(s)), { default: 'round-robin', description: 'must be round-robin or sticky' })
 })
@@ -41,8 +42,14 @@ export interface BalancerConfig {
   balancerId: string
   /** How often every upstream's `/health` is polled. */
   healthIntervalMs: number
-  /** How long a health check may take before the upstream counts as down. */
+  /** How long a health check may take before it counts as failed. */
   healthTimeoutMs: number
+  /**
+   * Failed health checks in a row (timed out, 5xx, reset) before the upstream is taken out,
+   * like haproxy's `fall`: one slow answer on a busy machine is not a dead server. A refused
+   * connection takes it out at once: nothing listens there. Optional for callers; default 2.
+   */
+  healthFall?: number
   /** How long an upstream may stay silent on a proxied request before the client gets a 504. */
   proxyTimeoutMs: number
   /** How upstreams are chosen; default round-robin. */
@@ -122,6 +129,7 @@ export function loadBalancerConfig (env: Record<string, string | undefined>): Ba
     balancerId: raw.BALANCER_ID,
     healthIntervalMs: raw.HEALTH_INTERVAL_MS,
     healthTimeoutMs: raw.HEALTH_TIMEOUT_MS,
+    healthFall: raw.HEALTH_FALL,
     proxyTimeoutMs: raw.PROXY_TIMEOUT_MS,
     strategy: raw.STRATEGY,
     ...(dns === undefined ? {} : { dns })

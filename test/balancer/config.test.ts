@@ -12,6 +12,7 @@ t.test('defaults and normalised upstreams', async (t) => {
     balancerId: 'balancer',
     healthIntervalMs: 1000,
     healthTimeoutMs: 500,
+    healthFall: 2,
     proxyTimeoutMs: 10_000,
     strategy: 'round-robin'
   })
@@ -26,6 +27,7 @@ t.test('every variable can be set', async (t) => {
     BALANCER_ID: 'lb-1',
     HEALTH_INTERVAL_MS: '50',
     HEALTH_TIMEOUT_MS: '20',
+    HEALTH_FALL: '3',
     PROXY_TIMEOUT_MS: '300',
     STRATEGY: 'sticky'
   })
@@ -37,6 +39,7 @@ t.test('every variable can be set', async (t) => {
     balancerId: 'lb-1',
     healthIntervalMs: 50,
     healthTimeoutMs: 20,
+    healthFall: 3,
     proxyTimeoutMs: 300,
     strategy: 'sticky'
   })
@@ -75,6 +78,8 @@ t.test('bad numbers and levels name their variable', async (t) => {
   t.match(problemsOf({ UPSTREAMS: 'http://a:1', PORT: 'eighty' }), [/^PORT /])
   t.match(problemsOf({ UPSTREAMS: 'http://a:1', PORT: '70000' }), [/^PORT /])
   t.match(problemsOf({ UPSTREAMS: 'http://a:1', HEALTH_INTERVAL_MS: '0' }), [/^HEALTH_INTERVAL_MS /])
+  t.match(problemsOf({ UPSTREAMS: 'http://a:1', HEALTH_FALL: '0' }), [/^HEALTH_FALL must be a whole number of failed health checks in a row, from 1 to 100/])
+  t.match(problemsOf({ UPSTREAMS: 'http://a:1', HEALTH_FALL: '1.5' }), [/^HEALTH_FALL /])
   t.match(problemsOf({ UPSTREAMS: 'http://a:1', LOG_LEVEL: 'loud' }), [/^LOG_LEVEL must be one of fatal, error, warn, info/])
   const both = problemsOf({ PORT: 'x', HEALTH_TIMEOUT_MS: '-1' })
   t.equal(both.length, 3, 'every bad variable is reported at once')

@@ -67,10 +67,43 @@ t.test('a health endpoint answering 5xx counts as down, 4xx as up', async (t) =>
   t.equal(balancer.stats().upstreams[0]!.healthy, true)
   status = 503
   await balancer.checkHealth()
-  t.equal(balancer.stats().upstreams[0]!.healthy, false)
+  t.equal(balancer.stats().upstreams[0]!.healthy, true, 'one 503 is a strike, not yet down (HEALTH_FALL 2)')
+  await balancer.checkHealth()
+  t.equal(balancer.stats().upstreams[0]!.healthy, false, 'the second 503 in a row takes it out')
+  t.equal(balancer.stats().upstreams[0]!.failures, 2, 'both failed probes are counted')
   status = 404
   await balancer.checkHealth()
-  t.equal(balancer.stats().upstreams[0]!.healthy, true)
+  t.equal(balancer.stats().upstreams[0]!.healthy, true, 'one good answer brings it back')
+})
+
+t.test('failed probes must come in a row: a good one in between starts the count again', async (t) => {
+  const statuses = [503, 200, 503, 200, 503, 503]
+  const server = http.createServer((_req, res) => { res.statusCode = statuses.shift() ?? 200; res.end() })
+  await new Promise<void>((resolve) => { server.listen(0, '127.0.0.1', resolve) })
+  t.teardown(() => { server.closeAllConnections(); server.close() })
+  const { balancer } = await startBalancer(t, [`http://127.0.0.1:${(server.address() as { port: number }).port}`], { healthFall: 2 })
+  const seen: boolean[] = []
+  for (let i = 0; i < 6; i++) {
+    await balancer.checkHealth()
+    seen.push(balancer.stats().upstreams[0]!.healthy)
+  }
+  t.same(seen, [true, true, true, true, true, false], 'down only after 503, 503')
+})
+
+t.test('HEALTH_FALL 1 takes an upstream out on the first failed probe', async (t) => {
+  const server = http.createServer((_req, res) => { res.statusCode = 500; res.end() })
+  await new Promise<void>((resolve) => { server.listen(0, '127.0.0.1', resolve) })
+  t.teardown(() => { server.closeAllConnections(); server.close() })
+  const { balancer } = await startBalancer(t, [`http://127.0.0.1:${(server.address() as { port: number }).port}`], { healthFall: 1 })
+  await balancer.checkHealth()
+  t.equal(balancer.stats().upstreams[0]!.healthy, false)
+})
+
+t.test('a refused probe takes an upstream out at once: nothing listens there', async (t) => {
+  const dead = await deadUrl()
+  const { balancer } = await startBalancer(t, [dead], { healthFall: 5 })
+  await balancer.checkHealth()
+  t.same(balancer.stats().upstreams, [{ url: dead, healthy: false, requests: 0, failures: 1 }])
 })
 
 t.test('a health check that hangs times out and counts as down', async (t) => {
@@ -81,7 +114,9 @@ t.test('a health check that hangs times out and counts as down', async (t) => {
   const started = Date.now()
   await balancer.checkHealth()
   t.ok(Date.now() - started < 2000, 'the probe gave up after its timeout')
-  t.equal(balancer.stats().upstreams[0]!.healthy, false)
+  t.equal(balancer.stats().upstreams[0]!.healthy, true, 'one slow probe is not enough')
+  await balancer.checkHealth()
+  t.equal(balancer.stats().upstreams[0]!.healthy, false, 'two timeouts in a row are')
 })
 
 t.test('POST to a dead upstream: 502 JSON, not retried', async (t) => {
