@@ -12,7 +12,7 @@ import { startCluster, type Cluster } from '../cluster.ts'
 import { startLoadGenerator, type LoadGenerator, type LoadResult } from './bench-load.ts'
 import { startReference, type ReferenceProxy } from './bench-proxies.ts'
 
-export const LEG_NAMES = ['direct', 'ours', 'nginx', 'haproxy'] as const
+export const LEG_NAMES = ['direct', 'ours', 'node-http', 'undici', 'nginx', 'haproxy'] as const
 export type LegName = typeof LEG_NAMES[number]
 export const ROUTES = ['health', 'feeds'] as const
 export type Route = typeof ROUTES[number]
@@ -88,7 +88,7 @@ export interface BenchReport {
   config: BenchOptions & { path: string, upstreams: number }
   machine: { cpus: number, node: string, loadavgBefore: number[], loadavgAfter: number[] }
   legs: LegReport[]
-  ratios: { oursToNginx: Ratio | null, oursToHaproxy: Ratio | null, oursToDirect: Ratio | null }
+  ratios: { oursToNginx: Ratio | null, oursToHaproxy: Ratio | null, oursToDirect: Ratio | null, oursToNodeHttp: Ratio | null, oursToUndici: Ratio | null }
   target: { rpsAtLeast: number, p99AtMost: number, met: boolean | null }
   startedAt: string
   durationSeconds: number
@@ -147,7 +147,11 @@ export async function runBalancerBench (options: BenchOptions, hooks: BenchHooks
           continue
         }
         references.push(outcome.proxy)
-        report.description = `${name} ${outcome.proxy.version}, one ${name === 'nginx' ? 'worker' : 'thread'}, keep-alive upstream, round robin over ${upstreams.length}`
+        report.description = name === 'node-http'
+          ? `a bare node:http proxy (${outcome.proxy.version}), keep-alive agent, round robin over ${upstreams.length}, nothing else: the floor for ours`
+          : name === 'undici'
+            ? 'the same with undici\'s Pool to the upstreams, node:http to the client'
+            : `${name} ${outcome.proxy.version}, one ${name === 'nginx' ? 'worker' : 'thread'}, keep-alive upstream, round robin over ${upstreams.length}`
         legs.push({ report, url: outcome.proxy.url, pid: outcome.proxy.process.pid })
       }
     }
@@ -187,7 +191,9 @@ export async function runBalancerBench (options: BenchOptions, hooks: BenchHooks
     const ratios = {
       oursToNginx: ratio(ours, byName('nginx')),
       oursToHaproxy: ratio(ours, byName('haproxy')),
-      oursToDirect: ratio(ours, byName('direct'))
+      oursToDirect: ratio(ours, byName('direct')),
+      oursToNodeHttp: ratio(ours, byName('node-http')),
+      oursToUndici: ratio(ours, byName('undici'))
     }
     const vsNginx = ratios.oursToNginx
     return {
@@ -369,9 +375,11 @@ export function formatReport (report: BenchReport): string {
   const describe = (label: string, r: Ratio | null, other: string): string => r === null
     ? `${label}: - (no ${other} leg in this run)`
     : `${label}: throughput ${r.rps.toFixed(2)} (rounds ${r.rpsRange[0].toFixed(2)}-${r.rpsRange[1].toFixed(2)}), p99 ${r.p99.toFixed(2)}x (rounds ${r.p99Range[0].toFixed(2)}-${r.p99Range[1].toFixed(2)}), p50 ${r.p50.toFixed(2)}x`
-  lines.push(describe('ours / nginx  ', report.ratios.oursToNginx, 'nginx'))
-  lines.push(describe('ours / haproxy', report.ratios.oursToHaproxy, 'haproxy'))
-  lines.push(describe('ours / direct ', report.ratios.oursToDirect, 'direct'))
+  lines.push(describe('ours / nginx    ', report.ratios.oursToNginx, 'nginx'))
+  lines.push(describe('ours / haproxy  ', report.ratios.oursToHaproxy, 'haproxy'))
+  lines.push(describe('ours / direct   ', report.ratios.oursToDirect, 'direct'))
+  lines.push(describe('ours / node-http', report.ratios.oursToNodeHttp, 'node-http'))
+  lines.push(describe('ours / undici   ', report.ratios.oursToUndici, 'undici'))
   const t = report.target
   lines.push(`target, ours against nginx: throughput >= ${t.rpsAtLeast} and p99 <= ${t.p99AtMost}x: ${t.met === null ? 'not measured (no nginx leg)' : t.met ? 'met' : 'NOT met'}`)
   return lines.join('\n')

@@ -6,11 +6,12 @@
 import { spawnSync } from 'node:child_process'
 import { accessSync, constants, mkdirSync, writeFileSync } from 'node:fs'
 import { delimiter, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { ManagedProcess, type LogSink } from './managed-process.ts'
 import { freePort } from './ports.ts'
 import { httpOk } from './probes.ts'
 
-export type ReferenceName = 'nginx' | 'haproxy'
+export type ReferenceName = 'nginx' | 'haproxy' | 'node-http' | 'undici'
 
 export interface ReferenceProxy {
   name: ReferenceName
@@ -21,6 +22,9 @@ export interface ReferenceProxy {
 
 /** What was started, or why not (not installed): the bench skips that leg and says so. */
 export type ReferenceOutcome = { proxy: ReferenceProxy } | { skipped: string }
+
+/** The bare Node proxies (see bench-node-proxy.ts): the floor any Node balancer starts from. */
+const NODE_PROXY = fileURLToPath(new URL('./bench-node-proxy.ts', import.meta.url))
 
 const INSTALL_HINT = 'Debian/Ubuntu: apt-get install -y nginx haproxy'
 
@@ -123,12 +127,15 @@ export async function startReference (
   name: ReferenceName, dir: string, upstreams: readonly string[],
   onLog: LogSink = () => {}, lookup: (command: string) => string | undefined = findCommand
 ): Promise<ReferenceOutcome> {
-  const command = lookup(name)
+  const node = name === 'node-http' || name === 'undici'
+  const command = node ? process.execPath : lookup(name)
   if (command === undefined) return { skipped: `${name} is not installed (${INSTALL_HINT})` }
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   let args: string[]
-  if (name === 'nginx') {
+  if (node) {
+    args = [NODE_PROXY, '--client', name === 'undici' ? 'undici' : 'http', '--port', String(port), '--upstreams', upstreams.join(',')]
+  } else if (name === 'nginx') {
     const home = join(dir, 'nginx')
     mkdirSync(home, { recursive: true })
     const conf = join(home, 'nginx.conf')
@@ -149,5 +156,5 @@ export async function startReference (
     whenMissing: `${name} is not installed (${INSTALL_HINT})`
   }, onLog)
   await proc.start()
-  return { proxy: { name, url, version: versionOf(command), process: proc } }
+  return { proxy: { name, url, version: node ? process.version : versionOf(command), process: proc } }
 }

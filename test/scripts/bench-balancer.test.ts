@@ -2,7 +2,8 @@
 // never their size (the machine is shared and small).
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { connect } from 'node:net'
+import { createServer } from 'node:http'
+import { connect, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -47,12 +48,12 @@ t.test('a one-second run: every leg answers with no error, the ratios come from 
 
   const report = JSON.parse(readFileSync(file, 'utf8')) as BenchReport
   t.match(report.config, { servers: 2, connections: 10, durationSeconds: 1, rounds: 1, path: '/health', upstreams: 2 })
-  t.same(report.legs.map((l) => l.name), ['direct', 'ours', 'nginx', 'haproxy'], 'one entry per leg, in order, skipped ones too')
+  t.same(report.legs.map((l) => l.name), ['direct', 'ours', 'node-http', 'undici', 'nginx', 'haproxy'], 'one entry per leg, in order, skipped ones too')
   t.type(report.machine.cpus, 'number')
 
   const leg = (name: string): LegReport => report.legs.find((l) => l.name === name) as LegReport
   const ran = report.legs.filter((l) => l.skipped === undefined)
-  for (const name of ['direct', 'ours', ...(['nginx', 'haproxy'] as const).filter((n) => installed[n])]) {
+  for (const name of ['direct', 'ours', 'node-http', 'undici', ...(['nginx', 'haproxy'] as const).filter((n) => installed[n])]) {
     const l = leg(name)
     t.ok(ran.includes(l), `${name} ran`)
     t.equal(l.rounds.length, 1, `${name}: one round`)
@@ -95,7 +96,7 @@ t.test('a one-second run: every leg answers with no error, the ratios come from 
 t.test('--legs picks the legs; a bad flag is refused with the usage', async (t) => {
   const bad = await runBench(['--legs', 'direct,apache'])
   t.equal(bad.code, 2)
-  t.match(bad.stderr, '"apache" is not one of direct, ours, nginx, haproxy')
+  t.match(bad.stderr, '"apache" is not one of direct, ours, node-http, undici, nginx, haproxy')
   t.match(bad.stderr, 'Usage: npm run bench:balancer')
 })
 
@@ -119,6 +120,43 @@ t.test('medians and ratios', async (t) => {
   t.same(r?.rpsRange, [0.7, 0.9], 'round by round, paired')
   t.same(r?.p99Range, [1, 2])
   t.equal(ratio(leg('ours', [1], [1]), undefined), null, 'no other leg, no ratio')
+})
+
+t.test('the bare Node proxies are real proxies: round robin, bodies both ways, hop-by-hop headers dropped', async (t) => {
+  const names = ['up-1', 'up-2']
+  const servers = await Promise.all(names.map(async (name) => {
+    const server = createServer((req, res) => {
+      let body = ''
+      req.setEncoding('utf8')
+      req.on('data', (chunk: string) => { body += chunk })
+      req.on('end', () => {
+        res.setHeader('x-served-by', name)
+        res.setHeader('keep-alive', 'timeout=72')
+        res.end(JSON.stringify({ method: req.method, body, connection: req.headers.connection ?? null, forwardedFor: req.headers['x-forwarded-for'] ?? null }))
+      })
+    })
+    await new Promise<void>((resolve) => { server.listen(0, '127.0.0.1', resolve) })
+    t.teardown(() => { server.closeAllConnections(); server.close() })
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  }))
+  const dir = mkdtempSync(join(tmpdir(), 'bench-node-proxy-test-'))
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+  for (const name of ['node-http', 'undici'] as const) {
+    const outcome = await startReference(name, dir, servers)
+    if (!('proxy' in outcome)) throw new Error(`${name} did not start: ${outcome.skipped}`)
+    t.teardown(async () => { await outcome.proxy.process.stop() })
+    const served: string[] = []
+    for (let i = 0; i < 4; i++) {
+      const reply = await fetch(`${outcome.proxy.url}/x`, { method: 'POST', body: `hello ${i}`, headers: { connection: 'keep-alive' } })
+      t.equal(reply.status, 200, `${name}: 200`)
+      t.not(reply.headers.get('keep-alive'), 'timeout=72', `${name}: the upstream's Keep-Alive is not passed on`)
+      const json = await reply.json() as { method: string, body: string, forwardedFor: string | null }
+      t.same([json.method, json.body, json.forwardedFor], ['POST', `hello ${i}`, '127.0.0.1'], `${name}: method, body and X-Forwarded-For reach the upstream`)
+      served.push(reply.headers.get('x-served-by') ?? '')
+    }
+    // Which one comes first depends on the readiness probe; after that they alternate.
+    t.ok(served.every((s, i) => names.includes(s) && s !== served[i - 1]), `${name}: round robin (${served.join(', ')})`)
+  }
 })
 
 t.test('the reference configs: round robin over every upstream, keep-alive to them, one worker', async (t) => {
