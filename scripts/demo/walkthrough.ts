@@ -4,7 +4,7 @@ import { createNarrator } from './narrator.ts'
 import { STEPS, type ClusterSpec, type Memo, type StepContext } from './steps.ts'
 
 export interface WalkthroughOptions {
-  /** The first step to run (1-7); default 1. */
+  /** The first step to run (1 to the number of steps); default 1. */
   fromStep?: number
   /** The last step to run; default the last. */
   toStep?: number
@@ -56,7 +56,11 @@ export async function runWalkthrough (options: WalkthroughOptions): Promise<Step
       await old.cluster.stop()
     }
     const count = options.servers ?? 3
-    const extra = spec.mode === 'redis' ? ', and a private redis-server' : spec.jwtRevocation === true ? ', with JWT_REVOCATION=redis and a private redis-server' : ''
+    const extra = spec.mode === 'redis'
+      ? ', and a private redis-server'
+      : spec.jwtRevocation === true
+        ? ', with JWT_REVOCATION=redis and a private redis-server'
+        : spec.jwtSecrets !== undefined ? `, with JWT_SECRETS (kid ${spec.jwtSecrets.split(',').map((k) => k.split(':')[0] ?? '').join(', ')})` : ''
     out.note(`[starting ${count} app servers in ${spec.mode} mode behind a ${spec.strategy} balancer${extra}…]`)
     const cluster = await startCluster({
       mode: spec.mode,
@@ -71,6 +75,7 @@ export async function runWalkthrough (options: WalkthroughOptions): Promise<Step
       ...(spec.sessionTtlSeconds === undefined ? {} : { sessionTtlSeconds: spec.sessionTtlSeconds }),
       ...(spec.serverEnv === undefined ? {} : { serverEnv: spec.serverEnv }),
       ...(spec.jwtRevocation === true ? { jwtRevocation: true } : {}),
+      ...(spec.jwtSecrets === undefined ? {} : { jwtSecrets: spec.jwtSecrets }),
       onLog: (source, line) => {
         recentLogs.push(`${source} | ${line}`)
         if (recentLogs.length > SERVER_LOG_LINES) recentLogs.shift()
@@ -118,6 +123,7 @@ export async function runWalkthrough (options: WalkthroughOptions): Promise<Step
 
 function sameSpec (a: ClusterSpec, b: ClusterSpec): boolean {
   return a.mode === b.mode && a.strategy === b.strategy && a.sessionTtlSeconds === b.sessionTtlSeconds && a.jwtRevocation === b.jwtRevocation &&
+    a.jwtSecrets === b.jwtSecrets &&
     JSON.stringify(a.serverEnv ?? {}) === JSON.stringify(b.serverEnv ?? {})
 }
 

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { runCli, type CliRun } from '../../helpers/cli.ts'
 import type { Test } from 'tap'
-import type { JwtForgeries, JwtLogout, JwtRevocation, JwtStateless } from '../../../scripts/demo/steps.ts'
+import type { JwtForgeries, JwtLogout, JwtRevocation, JwtRotation, JwtStateless } from '../../../scripts/demo/steps.ts'
 
 const DEMO = fileURLToPath(new URL('../../../scripts/demo.ts', import.meta.url))
 const launch = (t: Test, args: string[]): CliRun => runCli(t, DEMO, args)
@@ -20,14 +20,15 @@ t.test('npm run demo -- --auto --step 5: the jwt steps straight through, with wh
   t.equal(code, 0, 'exits 0')
   if (code !== 0) t.comment(run.output())
   const out = run.output()
-  t.notMatch(out, 'Step 4 of 8')
-  t.match(out, 'Step 5 of 8: JWT: no shared state, and nothing hidden')
-  t.match(out, 'Step 7 of 8: JWT: log out, and the token still works')
+  t.notMatch(out, 'Step 4 of 9')
+  t.match(out, 'Step 5 of 9: JWT: no shared state, and nothing hidden')
+  t.match(out, 'Step 7 of 9: JWT: rotate the signing key with no one logged out')
+  t.match(out, 'Step 8 of 9: JWT: log out, and the token still works')
   t.match(out, 'That is the story.')
   t.notMatch(out, 'Press Enter', '--auto does not wait')
 
   const { steps } = JSON.parse(readFileSync(json, 'utf8')) as { steps: Array<{ step: number, result: unknown, lesson: string }> }
-  t.same(steps.map((s) => s.step), [5, 6, 7, 8])
+  t.same(steps.map((s) => s.step), [5, 6, 7, 8, 9])
   const five = steps[0]?.result as JwtStateless
   t.same([five.fetches.ok, five.fetches.total, five.fetches.servers.length], [6, 6, 3], 'every server accepts the token')
   t.equal(five.signatureMatches, true, 'the signature is the HMAC of header.payload under the cluster\'s secret')
@@ -44,21 +45,59 @@ t.test('npm run demo -- --auto --step 5: the jwt steps straight through, with wh
   }
   t.not(six.change.from, six.change.to, 'one character changed')
 
-  const seven = steps[2]?.result as JwtLogout
-  t.equal(seven.logout.status, 204)
-  t.same([seven.afterLogout.ok, seven.afterLogout.total], [3, 3], 'after logout the token still works everywhere')
-  t.same([seven.afterExpiry.refused, seven.afterExpiry.reasons], [3, ['expired']], 'until it expires')
-  t.ok(seven.refusedAfterSeconds >= 1 && seven.refusedAfterSeconds < 20)
-  t.match(steps[2]?.lesson, 'After the logout, 3 of 3 servers still accepted the token')
-  t.match(steps[2]?.lesson, 'A revocation list closes it, but it is state again')
+  t.test('step 7: a key rotation, measured on real restarts', async (t) => {
+    const seven = steps[2]?.result as JwtRotation
+    const everyone = (tally: { ok: number, total: number, servers: string[] }): number[] => [tally.ok, tally.total, tally.servers.length]
+    t.same(seven.kids, { old: 'key-a', new: 'key-b' })
+    t.match(seven.oldHeader, { alg: 'HS256', typ: 'JWT', kid: 'key-a' }, 'alice\'s token names the key it was signed with')
+    t.match(out, 'header: {"alg":"HS256","typ":"JWT","kid":"key-a"}', 'and the header is shown')
+    t.notMatch(out, /JWT_SECRETS=key-[ab]:[^…]/, 'no secret is printed, only kids')
+    t.same(seven.restarts.map((r) => [r.server, r.kids.join(',')]), [
+      ['app-1', 'key-b,key-a'],
+      ['app-2', 'key-a,key-b'], ['app-3', 'key-a,key-b'],
+      ['app-2', 'key-b,key-a'], ['app-3', 'key-b,key-a'],
+      ['app-1', 'key-b'], ['app-2', 'key-b'], ['app-3', 'key-b']
+    ], 'one server with the new key first, then pass 1 and pass 2 on the others, then the old key retired everywhere')
 
-  const eight = steps[3]?.result as JwtRevocation
-  t.equal(eight.beforeLogout.ok, 3)
-  t.same([eight.afterLogout.refused, eight.afterLogout.reasons], [3, ['revoked']], 'with a revocation list, logout works on every server')
-  t.equal(eight.commands.exists, eight.reads, 'at one Redis lookup per read')
-  t.equal(eight.commands.set, 1, 'and one write per logout')
-  t.same([eight.redisDown.failed, eight.redisDown.total], [3, 3], 'with Redis down no token can be checked')
-  t.same(eight.redisDown.reasons, ['session_store_unavailable'])
-  t.same([eight.revokedAfterReturn.ok, eight.revokedAfterReturn.total], [3, 3], 'a Redis that keeps nothing on disk forgets its revocations')
-  t.match(steps[3]?.lesson, `${eight.reads} EXISTS for ${eight.reads} reads`)
+    t.equal(seven.first, 'app-1')
+    t.same(seven.onePass.signedBy, { 'app-1': 'key-b', 'app-2': 'key-a', 'app-3': 'key-a' }, 'one pass: only the restarted server signs with the new key')
+    t.same(seven.onePass.newToken.byServer, { 'app-1': { ok: 1, refused: 0, failed: 0 }, 'app-2': { ok: 0, refused: 1, failed: 0 }, 'app-3': { ok: 0, refused: 1, failed: 0 } },
+      'and the servers not yet restarted refuse what it signs')
+    t.same(seven.onePass.newToken.reasons, ['invalid_token'])
+    for (const stage of ['onePass', 'accepted', 'signing'] as const) {
+      t.same(everyone(seven[stage].oldToken), [3, 3, 3], `${stage}: the old key's token is accepted on every server`)
+    }
+    t.same(everyone(seven.accepted.newToken), [3, 3, 3], 'pass 1: with the new key listed last everywhere, its token passes everywhere')
+    t.same(seven.signing.signedBy, { 'app-1': 'key-b', 'app-2': 'key-b', 'app-3': 'key-b' }, 'pass 2: every server signs with the new key')
+    t.same(everyone(seven.signing.newToken), [3, 3, 3])
+    t.same([seven.retired.oldToken.refused, seven.retired.oldToken.total, seven.retired.oldToken.reasons], [3, 3, ['invalid_token']], 'retired: the old key\'s token is refused everywhere')
+    t.same(everyone(seven.retired.newToken), [3, 3, 3], 'and the new key\'s token still passes everywhere')
+    t.ok(seven.restarts.every((r) => r.seconds > 0 && r.seconds < 30), 'each restart timed')
+
+    const lesson = steps[2]?.lesson ?? ''
+    t.match(lesson, 'Alice\'s key-a token was accepted by 3 of 3 servers at every stage while key-a was listed')
+    t.match(lesson, 'with only app-1 restarted and key-b listed first, 2 of 3 servers refused the token app-1 had signed for bob (invalid_token)')
+    t.match(lesson, /here 2 more restarts of about \d+\.\d s, \d+\.\d s in all/)
+    t.match(lesson, 'bob\'s key-b token was accepted by 3 of 3 servers after pass 1 and 3 of 3 after pass 2')
+    t.match(lesson, 'alice\'s was refused by 3 of 3 servers (invalid_token), while bob\'s key-b token worked on 3 of 3')
+  })
+
+  const eight = steps[3]?.result as JwtLogout
+  t.equal(eight.logout.status, 204)
+  t.same([eight.afterLogout.ok, eight.afterLogout.total], [3, 3], 'after logout the token still works everywhere')
+  t.same([eight.afterExpiry.refused, eight.afterExpiry.reasons], [3, ['expired']], 'until it expires')
+  t.ok(eight.refusedAfterSeconds >= 1 && eight.refusedAfterSeconds < 20)
+  t.match(steps[3]?.lesson, 'After the logout, 3 of 3 servers still accepted the token')
+  t.match(steps[3]?.lesson, 'A revocation list closes it, but it is state again')
+  t.match(steps[3]?.lesson, 'Step 9 runs one.')
+
+  const nine = steps[4]?.result as JwtRevocation
+  t.equal(nine.beforeLogout.ok, 3)
+  t.same([nine.afterLogout.refused, nine.afterLogout.reasons], [3, ['revoked']], 'with a revocation list, logout works on every server')
+  t.equal(nine.commands.exists, nine.reads, 'at one Redis lookup per read')
+  t.equal(nine.commands.set, 1, 'and one write per logout')
+  t.same([nine.redisDown.failed, nine.redisDown.total], [3, 3], 'with Redis down no token can be checked')
+  t.same(nine.redisDown.reasons, ['session_store_unavailable'])
+  t.same([nine.revokedAfterReturn.ok, nine.revokedAfterReturn.total], [3, 3], 'a Redis that keeps nothing on disk forgets its revocations')
+  t.match(steps[4]?.lesson, `${nine.reads} EXISTS for ${nine.reads} reads`)
 })

@@ -47,7 +47,7 @@ t.test('steps 1-3: memory sessions, round robin and sticky', async (t) => {
   }
   t.match(reports[2]?.lesson, `came back to ${three.load[three.crashed] ?? 0} of the next 12 requests`)
 
-  t.match(output, 'Step 1 of 8: memory sessions behind a round-robin balancer')
+  t.match(output, 'Step 1 of 9: memory sessions behind a round-robin balancer')
   t.match(output, /POST \/login +→ app-\d +✔ 200 accepted/)
   t.match(output, /GET +\/feeds +→ app-\d +✘ 401 unknown_session/)
   t.match(output, 'Lesson: 4 of 6 were refused')
