@@ -10,6 +10,7 @@ import { createMemoryThrottle, createRedisThrottle, type LoginThrottle } from '.
 import { authRoutes } from './routes/auth.ts'
 import { feedRoutes } from './routes/feeds.ts'
 import { opsRoutes } from './routes/ops.ts'
+import { poisoningKey, unexpectedFields } from './refused-fields.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -18,6 +19,10 @@ declare module 'fastify' {
     users: UserStore
     metrics: Metrics
     loginThrottle: LoginThrottle
+  }
+  interface FastifyRequest {
+    /** Body fields refused by name (unexpected or forbidden), for the request log line. */
+    refusedFields?: string[]
   }
 }
 
@@ -46,8 +51,9 @@ export async function buildApp (config: AppConfig, options: BuildOptions = {}): 
     // not refused with a 503: that is what draining means.
     return503OnClosing: false,
     // Fastify's default coerces types: {"username":["alice"]} would log alice in and 123 would become "123".
-    // A body of the wrong shape is a 400, as the contract says.
-    ajv: { customOptions: { coerceTypes: false } },
+    // It also drops fields a schema does not allow (removeAdditional) without a word.
+    // A body of the wrong shape is a 400, as the contract says, naming what is wrong.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
     // A URL Fastify cannot decode (GET /%zz) is answered before any hook runs; without this
     // that 400 has no x-served-by and not our error shape.
     frameworkErrors: (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
@@ -87,10 +93,29 @@ export async function buildApp (config: AppConfig, options: BuildOptions = {}): 
     : createRedisThrottle(config.loginThrottle, throttleStore, config.redis.keyPrefix))
   app.addHook('onClose', async () => { app.loginThrottle.close() })
 
+  // Fastify's JSON parser refuses "__proto__" and "constructor.prototype" keys (prototype
+  // poisoning) but says only "not valid JSON"; this one refuses the same bodies and says which key.
+  const parseJson = app.getDefaultJsonParser('error', 'error')
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = body as string
+    parseJson(request, text, (err, value) => {
+      const key = err == null ? undefined : poisoningKey(text)
+      if (key === undefined) {
+        done(err ?? null, value)
+        return
+      }
+      request.refusedFields = [key]
+      const holding = key === 'constructor' ? ' holding "prototype"' : ''
+      done(Object.assign(new Error(`body has a forbidden field "${key}"${holding}: it could change an object's prototype`), { statusCode: 400 }), undefined)
+    })
+  })
+
   await app.register(fastifyCookie)
   // Declared up front so every request object has the same shape.
   app.decorateRequest('username', undefined)
   app.decorateRequest('refusal', undefined)
+  app.decorateRequest('refusedFields', undefined)
 
   // Every answer says which server made it: the demo is about exactly that.
   app.addHook('onRequest', async (request, reply) => {
@@ -102,8 +127,9 @@ export async function buildApp (config: AppConfig, options: BuildOptions = {}): 
   app.addHook('onResponse', async (request, reply) => {
     // The balancer polls /health every second; those lines only at debug.
     const level = request.url === '/health' || request.url === '/metrics' ? 'debug' : 'info'
-    request.log[level]({ method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100, user: request.username, reason: request.refusal },
-      `${request.method} ${request.url} ${reply.statusCode}${request.refusal !== undefined ? ` ${request.refusal}` : ''}`)
+    const reason = request.refusal ?? (request.refusedFields !== undefined ? 'refused_fields' : undefined)
+    request.log[level]({ method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100, user: request.username, reason, fields: request.refusedFields },
+      `${request.method} ${request.url} ${reply.statusCode}${reason !== undefined ? ` ${reason}` : ''}`)
   })
 
   app.setErrorHandler((err, request, reply) => {
@@ -116,7 +142,9 @@ export async function buildApp (config: AppConfig, options: BuildOptions = {}): 
       request.log.error({ err }, 'request failed')
       return reply.code(500).send({ error: 'internal_error', servedBy: config.serverId })
     }
-    return reply.code(status).send({ error: errorName(status), message: (err as Error).message, servedBy: config.serverId })
+    const refused = status === 400 ? unexpectedFields(err as Parameters<typeof unexpectedFields>[0], request) : undefined
+    if (refused !== undefined) request.refusedFields = refused.fields
+    return reply.code(status).send({ error: errorName(status), message: refused?.message ?? (err as Error).message, servedBy: config.serverId })
   })
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).send({ error: 'not_found', message: `${request.method} ${request.url} is not a route`, servedBy: config.serverId })

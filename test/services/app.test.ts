@@ -113,3 +113,31 @@ t.test('the request log names the server, the user and the refusal, and never a 
   t.match(requestLines.find((l) => l.url === '/feeds' && l.statusCode === 401), { reason: 'unknown_session', msg: 'GET /feeds 401 unknown_session' })
   t.match(requestLines.find((l) => l.url === '/health'), { level: 20 }, 'health checks are logged at debug only')
 })
+
+t.test('a refused body field is logged once, at info, by name and never by value', async (t) => {
+  const lines: Array<Record<string, unknown>> = []
+  const stream = new Writable({
+    write (chunk: Buffer, _encoding, callback) {
+      for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>)
+      callback()
+    }
+  })
+  const config = loadServerConfig({ AUTH_MODE: 'memory', SERVER_ID: 'logged-app' })
+  const app = await buildApp(config, { logger: pino(loggerOptions(config.serverId, 'debug', false), stream) })
+  t.teardown(async () => await app.close())
+  const before = lines.length
+  const bodies = [
+    '{"username":"alice","password":"wonderland","apiKey":"sk-live-do-not-log","remember":true}',
+    '{"username":"alice","password":"wonderland","__proto__":{"admin":"do-not-log"}}'
+  ]
+  for (const payload of bodies) await app.inject({ method: 'POST', url: '/login', payload, headers: { 'content-type': 'application/json' } })
+  const logged = lines.slice(before)
+  t.equal(logged.length, bodies.length, 'one line per request, nothing else', { logged })
+  t.match(logged, [
+    { level: 30, statusCode: 400, reason: 'refused_fields', fields: ['apiKey', 'remember'], msg: 'POST /login 400 refused_fields' },
+    { level: 30, statusCode: 400, reason: 'refused_fields', fields: ['__proto__'], msg: 'POST /login 400 refused_fields' }
+  ])
+  const all = JSON.stringify(logged)
+  t.notMatch(all, 'do-not-log', 'no value of a refused field')
+  t.notMatch(all, 'wonderland', 'nor the password beside it')
+})

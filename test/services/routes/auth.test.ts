@@ -29,6 +29,13 @@ const BAD_LOGIN_BODIES: Array<{ name: string, request: Omit<InjectOptions, 'meth
   { name: 'password over 256 characters', request: { payload: { username: 'alice', password: 'p'.repeat(257) } }, status: 400 },
   { name: 'a __proto__ key', request: { payload: '{"username":"alice","password":"wonderland","__proto__":{"admin":true}}', headers: { 'content-type': 'application/json' } }, status: 400 },
   { name: 'a constructor.prototype key', request: { payload: '{"username":"alice","password":"wonderland","constructor":{"prototype":{"admin":true}}}', headers: { 'content-type': 'application/json' } }, status: 400 },
+  { name: 'an extra field', request: { payload: { username: 'alice', password: 'wonderland', role: 'admin' } }, status: 400 },
+  { name: 'several extra fields', request: { payload: { username: 'alice', password: 'wonderland', role: 'admin', admin: true, remember: 1 } }, status: 400 },
+  { name: 'nested junk beside the right pair', request: { payload: { username: 'alice', password: 'wonderland', meta: { a: { b: [1, { c: null }] } } } }, status: 400 },
+  { name: 'an extra field and a missing one', request: { payload: { username: 'alice', pasword: 'wonderland' } }, status: 400 },
+  { name: 'a plain "constructor" field', request: { payload: '{"username":"alice","password":"wonderland","constructor":"x"}', headers: { 'content-type': 'application/json' } }, status: 400 },
+  { name: 'a "__proto__" string', request: { payload: '{"username":"alice","password":"wonderland","__proto__":"x"}', headers: { 'content-type': 'application/json' } }, status: 400 },
+  { name: 'a "__proto__" key nested in junk', request: { payload: '{"username":"alice","password":"wonderland","meta":{"__proto__":{"admin":true}}}', headers: { 'content-type': 'application/json' } }, status: 400 },
   { name: 'deeply nested arrays', request: { payload: `{"username":${'['.repeat(2000)}${']'.repeat(2000)},"password":"x"}`, headers: { 'content-type': 'application/json' } }, status: 400 },
   { name: 'a body over 16 KiB', request: { payload: { username: 'alice', password: 'p'.repeat(17 * 1024) } }, status: 413 },
   { name: 'a form-encoded body', request: { payload: 'username=alice&password=wonderland', headers: { 'content-type': 'application/x-www-form-urlencoded' } }, status: 415 },
@@ -81,6 +88,33 @@ for (const mode of MODES) {
         t.equal(res.headers['x-served-by'], `app-${mode}`, `${name}: x-served-by`)
         t.notOk(res.headers['set-cookie'], `${name}: no cookie`)
       }
+    })
+
+    t.test('fields a login does not take are refused by name, in the body every 400 has, never stripped and logged in', async (t) => {
+      const refused = async (payload: string): Promise<Record<string, unknown>> => {
+        const res = await app.inject({ method: 'POST', url: '/login', payload, headers: { 'content-type': 'application/json' } })
+        t.equal(res.statusCode, 400, payload)
+        t.notOk(res.headers['set-cookie'], `${payload}: no cookie`)
+        const body = res.json()
+        t.same(Object.keys(body).sort(), ['error', 'message', 'servedBy'], `${payload}: the keys of every other 400`)
+        return body
+      }
+      const only = ': only "username" and "password" are accepted'
+      t.same(await refused('{"username":"alice","password":"wonderland","role":"admin"}'),
+        { error: 'bad_request', message: `body has an unexpected field "role"${only}`, servedBy: `app-${mode}` })
+      t.match(await refused('{"role":"admin","username":"alice","admin":true,"password":"wonderland","remember":1}'),
+        { message: `body has unexpected fields "role", "admin" and "remember"${only}` }, 'every one named, in the order sent')
+      t.match(await refused(JSON.stringify({ username: 'alice', password: 'wonderland', ...Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`f${i}`, i])) })),
+        { message: `body has unexpected fields "f0", "f1", "f2", "f3", "f4" and 495 more${only}` }, 'five named, the rest counted')
+      t.match(await refused(JSON.stringify({ username: 'alice', password: 'wonderland', [`x${'y'.repeat(500)}`]: 1 })),
+        { message: new RegExp(`^body has an unexpected field "xy{39}…"${only}$`) }, 'a long name cut short')
+      t.match(await refused('{"username":"alice","password":"wonderland","meta":{"a":{"b":[1,{"c":null}]}}}'), { message: `body has an unexpected field "meta"${only}` }, 'nested junk: the field that holds it')
+      t.match(await refused('{"username":"alice","password":"wonderland","constructor":{}}'), { message: `body has an unexpected field "constructor"${only}` }, 'constructor, although every object inherits one')
+      t.match(await refused('{"username":"alice","password":"wonderland","__proto__":{"admin":true}}'), { message: 'body has a forbidden field "__proto__": it could change an object\'s prototype' })
+      t.match(await refused('{"username":"alice","password":"wonderland","meta":{"constructor":{"prototype":{"admin":true}}}}'), { message: 'body has a forbidden field "constructor" holding "prototype": it could change an object\'s prototype' })
+      t.match(await refused('{"username":"alice","pasword":"wonderland"}'), { message: "body must have required property 'password'" }, 'a missing field is named first')
+      t.equal(({} as Record<string, unknown>).admin, undefined, 'no prototype was changed')
+      t.equal((await app.inject({ method: 'POST', url: '/login', payload: { password: 'wonderland', username: 'alice' } })).statusCode, 200, 'the right pair, in any order, still logs in')
     })
 
     t.test('login outcomes are counted in /metrics', async (t) => {
