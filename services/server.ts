@@ -26,8 +26,24 @@ closeWithGrace({ delay: 10_000, logger }, async ({ signal, err }) => {
 
 try {
   await app.listen({ port: config.port, host: config.host, listenTextResolver: (address) => `listening on ${address} in ${config.mode} mode` })
+  reportPort()
 } catch (err) {
   const code = (err as { code?: string }).code
   logger.fatal({ err }, code === 'EADDRINUSE' ? `port ${config.port} is taken: choose another PORT` : 'could not start')
   process.exit(1)
+}
+
+/**
+ * Started by the local launcher (PORT=0, an IPC channel): tell it the port the OS gave. A port the
+ * launcher chose and handed over could be taken by another process before this one bound it.
+ * The channel must not keep the process alive.
+ */
+function reportPort (): void {
+  if (process.send === undefined) return
+  process.channel?.unref()
+  const address = app.server.address()
+  if (typeof address !== 'object' || address === null) return
+  process.send({ type: 'listening', port: address.port }, undefined, {}, (err: Error | null) => {
+    if (err !== null) logger.warn({ err }, 'could not tell the launcher which port this server listens on')
+  })
 }

@@ -15,6 +15,19 @@ export interface ProcessSpec {
   whenMissing?: string
   /** Opens an IPC channel to the child (a Node process): see `send` and `onMessage`. */
   ipc?: boolean
+  /**
+   * The child picks its own port: it is started with this variable (e.g. PORT) set to 0, binds
+   * whatever port the OS gives, and reports it over IPC as `{ type: 'listening', port }`
+   * (`reportedPort`); only then is `isReady` asked. Later starts ask for that same port again,
+   * since peers know it by then. A port chosen for the child in advance could be taken by
+   * another process in the moment before the child binds it.
+   */
+  portVariable?: string
+}
+
+/** True for the error `start` throws when the child said its address was in use (EADDRINUSE). */
+export function isAddressInUse (err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === 'EADDRINUSE'
 }
 
 export type LogSink = (source: string, line: string, stream: 'stdout' | 'stderr') => void
@@ -36,6 +49,7 @@ export class ManagedProcess {
   #child: ChildProcess | undefined
   #exited: Promise<number | null> | undefined
   #stderrTail: string[] = []
+  #reportedPort: number | undefined
   /** Called when the process exits without being asked to. */
   onUnexpectedExit: ((code: number | null, signal: NodeJS.Signals | null) => void) | undefined
   /** Called with each message the child sends over its IPC channel (spec.ipc). */
@@ -49,15 +63,31 @@ export class ManagedProcess {
 
   get pid (): number | undefined { return this.#child?.pid }
   get running (): boolean { return this.#child !== undefined && this.#child.exitCode === null && this.#child.signalCode === null }
+  /** The port the child said it listens on (spec.portVariable); kept across restarts. */
+  get reportedPort (): number | undefined { return this.#reportedPort }
 
   async start (): Promise<void> {
     if (this.running) return
-    const { name, command, args, env } = this.#spec
+    const { name, command, args, portVariable } = this.#spec
+    const env = portVariable === undefined ? this.#spec.env : { ...this.#spec.env, [portVariable]: String(this.#reportedPort ?? 0) }
     this.#stderrTail = []
-    const stdio: StdioOptions = this.#spec.ipc === true ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe']
+    let listening = false
+    let addressInUse = false
+    const ipc = this.#spec.ipc === true || portVariable !== undefined
+    const stdio: StdioOptions = ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe']
     const child = spawn(command, args, { env, stdio }) as ChildProcess & { stdout: NodeJS.ReadableStream, stderr: NodeJS.ReadableStream }
     this.#child = child
-    if (this.#spec.ipc === true) child.on('message', (message) => { this.onMessage?.(message) })
+    if (ipc) {
+      child.on('message', (message) => {
+        const report = message as { type?: unknown, port?: unknown } | null
+        if (portVariable !== undefined && report?.type === 'listening' && typeof report.port === 'number' && Number.isInteger(report.port) && report.port > 0) {
+          this.#reportedPort = report.port
+          listening = true
+          return
+        }
+        this.onMessage?.(message)
+      })
+    }
     live.add(child)
     let stopping = false
     this.#exited = new Promise((resolve) => {
@@ -68,9 +98,13 @@ export class ManagedProcess {
       })
     })
     const spawnError = new Promise<Error>((resolve) => child.once('error', resolve))
+    // After 'exit', once its output has been read to the end.
+    const closed = new Promise<void>((resolve) => child.once('close', () => { resolve() }))
     for (const stream of ['stdout', 'stderr'] as const) {
       createInterface({ input: child[stream], crlfDelay: Infinity }).on('line', (line) => {
         if (stream === 'stderr') this.#stderrTail = [...this.#stderrTail.slice(-19), line]
+        // Node's own words when listen() fails on a taken port, in a pino line or a stack trace.
+        if (line.includes('EADDRINUSE')) addressInUse = true
         this.#onLog(name, line, stream)
       })
     }
@@ -88,12 +122,16 @@ export class ManagedProcess {
         throw new Error(missing && this.#spec.whenMissing !== undefined ? this.#spec.whenMissing : `${name} could not start: ${outcome.err.message}`)
       }
       if ('code' in outcome) {
-        throw new Error(`${name} exited with code ${String(outcome.code)} while starting${this.#describeStderr()}`)
+        // Its last lines (the reason it exited) may still be in the pipes.
+        await Promise.race([closed, sleep(1000)])
+        const err = new Error(`${name} exited with code ${String(outcome.code)} while starting${addressInUse ? ': its address is in use (EADDRINUSE)' : ''}${this.#describeStderr()}`)
+        throw addressInUse ? Object.assign(err, { code: 'EADDRINUSE' }) : err
       }
-      if (await this.#spec.isReady().catch(() => false)) return
+      if ((portVariable === undefined || listening) && await this.#spec.isReady().catch(() => false)) return
       if (Date.now() > deadline) {
         await this.stop()
-        throw new Error(`${name} did not become ready within ${this.#spec.readyTimeoutMs ?? 60_000} ms${this.#describeStderr()}`)
+        const silent = portVariable !== undefined && !listening ? ' (it never reported its port over IPC as { type: \'listening\', port })' : ''
+        throw new Error(`${name} did not become ready within ${this.#spec.readyTimeoutMs ?? 60_000} ms${silent}${this.#describeStderr()}`)
       }
     }
   }
