@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url'
 import type { Strategy } from '../balancer/config.ts'
 import type { AuthMode } from '../services/auth/authenticator.ts'
 import { answerControlRequests } from './lib/cluster-control.ts'
-import { ManagedProcess, type LogSink } from './lib/managed-process.ts'
+import { ManagedProcess, isAddressInUse, type LogSink } from './lib/managed-process.ts'
 import { freePort, isPortFree } from './lib/ports.ts'
 import { httpOk } from './lib/probes.ts'
 import { startRedisProcess, type RedisProcess } from './lib/redis-process.ts'
@@ -102,15 +102,13 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
     const jwtSecrets = mode === 'jwt' ? options.jwtSecrets : undefined
     const jwtSecret = mode === 'jwt' && jwtSecrets === undefined ? (options.jwtSecret ?? randomBytes(48).toString('base64url')) : undefined
     const servers: AppServer[] = []
+    const starting: Array<ManagedProcess & Pick<AppServer, 'id' | 'restartWith'>> = []
     for (let i = 1; i <= count; i++) {
-      const serverPort = await freePort()
       const id = `app-${i}`
-      const url = `http://127.0.0.1:${serverPort}`
       const env: Record<string, string> = {
         ...inheritedEnv(),
         ...options.serverEnv,
         AUTH_MODE: mode,
-        PORT: String(serverPort),
         HOST: '127.0.0.1',
         SERVER_ID: id,
         LOG_LEVEL: logLevel,
@@ -120,25 +118,33 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
         ...(jwtSecrets !== undefined ? { JWT_SECRETS: jwtSecrets } : {}),
         ...(revocation ? { JWT_REVOCATION: 'redis' } : {})
       }
-      const proc = new ManagedProcess({
+      const proc: ManagedProcess = new ManagedProcess({
         name: id,
         command: process.execPath,
         args: [SERVER_ENTRY],
         env,
-        isReady: async () => await httpOk(`${url}/health`)
+        // Each server binds a port the OS picks and reports it: no other process can take it
+        // between our choosing and the server binding, as one picked here could be.
+        portVariable: 'PORT',
+        isReady: async () => await httpOk(`http://127.0.0.1:${String(proc.reportedPort)}/health`)
       }, onLog)
       const restartWith = async (changes: Record<string, string | undefined>): Promise<void> => {
         await proc.stop()
         proc.updateEnv(changes)
         await proc.start()
       }
-      servers.push(Object.assign(proc, { id, url, port: serverPort, restartWith }))
+      starting.push(Object.assign(proc, { id, restartWith }))
       started.push(proc)
     }
-    await Promise.all(servers.map(async (s) => await s.start()))
+    await Promise.all(starting.map(async (s) => await s.start()))
+    for (const server of starting) {
+      // Known once it started; a restart asks for the same port again.
+      const serverPort = server.reportedPort as number
+      servers.push(Object.assign(server, { url: `http://127.0.0.1:${serverPort}`, port: serverPort }))
+    }
 
-    const balancerPort = port === 0 ? await freePort() : port
-    const url = `http://127.0.0.1:${balancerPort}`
+    let balancerPort = port === 0 ? await freePort() : port
+    let url = `http://127.0.0.1:${balancerPort}`
     const balancer = new ManagedProcess({
       name: 'balancer',
       command: process.execPath,
@@ -159,7 +165,11 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
     }, onLog)
     answerControlRequests(balancer, { mode, servers, redis }, onLog)
     started.push(balancer)
-    await balancer.start()
+    await startMovingOffATakenPort(balancer, port, async () => {
+      balancerPort = await freePort()
+      url = `http://127.0.0.1:${balancerPort}`
+      balancer.updateEnv({ PORT: String(balancerPort) })
+    })
 
     return {
       mode,
@@ -180,6 +190,27 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
   } catch (err) {
     await stopAll()
     throw err
+  }
+}
+
+/**
+ * Starts a process on the port chosen for it (`asked` 0) or on the one the user asked for. The
+ * balancer cannot report a port of its own choosing as the app servers do, so a chosen port can
+ * be taken in the moment before the balancer binds it: then `movePort` picks a fresh one and it
+ * starts again. A port the user asked for is never changed: taken, it is the LaunchError that
+ * `npm start` exits 2 on.
+ */
+async function startMovingOffATakenPort (proc: ManagedProcess, asked: number, movePort: () => Promise<void>, attempts = 3): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await proc.start()
+      return
+    } catch (err) {
+      if (!isAddressInUse(err)) throw err
+      if (asked !== 0) throw new LaunchError(`port ${asked} is taken: stop what uses it, or choose another with --port`)
+      if (attempt >= attempts) throw err
+      await movePort()
+    }
   }
 }
 

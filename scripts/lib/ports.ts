@@ -1,6 +1,11 @@
 import { createServer } from 'node:net'
 
-/** Asks the OS for a free port on 127.0.0.1. Another process could take it before we do; callers report that clearly. */
+/**
+ * Asks the OS for a free port on 127.0.0.1, and frees it. Another process can take it before the
+ * caller's child binds it: where a child can bind port 0 and report its port, let it (app
+ * servers); otherwise try again on a fresh port when the child finds it taken (the balancer,
+ * redis-server).
+ */
 export async function freePort (): Promise<number> {
   return await new Promise((resolve, reject) => {
     const server = createServer()

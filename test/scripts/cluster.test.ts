@@ -1,0 +1,78 @@
+import { createServer, type Server } from 'node:net'
+import t, { type Test } from 'tap'
+import type * as ClusterModule from '../../scripts/cluster.ts'
+import * as ports from '../../scripts/lib/ports.ts'
+import { httpOk } from '../../scripts/lib/probes.ts'
+import { login } from '../helpers/cluster.ts'
+
+// The race, made certain: a freePort() that hands out a port this test holds, as if another
+// process had taken it between the launcher's choice and the child's bind. Before the fix an
+// app server given that port exited with EADDRINUSE and the cluster never came up.
+
+async function holdPort (t: Test): Promise<number> {
+  const server: Server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { server.close() })
+  return (server.address() as { port: number }).port
+}
+
+/** cluster.ts with its ports module replaced; `freePort` answers `taken` for the first `times` calls. */
+async function clusterWithRacingPorts (t: Test, taken: number, times: number, isPortFree = ports.isPortFree): Promise<{ cluster: typeof ClusterModule, calls: () => number }> {
+  let calls = 0
+  const cluster = await t.mockImport<typeof ClusterModule>('../../scripts/cluster.ts', {
+    '../../scripts/lib/ports.ts': {
+      ...ports,
+      isPortFree,
+      freePort: async () => ++calls <= times ? taken : await ports.freePort()
+    }
+  })
+  return { cluster, calls: () => calls }
+}
+
+t.test('a port taken between the launcher\'s choice and the bind: the cluster still comes up', { timeout: 180_000 }, async (t) => {
+  const taken = await holdPort(t)
+  const { cluster: { startCluster }, calls } = await clusterWithRacingPorts(t, taken, 2)
+  const cluster = await startCluster({ mode: 'jwt', servers: 3, logLevel: 'warn' })
+  t.teardown(async () => await cluster.stop())
+
+  const serverPorts = cluster.servers.map((s) => s.port)
+  t.notOk(serverPorts.includes(taken), 'no app server was given the taken port')
+  t.equal(new Set(serverPorts).size, 3, 'each server on a port of its own')
+  for (const s of cluster.servers) t.equal(s.url, `http://127.0.0.1:${s.port}`, `${s.id}: its url is the port it reported`)
+  t.equal(calls(), 3, 'the servers asked for no port (they bind 0 and report theirs); the balancer was handed the taken one twice, then a free one')
+  const balancerPort = Number(new URL(cluster.url).port)
+  t.not(balancerPort, taken, 'the balancer moved off the taken port')
+
+  // Through the balancer, to every server.
+  const { token } = await login(cluster.url)
+  const servedBy = new Set<string | null>()
+  for (let i = 0; i < 3; i++) {
+    const res = await fetch(`${cluster.url}/feeds`, { headers: { authorization: `Bearer ${token}` } })
+    t.equal(res.status, 200)
+    servedBy.add(res.headers.get('x-served-by'))
+  }
+  t.same([...servedBy].sort(), ['app-1', 'app-2', 'app-3'], 'the balancer reaches all three')
+
+  // A restart asks for the same port again: the balancer's list of upstreams still holds.
+  const [first] = cluster.servers
+  if (first === undefined) throw new Error('no server')
+  const { port, pid } = { port: first.port, pid: first.pid }
+  await first.stop()
+  await first.start()
+  t.not(first.pid, pid, 'a new process')
+  t.equal(first.port, port, 'on the port it had')
+  t.ok(await httpOk(`http://127.0.0.1:${port}/health`), 'and answering there')
+})
+
+t.test('a port the user asked for, taken after the check: the clear LaunchError, never another port, nothing left running', { timeout: 180_000 }, async (t) => {
+  const taken = await holdPort(t)
+  // isPortFree says yes, as it would have a moment before another process took the port.
+  const { cluster: { startCluster, LaunchError } } = await clusterWithRacingPorts(t, taken, 0, async () => true)
+  const lines: string[] = []
+  const attempt = startCluster({ mode: 'jwt', servers: 2, port: taken, logLevel: 'info', onLog: (source, line) => { lines.push(`${source} ${line}`) } })
+  await t.rejects(attempt, LaunchError, 'a LaunchError: npm start exits 2 on it')
+  await t.rejects(attempt, new RegExp(`^port ${taken} is taken: stop what uses it, or choose another with --port$`))
+  const serverPorts = [...lines.join('\n').matchAll(/app-\d .*listening on http:\/\/127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1]))
+  t.equal(serverPorts.length, 2, 'both servers had started')
+  for (const port of serverPorts) t.notOk(await httpOk(`http://127.0.0.1:${port}/health`, 1000), `and were stopped: nothing answers on ${port}`)
+})
