@@ -9,6 +9,8 @@ export interface LoadJob {
   path: string
   /** One credential per connection: connection i sends tokens[i % tokens.length]. */
   tokens: string[]
+  /** A label per token (groups[i] for tokens[i]), e.g. the kid a JWT was signed with: the result then counts each group apart. */
+  groups?: string[]
   connections: number
   durationSeconds: number
 }
@@ -29,6 +31,14 @@ export interface LoadResult {
   serverTimingAuthMs: { count: number, mean: number, p50: number, p99: number } | null
   /** CPU time the load generator itself used during the run (its process, all threads). */
   cpuSeconds: number
+  /** Per label of job.groups: the connections with such a token, their responses by status, and their Server-Timing; null without groups. */
+  byGroup: Record<string, GroupLoad> | null
+}
+
+export interface GroupLoad {
+  connections: number
+  statusCounts: Record<string, number>
+  serverTimingAuthMs: { count: number, mean: number, p50: number, p99: number } | null
 }
 
 export interface Tick { second: number, requests: number, totalRequests: number }
@@ -45,6 +55,7 @@ export async function runLoad (job: LoadJob, onTick: (tick: Tick) => void = () =
   if (job.tokens.length === 0) throw new Error('runLoad needs at least one token')
   const latencies = new Samples()
   const authMs = new Samples()
+  const groups = new Map<string, { connections: number, statusCounts: Record<string, number>, authMs: Samples }>()
   let next = 0
   let second = 0
   let total = 0
@@ -61,15 +72,26 @@ export async function runLoad (job: LoadJob, onTick: (tick: Tick) => void = () =
     excludeErrorStats: false,
     setupClient (client) {
       // autocannon builds the clients one after another, so this counter gives each connection its own credential.
-      const token = job.tokens[next++ % job.tokens.length] as string
+      const index = next++ % job.tokens.length
+      const token = job.tokens[index] as string
       client.setHeaders({ authorization: `Bearer ${token}` })
+      const label = job.groups?.[index]
+      const group = label === undefined ? undefined : groups.get(label) ?? { connections: 0, statusCounts: {}, authMs: new Samples() }
+      if (label !== undefined && group !== undefined) {
+        groups.set(label, group)
+        group.connections++
+        client.on('response', (status: number) => { group.statusCounts[status] = (group.statusCounts[status] ?? 0) + 1 })
+      }
       // http-parser-js hands over the raw header list [name, value, name, value, ...], not the typed object.
       client.on('headers', ((info: { headers?: string[] }) => {
         const raw = info.headers ?? []
         for (let i = 0; i < raw.length; i += 2) {
           if ((raw[i] as string).length === 13 && (raw[i] as string).toLowerCase() === 'server-timing') {
             const match = SERVER_TIMING_AUTH.exec(raw[i + 1] as string)
-            if (match !== null) authMs.push(Number(match[1]))
+            if (match !== null) {
+              authMs.push(Number(match[1]))
+              group?.authMs.push(Number(match[1]))
+            }
           }
         }
       }) as unknown as (headers: object) => void)
@@ -109,6 +131,14 @@ export async function runLoad (job: LoadJob, onTick: (tick: Tick) => void = () =
     serverTimingAuthMs: authSorted.length === 0
       ? null
       : { count: authSorted.length, mean: mean(authSorted), p50: percentile(authSorted, 50), p99: percentile(authSorted, 99) },
-    cpuSeconds: (cpu.user + cpu.system) / 1e6
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    byGroup: groups.size === 0
+      ? null
+      : Object.fromEntries([...groups].map(([label, g]) => [label, { connections: g.connections, statusCounts: g.statusCounts, serverTimingAuthMs: timingOf(g.authMs) }]))
   }
+}
+
+function timingOf (samples: Samples): GroupLoad['serverTimingAuthMs'] {
+  const sorted = samples.sorted()
+  return sorted.length === 0 ? null : { count: sorted.length, mean: mean(sorted), p50: percentile(sorted, 50), p99: percentile(sorted, 99) }
 }

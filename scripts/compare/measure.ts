@@ -2,7 +2,7 @@ import { cpus } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { DEMO_USERS } from '../../services/users.ts'
 import type { LoadGenerator } from './load-client.ts'
-import type { LoadResult, Tick } from './load-generator.ts'
+import type { GroupLoad, LoadResult, Tick } from './load-generator.ts'
 import { difference, type ServerCounters } from './prometheus.ts'
 import type { Target } from './target.ts'
 
@@ -73,6 +73,34 @@ export interface RunResult {
   /** The balancer's CPU time / requests, µs; null when not visible. */
   balancerCpuUsPerRequest: number | null
   bottleneck: Bottleneck
+  /** JWTs: the connections grouped by the kid their token was signed with; null for session ids. */
+  byKid: Record<string, KidRun> | null
+}
+
+/** The connections whose tokens one key (kid) signed, during one run. */
+export interface KidRun {
+  connections: number
+  /** Responses as the client saw them: 2xx, 401, and anything else. */
+  ok: number
+  unauthorized: number
+  other: number
+  /** The auth step on the servers, from these responses' Server-Timing, µs. */
+  authUs: { count: number, mean: number, p50: number, p99: number } | null
+}
+
+/** The kid in each token's header, when every token is a JWT that names one; else undefined. */
+export function kidsOf (tokens: string[]): string[] | undefined {
+  const kids = tokens.map((token) => {
+    const parts = token.split('.')
+    if (parts.length !== 3) return undefined
+    try {
+      const header = JSON.parse(Buffer.from(parts[0] ?? '', 'base64url').toString('utf8')) as { kid?: unknown }
+      return typeof header.kid === 'string' ? header.kid : undefined
+    } catch {
+      return undefined
+    }
+  })
+  return kids.every((kid) => kid !== undefined) ? kids : undefined
 }
 
 export type Progress = (event: { phase: 'login' | 'warmup' | 'load', done: number, total: number, rps?: number }) => void
@@ -121,7 +149,8 @@ function machineTimes (): { busy: number, total: number } {
  * the machine's CPU before and after the measured load. Tokens: one per connection.
  */
 export async function measureRun (target: Target, tokens: string[], settings: RunSettings, loadGenerator: LoadGenerator, onProgress: Progress = () => {}): Promise<RunResult> {
-  const job = { url: target.url, path: '/feeds', tokens, connections: settings.connections }
+  const groups = kidsOf(tokens)
+  const job = { url: target.url, path: '/feeds', tokens, connections: settings.connections, ...(groups === undefined ? {} : { groups }) }
   if (settings.warmupSeconds > 0) {
     await loadGenerator.run({ ...job, durationSeconds: settings.warmupSeconds },
       (t: Tick) => onProgress({ phase: 'warmup', done: Math.min(t.second, settings.warmupSeconds), total: settings.warmupSeconds, rps: t.requests }))
@@ -209,7 +238,20 @@ export function summarizeRun (
     storeCommandsPerRequest: serverAnswered > 0 ? totals.storeCommands / serverAnswered : 0,
     cpuUsPerRequest: serverAnswered > 0 ? totals.cpuSeconds / serverAnswered * 1e6 : 0,
     balancerCpuUsPerRequest: balancerCpuSeconds === undefined || load.requests === 0 ? null : balancerCpuSeconds / load.requests * 1e6,
-    bottleneck: judgeBottleneck({ balancerCores, serverCores, loadGeneratorCores, machineBusy, otherCores, cores, servers: target.serverCount })
+    bottleneck: judgeBottleneck({ balancerCores, serverCores, loadGeneratorCores, machineBusy, otherCores, cores, servers: target.serverCount }),
+    byKid: load.byGroup === null ? null : Object.fromEntries(Object.entries(load.byGroup).map(([kid, g]) => [kid, kidRun(g)]))
+  }
+}
+
+function kidRun (g: GroupLoad): KidRun {
+  const count = (match: (status: string) => boolean): number => Object.entries(g.statusCounts).filter(([s]) => match(s)).reduce((n, [, c]) => n + c, 0)
+  const t = g.serverTimingAuthMs
+  return {
+    connections: g.connections,
+    ok: count((s) => s.startsWith('2')),
+    unauthorized: count((s) => s === '401'),
+    other: count((s) => !s.startsWith('2') && s !== '401'),
+    authUs: t === null ? null : { count: t.count, mean: t.mean * 1000, p50: t.p50 * 1000, p99: t.p99 * 1000 }
   }
 }
 

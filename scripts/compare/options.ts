@@ -1,11 +1,12 @@
 import { parseArgs } from 'node:util'
-import { AUTH_MODES, type AuthMode } from '../../services/auth/authenticator.ts'
+import { COMPARE_MODES, type CompareMode } from './modes.ts'
 
 export const USAGE = `Usage: npm run compare -- [options]
 
 Load-tests each auth mode on a fresh cluster of its own (app servers behind the balancer)
 and prints what each mode costs and how often it refuses a logged-in user.
-  --modes LIST            which modes, comma-separated (default memory,redis,jwt)
+  --modes LIST            which modes, comma-separated (default memory,redis,jwt,jwt-revocation;
+                          jwt-revocation is jwt with JWT_REVOCATION=redis: logout works, one Redis lookup per request)
   --servers N             app servers per cluster, 1 to 32 (default 3)
   --connections C         concurrent connections, each with its own session (default 50)
   --duration S            seconds of measured load per run (default 10)
@@ -21,7 +22,7 @@ and prints what each mode costs and how often it refuses a logged-in user.
   --verbose               show the servers' log lines`
 
 export interface CompareOptions {
-  modes: AuthMode[]
+  modes: CompareMode[]
   servers: number
   connections: number
   durationSeconds: number
@@ -85,7 +86,7 @@ export function parseCompareArgs (argv: string[]): CompareOptions {
     values = parseArgs({
       args: argv,
       options: {
-        modes: { type: 'string', default: AUTH_MODES.join(',') },
+        modes: { type: 'string', default: COMPARE_MODES.join(',') },
         servers: { type: 'string', default: '3' },
         connections: { type: 'string', default: '50' },
         duration: { type: 'string', default: '10' },
@@ -110,12 +111,12 @@ export function parseCompareArgs (argv: string[]): CompareOptions {
 
   const modes = values.modes.split(',').map((m) => m.trim()).filter((m) => m !== '')
   for (const m of modes) {
-    if (!AUTH_MODES.includes(m as AuthMode)) throw new UsageError(`--modes takes ${AUTH_MODES.join(', ')} (got "${m}")`)
+    if (!COMPARE_MODES.includes(m as CompareMode)) throw new UsageError(`--modes takes ${COMPARE_MODES.join(', ')} (got "${m}")`)
   }
   if (modes.length === 0) throw new UsageError('--modes needs at least one mode')
 
   const options: CompareOptions = {
-    modes: [...new Set(modes)] as AuthMode[],
+    modes: [...new Set(modes)] as CompareMode[],
     servers: wholeNumber('servers', values.servers, 1, 32),
     connections: wholeNumber('connections', values.connections, 1, 1000),
     durationSeconds: seconds('duration', values.duration, 0.5, 600),

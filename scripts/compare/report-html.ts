@@ -1,5 +1,6 @@
 import { parse, View } from 'vega'
 import { compile, type TopLevelSpec } from 'vega-lite'
+import { COMPARE_MODES, usesRedis } from './modes.ts'
 import { formatReport, plainWords, typicalAuthUs } from './report-text.ts'
 import type { CompareReport, ModeResult } from './run-compare.ts'
 
@@ -11,14 +12,14 @@ import type { CompareReport, ModeResult } from './run-compare.ts'
 export interface Chart { id: string, title: string, caption: string, spec: TopLevelSpec }
 
 // Each mode keeps its colour in every chart, whichever modes ran.
-const COLOURS: Record<string, string> = { memory: '#e45756', redis: '#4c78a8', jwt: '#54a24b' }
+const COLOURS: Record<string, string> = { memory: '#e45756', redis: '#4c78a8', jwt: '#54a24b', 'jwt-revocation': '#b279a2' }
 const base = { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', width: 360, height: 220, config: { font: 'system-ui, sans-serif' } } as const
 
 export function buildCharts (report: CompareReport): Chart[] {
   const results = report.results
   const charts: Chart[] = []
-  const modes = ['memory', 'redis', 'jwt'].filter((m) => results.some((r) => r.mode === m) || (report.sweep ?? []).some((p) => p.mode === m))
-  const MODE_COLOURS = { domain: modes, range: modes.map((m) => COLOURS[m] as string) }
+  const modes = COMPARE_MODES.filter((m) => results.some((r) => r.mode === m) || (report.sweep ?? []).some((p) => p.mode === m))
+  const MODE_COLOURS = { domain: [...modes], range: modes.map((m) => COLOURS[m] as string) }
   const modeColour = { field: 'mode', type: 'nominal', title: 'mode', scale: MODE_COLOURS } as const
   const modeAxis = { field: 'mode', type: 'nominal', title: null, sort: modes, axis: { labelAngle: 0 } } as const
 
@@ -98,10 +99,10 @@ export function buildCharts (report: CompareReport): Chart[] {
       $schema: base.$schema,
       config: base.config,
       data: {
-        // Redis commands only when redis mode ran: a panel of zeros says nothing.
+        // Redis commands only when a mode that uses Redis ran: a panel of zeros says nothing.
         values: results.flatMap((r) => [
           { mode: r.mode, measure: `auth step, µs (${typicalAuthUs(r).what})`, value: typicalAuthUs(r).us },
-          ...(modes.includes('redis') ? [{ mode: r.mode, measure: 'Redis commands per request', value: r.storeCommandsPerRequest }] : []),
+          ...(modes.some(usesRedis) ? [{ mode: r.mode, measure: 'Redis commands per request', value: r.storeCommandsPerRequest }] : []),
           { mode: r.mode, measure: 'server CPU, µs per request', value: r.cpuUsPerRequest }
         ])
       },
@@ -118,8 +119,40 @@ export function buildCharts (report: CompareReport): Chart[] {
     } as TopLevelSpec
   })
 
+  // jwt with two keys: the auth step for the tokens of each, side by side.
+  const kidRows = results.flatMap((r) => Object.keys(r.byKid ?? {}).length < 2
+    ? []
+    : Object.entries(r.byKid ?? {}).flatMap(([kid, k]) => k.authUs === null
+      ? []
+      : [{ mode: r.mode, kid: `${kid}${kid === r.keyRotation?.kids.newer ? ' (signs)' : kid === r.keyRotation?.kids.older ? ' (accepted)' : ''}`, us: k.authUs.p50, connections: k.connections, ok: k.ok, refused: k.unauthorized }]))
+  if (kidRows.length > 0) {
+    // Said from what was measured, not assumed: how each key's tokens fared.
+    const fared = kidRows.map((k) => `${k.mode} ${k.kid}: ${k.ok.toLocaleString('en-US')} accepted, ${k.refused.toLocaleString('en-US')} refused`).join('; ')
+    const x = { field: 'mode', type: 'nominal', title: null, axis: { labelAngle: 0 } } as const
+    charts.push({
+      id: 'key-rotation',
+      title: 'The auth step, by signing key',
+      caption: `jwt servers holding two keys in JWT_SECRETS, as in the middle of a rotation: the median auth step (Server-Timing) for the connections whose tokens each key signed. ${fared}.`,
+      spec: {
+        ...base,
+        data: { values: kidRows },
+        encoding: { x, xOffset: { field: 'kid', type: 'nominal' } },
+        layer: [
+          {
+            mark: { type: 'bar' },
+            encoding: {
+              y: { field: 'us', type: 'quantitative', title: 'auth step, µs (median)' },
+              color: { field: 'kid', type: 'nominal', title: 'key', scale: { scheme: 'greens' } }
+            }
+          },
+          { mark: { type: 'text', dy: -4, baseline: 'bottom' }, encoding: { y: { field: 'us', type: 'quantitative' }, text: { field: 'us', type: 'quantitative', format: ',.1f' } } }
+        ]
+      } as TopLevelSpec
+    })
+  }
+
   // Only what was measured: jwt's 0 bytes of state counts only beside a measured session store.
-  const stateMeasured = results.some((r) => r.mode !== 'jwt' && r.memoryCost.bytesPerSession !== null)
+  const stateMeasured = results.some((r) => !r.mode.startsWith('jwt') && r.memoryCost.bytesPerSession !== null)
   const memoryRows = results.flatMap((r) => [
     ...(stateMeasured && r.memoryCost.bytesPerSession !== null ? [{ mode: r.mode, measure: 'server-side state per session, bytes', value: r.memoryCost.bytesPerSession }] : []),
     ...(r.memoryCost.credentialBytes !== null ? [{ mode: r.mode, measure: 'credential sent on every request, bytes', value: r.memoryCost.credentialBytes }] : [])
@@ -128,7 +161,7 @@ export function buildCharts (report: CompareReport): Chart[] {
     charts.push({
       id: 'memory-cost',
       title: 'Memory per session, and the credential\'s size',
-      caption: 'Server-side bytes per session (memory: one server\'s heap; redis: Redis used_memory; jwt: none), and the bytes of the credential a client sends.',
+      caption: 'Server-side bytes per session (memory: one server\'s heap; redis: Redis used_memory; jwt: none; jwt-revocation: none per live session, a jti per logout), and the bytes of the credential a client sends.',
       spec: {
         $schema: base.$schema,
         config: base.config,
@@ -230,7 +263,7 @@ ${await renderSvg(chart.spec)}
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>auth-cluster: memory vs redis vs jwt under load</title>
+<title>auth-cluster: memory vs redis vs jwt (and jwt with revocation) under load</title>
 <style>
   body { font: 15px/1.5 system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; padding: 0 1rem; color: #222; }
   h1 { font-size: 1.5rem; margin-bottom: 0.2rem; }

@@ -1,3 +1,4 @@
+import type { KidRun } from './measure.ts'
 import type { CompareReport, ModeResult } from './run-compare.ts'
 
 /** Columns of text, numbers right-aligned, with a rule under the header. */
@@ -87,6 +88,31 @@ function perServerCpuTable (results: ModeResult[]): string {
     ]))
 }
 
+/** The jwt results whose connections held tokens from more than one key, older key last. */
+function rotated (results: ModeResult[]): Array<{ r: ModeResult, kids: Array<[string, KidRun]> }> {
+  return results.flatMap((r) => {
+    const byKid = Object.entries(r.byKid ?? {})
+    if (byKid.length < 2) return []
+    const newer = r.keyRotation?.kids.newer
+    return [{ r, kids: byKid.sort(([a], [b]) => a === newer ? -1 : b === newer ? 1 : a.localeCompare(b)) }]
+  })
+}
+
+function kidTable (report: CompareReport): string {
+  return table(
+    ['mode', 'kid', 'signed', 'connections', '2xx', '401', 'other', 'auth µs p50/p99'],
+    rotated(report.results).flatMap(({ r, kids }) => kids.map(([kid, k]) => [
+      r.mode,
+      kid,
+      r.keyRotation === null || r.keyRotation === undefined ? '-' : kid === r.keyRotation.kids.newer ? 'after the restart' : 'before it',
+      int(k.connections),
+      int(k.ok),
+      int(k.unauthorized),
+      int(k.other),
+      k.authUs === null ? '-' : `${us(k.authUs.p50)} / ${us(k.authUs.p99)}`
+    ])), 3)
+}
+
 function sweepTable (report: CompareReport): string {
   const points = report.sweep ?? []
   const modes = [...new Set(points.map((p) => p.mode))]
@@ -110,12 +136,13 @@ export function plainWords (report: CompareReport): string[] {
   const memory = by('memory')
   const redis = by('redis')
   const jwt = by('jwt')
+  const revocable = by('jwt-revocation')
   if (memory !== undefined) {
     const n = memory.servers
     lines.push(`memory: ${pct(memory.authFailureRate)} of logged-in requests were refused (401 unknown_session); a round-robin balancer predicts ${pct(memory.expectedAuthFailureRate)}, ` +
       `(N-1)/N with N = ${n}, because only the 1 server that took the login holds a given session.${n === 1 ? ' With one server nothing is refused: the problem starts at two.' : ''}`)
   }
-  for (const r of [redis, jwt]) {
+  for (const r of [redis, jwt, revocable]) {
     if (r === undefined) continue
     lines.push(`${r.mode}: ${r.unauthorized === 0 ? 'no request was refused' : `${pct(r.authFailureRate)} of requests were refused (expected none)`}: every server can check every credential.`)
   }
@@ -128,6 +155,33 @@ export function plainWords (report: CompareReport): string[] {
     const sessionId = memory?.memoryCost.credentialBytes ?? redis?.memoryCost.credentialBytes ?? null
     const token = jwt.memoryCost.credentialBytes
     lines.push(`jwt: no lookup and no server-side state${token === null ? '' : `, for a ${bytes(token)} token on every request${sessionId === null ? '' : ` instead of a ${bytes(sessionId)} session id`}`}; checking its HMAC and claims took ${authText(jwt)} (${typicalAuthUs(jwt).what}).`)
+  }
+  if (revocable !== undefined) {
+    const other = [jwt, redis].filter((r) => r !== undefined).map((r) => `${authText(r)} in ${r.mode}`)
+    lines.push(`jwt-revocation: with JWT_REVOCATION=redis every request also asks Redis whether its token was revoked: ${dec(revocable.storeCommandsPerRequest, 2)} Redis commands per request, ` +
+      `and the auth step took ${authText(revocable)} (${typicalAuthUs(revocable).what}${other.length > 0 ? `; vs ${other.join(', ')}` : ''}). Logout then works on every server, but the state is back: ` +
+      'a store every server needs on every request, and a 503 for everyone while it is down (npm run demo, step 9).')
+  } else if (jwt !== undefined) {
+    lines.push('revocation: not measured in this run; --modes jwt,jwt-revocation shows what JWT_REVOCATION=redis (logout that works everywhere) costs per request.')
+  }
+  for (const { r, kids } of rotated(report.results)) {
+    const rotation = r.keyRotation ?? null
+    const [newer, older] = [kids[0], kids[kids.length - 1]] as [[string, KidRun], [string, KidRun]]
+    const accepted = older[1].unauthorized === 0 && older[1].other === 0
+    const setup = rotation === null
+      ? `${r.mode}: the connections held tokens from ${kids.length} keys`
+      : `key rotation (${r.mode}): with two keys in JWT_SECRETS (${rotation.kids.newer} signing, ${rotation.kids.older} still accepted, as in the middle of a rotation)`
+    const a = older[1].authUs?.p50
+    const b = newer[1].authUs?.p50
+    let cost = ''
+    if (a !== undefined && b !== undefined) {
+      // Server-Timing has 1 µs resolution; a median moves by a few µs on a busy machine.
+      const same = Math.abs(a - b) <= Math.max(2, 0.2 * Math.max(a, b))
+      cost = `; the auth step's median was ${us(a)} µs for the ${older[0]} key's tokens and ${us(b)} µs for the ${newer[0]} key's` +
+        (same ? ': the same, within the noise. The kid picks the key, one HMAC either way: rotation costs nothing per request' : `, ${Math.round(Math.abs(a - b) / Math.min(a, b) * 100)}% apart: more than the noise this measure usually has, so rerun with --runs 3 before reading anything into it`)
+    }
+    lines.push(`${setup}, the ${int(older[1].connections)} connections holding tokens signed with ${older[0]} got ${int(older[1].ok)} 2xx and ${int(older[1].unauthorized)} 401` +
+      `${accepted ? ': tokens from the older key are accepted, so no one is logged out' : ': some tokens from the older key were refused'}${cost}.`)
   }
   const stored = [memory, redis].filter((r) => r?.memoryCost.bytesPerSession != null) as ModeResult[]
   if (stored.length > 0) {
@@ -169,6 +223,11 @@ export function formatReport (report: CompareReport): string {
   out.push('')
   out.push('CPU per request each server answered, and the share of a core it used:')
   out.push(perServerCpuTable(report.results))
+  if (rotated(report.results).length > 0) {
+    out.push('')
+    out.push('Per signing key: the jwt servers list two keys in JWT_SECRETS, the first signs; half the sessions logged in before the servers restarted with the new key first, half after:')
+    out.push(kidTable(report))
+  }
   if (report.sweep !== null) {
     out.push('')
     out.push('Sweep over cluster sizes (req/s and refused share; * = balancer-bound):')
@@ -179,8 +238,9 @@ export function formatReport (report: CompareReport): string {
   for (const r of report.results) {
     const b = r.bottleneck
     const cores = `balancer ${b.balancerCores === null ? '?' : dec(b.balancerCores, 2)}, app servers ${dec(b.serverCores, 2)}, load generator ${dec(b.loadGeneratorCores, 2)}, machine ${pct(b.machineBusy)} busy`
-    out.push(`  ${r.mode.padEnd(7)} ${b.warnings.length === 0 ? 'ok' : 'WARNING'}: ${cores}`)
-    for (const w of b.warnings) out.push(`          - ${w}`)
+    const width = Math.max(7, ...report.results.map((x) => x.mode.length))
+    out.push(`  ${r.mode.padEnd(width)} ${b.warnings.length === 0 ? 'ok' : 'WARNING'}: ${cores}`)
+    for (const w of b.warnings) out.push(`${' '.repeat(width + 3)}- ${w}`)
   }
   for (const note of report.notes) out.push(`Note: ${note}`)
   out.push('')

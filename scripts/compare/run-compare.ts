@@ -1,5 +1,4 @@
 import { cpus, loadavg } from 'node:os'
-import type { AuthMode } from '../../services/auth/authenticator.ts'
 import type { LogSink } from '../lib/managed-process.ts'
 import { startLoadGenerator } from './load-client.ts'
 import { loginSessions, measureRun, type Progress, type RunResult } from './measure.ts'
@@ -7,6 +6,7 @@ import type { CompareOptions } from './options.ts'
 import { REDIS_MISSING } from '../lib/redis-process.ts'
 import { startPrivateRedis } from './private-redis.ts'
 import { measureSessionCosts, type SessionCosts } from './session-costs.ts'
+import { usesRedis, type CompareMode } from './modes.ts'
 import { median, spread, type Spread } from './stats.ts'
 import { connectToTarget, startLocalTarget, type Target } from './target.ts'
 
@@ -30,6 +30,21 @@ export interface ModeResult extends RunResult {
   memoryCost: MemoryCost
   /** Every run, in the order they ran. */
   allRuns: RunResult[]
+  /** jwt mode on a local cluster: the two keys the servers held, and the rotation between the logins; null otherwise. */
+  keyRotation: KeyRotationDone | null
+}
+
+/**
+ * The jwt clusters start with JWT_SECRETS=old,new; half the sessions log in (signed with "old"),
+ * every server restarts with JWT_SECRETS=new,old, and the other half log in (signed with "new").
+ * Each connection then holds a token from one of the two keys: byKid in the runs tells them apart.
+ */
+export interface KeyRotationDone {
+  /** As the servers list them during the measured runs: the first signs, both are accepted. */
+  kids: { newer: string, older: string }
+  /** How long restarting every server with the new list took, until the balancer had them back. */
+  restartSeconds: number
+  sessions: { older: number, newer: number }
 }
 
 export interface SweepPoint {
@@ -100,7 +115,8 @@ export async function runCompare (options: CompareOptions, reporter: Reporter, o
     remote = await connectToTarget(options.url)
     reporter.step(`Measuring ${remote.description}, in ${remote.mode} mode (from its /health).`)
   }
-  const modes: AuthMode[] = remote !== undefined ? [remote.mode] : options.modes
+  const modes: CompareMode[] = remote !== undefined ? [remote.mode] : options.modes
+  if (remote !== undefined && remote.mode.startsWith('jwt')) notes.push('key rotation not measured: the keys of a cluster this command did not start cannot be changed from here')
 
   // Memory per session is measured in a child of its own while the clusters start: it counts
   // bytes, not time, so the overlap costs it nothing, and no load test runs until both are done.
@@ -109,6 +125,7 @@ export async function runCompare (options: CompareOptions, reporter: Reporter, o
 
   const loadGenerator = startLoadGenerator()
   const bySize = new Map<number, ModeResult[]>()
+  const rotations = new Map<string, KeyRotationDone>()
   let sessionCosts: SessionCosts | null | undefined
   try {
     for (const size of remote !== undefined ? [remote.serverCount] : sizes) {
@@ -120,13 +137,26 @@ export async function runCompare (options: CompareOptions, reporter: Reporter, o
           else {
             reporter.status(`${mode}: starting ${size} app server${size === 1 ? '' : 's'} and the balancer...`)
             const t0 = performance.now()
-            target = await startLocalTarget({ mode, servers: size, redisLatencyMs: mode === 'redis' ? options.redisLatencyMs : 0, onLog })
+            target = await startLocalTarget({ mode, servers: size, redisLatencyMs: usesRedis(mode) ? options.redisLatencyMs : 0, onLog })
             reporter.step(`${mode}: ${target.description}, up in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
           }
           targets.push({ target, tokens: [] })
           const entry = targets[targets.length - 1] as { target: Target, tokens: string[] }
-          entry.tokens = await loginSessions(target.url, options.connections, (e) => reporter.status(`${mode}: logging in ${e.done}/${e.total} sessions (one per connection)`))
-          reporter.step(`${mode}: ${options.connections} sessions logged in through the balancer`)
+          const progress = (e: { done: number, total: number }): void => reporter.status(`${mode}: logging in ${e.done}/${e.total} sessions (one per connection)`)
+          if (target.keys === undefined) {
+            entry.tokens = await loginSessions(target.url, options.connections, progress)
+            reporter.step(`${mode}: ${options.connections} sessions logged in through the balancer`)
+          } else {
+            const { kids } = target.keys
+            const older = await loginSessions(target.url, Math.ceil(options.connections / 2), progress)
+            reporter.status(`${mode}: restarting every server with JWT_SECRETS=${kids.newer},${kids.older}...`)
+            const restartSeconds = await target.keys.rotate()
+            const newer = await loginSessions(target.url, options.connections - older.length, progress)
+            // Alternate, so the connections with either key are spread alike over the servers.
+            entry.tokens = older.flatMap((token, i) => newer[i] === undefined ? [token] : [token, newer[i] as string])
+            rotations.set(mode, { kids, restartSeconds, sessions: { older: older.length, newer: newer.length } })
+            reporter.step(`${mode}: ${options.connections} sessions logged in through the balancer, ${older.length} under key "${kids.older}", then every server restarted with JWT_SECRETS=${kids.newer},${kids.older} (${restartSeconds.toFixed(1)} s), ${newer.length} under "${kids.newer}"`)
+          }
         }
         sessionCosts ??= await sessionCostsPending
 
@@ -143,7 +173,7 @@ export async function runCompare (options: CompareOptions, reporter: Reporter, o
               (run.bottleneck.balancerIsBottleneck ? ' (balancer-bound)' : ''))
           }
         }
-        bySize.set(size, modes.map((mode) => combineRuns(runs.get(mode) ?? [], memoryCostOf(mode, sessionCosts ?? null))))
+        bySize.set(size, modes.map((mode) => combineRuns(runs.get(mode) ?? [], memoryCostOf(mode, sessionCosts ?? null), rotations.get(mode) ?? null)))
       } finally {
         if (remote === undefined) {
           reporter.status('stopping the clusters...')
@@ -196,7 +226,7 @@ export async function runCompare (options: CompareOptions, reporter: Reporter, o
   }
 }
 
-async function measureCosts (sessions: number, modes: AuthMode[], reporter: Reporter, notes: string[], onLog?: LogSink): Promise<SessionCosts | null> {
+async function measureCosts (sessions: number, modes: CompareMode[], reporter: Reporter, notes: string[], onLog?: LogSink): Promise<SessionCosts | null> {
   const t0 = performance.now()
   let redisUrl: string | undefined
   let stopRedis = async (): Promise<void> => {}
@@ -221,7 +251,7 @@ async function measureCosts (sessions: number, modes: AuthMode[], reporter: Repo
   }
 }
 
-function memoryCostOf (mode: AuthMode, costs: SessionCosts | null): MemoryCost {
+function memoryCostOf (mode: CompareMode, costs: SessionCosts | null): MemoryCost {
   const sessionId = costs?.credentials.sessionIdBytes ?? null
   switch (mode) {
     case 'memory':
@@ -246,11 +276,17 @@ function memoryCostOf (mode: AuthMode, costs: SessionCosts | null): MemoryCost {
         bytesPerSession: 0,
         measuredAs: 'nothing is stored: the token carries the claims, signed'
       }
+    case 'jwt-revocation':
+      return {
+        credentialBytes: costs?.credentials.jwtBytes ?? null,
+        bytesPerSession: 0,
+        measuredAs: 'nothing per live session; each logout keeps the token\'s jti in Redis until its exp'
+      }
   }
 }
 
 /** Runs of one mode to one result: medians of rates and costs, counts of the median-rps run, and the spread. */
-export function combineRuns (runs: RunResult[], memoryCost: MemoryCost): ModeResult {
+export function combineRuns (runs: RunResult[], memoryCost: MemoryCost, keyRotation: KeyRotationDone | null = null): ModeResult {
   if (runs.length === 0) throw new Error('no runs to combine')
   const byRps = [...runs].sort((a, b) => a.rps - b.rps)
   const middle = byRps[Math.ceil(byRps.length / 2) - 1] as RunResult
@@ -285,6 +321,7 @@ export function combineRuns (runs: RunResult[], memoryCost: MemoryCost): ModeRes
     runs: runs.length,
     spread: s,
     memoryCost,
-    allRuns: runs
+    allRuns: runs,
+    keyRotation
   }
 }

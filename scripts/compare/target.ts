@@ -1,13 +1,15 @@
-import { AUTH_MODES, type AuthMode } from '../../services/auth/authenticator.ts'
+import { randomBytes } from 'node:crypto'
+import { AUTH_MODES } from '../../services/auth/authenticator.ts'
 import { startCluster, type Cluster } from '../cluster.ts'
 import type { LogSink } from '../lib/managed-process.ts'
+import { authModeOf, usesRedis, type CompareMode } from './modes.ts'
 import { startPrivateRedis, type PrivateRedis } from './private-redis.ts'
 import { processCpuSeconds } from './process-cpu.ts'
 import { readCounters, type ServerCounters } from './prometheus.ts'
 
 /** A cluster to measure: one `npm run compare` started, or one already running at --url. */
 export interface Target {
-  readonly mode: AuthMode
+  readonly mode: CompareMode
   /** The balancer: where the load goes. */
   readonly url: string
   /** How many app servers answer behind the balancer. */
@@ -18,7 +20,20 @@ export interface Target {
   scrape (): Promise<Map<string, ServerCounters>>
   /** The balancer process's CPU seconds so far; undefined when its process cannot be seen (--url). */
   balancerCpuSeconds (): number | undefined
+  /** jwt mode on a local cluster: two keys, and the second pass of a rotation; undefined elsewhere. */
+  readonly keys?: KeyRotation
   stop (): Promise<void>
+}
+
+/**
+ * A cluster started with JWT_SECRETS=old,new (the first pass of a rotation: "new" accepted,
+ * "old" signs) whose servers `rotate()` all restarts with JWT_SECRETS=new,old, the second pass.
+ */
+export interface KeyRotation {
+  /** The kids in the order the servers list them after rotate(): the first signs. */
+  readonly kids: { newer: string, older: string }
+  /** Restarts every server with the newer key first; resolves, with the seconds it took, once the balancer has them all back. */
+  rotate (): Promise<number>
 }
 
 async function getText (url: string, timeoutMs = 5000): Promise<string> {
@@ -39,27 +54,58 @@ async function scrapeEach (urls: string[]): Promise<Map<string, ServerCounters>>
 }
 
 export interface LocalTargetOptions {
-  mode: AuthMode
+  mode: CompareMode
   servers: number
-  /** redis mode: put the delay proxy between the servers and Redis. */
+  /** Modes that use Redis: put the delay proxy between the servers and Redis. */
   redisLatencyMs?: number
   onLog?: LogSink
 }
 
-/** A fresh cluster of real processes (and, in redis mode, a private Redis behind an optional delay proxy). */
+const OLDER_KID = 'old'
+const NEWER_KID = 'new'
+
+/**
+ * A fresh cluster of real processes (and, in the modes that use Redis, a private Redis behind an
+ * optional delay proxy). jwt mode gets two keys, listed as in the middle of a rotation (once is
+ * enough: jwt-revocation checks signatures the same way).
+ */
 export async function startLocalTarget (options: LocalTargetOptions): Promise<Target> {
   const { mode, servers, redisLatencyMs = 0, onLog } = options
+  const authMode = authModeOf(mode)
+  const older = `${OLDER_KID}:${randomBytes(48).toString('base64url')}`
+  const newer = `${NEWER_KID}:${randomBytes(48).toString('base64url')}`
   let redis: PrivateRedis | undefined
   let cluster: Cluster
   try {
-    if (mode === 'redis') redis = await startPrivateRedis({ delayMs: redisLatencyMs, onLog })
-    cluster = await startCluster({ mode, servers, logLevel: 'warn', redisUrl: redis?.url, onLog })
+    if (usesRedis(mode)) redis = await startPrivateRedis({ delayMs: redisLatencyMs, onLog })
+    cluster = await startCluster({
+      mode: authMode,
+      servers,
+      logLevel: 'warn',
+      redisUrl: redis?.url,
+      onLog,
+      ...(mode === 'jwt' ? { jwtSecrets: `${older},${newer}` } : {}),
+      ...(mode === 'jwt-revocation' ? { jwtRevocation: true } : {})
+    })
   } catch (err) {
     await redis?.stop()
     throw err
   }
   const urls = cluster.servers.map((s) => s.url)
   const balancerPid = cluster.balancer.pid
+  const running = cluster
+  const keys: KeyRotation | undefined = mode !== 'jwt'
+    ? undefined
+    : {
+        kids: { newer: NEWER_KID, older: OLDER_KID },
+        async rotate () {
+          const started = performance.now()
+          // Nothing is measured meanwhile, so every server restarts at once.
+          await Promise.all(running.servers.map(async (s) => await s.restartWith({ JWT_SECRETS: `${newer},${older}` })))
+          await allHealthy(running.url)
+          return (performance.now() - started) / 1000
+        }
+      }
   return {
     mode,
     url: cluster.url,
@@ -67,6 +113,7 @@ export async function startLocalTarget (options: LocalTargetOptions): Promise<Ta
     description: `${servers} app server${servers === 1 ? '' : 's'} behind the balancer${redis !== undefined && redis.delayMs > 0 ? `, Redis ${redis.delayMs} ms away` : ''}`,
     scrape: async () => await scrapeEach(urls),
     balancerCpuSeconds: () => processCpuSeconds(balancerPid),
+    ...(keys === undefined ? {} : { keys }),
     async stop () {
       await cluster.stop()
       await redis?.stop()
@@ -74,21 +121,32 @@ export async function startLocalTarget (options: LocalTargetOptions): Promise<Ta
   }
 }
 
+/** Until the balancer counts every upstream healthy again. */
+async function allHealthy (url: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const stats = await getText(`${url}/_balancer/stats`, 2000).then((text) => JSON.parse(text) as { upstreams: Array<{ healthy: boolean }> }, () => undefined)
+    if (stats !== undefined && stats.upstreams.every((u) => u.healthy)) return
+    if (Date.now() > deadline) throw new Error(`the balancer did not see every server healthy within ${timeoutMs / 1000} s of the key rotation`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
 /**
- * A cluster someone else started (docker compose, npm start): the mode comes from /health, the
- * servers from /_balancer/stats. Each server's /metrics is read straight from it when it can be
+ * A cluster someone else started (docker compose, npm start): the mode comes from /health
+ * (jwt with a store to ask is jwt-revocation), the servers from /_balancer/stats. Each server's /metrics is read straight from it when it can be
  * reached from here, else through the balancer, which sends each GET to the next server.
  */
 export async function connectToTarget (url: string): Promise<Target> {
   const base = url.replace(/\/+$/, '')
-  let health: { mode?: string }
+  let health: { mode?: string, store?: string }
   try {
-    health = JSON.parse(await getText(`${base}/health`)) as { mode?: string }
+    health = JSON.parse(await getText(`${base}/health`)) as { mode?: string, store?: string }
   } catch (err) {
     throw new Error(`nothing answers GET ${base}/health: is the cluster running? (${(err as Error).message})`)
   }
-  const mode = health.mode as AuthMode
-  if (!AUTH_MODES.includes(mode)) throw new Error(`${base}/health did not say which mode it runs (got ${JSON.stringify(health)})`)
+  if (!(AUTH_MODES as readonly unknown[]).includes(health.mode)) throw new Error(`${base}/health did not say which mode it runs (got ${JSON.stringify(health)})`)
+  const mode: CompareMode = health.mode === 'jwt' && health.store !== undefined && health.store !== 'none' ? 'jwt-revocation' : health.mode as CompareMode
 
   let upstreams: string[] = []
   let strategy: string | undefined

@@ -1,5 +1,6 @@
 import { judgeBottleneck, type RunResult } from '../../scripts/compare/measure.ts'
-import { combineRuns, expectedFailureRate, type CompareReport, type MemoryCost } from '../../scripts/compare/run-compare.ts'
+import { usesRedis } from '../../scripts/compare/modes.ts'
+import { combineRuns, expectedFailureRate, type CompareReport, type KeyRotationDone, type MemoryCost } from '../../scripts/compare/run-compare.ts'
 
 /** A made-up but self-consistent run: N servers, round robin, memory refusing (N-1)/N. */
 export function fakeRun (mode: string, servers: number, rps: number, authUs: number): RunResult {
@@ -13,7 +14,7 @@ export function fakeRun (mode: string, servers: number, rps: number, authUs: num
       unauthorized: Math.floor(unauthorized / servers) + (i <= unauthorized % servers ? 1 : 0),
       unavailable: 0,
       authUsPerRequest: authUs,
-      storeCommandsPerRequest: mode === 'redis' ? 1 : 0,
+      storeCommandsPerRequest: usesRedis(mode) ? 1 : 0,
       cpuUsPerRequest: 300,
       cpuCores: 0.3
     }
@@ -35,25 +36,34 @@ export function fakeRun (mode: string, servers: number, rps: number, authUs: num
     serverCounted: { ok, unauthorized, unavailable: 0 },
     authUsPerRequest: authUs,
     serverTimingAuthUs: { mean: authUs, p50: authUs * 0.8, p99: authUs * 3 },
-    storeCommandsPerRequest: mode === 'redis' ? 1 : 0,
+    storeCommandsPerRequest: usesRedis(mode) ? 1 : 0,
     cpuUsPerRequest: 300,
     balancerCpuUsPerRequest: 250,
-    bottleneck: judgeBottleneck({ balancerCores: 0.5, serverCores: 0.9, loadGeneratorCores: 0.3, machineBusy: 0.8, otherCores: 0, cores: 2, servers })
+    bottleneck: judgeBottleneck({ balancerCores: 0.5, serverCores: 0.9, loadGeneratorCores: 0.3, machineBusy: 0.8, otherCores: 0, cores: 2, servers }),
+    // jwt (as compare runs it): half the connections hold a token from each of two keys, checked as fast.
+    byKid: mode === 'jwt'
+      ? {
+          new: { connections: 5, ok: Math.ceil(ok / 2), unauthorized: 0, other: 0, authUs: { count: Math.ceil(ok / 2), mean: authUs, p50: authUs * 0.8, p99: authUs * 3 } },
+          old: { connections: 5, ok: Math.floor(ok / 2), unauthorized: 0, other: 0, authUs: { count: Math.floor(ok / 2), mean: authUs, p50: authUs * 0.8, p99: authUs * 3 } }
+        }
+      : null
   }
 }
 
 const COSTS: Record<string, MemoryCost> = {
   memory: { credentialBytes: 43, bytesPerSession: 157, measuredAs: 'heap' },
   redis: { credentialBytes: 43, bytesPerSession: 181, measuredAs: 'redis' },
-  jwt: { credentialBytes: 249, bytesPerSession: 0, measuredAs: 'none' }
+  jwt: { credentialBytes: 249, bytesPerSession: 0, measuredAs: 'none' },
+  'jwt-revocation': { credentialBytes: 249, bytesPerSession: 0, measuredAs: 'none per live session' }
 }
-const AUTH_US: Record<string, number> = { memory: 2, redis: 90, jwt: 15 }
+const AUTH_US: Record<string, number> = { memory: 2, redis: 90, jwt: 15, 'jwt-revocation': 95 }
+const ROTATION: KeyRotationDone = { kids: { newer: 'new', older: 'old' }, restartSeconds: 1.2, sessions: { older: 5, newer: 5 } }
 
 /** A whole report as runCompare would return it, with a sweep over 1..3 servers when asked. */
 export function fakeReport (options: { sweep?: boolean } = {}): CompareReport {
   const sizes = options.sweep === true ? [1, 2, 3] : [3]
-  const modes = ['memory', 'redis', 'jwt']
-  const bySize = sizes.map((n) => modes.map((m, i) => combineRuns([fakeRun(m, n, 1000 + 100 * n - 50 * i, AUTH_US[m] as number)], COSTS[m] as MemoryCost)))
+  const modes = ['memory', 'redis', 'jwt', 'jwt-revocation']
+  const bySize = sizes.map((n) => modes.map((m, i) => combineRuns([fakeRun(m, n, 1000 + 100 * n - 50 * i, AUTH_US[m] as number)], COSTS[m] as MemoryCost, m === 'jwt' ? ROTATION : null)))
   const results = bySize[bySize.length - 1] ?? []
   return {
     config: {

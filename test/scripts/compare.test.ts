@@ -7,7 +7,7 @@ import t from 'tap'
 import type { CompareReport, ModeResult } from '../../scripts/compare/run-compare.ts'
 
 const COMPARE = fileURLToPath(new URL('../../scripts/compare.ts', import.meta.url))
-// Four clusters of real processes start one after another here: on a machine busy with other
+// Five clusters of real processes start one after another here: on a machine busy with other
 // work that can take minutes, so this file gets more than the suite's default two.
 t.setTimeout(300_000)
 const dir = mkdtempSync(join(tmpdir(), 'compare-test-'))
@@ -40,7 +40,7 @@ const sum = (r: ModeResult, key: 'ok' | 'unauthorized'): number => Object.values
 
 let plain: CompareReport | undefined
 
-t.test('npm run compare: the three modes side by side, and numbers that mean what they say', async (t) => {
+t.test('npm run compare: the three modes and jwt with revocation side by side, and numbers that mean what they say', async (t) => {
   const json = join(dir, 'plain.json')
   const html = join(dir, 'plain.html')
   const run = await compare([...SMALL, '--json', json, '--html', html])
@@ -50,7 +50,7 @@ t.test('npm run compare: the three modes side by side, and numbers that mean wha
 
   t.test('the JSON has the contract\'s shape', async (t) => {
     t.match(report.config, { servers: 2, connections: CONNECTIONS, durationSeconds: 1.5 })
-    t.same(report.results.map((r) => r.mode), ['memory', 'redis', 'jwt'], 'one entry per mode')
+    t.same(report.results.map((r) => r.mode), ['memory', 'redis', 'jwt', 'jwt-revocation'], 'one entry per mode')
     for (const r of report.results) {
       t.match(r, {
         mode: String,
@@ -68,11 +68,11 @@ t.test('npm run compare: the three modes side by side, and numbers that mean wha
     }
   })
 
-  t.test('memory refuses about (N-1)/N of logged-in requests; redis and jwt refuse none', async (t) => {
+  t.test('memory refuses about (N-1)/N of logged-in requests; redis, jwt and jwt-revocation refuse none', async (t) => {
     const memory = byMode(report, 'memory')
     t.ok(Math.abs(memory.authFailureRate - 0.5) <= 0.15, `memory with 2 servers: ${(memory.authFailureRate * 100).toFixed(1)}% refused of ${memory.ok + memory.unauthorized}, about 50%`)
     t.equal(memory.expectedAuthFailureRate, 0.5)
-    for (const mode of ['redis', 'jwt']) {
+    for (const mode of ['redis', 'jwt', 'jwt-revocation']) {
       const r = byMode(report, mode)
       t.equal(r.unauthorized, 0, `${mode}: no 401`)
       t.equal(r.authFailureRate, 0)
@@ -99,6 +99,9 @@ t.test('npm run compare: the three modes side by side, and numbers that mean wha
     t.ok(Math.abs(redis.storeCommandsPerRequest - 1) <= 0.05, `redis: ${redis.storeCommandsPerRequest.toFixed(3)} Redis commands per request, about 1`)
     t.equal(byMode(report, 'memory').storeCommandsPerRequest, 0, 'memory: none')
     t.equal(byMode(report, 'jwt').storeCommandsPerRequest, 0, 'jwt: none')
+    const revocable = byMode(report, 'jwt-revocation')
+    t.ok(Math.abs(revocable.storeCommandsPerRequest - 1) <= 0.05, `jwt-revocation: ${revocable.storeCommandsPerRequest.toFixed(3)} Redis commands per request, about 1: the revocation list is asked every time`)
+    t.equal(revocable.memoryCost.bytesPerSession, 0, 'jwt-revocation: nothing stored per live session')
     for (const r of report.results) {
       t.ok(r.authUsPerRequest > 0 && r.cpuUsPerRequest > 0, `${r.mode}: auth ${r.authUsPerRequest.toFixed(1)} µs and CPU ${r.cpuUsPerRequest.toFixed(0)} µs per request`)
       t.ok(r.serverTimingAuthUs !== null && r.serverTimingAuthUs.p50 > 0, `${r.mode}: Server-Timing read from the responses`)
@@ -109,6 +112,25 @@ t.test('npm run compare: the three modes side by side, and numbers that mean wha
     t.ok((byMode(report, 'redis').memoryCost.bytesPerSession ?? 0) > 0, 'redis: bytes per session measured')
     t.equal(byMode(report, 'jwt').memoryCost.bytesPerSession, 0, 'jwt: nothing stored')
     t.ok((byMode(report, 'jwt').memoryCost.credentialBytes ?? 0) > (byMode(report, 'memory').memoryCost.credentialBytes ?? Infinity), 'a JWT outweighs a session id')
+  })
+
+  t.test('jwt holds two keys: the tokens of the older one are accepted, and checked as fast', async (t) => {
+    const jwt = byMode(report, 'jwt')
+    t.same(jwt.keyRotation?.kids, { newer: 'new', older: 'old' })
+    t.same(jwt.keyRotation?.sessions, { older: 4, newer: 3 }, 'half the sessions logged in before the servers restarted with the new key first, half after')
+    const old = jwt.byKid?.old
+    const next = jwt.byKid?.new
+    t.same([old?.connections, next?.connections], [4, 3], 'each connection held a token from one key')
+    t.ok((old?.ok ?? 0) > 0 && old?.unauthorized === 0 && old.other === 0, `the older key's tokens: ${old?.ok ?? 0} accepted, none refused`)
+    t.ok((next?.ok ?? 0) > 0 && next?.unauthorized === 0, 'the newer key\'s too')
+    t.equal((old?.ok ?? 0) + (next?.ok ?? 0), jwt.ok, 'together they are every 2xx the client got')
+    t.ok(old?.authUs !== null && next?.authUs !== null && (old?.authUs?.p50 ?? 0) > 0, 'each key\'s auth step timed from Server-Timing')
+    t.equal(byMode(report, 'jwt-revocation').keyRotation, null, 'one rotation is enough: jwt-revocation checks signatures the same way')
+    t.equal(byMode(report, 'memory').byKid, null, 'session ids have no key')
+    t.match(run.stderr, /jwt: 7 sessions logged in through the balancer, 4 under key "old", then every server restarted with JWT_SECRETS=new,old \([\d.]+ s\), 3 under "new"/)
+    t.match(run.stdout, /^jwt +old +before it +4 /m, 'the per-key table')
+    t.match(run.stdout, 'key rotation (jwt): with two keys in JWT_SECRETS (new signing, old still accepted, as in the middle of a rotation), the 4 connections holding tokens signed with old got')
+    t.match(run.stdout, /jwt-revocation: with JWT_REVOCATION=redis every request also asks Redis whether its token was revoked: (?:0\.9\d|1\.0\d) Redis commands per request/)
   })
 
   t.test('the printed report: progress on stderr, tables and plain words on stdout, files written', async (t) => {

@@ -48,6 +48,36 @@ t.test('each connection sends its own credential, from a process that is not the
   t.ok(ticks.includes(1), 'progress ticks every second')
 })
 
+t.test('groups: the connections of each label of tokens are counted apart, with their own Server-Timing', async (t) => {
+  const server = createServer((req, res) => {
+    const token = (req.headers.authorization ?? '').replace(/^Bearer /, '')
+    const older = token.startsWith('old-')
+    res.writeHead(token === 'old-refused' ? 401 : 200, { 'server-timing': `auth;dur=${older ? '0.040' : '0.010'}` })
+    res.end('{}')
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { server.close() })
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+  const generator = startLoadGenerator()
+  t.teardown(async () => await generator.close())
+
+  const tokens = ['old-1', 'new-1', 'old-refused', 'new-2', 'new-3']
+  const groups = ['old', 'new', 'old', 'new', 'new']
+  const result = await generator.run({ url, path: '/feeds', tokens, groups, connections: 5, durationSeconds: 1 })
+  const old = result.byGroup?.old
+  const next = result.byGroup?.new
+  t.same(Object.keys(result.byGroup ?? {}).sort(), ['new', 'old'])
+  t.same([old?.connections, next?.connections], [2, 3], 'connections per label')
+  t.ok((old?.statusCounts['401'] ?? 0) > 0 && (old?.statusCounts['200'] ?? 0) > 0, 'the old label got both its 200s and its 401s')
+  t.equal(next?.statusCounts['401'], undefined, 'the new label got no 401')
+  const counted = [old, next].flatMap((g) => Object.values(g?.statusCounts ?? {})).reduce((n, c) => n + c, 0)
+  t.equal(counted, result.requests, 'every response counted in one label')
+  t.same([old?.serverTimingAuthMs?.p50, next?.serverTimingAuthMs?.p50], [0.04, 0.01], 'each label\'s own auth-step times')
+
+  const plain = await generator.run({ url, path: '/feeds', tokens, connections: 5, durationSeconds: 0.5 })
+  t.equal(plain.byGroup, null, 'no groups asked for, none counted')
+})
+
 t.test('a job the generator cannot run is an error, not a hang', async (t) => {
   const generator = startLoadGenerator()
   t.teardown(async () => await generator.close())

@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { LoadResult } from '../../../scripts/compare/load-generator.ts'
-import { judgeBottleneck, summarizeRun } from '../../../scripts/compare/measure.ts'
+import { judgeBottleneck, kidsOf, summarizeRun } from '../../../scripts/compare/measure.ts'
 import type { ServerCounters } from '../../../scripts/compare/prometheus.ts'
 
 const counters = (server: string, c: Partial<ServerCounters>): ServerCounters =>
@@ -14,7 +14,8 @@ const load: LoadResult = {
   timeouts: 1,
   latencyMs: { p50: 1, p90: 2, p99: 3, mean: 1.2, max: 9 },
   serverTimingAuthMs: { count: 1010, mean: 0.05, p50: 0.04, p99: 0.2 },
-  cpuSeconds: 0.4
+  cpuSeconds: 0.4,
+  byGroup: null
 }
 
 t.test('a run\'s numbers: the client\'s counts, and per server the difference of its own counters', async (t) => {
@@ -57,4 +58,25 @@ t.test('the balancer is the bottleneck when its one thread is nearly full, or it
   t.match(unknown.warnings[0], /cannot be seen/, 'with --url it says it cannot tell, rather than saying nothing')
   t.ok(judgeBottleneck({ ...base, balancerCores: 0.1, loadGeneratorCores: 0.95 }).loadGeneratorIsBottleneck)
   t.match(judgeBottleneck({ ...base, balancerCores: 0.1, machineBusy: 1, otherCores: 1.2 }).warnings.join(), /100% busy, 1\.2 of them with work that is not this run's/)
+})
+
+t.test('JWTs are grouped by the kid in their header; session ids are not', async (t) => {
+  const jwt = (kid: string): string => `${Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT', kid })).toString('base64url')}.e30.sig`
+  t.same(kidsOf([jwt('old'), jwt('new'), jwt('old')]), ['old', 'new', 'old'])
+  t.equal(kidsOf(['c2Vzc2lvbi1pZC1vZi00My1ieXRlcy1iYXNlNjR1cmwtLS0']), undefined, 'a session id has no header')
+  t.equal(kidsOf([jwt('old'), 'not.a.jwt']), undefined, 'every token must name a kid')
+
+  const grouped: LoadResult = {
+    ...load,
+    byGroup: {
+      old: { connections: 3, statusCounts: { 200: 500, 401: 2, 503: 1 }, serverTimingAuthMs: { count: 503, mean: 0.02, p50: 0.015, p99: 0.1 } },
+      new: { connections: 2, statusCounts: { 200: 400 }, serverTimingAuthMs: null }
+    }
+  }
+  const r = summarizeRun({ mode: 'jwt', serverCount: 1 }, { connections: 5, durationSeconds: 2, warmupSeconds: 0 }, grouped, new Map(), new Map(), 0.5, 0.5)
+  t.same(r.byKid, {
+    old: { connections: 3, ok: 500, unauthorized: 2, other: 1, authUs: { count: 503, mean: 20, p50: 15, p99: 100 } },
+    new: { connections: 2, ok: 400, unauthorized: 0, other: 0, authUs: null }
+  }, 'per kid: 2xx, 401 and other statuses, and the auth step in µs')
+  t.equal(summarizeRun({ mode: 'memory', serverCount: 1 }, { connections: 5, durationSeconds: 2, warmupSeconds: 0 }, load, new Map(), new Map(), 0.5, 0.5).byKid, null)
 })

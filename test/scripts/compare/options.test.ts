@@ -1,16 +1,16 @@
 import t from 'tap'
 import { parseCompareArgs, parseSweep, UsageError } from '../../../scripts/compare/options.ts'
 
-t.test('defaults: the three modes, 3 servers, 50 connections, 10 s, one run, 100k sessions measured', async (t) => {
+t.test('defaults: the three modes and jwt with revocation, 3 servers, 50 connections, 10 s, one run, 100k sessions measured', async (t) => {
   const o = parseCompareArgs([])
-  t.same(o.modes, ['memory', 'redis', 'jwt'])
+  t.same(o.modes, ['memory', 'redis', 'jwt', 'jwt-revocation'])
   t.match(o, { servers: 3, connections: 50, durationSeconds: 10, warmupSeconds: 2, runs: 1, sessions: 100_000, redisLatencyMs: 0, sweep: null, url: null, json: null, html: null })
 })
 
 t.test('every flag is read', async (t) => {
-  const o = parseCompareArgs(['--modes', 'jwt,memory', '--servers', '2', '--connections', '8', '--duration', '1.5', '--warmup', '0',
+  const o = parseCompareArgs(['--modes', 'jwt,memory,jwt-revocation', '--servers', '2', '--connections', '8', '--duration', '1.5', '--warmup', '0',
     '--runs', '3', '--sessions', '0', '--redis-latency-ms', '20', '--json', 'out.json', '--html', 'out.html'])
-  t.match(o, { modes: ['jwt', 'memory'], servers: 2, connections: 8, durationSeconds: 1.5, warmupSeconds: 0, runs: 3, sessions: 0, redisLatencyMs: 20, json: 'out.json', html: 'out.html' })
+  t.match(o, { modes: ['jwt', 'memory', 'jwt-revocation'], servers: 2, connections: 8, durationSeconds: 1.5, warmupSeconds: 0, runs: 3, sessions: 0, redisLatencyMs: 20, json: 'out.json', html: 'out.html' })
 })
 
 t.test('--sweep takes a range or a list', async (t) => {
@@ -25,6 +25,7 @@ t.test('--sweep takes a range or a list', async (t) => {
 t.test('bad values are usage errors that name the flag', async (t) => {
   for (const [args, flag] of [
     [['--modes', 'cookies'], '--modes'],
+    [['--modes', 'revocation'], 'jwt-revocation'],
     [['--servers', '0'], '--servers'],
     [['--connections', 'many'], '--connections'],
     [['--duration', '0'], '--duration'],

@@ -18,7 +18,10 @@ t.test('the page is self-contained: no script, no stylesheet or image from elsew
   t.notMatch(html, /<script/i)
   t.notMatch(html, /\b(?:src|href)=["']?(?:https?:)?\/\//i, 'nothing fetched from a network')
   t.equal((html.match(/<svg /g) ?? []).length, buildCharts(fakeReport({ sweep: true })).length)
-  t.same(buildCharts(fakeReport()).map((c) => c.id), ['throughput', 'latency', 'failure-rate', 'per-server', 'auth-cost', 'memory-cost'], 'without a sweep, no sweep charts')
+  t.same(buildCharts(fakeReport()).map((c) => c.id), ['throughput', 'latency', 'failure-rate', 'per-server', 'auth-cost', 'key-rotation', 'memory-cost'], 'without a sweep, no sweep charts')
+  const oneKey = fakeReport()
+  for (const r of oneKey.results) r.byKid = null
+  t.notOk(buildCharts(oneKey).some((c) => c.id === 'key-rotation'), 'no key chart when no run held tokens from two keys')
 })
 
 const executablePath = findChromium()
@@ -58,14 +61,16 @@ t.test('in headless Chromium every chart renders, with marks, and the page makes
       })
     return { id: f.id, width: box?.width ?? 0, height: box?.height ?? 0, marks: marks.length, text: svg?.textContent ?? '' }
   }))
-  t.same(charts.map((c) => c.id), ['throughput', 'latency', 'failure-rate', 'per-server', 'auth-cost', 'memory-cost', 'sweep-throughput', 'sweep-failure'].map((id) => `chart-${id}`))
+  t.same(charts.map((c) => c.id), ['throughput', 'latency', 'failure-rate', 'per-server', 'auth-cost', 'key-rotation', 'memory-cost', 'sweep-throughput', 'sweep-failure'].map((id) => `chart-${id}`))
   for (const chart of charts) {
     t.ok(chart.width > 100 && chart.height > 100, `${chart.id}: drawn ${Math.round(chart.width)}x${Math.round(chart.height)}`)
     t.ok(chart.marks > 0, `${chart.id}: ${chart.marks} marks with a size`)
-    t.match(chart.text, /memory|p50|2xx/, `${chart.id}: labelled`)
+    t.match(chart.text, /memory|p50|2xx|jwt/, `${chart.id}: labelled`)
   }
   const perServer = charts.find((c) => c.id === 'chart-per-server')
-  t.ok((perServer?.marks ?? 0) >= 3 * 3 * 2, 'per server: a 2xx and a 401 segment for each of 3 servers in 3 modes')
+  t.ok((perServer?.marks ?? 0) >= 3 * 4 * 2, 'per server: a 2xx and a 401 segment for each of 3 servers in 4 modes')
+  t.ok((charts.find((c) => c.id === 'chart-key-rotation')?.marks ?? 0) >= 2, 'by signing key: a bar for each of the two keys')
+  t.match(charts.find((c) => c.id === 'chart-key-rotation')?.text, /old \(accepted\)[\s\S]*new \(signs\)|new \(signs\)[\s\S]*old \(accepted\)/, 'named by kid, and which one signs')
   t.same(requests, [], 'the page asked the network for nothing')
 
   const shot = join(tmpdir(), 'compare-report-test.png')

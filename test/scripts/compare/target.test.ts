@@ -4,7 +4,7 @@ import { createMetrics } from '../../../services/metrics.ts'
 import { startCluster } from '../../../scripts/cluster.ts'
 import { startLoadGenerator } from '../../../scripts/compare/load-client.ts'
 import { loginSessions, measureRun } from '../../../scripts/compare/measure.ts'
-import { connectToTarget } from '../../../scripts/compare/target.ts'
+import { connectToTarget, startLocalTarget } from '../../../scripts/compare/target.ts'
 import { freePort } from '../../../scripts/lib/ports.ts'
 
 t.test('--url: a running cluster is measured as it is, its mode from /health and its servers from /_balancer/stats', async (t) => {
@@ -51,6 +51,42 @@ t.test('servers out of reach (inside compose): /metrics is read through the bala
   const counters = await target.scrape()
   t.same([...counters.keys()].sort(), ['app-a', 'app-b'])
   t.equal(counters.get('app-b')?.ok, 7, 'each server\'s own numbers, told apart by their server label')
+})
+
+t.test('--url: jwt whose servers have a store to ask is jwt-revocation', async (t) => {
+  const health = { status: 'ok', mode: 'jwt', store: 'up' }
+  const fake = createServer((req, res) => {
+    if (req.url === '/health') res.writeHead(200).end(JSON.stringify(health))
+    else if (req.url === '/metrics') { createMetrics('app-x', 'jwt').registry.metrics().then((m) => res.writeHead(200).end(m), () => res.writeHead(500).end()) } else res.writeHead(404).end()
+  })
+  await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { fake.close() })
+  const url = `http://127.0.0.1:${(fake.address() as { port: number }).port}`
+  t.equal((await connectToTarget(url)).mode, 'jwt-revocation', 'store up')
+  health.store = 'down'
+  t.equal((await connectToTarget(url)).mode, 'jwt-revocation', 'store down: still the mode with a store')
+  health.store = 'none'
+  t.equal((await connectToTarget(url)).mode, 'jwt', 'no store: plain jwt')
+})
+
+t.test('a local jwt target holds two keys, and rotate() makes every server sign with the newer one', async (t) => {
+  const target = await startLocalTarget({ mode: 'jwt', servers: 2 })
+  t.teardown(async () => await target.stop())
+  const keys = target.keys
+  if (keys === undefined) throw new Error('expected two keys on a local jwt target')
+  t.same(keys.kids, { newer: 'new', older: 'old' })
+  const kid = (token: string): unknown => (JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString('utf8')) as { kid?: unknown }).kid
+  const before = await loginSessions(target.url, 2)
+  t.same(before.map(kid), ['old', 'old'], 'before the rotation both servers sign with the older key')
+  const seconds = await keys.rotate()
+  t.ok(seconds > 0 && seconds < 60, `every server restarted, back in ${seconds.toFixed(1)} s`)
+  const after = await loginSessions(target.url, 2)
+  t.same(after.map(kid), ['new', 'new'], 'after it both sign with the newer one')
+  for (let i = 0; i < 2; i++) {
+    const res = await fetch(`${target.url}/feeds`, { headers: { authorization: `Bearer ${before[0] ?? ''}` } })
+    t.equal(res.status, 200, `a token from the older key is still accepted (${res.headers.get('x-served-by') ?? '?'})`)
+  }
+  t.equal((await startLocalTarget({ mode: 'memory', servers: 1 }).then(async (m) => { await m.stop(); return m.keys })), undefined, 'other modes have no keys to rotate')
 })
 
 t.test('--url with nothing there: a message that says so', async (t) => {
