@@ -45,7 +45,6 @@ t.test('odd but well-formed requests are passed on for the app to answer', async
   const passed: Array<[string, string]> = [
     ['no Host header', 'GET /feeds HTTP/1.1\r\nConnection: close\r\n\r\n'],
     ['absolute-form target', 'GET http://elsewhere.example/feeds HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'],
-    ['OPTIONS *', 'OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'],
     ['an Upgrade request (not proxied as a tunnel)', 'GET /feeds HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n'],
     ['an unusual method', 'PROPFIND /feeds HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n']
   ]
@@ -53,4 +52,12 @@ t.test('odd but well-formed requests are passed on for the app to answer', async
     const answer = await rawJson(port, data)
     t.equal(answer.status, 200, `${name}: reached the upstream`)
   }
+  const before = up.received
+  const options = await rawJson(port, 'OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+  t.equal(options.status, 204, 'OPTIONS * (about the server as a whole) is answered by the balancer')
+  t.equal(options.headers.allow, 'GET, HEAD, POST, OPTIONS')
+  const star = await rawJson(port, 'GET * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+  t.equal(star.status, 400, 'GET * means nothing: 400')
+  t.same(star.json, { error: 'bad_request', reason: 'asterisk_target_needs_options' })
+  t.equal(up.received, before, 'neither reached an upstream')
 })

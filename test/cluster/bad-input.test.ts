@@ -37,7 +37,7 @@ const CASES: Array<{ name: string, data: string, status: number }> = [
   { name: 'PUT /login', data: get('/login', '', 'PUT'), status: 404 },
   { name: 'TRACE /', data: get('/', '', 'TRACE'), status: 404 },
   { name: 'PROPFIND /feeds', data: get('/feeds', '', 'PROPFIND'), status: 404 },
-  { name: 'OPTIONS *', data: get('*', '', 'OPTIONS'), status: 404 },
+  { name: 'GET * (an asterisk target without OPTIONS)', data: get('*'), status: 400 },
   { name: 'CONNECT', data: 'CONNECT 127.0.0.1:6379 HTTP/1.1\r\nHost: 127.0.0.1:6379\r\n\r\n', status: 405 },
   { name: 'an absolute-form target', data: get('http://evil.example/admin'), status: 404 },
   { name: 'a malformed request line', data: 'GET\r\n\r\n', status: 400 }
@@ -61,4 +61,9 @@ t.test('bad input through the balancer: a 4xx with a JSON body, never a 5xx, one
   t.equal(logged.length, CASES.length, `one log line per bad request (${logged.length} for ${CASES.length})`, { logged })
   t.notOk(logged.some((line) => /"level":(50|60)/.test(line)), 'none of them at error level: they are the client\'s mistakes')
   t.ok([cluster.balancer, ...cluster.servers].every((p) => p.running), 'no process died')
+
+  // Not bad input: OPTIONS * asks about the server as a whole, and the balancer answers for the cluster.
+  const options = await rawJson(port, get('*', '', 'OPTIONS'), 5000)
+  t.equal(options.status, 204, 'OPTIONS *: 204 from the balancer')
+  t.equal(options.headers.allow, 'GET, HEAD, POST, OPTIONS', 'OPTIONS *: the methods the cluster answers')
 })
