@@ -41,10 +41,25 @@ closeWithGrace({ delay: 10_000, logger }, async ({ signal, err, manual }) => {
 
 try {
   const url = await balancer.listen()
+  reportPort()
   discovery?.start()
   logger.info({ url, upstreams: balancer.upstreams, dns: config.dns, healthIntervalMs: config.healthIntervalMs, strategy: config.strategy, control: control !== undefined }, `balancer listening on ${url}`)
 } catch (err) {
   logger.fatal({ err, host: config.host, port: config.port }, 'cannot listen')
   await balancer.close()
   process.exit(1)
+}
+
+/**
+ * Started by the local launcher with PORT=0 and an IPC channel: tell it the port the OS gave, as
+ * the app servers do. A port the launcher chose and handed over could be taken by another
+ * process before this one bound it.
+ */
+function reportPort (): void {
+  if (process.send === undefined) return
+  const address = balancer.server.address()
+  if (typeof address !== 'object' || address === null) return
+  process.send({ type: 'listening', port: address.port }, undefined, {}, (err: Error | null) => {
+    if (err !== null) logger.warn({ err }, 'could not tell the launcher which port the balancer listens on')
+  })
 }

@@ -4,7 +4,7 @@ import type { Strategy } from '../balancer/config.ts'
 import type { AuthMode } from '../services/auth/authenticator.ts'
 import { answerControlRequests } from './lib/cluster-control.ts'
 import { ManagedProcess, isAddressInUse, type LogSink } from './lib/managed-process.ts'
-import { freePort, isPortFree } from './lib/ports.ts'
+import { isPortFree } from './lib/ports.ts'
 import { httpOk } from './lib/probes.ts'
 import { startRedisProcess, type RedisProcess } from './lib/redis-process.ts'
 
@@ -143,15 +143,14 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
       servers.push(Object.assign(server, { url: `http://127.0.0.1:${serverPort}`, port: serverPort }))
     }
 
-    let balancerPort = port === 0 ? await freePort() : port
-    let url = `http://127.0.0.1:${balancerPort}`
-    const balancer = new ManagedProcess({
+    // Asked for no port, the balancer binds one the OS picks and reports it, like the servers.
+    const balancer: ManagedProcess = new ManagedProcess({
       name: 'balancer',
       command: process.execPath,
       args: [BALANCER_ENTRY],
       env: {
         ...inheritedEnv(),
-        PORT: String(balancerPort),
+        ...(port === 0 ? {} : { PORT: String(port) }),
         HOST: '127.0.0.1',
         UPSTREAMS: servers.map((s) => s.url).join(','),
         LOG_LEVEL: logLevel,
@@ -159,17 +158,22 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
         ...(options.healthIntervalMs !== undefined ? { HEALTH_INTERVAL_MS: String(options.healthIntervalMs) } : {}),
         ...(options.healthTimeoutMs !== undefined ? { HEALTH_TIMEOUT_MS: String(options.healthTimeoutMs) } : {})
       },
-      isReady: async () => await httpOk(`${url}/_balancer/stats`),
+      ...(port === 0 ? { portVariable: 'PORT' } : {}),
+      isReady: async () => await httpOk(`http://127.0.0.1:${port === 0 ? String(balancer.reportedPort) : port}/_balancer/stats`),
       // The dashboard's stop/start buttons reach this launcher through it.
       ipc: true
     }, onLog)
     answerControlRequests(balancer, { mode, servers, redis }, onLog)
     started.push(balancer)
-    await startMovingOffATakenPort(balancer, port, async () => {
-      balancerPort = await freePort()
-      url = `http://127.0.0.1:${balancerPort}`
-      balancer.updateEnv({ PORT: String(balancerPort) })
-    })
+    try {
+      await balancer.start()
+    } catch (err) {
+      // A port the user asked for is never changed: taken (even after the check above, by a
+      // process quicker than ours), it is the LaunchError that `npm start` exits 2 on.
+      if (port !== 0 && isAddressInUse(err)) throw new LaunchError(`port ${port} is taken: stop what uses it, or choose another with --port`)
+      throw err
+    }
+    const url = `http://127.0.0.1:${port === 0 ? balancer.reportedPort as number : port}`
 
     return {
       mode,
@@ -190,27 +194,6 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
   } catch (err) {
     await stopAll()
     throw err
-  }
-}
-
-/**
- * Starts a process on the port chosen for it (`asked` 0) or on the one the user asked for. The
- * balancer cannot report a port of its own choosing as the app servers do, so a chosen port can
- * be taken in the moment before the balancer binds it: then `movePort` picks a fresh one and it
- * starts again. A port the user asked for is never changed: taken, it is the LaunchError that
- * `npm start` exits 2 on.
- */
-async function startMovingOffATakenPort (proc: ManagedProcess, asked: number, movePort: () => Promise<void>, attempts = 3): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await proc.start()
-      return
-    } catch (err) {
-      if (!isAddressInUse(err)) throw err
-      if (asked !== 0) throw new LaunchError(`port ${asked} is taken: stop what uses it, or choose another with --port`)
-      if (attempt >= attempts) throw err
-      await movePort()
-    }
   }
 }
 
