@@ -93,8 +93,10 @@ const kUpstream = Symbol('balancer.upstream')
 const kTries = Symbol('balancer.tries')
 // Set only under the sticky strategy: the pin cookie to add to the answer.
 const kPin = Symbol('balancer.pin')
-// Set only while a dashboard watches: when the request arrived.
+// Set only while a dashboard watches: when the request arrived, and what the
+// upstream's answer said that the dashboard shows.
 const kStarted = Symbol('balancer.started')
+const kSeen = Symbol('balancer.seen')
 
 /** What the shared listeners need of an attempt (the class lives in createBalancer). */
 interface AttemptState {
@@ -108,6 +110,7 @@ interface ProxiedResponse extends http.ServerResponse {
   [kTries]: number
   [kPin]?: string | undefined
   [kStarted]?: number
+  [kSeen]?: { servedBy: string | string[] | undefined, authenticate: string | string[] | undefined }
 }
 
 // undici's names for an upstream that stayed silent past PROXY_TIMEOUT_MS:
@@ -332,15 +335,36 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
         controller.abort(new Error('client closed'))
         return
       }
-      // The status code only: Node writes the standard reason phrase. The
-      // upstream's own phrase may hold bytes a parser lets through and
-      // writeHead refuses (http-proxy copied it, and the throw killed the process).
-      res.statusCode = statusCode
+      // One flat [name, value, ...] list handed to writeHead: Node writes it as it is,
+      // with no per-header setHeader() and no map of them (the fast path).
+      const out: string[] = []
       for (const name in headers) {
         const value = headers[name]
-        if (value !== undefined && !HOP_BY_HOP.has(name)) res.setHeader(name, value)
+        if (value === undefined || HOP_BY_HOP.has(name)) continue
+        if (typeof value === 'string') {
+          out.push(name, value)
+        } else {
+          for (let i = 0; i < value.length; i++) out.push(name, value[i] as string)
+        }
       }
-      if (sticky) addPinCookie(res, res[kPin])
+      // The pin cookie goes next to the upstream's own Set-Cookies, never in their place.
+      const pin = res[kPin]
+      if (sticky && pin !== undefined) out.push('set-cookie', pinCookie(pin))
+      // Only while a dashboard watches: what its line needs from the upstream's answer.
+      if (res[kStarted] !== undefined) res[kSeen] = { servedBy: headers['x-served-by'], authenticate: headers['www-authenticate'] }
+      try {
+        // The status code only: Node writes the standard reason phrase. The
+        // upstream's own phrase may hold bytes a parser lets through and
+        // writeHead refuses (http-proxy copied it, and the throw killed the process).
+        res.writeHead(statusCode, out)
+      } catch (err) {
+        // A header Node will not write (a byte it refuses in a value): the
+        // upstream's answer cannot be passed on as it is.
+        controller.abort(new Error('upstream answer not passed on'))
+        this.upstream.failures++
+        logger.warn({ err, upstream: this.upstream.url, method: this.req.method, url: this.req.url }, 'upstream answer has a header that cannot be passed on')
+        sendJson(this.req, res, 502, badGatewayBody(this.upstream, 'invalid_upstream_header'))
+      }
     }
 
     // The body, chunk by chunk, with back-pressure: a slow client pauses the
@@ -372,9 +396,11 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
   // Runs only for requests that arrived while a dashboard was open.
   function onWatchedFinish (this: ProxiedResponse): void {
     const status = this.statusCode
-    const servedBy = this.getHeader('x-served-by')
+    // An upstream's answer (kSeen), or the balancer's own (its headers are in the map).
+    const seen = this[kSeen]
+    const servedBy = seen === undefined ? this.getHeader('x-served-by') : seen.servedBy
     const by = typeof servedBy === 'string' ? servedBy : null
-    const authenticate = this.getHeader('www-authenticate')
+    const authenticate = seen === undefined ? this.getHeader('www-authenticate') : seen.authenticate
     const url = this.req.url ?? '/'
     const query = url.indexOf('?')
     events.request({
@@ -644,13 +670,9 @@ function readPin (cookie: string | undefined): string {
   return PIN_PATTERN.exec(cookie)?.[1] ?? ''
 }
 
-/** Adds the pin cookie to the upstream's own Set-Cookies (already copied into res), never in their place. */
-function addPinCookie (res: http.ServerResponse, pin: string | undefined): void {
-  if (pin === undefined) return
+function pinCookie (pin: string): string {
   // Not HttpOnly: the pin is no secret, and the dashboard shows which server it names.
-  const cookie = `${STICKY_COOKIE}=${pin}; Path=/; SameSite=Lax`
-  const existing = res.getHeader('set-cookie')
-  res.setHeader('set-cookie', existing === undefined ? [cookie] : [...(Array.isArray(existing) ? existing : [String(existing)]), cookie])
+  return `${STICKY_COOKIE}=${pin}; Path=/; SameSite=Lax`
 }
 
 // `OPTIONS *` asks about the server as a whole, not a resource (RFC 9110 9.3.7),

@@ -95,6 +95,17 @@ t.test("an upstream's odd reason phrase is not copied, and cannot crash the bala
   t.equal(reply.headers['x-served-by'], 'app-1')
 })
 
+t.test('an upstream header Node will not write is a 502, not a crash', async (t) => {
+  const up = await rawUpstream(t, 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\nx-odd: a\x7fb\r\n\r\nok')
+  const { url, balancer } = await startBalancer(t, [up])
+  const reply = await request(`${url}/`, { agent: clientAgent(t) })
+  t.equal(reply.status, 502)
+  t.match(JSON.parse(reply.body), { error: 'bad_gateway', upstream: up })
+  t.equal(balancer.stats().upstreams[0]?.healthy, true, 'a bad answer is not a dead upstream')
+  const again = await request(`${url}/`, { agent: clientAgent(t) })
+  t.equal(again.status, 502, 'and the balancer is still serving')
+})
+
 t.test('an absolute-form request target goes upstream as a path', async (t) => {
   const urls: string[] = []
   const up = await upstreamWith(t, (req, res) => { urls.push(req.url ?? ''); res.end('ok') })
