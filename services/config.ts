@@ -48,7 +48,10 @@ export interface AppConfig {
   memory: { maxSessions: number }
   redis: { url: string, keyPrefix: string, commandTimeoutMs: number }
   jwt: {
-    /** Newest first: tokens are signed with keys[0]; every key listed is accepted until it is removed. */
+    /**
+     * Tokens are signed with keys[0]; every key listed is accepted until it is removed. A new key
+     * is added last on every server first, then moved to the front (two passes; see README).
+     */
     keys: JwtKey[]
     issuer: string
     audience: string
@@ -105,7 +108,7 @@ export function loadServerConfig (env: Record<string, string | undefined>): Serv
 }
 
 /**
- * JWT_SECRETS=kid:secret,kid:secret (newest first) or JWT_SECRET=secret (one key, kid "default").
+ * JWT_SECRETS=kid:secret,kid:secret (the first signs, all verify) or JWT_SECRET=secret (one key, kid "default").
  * Secrets are never echoed in a message: only their position, kid and length.
  */
 function parseJwtKeys (single: string | undefined, list: string | undefined, problems: string[]): JwtKey[] {
