@@ -8,9 +8,10 @@ const D = DEFAULT_OPTIONS
 const USAGE = `Usage: npm run bench:balancer -- [options]
 
 What our balancer costs: the same app servers load-tested straight, through our
-balancer, through nginx and through haproxy (those two when installed), the legs
-interleaved round by round; prints medians and the ratios ours/nginx, ours/haproxy
-and ours/direct.
+balancer, through two bare Node proxies (node:http; undici towards the servers: the
+floor any Node balancer starts from), through nginx and through haproxy (those two
+when installed), the legs interleaved round by round; prints medians and the ratios
+of ours to every other leg.
   --servers N       app servers behind each balancer (default ${D.servers})
   --connections C   autocannon connections (default ${D.connections})
   --duration S      seconds per leg per round (default ${D.durationSeconds})
