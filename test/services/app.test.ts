@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream'
 import type { InjectOptions } from 'fastify'
 import { pino } from 'pino'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { loggerOptions } from '../../lib/logger.ts'
 import { buildApp } from '../../services/app.ts'
 import { SessionStoreUnavailableError } from '../../services/auth/authenticator.ts'
@@ -84,7 +84,8 @@ t.test('an unexpected error is a 500 that hides its message; a store outage is a
   t.same(teapot.json(), { error: 'client_error', message: 'short and stout', servedBy: 'app-memory' }, 'a 4xx keeps its message')
 })
 
-t.test('the request log names the server, the user and the refusal, and never a credential', async (t) => {
+/** A memory-mode app whose pino lines (debug and up) are collected, parsed, in `lines`. */
+async function loggedApp (t: Test): Promise<{ app: Awaited<ReturnType<typeof buildApp>>, lines: Array<Record<string, unknown>> }> {
   const lines: Array<Record<string, unknown>> = []
   const stream = new Writable({
     write (chunk: Buffer, _encoding, callback) {
@@ -95,6 +96,11 @@ t.test('the request log names the server, the user and the refusal, and never a 
   const config = loadServerConfig({ AUTH_MODE: 'memory', SERVER_ID: 'logged-app' })
   const app = await buildApp(config, { logger: pino(loggerOptions(config.serverId, 'debug', false), stream) })
   t.teardown(async () => await app.close())
+  return { app, lines }
+}
+
+t.test('the request log names the server, the user and the refusal, and never a credential', async (t) => {
+  const { app, lines } = await loggedApp(t)
 
   const { token } = await login(app)
   await app.inject({ method: 'GET', url: '/feeds', headers: { authorization: `Bearer ${token}` } })
@@ -115,16 +121,7 @@ t.test('the request log names the server, the user and the refusal, and never a 
 })
 
 t.test('a refused body field is logged once, at info, by name and never by value', async (t) => {
-  const lines: Array<Record<string, unknown>> = []
-  const stream = new Writable({
-    write (chunk: Buffer, _encoding, callback) {
-      for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>)
-      callback()
-    }
-  })
-  const config = loadServerConfig({ AUTH_MODE: 'memory', SERVER_ID: 'logged-app' })
-  const app = await buildApp(config, { logger: pino(loggerOptions(config.serverId, 'debug', false), stream) })
-  t.teardown(async () => await app.close())
+  const { app, lines } = await loggedApp(t)
   const before = lines.length
   const bodies = [
     '{"username":"alice","password":"wonderland","apiKey":"sk-live-do-not-log","remember":true}',

@@ -1,7 +1,16 @@
-import { createServer } from 'node:http'
+import { createServer, type Server } from 'node:http'
 import type { Socket } from 'node:net'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { startLoadGenerator } from '../../../scripts/compare/load-client.ts'
+
+/** Listens with `server` on a free port and starts a load generator; both stop with the test. */
+async function serveAndGenerate (t: Test, server: Server): Promise<{ url: string, generator: ReturnType<typeof startLoadGenerator> }> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { server.close() })
+  const generator = startLoadGenerator()
+  t.teardown(async () => await generator.close())
+  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, generator }
+}
 
 t.test('each connection sends its own credential, from a process that is not the server\'s', async (t) => {
   const tokensBySocket = new Map<Socket, Set<string>>()
@@ -16,12 +25,7 @@ t.test('each connection sends its own credential, from a process that is not the
     res.writeHead(refused ? 401 : 200, { 'content-type': 'application/json', 'server-timing': 'auth;dur=0.250;desc="test"' })
     res.end('{}')
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { server.close() })
-  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`
-
-  const generator = startLoadGenerator()
-  t.teardown(async () => await generator.close())
+  const { url, generator } = await serveAndGenerate(t, server)
   t.not(generator.pid, process.pid)
 
   const tokens = ['token-a', 'token-b', 'token-c', 'token-d', 'token-e', 'token-bad']
@@ -55,11 +59,7 @@ t.test('groups: the connections of each label of tokens are counted apart, with 
     res.writeHead(token === 'old-refused' ? 401 : 200, { 'server-timing': `auth;dur=${older ? '0.040' : '0.010'}` })
     res.end('{}')
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { server.close() })
-  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`
-  const generator = startLoadGenerator()
-  t.teardown(async () => await generator.close())
+  const { url, generator } = await serveAndGenerate(t, server)
 
   const tokens = ['old-1', 'new-1', 'old-refused', 'new-2', 'new-3']
   const groups = ['old', 'new', 'old', 'new', 'new']
