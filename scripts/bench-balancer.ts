@@ -1,7 +1,7 @@
 // `npm run bench:balancer`: the process entry. Arguments, signals, output;
 // the measuring is in lib/bench-balancer.ts.
 import { writeFileSync } from 'node:fs'
-import { parseArgs } from 'node:util'
+import { parseCommandLine, wholeNumber } from './lib/cli.ts'
 import { DEFAULT_OPTIONS, LEG_NAMES, ROUTES, formatReport, runBalancerBench, type BenchOptions, type LegName, type Route } from './lib/bench-balancer.ts'
 
 const D = DEFAULT_OPTIONS
@@ -21,40 +21,17 @@ of ours to every other leg.
   --route R         health (GET /health) or feeds (GET /feeds with a JWT) (default ${D.route})
   --json FILE       also write the results as JSON`
 
-function fail (message: string): never {
-  process.stderr.write(`${message}\n\n${USAGE}\n`)
-  process.exit(2)
-}
-
-let values
-try {
-  values = parseArgs({
-    options: {
-      servers: { type: 'string', default: String(D.servers) },
-      connections: { type: 'string', default: String(D.connections) },
-      duration: { type: 'string', default: String(D.durationSeconds) },
-      rounds: { type: 'string', default: String(D.rounds) },
-      warmup: { type: 'string', default: String(D.warmupSeconds) },
-      legs: { type: 'string', default: LEG_NAMES.join(',') },
-      route: { type: 'string', default: D.route },
-      json: { type: 'string' },
-      help: { type: 'boolean', short: 'h' }
-    },
-    strict: true
-  }).values
-} catch (err) {
-  fail((err as Error).message)
-}
-if (values.help === true) {
-  process.stdout.write(`${USAGE}\n`)
-  process.exit(0)
-}
-
-function wholeNumber (name: string, raw: string, min: number, max: number): number {
-  const n = Number(raw)
-  if (!Number.isInteger(n) || n < min || n > max) fail(`--${name} must be a whole number from ${min} to ${max} (got "${raw}")`)
-  return n
-}
+const { values, fail } = parseCommandLine(USAGE, {
+  servers: { type: 'string', default: String(D.servers) },
+  connections: { type: 'string', default: String(D.connections) },
+  duration: { type: 'string', default: String(D.durationSeconds) },
+  rounds: { type: 'string', default: String(D.rounds) },
+  warmup: { type: 'string', default: String(D.warmupSeconds) },
+  legs: { type: 'string', default: LEG_NAMES.join(',') },
+  route: { type: 'string', default: D.route },
+  json: { type: 'string' }
+})
+const wholeNumberFlag = (name: string, raw: string, min: number, max: number): number => wholeNumber(fail, name, raw, min, max)
 
 const legs = values.legs.split(',').map((s) => s.trim()).filter((s) => s !== '')
 for (const leg of legs) {
@@ -64,11 +41,11 @@ if (legs.length === 0) fail('--legs must name at least one leg')
 if (!(ROUTES as readonly string[]).includes(values.route)) fail(`--route must be one of ${ROUTES.join(', ')} (got "${values.route}")`)
 
 const options: BenchOptions = {
-  servers: wholeNumber('servers', values.servers, 1, 16),
-  connections: wholeNumber('connections', values.connections, 1, 1000),
-  durationSeconds: wholeNumber('duration', values.duration, 1, 600),
-  rounds: wholeNumber('rounds', values.rounds, 1, 100),
-  warmupSeconds: wholeNumber('warmup', values.warmup, 0, 600),
+  servers: wholeNumberFlag('servers', values.servers, 1, 16),
+  connections: wholeNumberFlag('connections', values.connections, 1, 1000),
+  durationSeconds: wholeNumberFlag('duration', values.duration, 1, 600),
+  rounds: wholeNumberFlag('rounds', values.rounds, 1, 100),
+  warmupSeconds: wholeNumberFlag('warmup', values.warmup, 0, 600),
   legs: [...new Set(legs)] as LegName[],
   route: values.route as Route
 }

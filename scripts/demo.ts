@@ -1,9 +1,10 @@
 import { writeFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
-import { parseArgs, styleText } from 'node:util'
+import { styleText } from 'node:util'
 import type { Cluster } from './cluster.ts'
 import { STEPS } from './demo/steps.ts'
 import { runWalkthrough } from './demo/walkthrough.ts'
+import { parseCommandLine, wholeNumber } from './lib/cli.ts'
 import { isPortFree } from './lib/ports.ts'
 
 const USAGE = `Usage: npm run demo -- [--auto] [--step N] [--servers N] [--port P] [--json FILE]
@@ -20,35 +21,15 @@ A guided walkthrough of the story, in this terminal, on clusters it starts and s
   --port     the balancer's port, so the dashboard URL stays the same (default 8080, or a free one)
   --json     also write what each step measured to FILE`
 
-function fail (message: string): never {
-  process.stderr.write(`${message}\n\n${USAGE}\n`)
-  process.exit(2)
-}
-
-let args
-try {
-  args = parseArgs({
-    options: {
-      auto: { type: 'boolean', default: false },
-      step: { type: 'string', default: '1' },
-      servers: { type: 'string', default: '3' },
-      port: { type: 'string' },
-      json: { type: 'string' },
-      help: { type: 'boolean', short: 'h' }
-    },
-    strict: true
-  }).values
-} catch (err) {
-  fail((err as Error).message)
-}
-if (args.help === true) {
-  process.stdout.write(`${USAGE}\n`)
-  process.exit(0)
-}
-const fromStep = Number(args.step)
-if (!Number.isInteger(fromStep) || fromStep < 1 || fromStep > STEPS.length) fail(`--step must be a whole number from 1 to ${STEPS.length} (got "${args.step}")`)
-const servers = Number(args.servers)
-if (!Number.isInteger(servers) || servers < 2 || servers > 9) fail(`--servers must be a whole number from 2 to 9 (got "${args.servers}")`)
+const { values: args, fail } = parseCommandLine(USAGE, {
+  auto: { type: 'boolean', default: false },
+  step: { type: 'string', default: '1' },
+  servers: { type: 'string', default: '3' },
+  port: { type: 'string' },
+  json: { type: 'string' }
+})
+const fromStep = wholeNumber(fail, 'step', args.step, 1, STEPS.length)
+const servers = wholeNumber(fail, 'servers', args.servers, 2, 9)
 let port = 0
 if (args.port !== undefined) {
   port = Number(args.port)

@@ -1,9 +1,9 @@
 import { writeFileSync } from 'node:fs'
-import { parseArgs } from 'node:util'
 import { clientAborts, upstreamResets } from './faults/balancer-churn.ts'
 import { sigtermDrain } from './faults/drain.ts'
 import { killServer } from './faults/kill-server.ts'
 import { redisOutage } from './faults/redis-outage.ts'
+import { parseCommandLine } from './lib/cli.ts'
 import type { FaultResult } from './faults/support.ts'
 
 const USAGE = `Usage: npm run faults -- [--only TEXT] [--json FILE]
@@ -27,17 +27,7 @@ const FAULTS: Array<{ name: string, run: () => Promise<FaultResult> }> = [
   { name: 'sigterm: balancer', run: async () => await sigtermDrain({ target: 'balancer' }) }
 ]
 
-let args
-try {
-  args = parseArgs({ options: { only: { type: 'string' }, json: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true }).values
-} catch (err) {
-  process.stderr.write(`${(err as Error).message}\n\n${USAGE}\n`)
-  process.exit(2)
-}
-if (args.help === true) {
-  process.stdout.write(`${USAGE}\n`)
-  process.exit(0)
-}
+const { values: args } = parseCommandLine(USAGE, { only: { type: 'string' }, json: { type: 'string' } })
 const chosen = FAULTS.filter((f) => args.only === undefined || f.name.includes(args.only))
 if (chosen.length === 0) {
   process.stderr.write(`no fault matches --only ${args.only ?? ''}; the faults are:\n  ${FAULTS.map((f) => f.name).join('\n  ')}\n`)

@@ -1,8 +1,8 @@
-import { parseArgs } from 'node:util'
 import { STRATEGIES, type Strategy } from '../balancer/config.ts'
 import { AUTH_MODES, type AuthMode } from '../services/auth/authenticator.ts'
 import { DEMO_USERS } from '../services/users.ts'
 import { LaunchError, startCluster } from './cluster.ts'
+import { parseCommandLine, wholeNumber } from './lib/cli.ts'
 import { formatLogLine } from './lib/log-format.ts'
 
 const USAGE = `Usage: npm start -- [--mode memory|redis|jwt] [--servers N] [--port P] [--strategy round-robin|sticky] [--log-level LEVEL]
@@ -15,35 +15,16 @@ and in redis mode (unless REDIS_URL is set) a private redis-server.
   --strategy   round-robin (default), or sticky: a cookie pins each client to one server
   --log-level  the servers' pino level (default info; or LOG_LEVEL)`
 
-function fail (message: string): never {
-  process.stderr.write(`${message}\n\n${USAGE}\n`)
-  process.exit(2)
-}
-
-let args
-try {
-  args = parseArgs({
-    options: {
-      mode: { type: 'string', default: process.env.AUTH_MODE ?? 'jwt' },
-      servers: { type: 'string', default: '3' },
-      port: { type: 'string', default: '8080' },
-      strategy: { type: 'string', default: 'round-robin' },
-      'log-level': { type: 'string', default: process.env.LOG_LEVEL ?? 'info' },
-      help: { type: 'boolean', short: 'h' }
-    },
-    strict: true
-  }).values
-} catch (err) {
-  fail((err as Error).message)
-}
-if (args.help === true) {
-  process.stdout.write(`${USAGE}\n`)
-  process.exit(0)
-}
+const { values: args, fail } = parseCommandLine(USAGE, {
+  mode: { type: 'string', default: process.env.AUTH_MODE ?? 'jwt' },
+  servers: { type: 'string', default: '3' },
+  port: { type: 'string', default: '8080' },
+  strategy: { type: 'string', default: 'round-robin' },
+  'log-level': { type: 'string', default: process.env.LOG_LEVEL ?? 'info' }
+})
 const mode = args.mode as AuthMode
 if (!AUTH_MODES.includes(mode)) fail(`--mode must be one of ${AUTH_MODES.join(', ')} (got "${args.mode}")`)
-const servers = Number(args.servers)
-if (!Number.isInteger(servers) || servers < 1 || servers > 32) fail(`--servers must be a whole number from 1 to 32 (got "${args.servers}")`)
+const servers = wholeNumber(fail, 'servers', args.servers, 1, 32)
 const port = Number(args.port)
 if (!Number.isInteger(port) || port < 1 || port > 65535) fail(`--port must be a port number from 1 to 65535 (got "${args.port}")`)
 const strategy = args.strategy as Strategy

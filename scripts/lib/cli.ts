@@ -1,0 +1,52 @@
+// What every command in scripts/ does with its arguments: strict parsing, --help (-h)
+// printing the usage, and a bad flag or value answered with the message and the usage
+// on stderr and exit code 2, before anything is started.
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util'
+
+const HELP = { help: { type: 'boolean', short: 'h' } } as const
+
+/** Prints `message`, a blank line and the usage to stderr, and exits 2. */
+export function usageFailure (usage: string): (message: string) => never {
+  return (message) => {
+    process.stderr.write(`${message}\n\n${usage}\n`)
+    process.exit(2)
+  }
+}
+
+/**
+ * The command line, parsed strictly against `options` plus --help/-h. With --help, prints the
+ * usage and exits 0; with a flag it does not know or a value of the wrong kind, fails with the
+ * usage. Returns the values, and `fail` for the checks the command makes itself.
+ */
+export function parseCommandLine<const O extends ParseArgsOptionsConfig> (usage: string, options: O, argv: string[] = process.argv.slice(2)): { values: Values<O>, fail: (message: string) => never } {
+  // Annotated, so that TypeScript knows a call to it does not return.
+  const fail: (message: string) => never = usageFailure(usage)
+  const config: Config<O> = { args: argv, options: { ...options, ...HELP }, strict: true, allowPositionals: false }
+  let values: Values<O>
+  try {
+    values = parseArgs(config).values
+  } catch (err) {
+    fail((err as Error).message)
+  }
+  if ((values as { help?: boolean }).help === true) {
+    process.stdout.write(`${usage}\n`)
+    process.exit(0)
+  }
+  return { values, fail }
+}
+
+interface Config<O extends ParseArgsOptionsConfig> {
+  args: string[]
+  options: O & typeof HELP
+  strict: true
+  allowPositionals: false
+}
+
+type Values<O extends ParseArgsOptionsConfig> = ReturnType<typeof parseArgs<Config<O>>>['values']
+
+/** `raw` as a whole number from `min` to `max`, or a failure naming the flag and what it got. */
+export function wholeNumber (fail: (message: string) => never, flag: string, raw: string, min: number, max: number): number {
+  const n = Number(raw)
+  if (raw.trim() === '' || !Number.isInteger(n) || n < min || n > max) fail(`--${flag} must be a whole number from ${min} to ${max} (got "${raw}")`)
+  return n
+}
