@@ -162,7 +162,10 @@ const SERVER_OPTIONS: http.ServerOptions = {
   requestTimeout: 30_000,
   keepAliveTimeout: 5000,
   maxHeaderSize: 8 * 1024,
-  requireHostHeader: false
+  requireHostHeader: false,
+  // A request with neither Content-Length nor Transfer-Encoding has no body (RFC 9112 6.3):
+  // Node then skips the body stream's events, and we send such a request upstream bodyless.
+  optimizeEmptyRequests: true
 }
 
 export function createBalancer (config: BalancerConfig, logger: Logger = pino({ level: 'silent' }), options: BalancerOptions = {}): Balancer {
