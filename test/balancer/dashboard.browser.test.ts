@@ -76,6 +76,8 @@ t.test('memory mode: a login and twenty fetches show refusals on the servers tha
   t.match(await page.textContent('#strategy'), 'round-robin')
   t.match(await page.textContent('#store-title'), 'no shared store')
   t.match(await page.textContent('#lesson'), 'Only the server you logged in on knows you')
+  // The wires are drawn on the next animation frame after the servers appear.
+  await page.waitForFunction("document.querySelectorAll('#wires line').length >= 4", undefined, { timeout: 5000 }).catch(() => {})
   t.equal(await page.locator('#wires line').count(), 4, 'the diagram: client to balancer, balancer to each server')
 
   await page.click('#login')
