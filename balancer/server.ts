@@ -4,6 +4,7 @@ import closeWithGrace from 'close-with-grace'
 import { pino } from 'pino'
 import { ConfigError } from '../lib/config.ts'
 import { loggerOptions } from '../lib/logger.ts'
+import { reportListeningPort } from '../lib/report-port.ts'
 import { createBalancer } from './balancer.ts'
 import { loadBalancerConfig } from './config.ts'
 import { createIpcControl } from './control.ts'
@@ -41,25 +42,11 @@ closeWithGrace({ delay: 10_000, logger }, async ({ signal, err, manual }) => {
 
 try {
   const url = await balancer.listen()
-  reportPort()
+  reportListeningPort(balancer.server, logger)
   discovery?.start()
   logger.info({ url, upstreams: balancer.upstreams, dns: config.dns, healthIntervalMs: config.healthIntervalMs, strategy: config.strategy, control: control !== undefined }, `balancer listening on ${url}`)
 } catch (err) {
   logger.fatal({ err, host: config.host, port: config.port }, 'cannot listen')
   await balancer.close()
   process.exit(1)
-}
-
-/**
- * Started by the local launcher with PORT=0 and an IPC channel: tell it the port the OS gave, as
- * the app servers do. A port the launcher chose and handed over could be taken by another
- * process before this one bound it.
- */
-function reportPort (): void {
-  if (process.send === undefined) return
-  const address = balancer.server.address()
-  if (typeof address !== 'object' || address === null) return
-  process.send({ type: 'listening', port: address.port }, undefined, {}, (err: Error | null) => {
-    if (err !== null) logger.warn({ err }, 'could not tell the launcher which port the balancer listens on')
-  })
 }

@@ -2,6 +2,7 @@ import closeWithGrace from 'close-with-grace'
 import { pino } from 'pino'
 import { ConfigError } from '../lib/config.ts'
 import { loggerOptions } from '../lib/logger.ts'
+import { reportListeningPort } from '../lib/report-port.ts'
 import { buildApp } from './app.ts'
 import { loadServerConfig } from './config.ts'
 
@@ -26,24 +27,9 @@ closeWithGrace({ delay: 10_000, logger }, async ({ signal, err }) => {
 
 try {
   await app.listen({ port: config.port, host: config.host, listenTextResolver: (address) => `listening on ${address} in ${config.mode} mode` })
-  reportPort()
+  reportListeningPort(app.server, logger)
 } catch (err) {
   const code = (err as { code?: string }).code
   logger.fatal({ err }, code === 'EADDRINUSE' ? `port ${config.port} is taken: choose another PORT` : 'could not start')
   process.exit(1)
-}
-
-/**
- * Started by the local launcher (PORT=0, an IPC channel): tell it the port the OS gave. A port the
- * launcher chose and handed over could be taken by another process before this one bound it.
- * The channel must not keep the process alive.
- */
-function reportPort (): void {
-  if (process.send === undefined) return
-  process.channel?.unref()
-  const address = app.server.address()
-  if (typeof address !== 'object' || address === null) return
-  process.send({ type: 'listening', port: address.port }, undefined, {}, (err: Error | null) => {
-    if (err !== null) logger.warn({ err }, 'could not tell the launcher which port this server listens on')
-  })
 }
