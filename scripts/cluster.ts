@@ -143,14 +143,14 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
       servers.push(Object.assign(server, { url: `http://127.0.0.1:${serverPort}`, port: serverPort }))
     }
 
-    // Asked for no port, the balancer binds one the OS picks and reports it, like the servers.
+    // The balancer reports its port like the servers: the one asked for, or (asked for 0) one the OS picks.
     const balancer: ManagedProcess = new ManagedProcess({
       name: 'balancer',
       command: process.execPath,
       args: [BALANCER_ENTRY],
       env: {
         ...inheritedEnv(),
-        ...(port === 0 ? {} : { PORT: String(port) }),
+        PORT: String(port),
         HOST: '127.0.0.1',
         UPSTREAMS: servers.map((s) => s.url).join(','),
         LOG_LEVEL: logLevel,
@@ -158,8 +158,8 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
         ...(options.healthIntervalMs !== undefined ? { HEALTH_INTERVAL_MS: String(options.healthIntervalMs) } : {}),
         ...(options.healthTimeoutMs !== undefined ? { HEALTH_TIMEOUT_MS: String(options.healthTimeoutMs) } : {})
       },
-      ...(port === 0 ? { portVariable: 'PORT' } : {}),
-      isReady: async () => await httpOk(`http://127.0.0.1:${port === 0 ? String(balancer.reportedPort) : port}/_balancer/stats`),
+      portVariable: 'PORT',
+      isReady: async () => await httpOk(`http://127.0.0.1:${String(balancer.reportedPort)}/_balancer/stats`),
       // The dashboard's stop/start buttons reach this launcher through it.
       ipc: true
     }, onLog)
@@ -173,7 +173,7 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
       if (port !== 0 && isAddressInUse(err)) throw new LaunchError(`port ${port} is taken: stop what uses it, or choose another with --port`)
       throw err
     }
-    const url = `http://127.0.0.1:${port === 0 ? balancer.reportedPort as number : port}`
+    const url = `http://127.0.0.1:${balancer.reportedPort as number}`
 
     return {
       mode,

@@ -16,11 +16,11 @@ export interface ProcessSpec {
   /** Opens an IPC channel to the child (a Node process): see `send` and `onMessage`. */
   ipc?: boolean
   /**
-   * The child picks its own port: it is started with this variable (e.g. PORT) set to 0, binds
-   * whatever port the OS gives, and reports it over IPC as `{ type: 'listening', port }`
-   * (`reportedPort`); only then is `isReady` asked. Later starts ask for that same port again,
-   * since peers know it by then. A port chosen for the child in advance could be taken by
-   * another process in the moment before the child binds it.
+   * The child reports its port: it is started with this variable (e.g. PORT) as `env` gives it,
+   * or 0 when `env` does not set it (any port the OS gives), and reports the port it bound over
+   * IPC as `{ type: 'listening', port }` (`reportedPort`); only then is `isReady` asked. Later
+   * starts ask for that same port again, since peers know it by then. A port chosen for the child
+   * in advance could be taken by another process in the moment before the child binds it.
    */
   portVariable?: string
 }
@@ -69,7 +69,7 @@ export class ManagedProcess {
   async start (): Promise<void> {
     if (this.running) return
     const { name, command, args, portVariable } = this.#spec
-    const env = portVariable === undefined ? this.#spec.env : { ...this.#spec.env, [portVariable]: String(this.#reportedPort ?? 0) }
+    const env = portVariable === undefined ? this.#spec.env : { ...this.#spec.env, [portVariable]: String(this.#reportedPort ?? this.#spec.env[portVariable] ?? 0) }
     this.#stderrTail = []
     let listening = false
     let addressInUse = false

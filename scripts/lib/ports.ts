@@ -2,9 +2,9 @@ import { createServer } from 'node:net'
 
 /**
  * Asks the OS for a free port on 127.0.0.1, and frees it. Another process can take it before the
- * caller's child binds it: where a child can bind port 0 and report its port, let it (app
- * servers); otherwise try again on a fresh port when the child finds it taken (the balancer,
- * redis-server).
+ * caller's child binds it: where a child can bind port 0 and report its port, let it (the app
+ * servers and the balancer); otherwise try again on a fresh port when the child finds it taken
+ * (redis-server), or fail with the child's own EADDRINUSE.
  */
 export async function freePort (): Promise<number> {
   return await new Promise((resolve, reject) => {
