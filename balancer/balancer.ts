@@ -89,8 +89,8 @@ interface Upstream {
 // Per-request state lives on the response object under symbols, so the hot
 // path allocates no closure and no side table: one handler object per attempt.
 const kAttempt = Symbol('balancer.attempt')
-const kUpstream = Symbol('balancer.upstream')
 const kTries = Symbol('balancer.tries')
+const kHasBody = Symbol('balancer.hasBody')
 // Set only under the sticky strategy: the pin cookie to add to the answer.
 const kPin = Symbol('balancer.pin')
 // Set only while a dashboard watches: when the request arrived, and what the
@@ -98,16 +98,21 @@ const kPin = Symbol('balancer.pin')
 const kStarted = Symbol('balancer.started')
 const kSeen = Symbol('balancer.seen')
 
-/** What the shared listeners need of an attempt (the class lives in createBalancer). */
+/** What the shared listeners and the dashboard need of an attempt (the class lives in createBalancer). */
 interface AttemptState {
+  readonly upstream: Upstream
   controller: Dispatcher.DispatchController | undefined
 }
 
 interface ProxiedResponse extends http.ServerResponse {
-  /** The attempt in flight; an earlier attempt's late events are ignored. */
+  /** The attempt in flight (or the last one); an earlier attempt's late events are ignored. */
   [kAttempt]: AttemptState | undefined
-  [kUpstream]: Upstream | undefined
   [kTries]: number
+  /**
+   * Whether the request has a body, read from its headers before forwardedHeaders() drops
+   * Transfer-Encoding from them for the upstream hop.
+   */
+  [kHasBody]: boolean
   [kPin]?: string | undefined
   [kStarted]?: number
   [kSeen]?: { servedBy: string | string[] | undefined, authenticate: string | string[] | undefined }
@@ -225,8 +230,8 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
     // forwardedHeaders() overwrites all four from the connection itself.
     const r = res as ProxiedResponse
     r[kAttempt] = undefined
-    r[kUpstream] = undefined
     r[kTries] = 0
+    r[kHasBody] = hasBody(req.headers)
     res.on('close', onResponseClose)
     if (events.active) watch(r)
     dispatch(req, r, undefined)
@@ -284,22 +289,19 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
       else sendJson(req, res, 502, lastFailure)
       return
     }
-    res[kUpstream] = upstream
     res[kTries]++
     upstream.requests++
-    const attempt = new Attempt(req, res, upstream)
+    const attempt = new Attempt(res, upstream)
     res[kAttempt] = attempt
-    // A request without a body (most GETs) is complete already: send none
-    // instead of streaming an empty one.
-    const headers = req.headers
-    const bodyless = headers['transfer-encoding'] === undefined && (headers['content-length'] === undefined || headers['content-length'] === '0')
     try {
       agent.dispatch({
         origin: upstream.origin,
         method: req.method as Dispatcher.HttpMethod,
         path: upstream.basePath + originPath(req.url ?? '/'),
         headers: forwardedHeaders(req),
-        body: bodyless ? null : req
+        // A request without a body (most GETs) is complete already: send none
+        // instead of streaming an empty one.
+        body: res[kHasBody] ? req : null
       }, attempt)
     } catch (err) {
       // undici throws synchronously on a request it cannot send (e.g. a
@@ -314,13 +316,11 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
   // with no IncomingMessage or stream in between. The answer's status and
   // headers, then its body, are copied into the client's response.
   class Attempt implements Dispatcher.DispatchHandler, AttemptState {
-    readonly req: http.IncomingMessage
     readonly res: ProxiedResponse
     readonly upstream: Upstream
     controller: Dispatcher.DispatchController | undefined
 
-    constructor (req: http.IncomingMessage, res: ProxiedResponse, upstream: Upstream) {
-      this.req = req
+    constructor (res: ProxiedResponse, upstream: Upstream) {
       this.res = res
       this.upstream = upstream
       this.controller = undefined
@@ -362,11 +362,12 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
         res.writeHead(statusCode, out)
       } catch (err) {
         // A header Node will not write (a byte it refuses in a value): the
-        // upstream's answer cannot be passed on as it is.
-        controller.abort(new Error('upstream answer not passed on'))
+        // upstream's answer cannot be passed on as it is. Answered before the
+        // abort, so the abort's error finds the client answered and is ignored.
         this.upstream.failures++
-        logger.warn({ err, upstream: this.upstream.url, method: this.req.method, url: this.req.url }, 'upstream answer has a header that cannot be passed on')
-        sendJson(this.req, res, 502, badGatewayBody(this.upstream, 'invalid_upstream_header'))
+        logger.warn({ err, upstream: this.upstream.url, method: res.req.method, url: res.req.url }, 'upstream answer has a header that cannot be passed on')
+        sendJson(res.req, res, 502, badGatewayBody(this.upstream, 'invalid_upstream_header'))
+        controller.abort(new Error('upstream answer not passed on'))
       }
     }
 
@@ -387,7 +388,7 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
 
     onResponseError (_controller: Dispatcher.DispatchController, err: Error): void {
       if (this.res[kAttempt] !== this) return // an earlier attempt's
-      onProxyError(this.upstream, err, this.req, this.res)
+      onProxyError(this, err)
     }
   }
 
@@ -412,16 +413,19 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
       path: (query === -1 ? url : url.slice(0, query)).slice(0, 200),
       status,
       servedBy: by,
-      upstream: this[kUpstream]?.url ?? null,
+      upstream: this[kAttempt]?.upstream.url ?? null,
       ms: Math.round((performance.now() - (this[kStarted] ?? 0)) * 100) / 100,
       reason: reasonOf(status, typeof authenticate === 'string' ? authenticate : undefined, by)
     })
   }
 
-  function onProxyError (upstream: Upstream, err: Error, req: http.IncomingMessage, r: ProxiedResponse): void {
+  // The current attempt failed (onResponseError has set earlier attempts aside).
+  function onProxyError (attempt: Attempt, err: Error): void {
+    const { upstream, res: r } = attempt
     // The client is gone (this is often the abort our own close listener
     // caused) or was already answered.
-    if (r.destroyed || r.writableEnded || r[kUpstream] !== upstream) return
+    if (r.destroyed || r.writableEnded) return
+    const req = r.req
 
     const code = errorCode(err)
     upstream.failures++
@@ -454,8 +458,7 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
   function canRetry (req: http.IncomingMessage, res: ProxiedResponse): boolean {
     const method = req.method
     if (method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS') return false
-    const length = req.headers['content-length']
-    if ((length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined) return false
+    if (res[kHasBody]) return false
     return res[kTries] < list.length
   }
 
@@ -693,6 +696,12 @@ function answerAsterisk (req: http.IncomingMessage, res: http.ServerResponse): v
 }
 
 const ASTERISK_BODY = JSON.stringify({ error: 'bad_request', reason: 'asterisk_target_needs_options' })
+
+/** Whether a request has a body: a Content-Length other than 0, or a Transfer-Encoding (RFC 9112 6.3). */
+function hasBody (headers: http.IncomingHttpHeaders): boolean {
+  const length = headers['content-length']
+  return (length !== undefined && length !== '0') || headers['transfer-encoding'] !== undefined
+}
 
 function sendJson (req: http.IncomingMessage, res: http.ServerResponse, status: number, body: string): void {
   if (res.headersSent) {

@@ -143,6 +143,16 @@ t.test('POST is not retried even when another upstream is up', async (t) => {
   t.equal(second.status, 200, 'the dead one is out of the rotation now')
 })
 
+t.test('a GET with a chunked body is not retried either: its body was being sent', async (t) => {
+  const live = await startUpstream(t, 'app-1')
+  const dead = await deadUrl()
+  const { url } = await startBalancer(t, [dead, live.url])
+  const agent = clientAgent(t)
+  const first = await request(`${url}/feeds`, { agent, method: 'GET', body: 'x', headers: { 'transfer-encoding': 'chunked' } })
+  t.equal(first.status, 502, 'a body on the way is not replayed elsewhere')
+  t.equal(live.received, 0)
+})
+
 t.test('all upstreams dead: 502 then 503, and the balancer keeps serving', async (t) => {
   const deads = [await deadUrl(), await deadUrl()]
   const { url, balancer } = await startBalancer(t, deads)
