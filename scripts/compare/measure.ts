@@ -1,6 +1,7 @@
 import { cpus } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { DEMO_USERS } from '../../services/users.ts'
+import { decodeJwt } from '../demo/jwt.ts'
 import type { LoadGenerator } from './load-client.ts'
 import type { GroupLoad, LoadResult, Tick } from './load-generator.ts'
 import { difference, type ServerCounters } from './prometheus.ts'
@@ -91,13 +92,11 @@ export interface KidRun {
 /** The kid in each token's header, when every token is a JWT that names one; else undefined. */
 export function kidsOf (tokens: string[]): string[] | undefined {
   const kids = tokens.map((token) => {
-    const parts = token.split('.')
-    if (parts.length !== 3) return undefined
     try {
-      const header = JSON.parse(Buffer.from(parts[0] ?? '', 'base64url').toString('utf8')) as { kid?: unknown }
-      return typeof header.kid === 'string' ? header.kid : undefined
+      const { kid } = decodeJwt(token).header
+      return typeof kid === 'string' ? kid : undefined
     } catch {
-      return undefined
+      return undefined // a session id, not a JWT
     }
   })
   return kids.every((kid) => kid !== undefined) ? kids : undefined
