@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { AUTH_MODES } from '../../services/auth/authenticator.ts'
 import { startCluster, type Cluster } from '../cluster.ts'
 import type { LogSink } from '../lib/managed-process.ts'
+import { balancerAllHealthy } from '../lib/probes.ts'
 import { authModeOf, usesRedis, type CompareMode } from './modes.ts'
 import { startPrivateRedis, type PrivateRedis } from './private-redis.ts'
 import { processCpuSeconds } from './process-cpu.ts'
@@ -125,8 +126,7 @@ export async function startLocalTarget (options: LocalTargetOptions): Promise<Ta
 async function allHealthy (url: string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
-    const stats = await getText(`${url}/_balancer/stats`, 2000).then((text) => JSON.parse(text) as { upstreams: Array<{ healthy: boolean }> }, () => undefined)
-    if (stats !== undefined && stats.upstreams.every((u) => u.healthy)) return
+    if (await balancerAllHealthy(url)) return
     if (Date.now() > deadline) throw new Error(`the balancer did not see every server healthy within ${timeoutMs / 1000} s of the key rotation`)
     await new Promise((resolve) => setTimeout(resolve, 50))
   }

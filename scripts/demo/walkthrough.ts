@@ -1,4 +1,5 @@
 import { startCluster, type Cluster } from '../cluster.ts'
+import { balancerAllHealthy } from '../lib/probes.ts'
 import { DemoClient } from './client.ts'
 import { createNarrator } from './narrator.ts'
 import { STEPS, type ClusterSpec, type Memo, type StepContext } from './steps.ts'
@@ -131,9 +132,7 @@ function sameSpec (a: ClusterSpec, b: ClusterSpec): boolean {
 async function settle (cluster: Cluster, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
-    const stats = await fetch(`${cluster.url}/_balancer/stats`, { signal: AbortSignal.timeout(2000) })
-      .then(async (r) => await r.json() as { upstreams: Array<{ healthy: boolean }> }, () => undefined)
-    if (cluster.servers.every((s) => s.running) && stats !== undefined && stats.upstreams.every((u) => u.healthy)) return
+    if (cluster.servers.every((s) => s.running) && await balancerAllHealthy(cluster.url)) return
     if (Date.now() > deadline) throw new Error(`the cluster did not settle within ${timeoutMs} ms`)
     await new Promise((resolve) => setTimeout(resolve, 50))
   }

@@ -29,3 +29,14 @@ export async function redisPong (port: number, host = '127.0.0.1', timeoutMs = 1
     socket.once('error', () => done(false))
   })
 }
+
+/** True when the balancer at `url` answers GET /_balancer/stats and counts every upstream healthy. */
+export async function balancerAllHealthy (url: string, timeoutMs = 2000): Promise<boolean> {
+  try {
+    const res = await fetch(`${url}/_balancer/stats`, { signal: AbortSignal.timeout(timeoutMs) })
+    const stats = await res.json() as { upstreams?: Array<{ healthy?: unknown }> }
+    return Array.isArray(stats.upstreams) && stats.upstreams.every((u) => u.healthy === true)
+  } catch {
+    return false
+  }
+}
