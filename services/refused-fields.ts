@@ -70,13 +70,14 @@ export function poisoningKey (text: string): string | undefined {
 }
 
 /** `"a", "b" and 3 more`, each name JSON-quoted (no control characters reach a log) and cut short. */
-function listed (names: string[], max = MAX_LISTED): string {
-  const shown = shortened(names.slice(0, max)).map((n) => JSON.stringify(n))
+function listed (names: string[]): string {
+  const shown = shortened(names).map((n) => JSON.stringify(n))
   const more = names.length - shown.length
   if (more > 0) return `${shown.join(', ')} and ${more} more`
   return shown.length <= 1 ? shown.join('') : `${shown.slice(0, -1).join(', ')} and ${shown.at(-1) as string}`
 }
 
+/** The first MAX_LISTED names, each cut to MAX_NAME_LENGTH. */
 function shortened (names: string[]): string[] {
   return names.slice(0, MAX_LISTED).map((n) => n.length > MAX_NAME_LENGTH ? `${n.slice(0, MAX_NAME_LENGTH)}…` : n)
 }
