@@ -26,13 +26,18 @@ if (upstreams.length === 0 || (values.client !== 'http' && values.client !== 'un
   process.exit(2)
 }
 
-/** The client's raw headers less the hop-by-hop ones, plus X-Forwarded-For. */
-function requestHeaders (req: http.IncomingMessage): string[] {
-  const raw = req.rawHeaders
+/** Raw headers ([name, value, ...]) less the hop-by-hop ones. */
+function endToEnd (raw: string[]): string[] {
   const out: string[] = []
   for (let i = 0; i < raw.length; i += 2) {
     if (!HOP_BY_HOP.has((raw[i] as string).toLowerCase())) out.push(raw[i] as string, raw[i + 1] as string)
   }
+  return out
+}
+
+/** The client's headers less the hop-by-hop ones, plus X-Forwarded-For. */
+function requestHeaders (req: http.IncomingMessage): string[] {
+  const out = endToEnd(req.rawHeaders)
   out.push('x-forwarded-for', req.socket.remoteAddress ?? '')
   return out
 }
@@ -50,12 +55,7 @@ if (values.client === 'http') {
   handler = (req, res) => {
     const target = upstreams[next++ % upstreams.length] as URL
     const proxyReq = http.request({ agent, hostname: target.hostname, port: target.port, method: req.method, path: req.url, headers: requestHeaders(req) }, (proxyRes) => {
-      const headers: string[] = []
-      const raw = proxyRes.rawHeaders
-      for (let i = 0; i < raw.length; i += 2) {
-        if (!HOP_BY_HOP.has((raw[i] as string).toLowerCase())) headers.push(raw[i] as string, raw[i + 1] as string)
-      }
-      res.writeHead(proxyRes.statusCode ?? 502, headers)
+      res.writeHead(proxyRes.statusCode ?? 502, endToEnd(proxyRes.rawHeaders))
       proxyRes.pipe(res)
     })
     proxyReq.on('error', () => { fail(res) })
