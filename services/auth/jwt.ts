@@ -120,7 +120,7 @@ export const createJwtAuthenticator: AuthenticatorFactory = async ({ config, log
       return { ok: true, user: result.claims.sub }
     },
     async logout (token) {
-      // Without revocation there is nothing to do: that is the trade-off (README, "What a JWT
+      // Without revocation there is nothing to do: that is the trade-off (docs/modes.md, "What a JWT
       // does not give you"). With it, the jti is kept until the token could no longer pass anyway.
       if (store === undefined) return
       const result = check(token)

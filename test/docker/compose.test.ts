@@ -127,9 +127,9 @@ t.test('.env.example explains every variable the compose files read, and its JWT
   }
 })
 
-t.test('README\'s Configuration table names every variable the app server reads', async (t) => {
-  const readme = read('README.md')
-  const section = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('\n## ', readme.indexOf('## Configuration') + 1))
+t.test('docs/configuration.md\'s table names every variable the app server reads', async (t) => {
+  const page = read('docs/configuration.md')
+  const section = page.slice(page.indexOf('## Environment'), page.indexOf('\n## ', page.indexOf('## Environment') + 1))
   for (const name of Object.keys(serverReads)) t.match(section, `| \`${name}\` |`, name)
 })
 
