@@ -6,7 +6,8 @@ import { SessionStoreUnavailableError, type Authenticator } from './auth/authent
 import { createMetrics, type Metrics } from './metrics.ts'
 import { createUserStore, type UserStore } from './users.ts'
 import { connectStore } from './auth/redis-client.ts'
-import { createMemoryThrottle, createRedisThrottle, type LoginThrottle } from './login-throttle.ts'
+import { createMemoryThrottle, type LoginThrottle } from './login-throttle.ts'
+import { createRedisThrottle } from './login-throttle-redis.ts'
 import { authRoutes } from './routes/auth.ts'
 import { feedRoutes } from './routes/feeds.ts'
 import { opsRoutes } from './routes/ops.ts'
@@ -84,8 +85,8 @@ export async function buildApp (config: AppConfig, options: BuildOptions = {}): 
   const createAuthenticator = await authenticators[config.mode]()
   app.decorate('authenticator', await createAuthenticator({ config, log: app.log, metrics: app.metrics, app }))
   app.addHook('onClose', async () => app.authenticator.close())
-  // Failed logins are counted where sessions are shared: in Redis when this server uses one.
-  const throttleStore = config.mode === 'redis' || (config.mode === 'jwt' && config.jwt.revocation === 'redis')
+  // LOGIN_THROTTLE_STORE; by default in Redis when this server already uses one.
+  const throttleStore = config.loginThrottle.store === 'redis'
     ? await connectStore({ url: config.redis.url, commandTimeoutMs: config.redis.commandTimeoutMs, log: app.log, name: 'login-throttle' })
     : undefined
   app.decorate('loginThrottle', throttleStore === undefined

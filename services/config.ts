@@ -28,6 +28,8 @@ export const ServerEnvSchema = Type.Object({
   LOGIN_THROTTLE_WINDOW_SECONDS: seconds(86400, ' (a day)', 60),
   LOGIN_MAX_FAILURES_PER_ACCOUNT: count(5),
   LOGIN_MAX_FAILURES_PER_ADDRESS: count(20),
+  // No default here: it follows the mode (loadServerConfig), so a server that already uses Redis shares its counters.
+  LOGIN_THROTTLE_STORE: Type.Optional(Type.Union([Type.Literal('memory'), Type.Literal('redis')])),
   // Loopback and private ranges, as Rails trusts by default: the balancer reaches the app servers
   // from one of these (127.0.0.1 locally, a private address in Compose).
   TRUST_PROXY: Type.String({ default: 'loopback,uniquelocal' }),
@@ -59,8 +61,11 @@ export interface AppConfig {
     /** 'redis': logout records the token's jti in Redis until its exp, and every server checks it. */
     revocation: 'off' | 'redis'
   }
-  /** Failed logins allowed per account and per client address in each window, before a 429. */
-  loginThrottle: { windowSeconds: number, maxFailuresPerAccount: number, maxFailuresPerAddress: number }
+  /**
+   * Failed logins allowed per account and per client address in each window, before a 429;
+   * counted in this process (memory) or in Redis at redis.url, shared by every server.
+   */
+  loginThrottle: { windowSeconds: number, maxFailuresPerAccount: number, maxFailuresPerAddress: number, store: 'memory' | 'redis' }
   /** Addresses (or loopback, linklocal, uniquelocal, or CIDR ranges) whose X-Forwarded-For is believed. */
   trustProxy: string[]
 }
@@ -87,6 +92,7 @@ export function loadServerConfig (env: Record<string, string | undefined>): Serv
   const keys = needsKeys ? parseJwtKeys(e.JWT_SECRET, e.JWT_SECRETS, problems) : []
   const trustProxy = parseTrustProxy(e.TRUST_PROXY, problems)
   if (problems.length > 0) throw new ConfigError(problems)
+  const usesRedis = e.AUTH_MODE === 'redis' || (e.AUTH_MODE === 'jwt' && e.JWT_REVOCATION === 'redis')
   return {
     mode: e.AUTH_MODE,
     port: e.PORT,
@@ -101,7 +107,8 @@ export function loadServerConfig (env: Record<string, string | undefined>): Serv
     loginThrottle: {
       windowSeconds: e.LOGIN_THROTTLE_WINDOW_SECONDS,
       maxFailuresPerAccount: e.LOGIN_MAX_FAILURES_PER_ACCOUNT,
-      maxFailuresPerAddress: e.LOGIN_MAX_FAILURES_PER_ADDRESS
+      maxFailuresPerAddress: e.LOGIN_MAX_FAILURES_PER_ADDRESS,
+      store: e.LOGIN_THROTTLE_STORE ?? (usesRedis ? 'redis' : 'memory')
     },
     trustProxy
   }

@@ -30,7 +30,7 @@ t.test('defaults: jwt mode on port 3000 named after the host, one-hour sessions'
     memory: { maxSessions: 1_000_000 },
     redis: { url: 'redis://127.0.0.1:6379', keyPrefix: 'session:', commandTimeoutMs: 500 },
     jwt: { keys: [{ kid: DEFAULT_KID, secret: SECRET_32 }], issuer: JWT_ISSUER, audience: JWT_AUDIENCE, clockToleranceSeconds: 5, revocation: 'off' },
-    loginThrottle: { windowSeconds: 60, maxFailuresPerAccount: 5, maxFailuresPerAddress: 20 },
+    loginThrottle: { windowSeconds: 60, maxFailuresPerAccount: 5, maxFailuresPerAddress: 20, store: 'memory' },
     trustProxy: ['loopback', 'uniquelocal']
   })
 })
@@ -188,11 +188,25 @@ t.test('session, throttle, clock and proxy settings', async (t) => {
     TRUST_PROXY: '10.0.0.0/8, 127.0.0.1,::1,uniquelocal'
   })
   t.equal(config.sessionIdleSeconds, 120)
-  t.same(config.loginThrottle, { windowSeconds: 30, maxFailuresPerAccount: 3, maxFailuresPerAddress: 10 })
+  t.same(config.loginThrottle, { windowSeconds: 30, maxFailuresPerAccount: 3, maxFailuresPerAddress: 10, store: 'redis' })
   t.equal(config.jwt.clockToleranceSeconds, 0)
   t.equal(config.jwt.revocation, 'redis')
   t.same(config.trustProxy, ['10.0.0.0/8', '127.0.0.1', '::1', 'uniquelocal'])
   t.equal(loadServerConfig({ AUTH_MODE: 'memory', SESSION_TTL_SECONDS: '60' }).sessionIdleSeconds, 60, 'the idle timeout never outlasts the absolute one')
+})
+
+t.test('LOGIN_THROTTLE_STORE: by default Redis where the server already uses it, memory elsewhere; either when set', async (t) => {
+  const store = (env: Record<string, string>): string => loadServerConfig({ JWT_SECRET: SECRET_32, ...env }).loginThrottle.store
+  t.equal(store({ AUTH_MODE: 'memory' }), 'memory')
+  t.equal(store({ AUTH_MODE: 'jwt' }), 'memory')
+  t.equal(store({ AUTH_MODE: 'redis' }), 'redis')
+  t.equal(store({ AUTH_MODE: 'jwt', JWT_REVOCATION: 'redis' }), 'redis')
+  t.equal(store({ AUTH_MODE: 'memory', JWT_REVOCATION: 'redis' }), 'memory', 'revocation is a jwt-mode setting')
+  t.equal(store({ AUTH_MODE: 'jwt', LOGIN_THROTTLE_STORE: '' }), 'memory', 'empty is unset (Compose passes it so)')
+  t.equal(store({ AUTH_MODE: 'memory', LOGIN_THROTTLE_STORE: 'redis' }), 'redis')
+  t.equal(store({ AUTH_MODE: 'jwt', LOGIN_THROTTLE_STORE: 'redis' }), 'redis')
+  t.equal(store({ AUTH_MODE: 'redis', LOGIN_THROTTLE_STORE: 'memory' }), 'memory', 'a redis-mode server may still count alone')
+  t.match(refusal(t, { AUTH_MODE: 'memory', LOGIN_THROTTLE_STORE: 'postgres' })?.problems, [/^LOGIN_THROTTLE_STORE must be one of memory, redis \(got "postgres"\)/])
 })
 
 t.test('bad session, throttle, clock and proxy settings are named', async (t) => {
