@@ -30,6 +30,8 @@ declare module 'fastify' {
 export interface BuildOptions {
   /** A pino logger (the entry file's) or fastify logger options; tests pass false. */
   logger?: FastifyBaseLogger | FastifyServerOptions['logger']
+  /** The clock the in-memory sessions and login counters read (Date.now); tests move their own instead of sleeping. */
+  now?: () => number
 }
 
 /**
@@ -83,14 +85,14 @@ export async function buildApp (config: AppConfig, options: BuildOptions = {}): 
   app.decorate('metrics', createMetrics(config.serverId, config.mode))
   app.decorate('users', await createUserStore())
   const createAuthenticator = await authenticators[config.mode]()
-  app.decorate('authenticator', await createAuthenticator({ config, log: app.log, metrics: app.metrics, app }))
+  app.decorate('authenticator', await createAuthenticator({ config, log: app.log, metrics: app.metrics, app, ...(options.now !== undefined ? { now: options.now } : {}) }))
   app.addHook('onClose', async () => app.authenticator.close())
   // LOGIN_THROTTLE_STORE; by default in Redis when this server already uses one.
   const throttleStore = config.loginThrottle.store === 'redis'
     ? await connectStore({ url: config.redis.url, commandTimeoutMs: config.redis.commandTimeoutMs, log: app.log, name: 'login-throttle' })
     : undefined
   app.decorate('loginThrottle', throttleStore === undefined
-    ? createMemoryThrottle(config.loginThrottle)
+    ? createMemoryThrottle(config.loginThrottle, options.now !== undefined ? { now: options.now } : {})
     : createRedisThrottle(config.loginThrottle, throttleStore, config.redis.keyPrefix))
   app.addHook('onClose', async () => { app.loginThrottle.close() })
 
