@@ -10,6 +10,10 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends tini \
     && rm -rf /var/lib/apt/lists/*
 
+# Where Compose mounts the volume that keeps the cluster's JWT secret (service keygen): a new
+# named volume takes this directory's owner, so keygen, running as node, can write into it.
+RUN mkdir -p /var/lib/auth-cluster && chown node:node /var/lib/auth-cluster
+
 ENV NODE_ENV=production \
     HOST=0.0.0.0
 

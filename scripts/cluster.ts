@@ -17,7 +17,7 @@ export interface ClusterOptions {
   servers?: number
   /** The balancer's port; default 0, a free one. */
   port?: number
-  /** Use this Redis in redis mode instead of starting a private redis-server. */
+  /** Use this Redis wherever the servers need one instead of starting a private redis-server. */
   redisUrl?: string
   /** Shared by every server in jwt mode; default a fresh random one per cluster. */
   jwtSecret?: string
@@ -25,6 +25,8 @@ export interface ClusterOptions {
   jwtSecrets?: string
   /** jwt mode: JWT_REVOCATION=redis, so logout revokes tokens everywhere (starts a private redis-server when no redisUrl is given). */
   jwtRevocation?: boolean
+  /** LOGIN_THROTTLE_STORE: where the servers count login attempts; default the servers' own (Redis when they use it). 'redis' starts a private redis-server when no redisUrl is given. */
+  loginThrottleStore?: 'memory' | 'redis'
   sessionTtlSeconds?: number
   logLevel?: string
   /** How often the balancer checks its upstreams. */
@@ -60,7 +62,7 @@ export interface Cluster {
   readonly balancer: ManagedProcess
   /** The private redis-server, when this cluster started one. */
   readonly redis: RedisProcess | undefined
-  /** Where the servers keep sessions in redis mode. */
+  /** The Redis the servers use: for sessions in redis mode, revoked tokens, or login attempts. */
   readonly redisUrl: string | undefined
   readonly jwtSecret: string | undefined
   /** Stops every process this cluster started; safe to call twice. */
@@ -91,7 +93,7 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
 
     let redis: Cluster['redis']
     const revocation = mode === 'jwt' && options.jwtRevocation === true
-    const needsRedis = mode === 'redis' || revocation
+    const needsRedis = mode === 'redis' || revocation || options.loginThrottleStore === 'redis'
     let redisUrl = needsRedis ? options.redisUrl : undefined
     if (needsRedis && redisUrl === undefined) {
       redis = await startRedisProcess(onLog)
@@ -116,7 +118,8 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
         ...(redisUrl !== undefined ? { REDIS_URL: redisUrl } : {}),
         ...(jwtSecret !== undefined ? { JWT_SECRET: jwtSecret } : {}),
         ...(jwtSecrets !== undefined ? { JWT_SECRETS: jwtSecrets } : {}),
-        ...(revocation ? { JWT_REVOCATION: 'redis' } : {})
+        ...(revocation ? { JWT_REVOCATION: 'redis' } : {}),
+        ...(options.loginThrottleStore !== undefined ? { LOGIN_THROTTLE_STORE: options.loginThrottleStore } : {})
       }
       const proc: ManagedProcess = new ManagedProcess({
         name: id,

@@ -8,7 +8,8 @@ import { formatLogLine } from './lib/log-format.ts'
 const USAGE = `Usage: npm start -- [--mode memory|redis|jwt] [--servers N] [--port P] [--strategy round-robin|sticky] [--log-level LEVEL]
 
 Starts N app servers as separate processes, the balancer in front of them on port P,
-and in redis mode (unless REDIS_URL is set) a private redis-server.
+and a private redis-server when the servers need Redis and REDIS_URL is unset (redis mode,
+JWT_REVOCATION=redis, LOGIN_THROTTLE_STORE=redis).
   --mode       memory, redis or jwt (default jwt; or AUTH_MODE)
   --servers    how many app servers, 1 to 32 (default 3)
   --port       the balancer's port (default 8080)
@@ -34,7 +35,7 @@ if (!STRATEGIES.includes(strategy)) fail(`--strategy must be one of ${STRATEGIES
 function passedThrough (): Record<string, string> {
   const names = ['SESSION_IDLE_SECONDS', 'JWT_CLOCK_TOLERANCE_SECONDS', 'LOGIN_THROTTLE_WINDOW_SECONDS',
     'LOGIN_MAX_FAILURES_PER_ACCOUNT', 'LOGIN_MAX_FAILURES_PER_ADDRESS', 'TRUST_PROXY', 'REDIS_COMMAND_TIMEOUT_MS',
-    'REDIS_KEY_PREFIX', 'MAX_MEMORY_SESSIONS']
+    'REDIS_KEY_PREFIX', 'MAX_MEMORY_SESSIONS', 'LOGIN_THROTTLE_STORE']
   const env: Record<string, string> = {}
   for (const name of names) {
     const value = process.env[name]
@@ -69,6 +70,8 @@ try {
     ...(process.env.JWT_SECRET !== undefined ? { jwtSecret: process.env.JWT_SECRET } : {}),
     ...(process.env.JWT_SECRETS !== undefined ? { jwtSecrets: process.env.JWT_SECRETS } : {}),
     jwtRevocation: process.env.JWT_REVOCATION === 'redis',
+    // Any other value is handed on as it is, for the servers to refuse by name.
+    ...(process.env.LOGIN_THROTTLE_STORE === 'redis' || process.env.LOGIN_THROTTLE_STORE === 'memory' ? { loginThrottleStore: process.env.LOGIN_THROTTLE_STORE } : {}),
     serverEnv: passedThrough(),
     onLog: log
   })

@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
-import { accessSync, constants, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -8,15 +7,17 @@ import { parseArgs, styleText } from 'node:util'
 import { parse } from 'yaml'
 import { AUTH_MODES, type AuthMode } from '../services/auth/authenticator.ts'
 import { ServerEnvSchema } from '../services/config.ts'
+import { PUBLISHED_JWT_SECRETS } from '../services/published-secrets.ts'
 import { freePort, isPortFree } from './lib/ports.ts'
 
 const USAGE = `Usage: npm run test:docker -- [--modes jwt,memory,redis] [--keep]
 
 The Docker smoke test: builds the image, brings the compose stack up with the host-network
-override (docker/compose.host-network.yml), logs in through the balancer, checks that
-x-served-by rotates over the three app servers and that each mode answers as it should, tries
-UPSTREAMS_DNS in a container, the nginx and bench profiles and a graceful stop, and always
-tears the stack down.
+override (docker/compose.host-network.yml) and .env.example as it is, logs in through the
+balancer, checks that x-served-by rotates over the three app servers and that each mode answers
+as it should, that keygen made one JWT secret the stack keeps and that a published one is
+refused, tries UPSTREAMS_DNS in a container, the nginx and bench profiles and a graceful stop,
+and always tears the stack down.
 
 Without a Docker engine or Compose it is SKIPPED (exit code 77), never passed. It never pulls:
 missing base images (node:24-slim, redis:7, nginx:1.28) are built as STAND-INS from Debian
@@ -32,6 +33,8 @@ const STANDIN_LABEL = 'auth-cluster.standin'
 // The fixed ports of docker/compose.host-network.yml; the balancer's is chosen here.
 const FIXED_PORTS = { redis: 6380, 'app-1': 3001, 'app-2': 3002, 'app-3': 3003, nginx: 8081 }
 const SERVERS = ['app-1', 'app-2', 'app-3']
+// docker-compose.yml's volume for the JWT secret, as Compose names it in this project.
+const SECRET_VOLUME = `${PROJECT}_jwt-secret`
 // The checks stop at this deadline (default 13 minutes), leaving time to tear down within the
 // 15 minutes .ci/run gives the whole smoke test.
 const DEADLINE = Date.now() + Number(process.env.TEST_DOCKER_BUDGET_S ?? 780) * 1000
@@ -223,14 +226,14 @@ interface Stack {
 async function prepareStack (compose: { command: string[], major: number }, work: string): Promise<Stack> {
   const balancerPort = (await isPortFree(8080)) ? 8080 : await freePort()
   const envFile = join(work, 'smoke.env')
-  // Our own settings, not the user's .env: a fresh secret per run, quiet logs.
-  writeFileSync(envFile, [
-    `JWT_SECRET=${randomBytes(48).toString('base64')}`,
-    `BALANCER_PORT=${balancerPort}`,
-    'LOG_LEVEL=warn',
-    'SESSION_TTL_SECONDS=600',
-    ''
-  ].join('\n'))
+  // The quick start's .env (cp .env.example .env), not the user's: no JWT secret, so keygen makes
+  // one. Only what this run must change: a free port, and quieter logs.
+  const changes: Record<string, string> = { BALANCER_PORT: String(balancerPort), LOG_LEVEL: 'warn', SESSION_TTL_SECONDS: '600' }
+  writeFileSync(envFile, readFileSync(join(root, '.env.example'), 'utf8').split('\n')
+    .map((line) => {
+      const name = line.slice(0, line.indexOf('='))
+      return /^[A-Z_]+=/.test(line) && name in changes ? `${name}=${changes[name] ?? ''}` : line
+    }).join('\n'))
   const files = ['-f', join(root, 'docker-compose.yml'), '-f', join(root, 'docker/compose.host-network.yml')]
   const [command, ...prefix] = compose.command as [string, ...string[]]
   const base = [...prefix, '--env-file', envFile, '-p', PROJECT]
@@ -384,6 +387,35 @@ async function checkGracefulStop (stack: Stack): Promise<void> {
     stop.code === 0 && exit.stdout.trim() === '0' && seconds < 5, `exit ${exit.stdout.trim()} after ${seconds.toFixed(1)} s`)
 }
 
+/** What the volume keygen fills holds: its owner, mode and a digest of the secret (never the secret). */
+async function secretFile (): Promise<string> {
+  const r = await run('docker', ['run', '--rm', '--network', 'none', '-v', `${SECRET_VOLUME}:/s:ro`, IMAGE,
+    'sh', '-c', 'stat -c "%U %a" /s/jwt-secret && sha256sum < /s/jwt-secret'], { echo: false, timeoutMs: 60_000 })
+  return r.code === 0 ? r.stdout.trim().replace(/\s+-$/, '') : `(could not read: ${r.stderr.trim()})`
+}
+
+/** After the first `up`: keygen made a secret only the user node can read, and the servers sign with it. */
+async function checkSecretMade (): Promise<string> {
+  const file = await secretFile()
+  check('keygen made the cluster\'s JWT secret in its volume, owned by node, mode 600', /^node 600\n[0-9a-f]{64}$/.test(file), file)
+  return file
+}
+
+/** After every mode's `up`: the same secret, so tokens outlive a restart of the stack. */
+async function checkSecretKept (first: string, ups: number): Promise<void> {
+  const now = await secretFile()
+  check(`the JWT secret survived ${ups} \`up\`s that recreated the app servers (keygen keeps it)`, now === first, `first: ${first}\nnow: ${now}`)
+}
+
+/** A server given a secret published with the code does not start, and says what to do. */
+async function checkPublishedSecretRefused (): Promise<void> {
+  const demo = [...PUBLISHED_JWT_SECRETS.keys()][0] ?? ''
+  const r = await run('docker', ['run', '--rm', '--network', 'none', '-e', 'AUTH_MODE=jwt', '-e', `JWT_SECRET=${demo}`, IMAGE], { echo: false, timeoutMs: 60_000 })
+  check('a server given .env.example\'s old demo secret refuses to start and says how to make one',
+    r.code === 1 && /JWT_SECRET is published in this repository/.test(r.stderr) && r.stderr.includes('openssl rand -base64 48') && !r.stderr.includes(demo),
+    `exit ${r.code}: ${r.stderr.trim()}`)
+}
+
 async function checkImage (): Promise<void> {
   const r = await run('docker', ['image', 'inspect', '--format', '{{json .Config}}', IMAGE], { echo: false })
   const config = JSON.parse(r.stdout || '{}') as { User?: string, Entrypoint?: string[], Healthcheck?: { Test?: string[] } }
@@ -414,6 +446,7 @@ async function main (): Promise<number> {
   const build = await run(builder.docker, ['build', '--network', 'host', '-t', IMAGE, '.'], { env: builder.env, timeoutMs: 600_000 })
   if (!check(`docker build (${Math.round((Date.now() - started) / 1000)} s)`, build.code === 0, tail(build.stdout + build.stderr, 30))) return 1
   await checkImage()
+  await checkPublishedSecretRefused()
 
   const taken = []
   for (const [name, port] of Object.entries(FIXED_PORTS)) if (!(await isPortFree(port))) taken.push(`${name} ${port}`)
@@ -433,9 +466,15 @@ async function main (): Promise<number> {
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
   try {
+    let secret: string | undefined
+    let ups = 0
     for (const mode of modes as AuthMode[]) {
       if (interrupted || Date.now() > DEADLINE) break
-      if (await upInMode(stack, mode)) await checkMode(stack, mode)
+      const up = await upInMode(stack, mode)
+      ups++
+      if (secret === undefined) secret = await checkSecretMade()
+      else await checkSecretKept(secret, ups)
+      if (up) await checkMode(stack, mode)
     }
     if (!interrupted) await checkDnsDiscovery(cleanup)
     if (!interrupted) await checkNginx(stack)

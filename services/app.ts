@@ -6,7 +6,8 @@ import { SessionStoreUnavailableError, type Authenticator } from './auth/authent
 import { createMetrics, type Metrics } from './metrics.ts'
 import { createUserStore, type UserStore } from './users.ts'
 import { connectStore } from './auth/redis-client.ts'
-import { createMemoryThrottle, createRedisThrottle, type LoginThrottle } from './login-throttle.ts'
+import { createMemoryThrottle, type LoginThrottle } from './login-throttle.ts'
+import { createRedisThrottle } from './login-throttle-redis.ts'
 import { authRoutes } from './routes/auth.ts'
 import { feedRoutes } from './routes/feeds.ts'
 import { opsRoutes } from './routes/ops.ts'
@@ -29,6 +30,8 @@ declare module 'fastify' {
 export interface BuildOptions {
   /** A pino logger (the entry file's) or fastify logger options; tests pass false. */
   logger?: FastifyBaseLogger | FastifyServerOptions['logger']
+  /** The clock the in-memory sessions and login counters read (Date.now); tests move their own instead of sleeping. */
+  now?: () => number
 }
 
 /**
@@ -82,14 +85,14 @@ export async function buildApp (config: AppConfig, options: BuildOptions = {}): 
   app.decorate('metrics', createMetrics(config.serverId, config.mode))
   app.decorate('users', await createUserStore())
   const createAuthenticator = await authenticators[config.mode]()
-  app.decorate('authenticator', await createAuthenticator({ config, log: app.log, metrics: app.metrics, app }))
+  app.decorate('authenticator', await createAuthenticator({ config, log: app.log, metrics: app.metrics, app, ...(options.now !== undefined ? { now: options.now } : {}) }))
   app.addHook('onClose', async () => app.authenticator.close())
-  // Failed logins are counted where sessions are shared: in Redis when this server uses one.
-  const throttleStore = config.mode === 'redis' || (config.mode === 'jwt' && config.jwt.revocation === 'redis')
+  // LOGIN_THROTTLE_STORE; by default in Redis when this server already uses one.
+  const throttleStore = config.loginThrottle.store === 'redis'
     ? await connectStore({ url: config.redis.url, commandTimeoutMs: config.redis.commandTimeoutMs, log: app.log, name: 'login-throttle' })
     : undefined
   app.decorate('loginThrottle', throttleStore === undefined
-    ? createMemoryThrottle(config.loginThrottle)
+    ? createMemoryThrottle(config.loginThrottle, options.now !== undefined ? { now: options.now } : {})
     : createRedisThrottle(config.loginThrottle, throttleStore, config.redis.keyPrefix))
   app.addHook('onClose', async () => { app.loginThrottle.close() })
 

@@ -1,8 +1,10 @@
+import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { hostname } from 'node:os'
 import { Type } from 'typebox'
 import { ConfigError, readEnv } from '../lib/config.ts'
 import { AUTH_MODES, type AuthMode } from './auth/authenticator.ts'
+import { publicSecretProblem } from './published-secrets.ts'
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 const seconds = (max: number, what: string, fallback: number) =>
@@ -21,6 +23,8 @@ export const ServerEnvSchema = Type.Object({
   REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 10000, default: 500, description: 'must be a whole number of milliseconds from 10 to 10000' }),
   JWT_SECRET: Type.Optional(Type.String()),
   JWT_SECRETS: Type.Optional(Type.String()),
+  // Read only when neither of the two above is set: Compose mounts the secret its keygen service made here.
+  JWT_SECRET_FILE: Type.Optional(Type.String()),
   JWT_CLOCK_TOLERANCE_SECONDS: Type.Integer({ minimum: 0, maximum: 60, default: 5, description: 'must be a whole number of seconds from 0 to 60' }),
   JWT_REVOCATION: Type.Union([Type.Literal('off'), Type.Literal('redis')], { default: 'off' }),
   SESSION_TTL_SECONDS: seconds(2592000, ' (30 days)', 3600),
@@ -28,6 +32,8 @@ export const ServerEnvSchema = Type.Object({
   LOGIN_THROTTLE_WINDOW_SECONDS: seconds(86400, ' (a day)', 60),
   LOGIN_MAX_FAILURES_PER_ACCOUNT: count(5),
   LOGIN_MAX_FAILURES_PER_ADDRESS: count(20),
+  // No default here: it follows the mode (loadServerConfig), so a server that already uses Redis shares its counters.
+  LOGIN_THROTTLE_STORE: Type.Optional(Type.Union([Type.Literal('memory'), Type.Literal('redis')])),
   // Loopback and private ranges, as Rails trusts by default: the balancer reaches the app servers
   // from one of these (127.0.0.1 locally, a private address in Compose).
   TRUST_PROXY: Type.String({ default: 'loopback,uniquelocal' }),
@@ -59,8 +65,11 @@ export interface AppConfig {
     /** 'redis': logout records the token's jti in Redis until its exp, and every server checks it. */
     revocation: 'off' | 'redis'
   }
-  /** Failed logins allowed per account and per client address in each window, before a 429. */
-  loginThrottle: { windowSeconds: number, maxFailuresPerAccount: number, maxFailuresPerAddress: number }
+  /**
+   * Failed logins allowed per account and per client address in each window, before a 429;
+   * counted in this process (memory) or in Redis at redis.url, shared by every server.
+   */
+  loginThrottle: { windowSeconds: number, maxFailuresPerAccount: number, maxFailuresPerAddress: number, store: 'memory' | 'redis' }
   /** Addresses (or loopback, linklocal, uniquelocal, or CIDR ranges) whose X-Forwarded-For is believed. */
   trustProxy: string[]
 }
@@ -84,9 +93,10 @@ export function loadServerConfig (env: Record<string, string | undefined>): Serv
   const e = readEnv(ServerEnvSchema, env)
   const problems: string[] = []
   const needsKeys = e.AUTH_MODE === 'jwt'
-  const keys = needsKeys ? parseJwtKeys(e.JWT_SECRET, e.JWT_SECRETS, problems) : []
+  const keys = needsKeys ? parseJwtKeys(e.JWT_SECRET, e.JWT_SECRETS, e.JWT_SECRET_FILE, problems) : []
   const trustProxy = parseTrustProxy(e.TRUST_PROXY, problems)
   if (problems.length > 0) throw new ConfigError(problems)
+  const usesRedis = e.AUTH_MODE === 'redis' || (e.AUTH_MODE === 'jwt' && e.JWT_REVOCATION === 'redis')
   return {
     mode: e.AUTH_MODE,
     port: e.PORT,
@@ -101,29 +111,34 @@ export function loadServerConfig (env: Record<string, string | undefined>): Serv
     loginThrottle: {
       windowSeconds: e.LOGIN_THROTTLE_WINDOW_SECONDS,
       maxFailuresPerAccount: e.LOGIN_MAX_FAILURES_PER_ACCOUNT,
-      maxFailuresPerAddress: e.LOGIN_MAX_FAILURES_PER_ADDRESS
+      maxFailuresPerAddress: e.LOGIN_MAX_FAILURES_PER_ADDRESS,
+      store: e.LOGIN_THROTTLE_STORE ?? (usesRedis ? 'redis' : 'memory')
     },
     trustProxy
   }
 }
 
+const GENERATE = 'e.g. $(openssl rand -base64 48)'
+
 /**
- * JWT_SECRETS=kid:secret,kid:secret (the first signs, all verify) or JWT_SECRET=secret (one key, kid "default").
+ * JWT_SECRETS=kid:secret,kid:secret (the first signs, all verify) or JWT_SECRET=secret (one key,
+ * kid "default"), or, with neither set, JWT_SECRET_FILE: a file holding the secret.
  * Secrets are never echoed in a message: only their position, kid and length.
  */
-function parseJwtKeys (single: string | undefined, list: string | undefined, problems: string[]): JwtKey[] {
-  const generate = 'e.g. $(openssl rand -base64 48)'
+function parseJwtKeys (single: string | undefined, list: string | undefined, file: string | undefined, problems: string[]): JwtKey[] {
   if (single !== undefined && list !== undefined) {
     problems.push('JWT_SECRET and JWT_SECRETS are both set: set only one (JWT_SECRET=s is the same as JWT_SECRETS=default:s)')
     return []
   }
   if (list === undefined) {
     if (single === undefined) {
-      problems.push(`JWT_SECRET is required in jwt mode: set it to the same random value (at least ${MIN_JWT_SECRET_BYTES} bytes) on every server, ${generate.replace('e.g. ', 'e.g. JWT_SECRET=')}; or set JWT_SECRETS=kid:secret,... to rotate keys`)
+      if (file !== undefined) return keyFromFile(file, problems)
+      problems.push(`JWT_SECRET is required in jwt mode: set it to the same random value (at least ${MIN_JWT_SECRET_BYTES} bytes) on every server, ${GENERATE.replace('e.g. ', 'e.g. JWT_SECRET=')}; or set JWT_SECRETS=kid:secret,... to rotate keys`)
       return []
     }
-    if (Buffer.byteLength(single) < MIN_JWT_SECRET_BYTES) {
-      problems.push(`JWT_SECRET must be at least ${MIN_JWT_SECRET_BYTES} bytes (got ${Buffer.byteLength(single)}), ${generate}`)
+    const problem = secretProblem(single)
+    if (problem !== undefined) {
+      problems.push(`JWT_SECRET ${problem}${problem.startsWith('must') ? '' : '; or leave JWT_SECRET unset: npm start makes one per run, and Compose one per cluster when .env leaves it empty'}`)
       return []
     }
     return [{ kid: DEFAULT_KID, secret: single }]
@@ -135,10 +150,11 @@ function parseJwtKeys (single: string | undefined, list: string | undefined, pro
     const colon = entry.indexOf(':')
     const kid = colon === -1 ? '' : entry.slice(0, colon).trim()
     const secret = colon === -1 ? '' : entry.slice(colon + 1).trim()
+    const problem = secretProblem(secret)
     if (colon === -1 || !KID_PATTERN.test(kid)) {
       problems.push(`${where} must be kid:secret, the kid 1 to 64 letters, digits, dots, dashes or underscores (e.g. JWT_SECRETS=2026-11:newsecret,2026-10:oldsecret)`)
-    } else if (Buffer.byteLength(secret) < MIN_JWT_SECRET_BYTES) {
-      problems.push(`${where} (kid ${JSON.stringify(kid)}): the secret must be at least ${MIN_JWT_SECRET_BYTES} bytes (got ${Buffer.byteLength(secret)}), ${generate}`)
+    } else if (problem !== undefined) {
+      problems.push(`${where} (kid ${JSON.stringify(kid)}): the secret ${problem}`)
     } else if (keys.some((k) => k.kid === kid)) {
       problems.push(`${where}: the kid ${JSON.stringify(kid)} is listed twice; each key needs its own kid`)
     } else {
@@ -146,6 +162,35 @@ function parseJwtKeys (single: string | undefined, list: string | undefined, pro
     }
   })
   return keys
+}
+
+/** Too short, or one anybody could know: what is wrong with a secret, ending with how to make one. */
+function secretProblem (secret: string): string | undefined {
+  if (Buffer.byteLength(secret) < MIN_JWT_SECRET_BYTES) return `must be at least ${MIN_JWT_SECRET_BYTES} bytes (got ${Buffer.byteLength(secret)}), ${GENERATE}`
+  const known = publicSecretProblem(secret)
+  return known === undefined ? undefined : `${known}. Make your own, the same on every server: openssl rand -base64 48`
+}
+
+/** The secret in a file (Compose's keygen service writes one to a shared volume), without its trailing newline. */
+function keyFromFile (path: string, problems: string[]): JwtKey[] {
+  let secret: string
+  try {
+    secret = readFileSync(path, 'utf8').trim()
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error'
+    problems.push(`JWT_SECRET_FILE: cannot read ${path} (${code}); set it to a readable file holding the secret, or set JWT_SECRET instead`)
+    return []
+  }
+  if (secret === '') {
+    problems.push(`JWT_SECRET_FILE: ${path} is empty; write a secret into it (${GENERATE}), or set JWT_SECRET instead`)
+    return []
+  }
+  const problem = secretProblem(secret)
+  if (problem !== undefined) {
+    problems.push(`JWT_SECRET_FILE (${path}): the secret ${problem}`)
+    return []
+  }
+  return [{ kid: DEFAULT_KID, secret }]
 }
 
 /** TRUST_PROXY: comma-separated IP addresses, CIDR ranges, or loopback / linklocal / uniquelocal. */

@@ -1,94 +1,106 @@
 import { isIPv4, isIPv6 } from 'node:net'
 import type { AppConfig } from './config.ts'
-import type { StoreClient } from './auth/redis-client.ts'
 
-export type ThrottleVerdict = { allowed: true } | { allowed: false, retryAfterSeconds: number, scope: 'account' | 'address' }
+export type ThrottleScope = 'account' | 'address'
+
+export type ThrottleVerdict =
+  /** Counted: check the password, and give the attempt back if it was right. */
+  | { allowed: true, giveBack: () => Promise<void> }
+  /** Not counted, and the password must not be checked. */
+  | { allowed: false, retryAfterSeconds: number, scope: ThrottleScope }
 
 /**
- * Counts failed logins per account and per client address in a fixed window
- * (LOGIN_THROTTLE_WINDOW_SECONDS). Past the limit, logins for that account or from that
- * address are refused (429) until the window ends, without checking the password, so a
- * guesser gets a few tries a window and the password hash costs nothing extra. Refused
- * attempts are not counted: a lockout never outlasts the window that caused it, so nobody
- * can lock a user out for longer than that, though they can renew it window after window
- * (the price of any per-account limit; the per-address limit is what stops them).
+ * Login attempts per account and per client address in a fixed window
+ * (LOGIN_THROTTLE_WINDOW_SECONDS) that starts with the first attempt counted.
+ *
+ * An attempt is counted before its password is checked, on both counters in one atomic step,
+ * and only when neither is at its limit; otherwise nothing is counted and the login is refused
+ * (429) until that counter's window ends, without checking the password. Checking first and
+ * counting after the check let every attempt sent at the same moment through, whatever the
+ * limit. A right password gives its attempt back, so the counters hold the failures (and the
+ * checks still in flight), and a window starts in effect with the first failure. Refused attempts count nowhere: a lockout never outlasts the window
+ * that caused it, so nobody can lock a user out for longer than that, though they can renew it
+ * window after window (the price of any per-account limit; the per-address limit is what
+ * stops them).
+ *
+ * The give-back applies only to the window the attempt was counted in: one that lands after
+ * that window ended (a slow password check, a burst aimed at the window's edge) changes
+ * nothing, where a plain decrement would open the next window one attempt short of zero.
  */
 export interface LoginThrottle {
-  check (account: string, address: string): Promise<ThrottleVerdict>
-  recordFailure (account: string, address: string): Promise<void>
+  count (account: string, address: string): Promise<ThrottleVerdict>
   close (): void
 }
 
-type Limits = AppConfig['loginThrottle']
+export type ThrottleLimits = Omit<AppConfig['loginThrottle'], 'store'>
+
+export interface MemoryThrottleOptions {
+  /** The clock, in milliseconds since the epoch; tests move their own. */
+  now?: () => number
+  /** The most counters kept; past it the oldest window goes first. */
+  maxEntries?: number
+}
+
+interface Window { count: number, resetAt: number }
 
 /** One process's counters: behind a round-robin balancer each server counts alone, so N servers allow N times the limit. */
-export function createMemoryThrottle (limits: Limits, maxEntries = 100_000): LoginThrottle {
+export function createMemoryThrottle (limits: ThrottleLimits, options: MemoryThrottleOptions = {}): LoginThrottle {
+  const { now = Date.now, maxEntries = 100_000 } = options
   const windowMs = limits.windowSeconds * 1000
   // Insertion order is window-start order, so expired entries sit at the front.
-  const counters = new Map<string, { count: number, resetAt: number }>()
-  const sweep = (now: number): void => {
+  const counters = new Map<string, Window>()
+  const sweep = (at: number): void => {
     for (const [key, entry] of counters) {
-      if (entry.resetAt > now) break
+      if (entry.resetAt > at) break
       counters.delete(key)
     }
   }
-  const verdictFor = (key: string, max: number, scope: 'account' | 'address', now: number): ThrottleVerdict | undefined => {
+  const running = (key: string, at: number): Window | undefined => {
     const entry = counters.get(key)
-    if (entry === undefined || entry.resetAt <= now || entry.count < max) return undefined
-    return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((entry.resetAt - now) / 1000)), scope }
+    return entry !== undefined && entry.resetAt > at ? entry : undefined
   }
-  const bump = (key: string, now: number): void => {
-    const entry = counters.get(key)
-    if (entry !== undefined && entry.resetAt > now) {
-      entry.count++
-      return
-    }
+  const refusal = (entry: Window | undefined, max: number, scope: ThrottleScope, at: number): ThrottleVerdict | undefined =>
+    entry === undefined || entry.count < max
+      ? undefined
+      : { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((entry.resetAt - at) / 1000)), scope }
+  const open = (key: string, at: number): Window => {
+    const entry = running(key, at)
+    if (entry !== undefined) return entry
     counters.delete(key)
     // A flood of addresses cannot grow this without bound: the oldest window goes first.
     if (counters.size >= maxEntries) {
       const oldest = counters.keys().next().value
       if (oldest !== undefined) counters.delete(oldest)
     }
-    counters.set(key, { count: 1, resetAt: now + windowMs })
+    const started = { count: 0, resetAt: at + windowMs }
+    counters.set(key, started)
+    return started
   }
   return {
-    async check (account, address) {
-      const now = Date.now()
-      sweep(now)
-      return verdictFor(`a:${account}`, limits.maxFailuresPerAccount, 'account', now) ??
-        verdictFor(`i:${address}`, limits.maxFailuresPerAddress, 'address', now) ??
-        { allowed: true }
-    },
-    async recordFailure (account, address) {
-      const now = Date.now()
-      bump(`a:${account}`, now)
-      bump(`i:${address}`, now)
+    // Synchronous from the lookup to the increment: no other attempt can come in between.
+    async count (account, address) {
+      const at = now()
+      sweep(at)
+      const accountKey = `a:${account}`
+      const addressKey = `i:${address}`
+      const refused = refusal(running(accountKey, at), limits.maxFailuresPerAccount, 'account', at) ??
+        refusal(running(addressKey, at), limits.maxFailuresPerAddress, 'address', at)
+      if (refused !== undefined) return refused
+      const counted = [[accountKey, open(accountKey, at)], [addressKey, open(addressKey, at)]] as const
+      for (const [, entry] of counted) entry.count++
+      return {
+        allowed: true,
+        // The very entries counted: once their window has ended they are out of the map or
+        // expired, and giving back to them changes nothing. One back at zero goes.
+        giveBack: async () => {
+          for (const [key, entry] of counted) {
+            entry.count--
+            if (entry.count <= 0 && counters.get(key) === entry) counters.delete(key)
+          }
+        }
+      }
     },
     close () { counters.clear() }
-  }
-}
-
-/** Counters in Redis, shared by every server: the limits hold for the whole cluster. */
-export function createRedisThrottle (limits: Limits, store: StoreClient, keyPrefix: string): LoginThrottle {
-  const accountKey = (account: string): string => `${keyPrefix}login-failures:account:${account}`
-  const addressKey = (address: string): string => `${keyPrefix}login-failures:address:${address}`
-  return {
-    async check (account, address) {
-      const keys = [accountKey(account), addressKey(address)] as const
-      const [a, i] = await store.run(async () => await store.redis.mget(keys[0], keys[1]))
-      const scope = Number(a ?? 0) >= limits.maxFailuresPerAccount ? 'account' : Number(i ?? 0) >= limits.maxFailuresPerAddress ? 'address' : undefined
-      if (scope === undefined) return { allowed: true }
-      const ms = await store.run(async () => await store.redis.pttl(scope === 'account' ? keys[0] : keys[1]))
-      return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((ms > 0 ? ms : limits.windowSeconds * 1000) / 1000)), scope }
-    },
-    async recordFailure (account, address) {
-      // SET NX EX starts a window only if none is running; INCR keeps the key's expiry.
-      await store.run(async () => await store.redis.multi()
-        .set(accountKey(account), 0, 'EX', limits.windowSeconds, 'NX').incr(accountKey(account))
-        .set(addressKey(address), 0, 'EX', limits.windowSeconds, 'NX').incr(addressKey(address))
-        .exec())
-    },
-    close () { store.close() }
   }
 }
 

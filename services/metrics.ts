@@ -20,7 +20,7 @@ export function createMetrics (serverId: string, mode: string) {
     }),
     logins: new Counter({
       name: 'auth_logins_total',
-      help: 'Login attempts by result (ok, invalid_credentials, unavailable)',
+      help: 'Login attempts by result (ok, invalid_credentials, throttled, unavailable)',
       labelNames: ['result'] as const,
       registers: [registry]
     }),

@@ -43,6 +43,8 @@ export interface AuthenticatorContext {
   metrics: Metrics
   /** jwt mode registers @fastify/jwt on it; the others ignore it. */
   app: FastifyInstance
+  /** The clock, in milliseconds since the epoch, for a mode that keeps time itself; Date.now unless a test moves its own. */
+  now?: () => number
 }
 
 export type AuthenticatorFactory = (context: AuthenticatorContext) => Promise<Authenticator>

@@ -11,41 +11,41 @@ interface Session { user: string, lastSeen: number, expiresAt: number }
  * Map, so insertion order is last-use order: the sweep stops at the first session still in
  * its idle window, and the least recently used is the one evicted when the cap is reached.
  */
-export const createMemoryAuthenticator: AuthenticatorFactory = async ({ config }) => {
+export const createMemoryAuthenticator: AuthenticatorFactory = async ({ config, now = Date.now }) => {
   const ttlMs = config.sessionTtlSeconds * 1000
   const idleMs = config.sessionIdleSeconds * 1000
   const sessions = new Map<string, Session>()
 
-  function sweep (now = Date.now()): void {
+  function sweep (at = now()): void {
     for (const [id, session] of sessions) {
-      if (session.lastSeen + idleMs > now) break
+      if (session.lastSeen + idleMs > at) break
       sessions.delete(id)
     }
   }
-  const sweeper = setInterval(sweep, Math.min(idleMs, 60_000))
+  const sweeper = setInterval(() => { sweep() }, Math.min(idleMs, 60_000))
   sweeper.unref()
 
   const authenticator: Authenticator & { size (): number } = {
     mode: 'memory',
     async login (user) {
-      const now = Date.now()
-      sweep(now)
+      const at = now()
+      sweep(at)
       if (sessions.size >= config.memory.maxSessions) {
         const oldest = sessions.keys().next().value
         if (oldest !== undefined) sessions.delete(oldest)
       }
       const token = newSessionId()
-      sessions.set(token, { user, lastSeen: now, expiresAt: now + ttlMs })
+      sessions.set(token, { user, lastSeen: at, expiresAt: at + ttlMs })
       return { token, expiresIn: config.sessionTtlSeconds }
     },
     async verify (token): Promise<Verdict> {
       if (!isWellFormedSessionId(token)) return { ok: false, reason: 'invalid_token' }
       const session = sessions.get(token)
       if (session === undefined) return { ok: false, reason: 'unknown_session' }
-      const now = Date.now()
+      const at = now()
       sessions.delete(token)
-      if (session.expiresAt <= now || session.lastSeen + idleMs <= now) return { ok: false, reason: 'expired' }
-      session.lastSeen = now
+      if (session.expiresAt <= at || session.lastSeen + idleMs <= at) return { ok: false, reason: 'expired' }
+      session.lastSeen = at
       sessions.set(token, session)
       return { ok: true, user: session.user }
     },

@@ -26,7 +26,10 @@ export async function authRoutes (app: FastifyInstance): Promise<void> {
     const { username, password } = request.body as { username: string, password: string }
     // request.ip is the balancer's X-Forwarded-For only when the balancer is a trusted proxy.
     const address = addressKey(request.ip)
-    const verdict = await counted(loginThrottle.check(username, address))
+    // Counted before the password is checked: attempts sent at the same moment each take their
+    // place in the budget, so no more than the limit ever reach the check (a check-then-count
+    // let every one of them through).
+    const verdict = await counted(loginThrottle.count(username, address))
     if (!verdict.allowed) {
       metrics.logins.inc({ result: 'throttled' })
       request.log.warn({ scope: verdict.scope, address, retryAfter: verdict.retryAfterSeconds }, 'login throttled')
@@ -35,11 +38,15 @@ export async function authRoutes (app: FastifyInstance): Promise<void> {
     }
     const user = await users.verify(username, password)
     if (user === null) {
-      await counted(loginThrottle.recordFailure(username, address))
       metrics.logins.inc({ result: 'invalid_credentials' })
       // One answer for a wrong user and a wrong password: no hint of which users exist.
       return reply.code(401).send({ error: 'invalid_credentials', servedBy: config.serverId })
     }
+    // Only failures use the budget. The user has proved who they are, so a store that fails
+    // here does not stop the login: the attempt just stays counted until its window ends.
+    await verdict.giveBack().catch((err: unknown) => {
+      request.log.warn({ err: err instanceof Error && err.cause instanceof Error ? err.cause.message : String(err) }, 'could not give a login attempt back')
+    })
     let credential
     try {
       credential = await authenticator.login(user)

@@ -1,5 +1,6 @@
 /* eslint-disable no-template-curly-in-string -- these strings are Compose's ${...} syntax, not template literals */
 import { execFile, spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -7,7 +8,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { ServerEnvSchema } from '../../services/config.ts'
-import { composeProblems, dependsOnProblems, environmentProblems, interpolationProblems, parseCompose, schemaProblems, type ProcessVariables } from './compose-checks.ts'
+import { composeProblems, dependsOnProblems, environmentProblems, interpolationProblems, parseCompose, schemaProblems, type ComposeFile, type ProcessVariables } from './compose-checks.ts'
 
 const execFileAsync = promisify(execFile)
 const root = fileURLToPath(new URL('../..', import.meta.url))
@@ -84,7 +85,7 @@ t.test('interpolation: what is well formed', async (t) => {
   }
   t.same([...interpolationProblems(compose).names].sort(), [
     'AUTH_MODE', 'BALANCER_PORT', 'JWT_CLOCK_TOLERANCE_SECONDS', 'JWT_REVOCATION', 'JWT_SECRET', 'JWT_SECRETS', 'LOGIN_MAX_FAILURES_PER_ACCOUNT',
-    'LOGIN_MAX_FAILURES_PER_ADDRESS', 'LOGIN_THROTTLE_WINDOW_SECONDS', 'LOG_LEVEL', 'MAX_MEMORY_SESSIONS', 'NGINX_PORT', 'REDIS_COMMAND_TIMEOUT_MS',
+    'LOGIN_MAX_FAILURES_PER_ADDRESS', 'LOGIN_THROTTLE_STORE', 'LOGIN_THROTTLE_WINDOW_SECONDS', 'LOG_LEVEL', 'MAX_MEMORY_SESSIONS', 'NGINX_PORT', 'REDIS_COMMAND_TIMEOUT_MS',
     'SESSION_IDLE_SECONDS', 'SESSION_TTL_SECONDS', 'TRUST_PROXY'
   ])
 })
@@ -113,7 +114,7 @@ t.test('environment check: what it catches', async (t) => {
   t.match(environmentProblems({ services: { 'app-2': { command: ['node', 'services/server.ts'], environment: { A: '3' } } } }, 'services/server.ts', reads, { L: 'why' }, [base]), [/app-2\.environment: B is not passed/, /app-2\.environment: S is not passed/])
 })
 
-t.test('.env.example explains every variable the compose files read, and its JWT_SECRET is usable', async (t) => {
+t.test('.env.example explains every variable the compose files read, each set to the server\'s default', async (t) => {
   const example = read('.env.example')
   const defined = new Map(example.split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))
   const used = new Set([...interpolationProblems(compose).names, ...interpolationProblems(parseCompose(hostNetworkText)).names])
@@ -121,10 +122,23 @@ t.test('.env.example explains every variable the compose files read, and its JWT
   for (const name of defined.keys()) {
     t.match(example, new RegExp(`#[^\\n]*\\n(#[^\\n]*\\n)*${name}=`), `${name} has a comment above it`)
   }
-  t.ok(Buffer.byteLength(defined.get('JWT_SECRET') ?? '') >= 32, 'JWT_SECRET is at least 32 bytes, as the servers demand')
   for (const [name, value] of defined) {
-    if (name in serverReads && name !== 'JWT_SECRET') t.equal(value, serverReads[name] ?? '', `${name}=${value} is the server's own default`)
+    if (name in serverReads) t.equal(value, serverReads[name] ?? '', `${name}=${value} is the server's own default`)
   }
+})
+
+t.test('no JWT secret is written in the compose files or .env.example: keygen makes one per cluster', async (t) => {
+  const example = read('.env.example')
+  t.match(example, /^JWT_SECRET=$/m, '.env.example leaves JWT_SECRET empty')
+  t.match(example, /^JWT_SECRETS=$/m, 'and JWT_SECRETS')
+  const secretsIn = (doc: ComposeFile): string[] => Object.entries(doc.services ?? {}).flatMap(([name, service]) => {
+    const environment = service.environment as Record<string, unknown> | undefined
+    return ['JWT_SECRET', 'JWT_SECRETS'].filter((variable) => environment?.[variable] !== undefined)
+      .map((variable) => `${name}.${variable}=${String(environment?.[variable])}`)
+  })
+  const passed = [...secretsIn(compose), ...secretsIn(parseCompose(hostNetworkText))]
+  t.ok(passed.length >= 4, `${passed.length} places pass a secret variable`)
+  for (const entry of passed) t.match(entry, /=\$\{JWT_SECRETS?:-\}$/, `${entry.split('=')[0] ?? ''}: only from the user's environment, empty by default`)
 })
 
 t.test('docs/configuration.md\'s table names every variable the app server reads', async (t) => {
@@ -135,14 +149,39 @@ t.test('docs/configuration.md\'s table names every variable the app server reads
 
 t.test('the services the issue asks for', async (t) => {
   const s = compose.services ?? {}
-  t.same(Object.keys(s).sort(), ['app', 'balancer', 'bench', 'nginx', 'redis'])
+  t.same(Object.keys(s).sort(), ['app', 'balancer', 'bench', 'keygen', 'nginx', 'redis'])
   t.match(s.app, { deploy: { replicas: 3 }, depends_on: { redis: { condition: 'service_healthy' } } })
   t.notOk('container_name' in (s.app ?? {}), 'no container_name: replicas need their own names')
-  t.match(s.app?.environment, { AUTH_MODE: '${AUTH_MODE:-jwt}', JWT_SECRET: /^\$\{JWT_SECRET\?set JWT_SECRET in \.env/, JWT_SECRETS: '${JWT_SECRETS:-}' })
+  t.match(s.app?.environment, { AUTH_MODE: '${AUTH_MODE:-jwt}', JWT_SECRET: '${JWT_SECRET:-}', JWT_SECRETS: '${JWT_SECRETS:-}' })
   t.match(s.balancer, { environment: { UPSTREAMS_DNS: 'app:3000' }, depends_on: { app: { condition: 'service_healthy' } }, ports: [/:8080$/] })
   t.match(s.redis, { image: /^redis:7/, healthcheck: { test: ['CMD', 'redis-cli', 'ping'] } })
   t.match(s.bench, { profiles: ['bench'] })
   t.match(s.nginx, { profiles: ['nginx'], image: /^nginx:/ })
+})
+
+t.test('keygen makes the JWT secret before any app server starts, and they read it from its volume', async (t) => {
+  const s = compose.services ?? {}
+  const keygen = s.keygen as Record<string, unknown>
+  t.match(keygen, { image: 'auth-cluster:latest', command: ['node', 'scripts/make-secret.ts', String] })
+  t.notOk('profiles' in keygen, 'it starts with every `up`, as the app servers do')
+  t.notOk('restart' in keygen, 'a one-shot: it runs, writes or keeps the file, and exits')
+  const file = (keygen.command as string[])[2] ?? ''
+  const [volume, mountedAt] = String((keygen.volumes as string[] | undefined)?.[0] ?? '').split(':')
+  t.ok(file.startsWith(`${mountedAt ?? '?'}/`), `it writes ${file} into the volume ${volume ?? '?'}`)
+  t.ok(volume !== undefined && volume in ((compose.volumes ?? {}) as Record<string, unknown>), 'a named volume: the secret outlives the containers')
+  t.match(read('Dockerfile'), `chown node:node ${mountedAt ?? '?'}`, 'the image makes the mount point the user node\'s, so a new volume is writable by keygen')
+
+  // The app servers, in the base file and in the host-network override (app, app-2, app-3).
+  const override = parseCompose(hostNetworkText)
+  const apps = [['docker-compose.yml app', s.app], ...Object.entries(override.services ?? {})
+    .filter(([name]) => name.startsWith('app')).map(([name, service]) => [`override ${name}`, name === 'app' ? { ...s.app, ...service, environment: { ...(s.app?.environment as object), ...(service.environment as object) } } : service])] as Array<[string, Record<string, unknown>]>
+  t.equal(apps.length, 4)
+  for (const [name, app] of apps) {
+    t.match(app.depends_on, { keygen: { condition: 'service_completed_successfully' } }, `${name} waits for keygen to finish`)
+    t.same(app.volumes, [`${volume ?? '?'}:${mountedAt ?? '?'}:ro`], `${name} mounts the volume read-only`)
+    t.match(app.environment, { JWT_SECRET_FILE: file, JWT_SECRET: '${JWT_SECRET:-}' }, `${name} reads the file, unless JWT_SECRET or JWT_SECRETS is set`)
+  }
+  t.match(override.services?.keygen, { network_mode: 'host' })
 })
 
 // The real tool, where one is installed: it must accept our file and refuse the broken one.
@@ -162,7 +201,7 @@ t.test('docker compose config agrees', { skip: cli === undefined ? 'no docker co
   t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
   const withSecret = join(dir, 'with-secret.env')
   const empty = join(dir, 'empty.env')
-  writeFileSync(withSecret, `JWT_SECRET=${'s'.repeat(40)}\n`)
+  writeFileSync(withSecret, `JWT_SECRET=${randomBytes(48).toString('base64')}\n`)
   writeFileSync(empty, '')
   const env = { ...process.env }
   delete env.JWT_SECRET
@@ -177,15 +216,16 @@ t.test('docker compose config agrees', { skip: cli === undefined ? 'no docker co
       return { status: typeof code === 'number' ? code : 1, stderr: `${stderr ?? ''}${signal == null ? '' : ` (killed by ${signal}: timed out?)`}` }
     }
   }
-  const [base, layered, missing, broken] = await Promise.all([
+  const [base, layered, quickStart, bare, broken] = await Promise.all([
     config(withSecret, ['docker-compose.yml']),
     config(withSecret, ['docker-compose.yml', 'docker/compose.host-network.yml']),
-    config(empty, ['docker-compose.yml']),
+    config(join(root, '.env.example'), ['docker-compose.yml']),
+    config(empty, ['docker-compose.yml', 'docker/compose.host-network.yml']),
     config(withSecret, ['test/docker/fixtures/broken-compose.yml'])
   ])
   t.equal(base.status, 0, `docker-compose.yml is accepted ${base.stderr}`)
   t.equal(layered.status, 0, `with the host-network override too ${layered.stderr}`)
-  t.not(missing.status, 0, 'refused without JWT_SECRET')
-  t.match(missing.stderr, /set JWT_SECRET in \.env/, 'with our message')
+  t.equal(quickStart.status, 0, `.env.example as it is: no secret to set ${quickStart.stderr}`)
+  t.equal(bare.status, 0, `nor with no .env at all ${bare.stderr}`)
   t.not(broken.status, 0, 'the broken file is refused')
 })

@@ -1,11 +1,14 @@
 import { createHmac, randomBytes } from 'node:crypto'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import type { Test } from 'tap'
-import { buildApp } from '../../services/app.ts'
+import { buildApp, type BuildOptions } from '../../services/app.ts'
 import { DEFAULT_KID, JWT_AUDIENCE, JWT_ISSUER, loadServerConfig } from '../../services/config.ts'
 
-/** 40 ASCII bytes: comfortably over the 32-byte floor. */
-export const TEST_SECRET = 'test-secret-0123456789-abcdefghijklmnopq'
+/**
+ * 40 ASCII bytes, comfortably over the 32-byte floor, made per run: a secret written out here
+ * is one anybody could copy, and the servers refuse those (services/published-secrets.ts).
+ */
+export const TEST_SECRET = randomBytes(30).toString('base64url')
 
 export type Mode = 'memory' | 'redis' | 'jwt'
 
@@ -13,17 +16,17 @@ export type Mode = 'memory' | 'redis' | 'jwt'
  * Builds an app server from an explicit environment (never process.env) and closes it when
  * the test ends. jwt mode gets TEST_SECRET unless the env says otherwise.
  */
-export async function buildTestApp (t: Test, env: Record<string, string | undefined>): Promise<FastifyInstance> {
+export async function buildTestApp (t: Test, env: Record<string, string | undefined>, options: BuildOptions = {}): Promise<FastifyInstance> {
   const config = loadServerConfig({ SERVER_ID: 'test-app', JWT_SECRET: env.AUTH_MODE === 'jwt' && env.JWT_SECRETS === undefined ? TEST_SECRET : undefined, ...env })
-  const app = await buildApp(config, { logger: false })
+  const app = await buildApp(config, { logger: false, ...options })
   t.teardown(async () => await app.close())
   return app
 }
 
 /** An app in `mode`; redis mode needs the URL of a (private) redis-server. */
-export async function buildModeApp (t: Test, mode: Mode, redisUrl?: string, env: Record<string, string> = {}): Promise<FastifyInstance> {
+export async function buildModeApp (t: Test, mode: Mode, redisUrl?: string, env: Record<string, string> = {}, options: BuildOptions = {}): Promise<FastifyInstance> {
   if (mode === 'redis' && redisUrl === undefined) throw new Error('redis mode needs a redis URL')
-  return await buildTestApp(t, { AUTH_MODE: mode, SERVER_ID: `app-${mode}`, ...(mode === 'redis' ? { REDIS_URL: redisUrl } : {}), ...env })
+  return await buildTestApp(t, { AUTH_MODE: mode, SERVER_ID: `app-${mode}`, ...(mode === 'redis' ? { REDIS_URL: redisUrl } : {}), ...env }, options)
 }
 
 export interface LoggedIn {

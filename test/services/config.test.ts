@@ -1,9 +1,11 @@
+import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import t, { type Test } from 'tap'
 import { ConfigError } from '../../lib/config.ts'
 import { DEFAULT_KID, JWT_AUDIENCE, JWT_ISSUER, MIN_JWT_SECRET_BYTES, loadServerConfig } from '../../services/config.ts'
 
-const SECRET_32 = 'a'.repeat(32)
+// Made per run: a secret written out in a test is one a user could copy, and the servers refuse those.
+const SECRET_32 = randomBytes(24).toString('base64')
 
 /** Runs loadServerConfig and returns the ConfigError it throws (fails the test if it does not). */
 function refusal (t: Test, env: Record<string, string>): ConfigError | undefined {
@@ -30,7 +32,7 @@ t.test('defaults: jwt mode on port 3000 named after the host, one-hour sessions'
     memory: { maxSessions: 1_000_000 },
     redis: { url: 'redis://127.0.0.1:6379', keyPrefix: 'session:', commandTimeoutMs: 500 },
     jwt: { keys: [{ kid: DEFAULT_KID, secret: SECRET_32 }], issuer: JWT_ISSUER, audience: JWT_AUDIENCE, clockToleranceSeconds: 5, revocation: 'off' },
-    loginThrottle: { windowSeconds: 60, maxFailuresPerAccount: 5, maxFailuresPerAddress: 20 },
+    loginThrottle: { windowSeconds: 60, maxFailuresPerAccount: 5, maxFailuresPerAddress: 20, store: 'memory' },
     trustProxy: ['loopback', 'uniquelocal']
   })
 })
@@ -130,8 +132,9 @@ t.test(`jwt mode refuses a JWT_SECRET under ${MIN_JWT_SECRET_BYTES} bytes, count
   t.match(err?.problems, [/^JWT_SECRET must be at least 32 bytes \(got 31\)/])
   t.same(loadServerConfig({ AUTH_MODE: 'jwt', JWT_SECRET: SECRET_32 }).jwt.keys, [{ kid: DEFAULT_KID, secret: SECRET_32 }], '32 bytes is enough')
   // 16 two-byte characters are 32 bytes; 15 of them and one ASCII letter are 31.
-  t.same(loadServerConfig({ AUTH_MODE: 'jwt', JWT_SECRET: 'é'.repeat(16) }).jwt.keys, [{ kid: DEFAULT_KID, secret: 'é'.repeat(16) }])
-  t.match(refusal(t, { AUTH_MODE: 'jwt', JWT_SECRET: 'é'.repeat(15) + 'a' })?.message, /JWT_SECRET must be at least 32 bytes \(got 31\)/)
+  const accented = [...randomBytes(16)].map((b) => String.fromCharCode(0xc0 + (b % 64))).join('')
+  t.same(loadServerConfig({ AUTH_MODE: 'jwt', JWT_SECRET: accented }).jwt.keys, [{ kid: DEFAULT_KID, secret: accented }])
+  t.match(refusal(t, { AUTH_MODE: 'jwt', JWT_SECRET: accented.slice(1) + 'a' })?.message, /JWT_SECRET must be at least 32 bytes \(got 31\)/)
 })
 
 t.test('memory and redis modes need no secret', async (t) => {
@@ -147,7 +150,7 @@ t.test('the secret and the claims are the same on every server: they come from t
   t.same(a.jwt, { keys: [{ kid: 'default', secret: SECRET_32 }], issuer: 'auth-cluster', audience: 'auth-cluster-api', clockToleranceSeconds: 5, revocation: 'off' })
 })
 
-const SECRET_B = 'b'.repeat(40)
+const SECRET_B = randomBytes(30).toString('base64')
 
 t.test('JWT_SECRETS: kid:secret pairs, newest first, each at least 32 bytes', async (t) => {
   const config = loadServerConfig({ AUTH_MODE: 'jwt', JWT_SECRETS: `2026-11:${SECRET_B}, 2026-10:${SECRET_32}` })
@@ -188,11 +191,25 @@ t.test('session, throttle, clock and proxy settings', async (t) => {
     TRUST_PROXY: '10.0.0.0/8, 127.0.0.1,::1,uniquelocal'
   })
   t.equal(config.sessionIdleSeconds, 120)
-  t.same(config.loginThrottle, { windowSeconds: 30, maxFailuresPerAccount: 3, maxFailuresPerAddress: 10 })
+  t.same(config.loginThrottle, { windowSeconds: 30, maxFailuresPerAccount: 3, maxFailuresPerAddress: 10, store: 'redis' })
   t.equal(config.jwt.clockToleranceSeconds, 0)
   t.equal(config.jwt.revocation, 'redis')
   t.same(config.trustProxy, ['10.0.0.0/8', '127.0.0.1', '::1', 'uniquelocal'])
   t.equal(loadServerConfig({ AUTH_MODE: 'memory', SESSION_TTL_SECONDS: '60' }).sessionIdleSeconds, 60, 'the idle timeout never outlasts the absolute one')
+})
+
+t.test('LOGIN_THROTTLE_STORE: by default Redis where the server already uses it, memory elsewhere; either when set', async (t) => {
+  const store = (env: Record<string, string>): string => loadServerConfig({ JWT_SECRET: SECRET_32, ...env }).loginThrottle.store
+  t.equal(store({ AUTH_MODE: 'memory' }), 'memory')
+  t.equal(store({ AUTH_MODE: 'jwt' }), 'memory')
+  t.equal(store({ AUTH_MODE: 'redis' }), 'redis')
+  t.equal(store({ AUTH_MODE: 'jwt', JWT_REVOCATION: 'redis' }), 'redis')
+  t.equal(store({ AUTH_MODE: 'memory', JWT_REVOCATION: 'redis' }), 'memory', 'revocation is a jwt-mode setting')
+  t.equal(store({ AUTH_MODE: 'jwt', LOGIN_THROTTLE_STORE: '' }), 'memory', 'empty is unset (Compose passes it so)')
+  t.equal(store({ AUTH_MODE: 'memory', LOGIN_THROTTLE_STORE: 'redis' }), 'redis')
+  t.equal(store({ AUTH_MODE: 'jwt', LOGIN_THROTTLE_STORE: 'redis' }), 'redis')
+  t.equal(store({ AUTH_MODE: 'redis', LOGIN_THROTTLE_STORE: 'memory' }), 'memory', 'a redis-mode server may still count alone')
+  t.match(refusal(t, { AUTH_MODE: 'memory', LOGIN_THROTTLE_STORE: 'postgres' })?.problems, [/^LOGIN_THROTTLE_STORE must be one of memory, redis \(got "postgres"\)/])
 })
 
 t.test('bad session, throttle, clock and proxy settings are named', async (t) => {

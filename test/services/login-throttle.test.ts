@@ -1,6 +1,10 @@
+import { randomBytes } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
-import t from 'tap'
-import { addressKey, createMemoryThrottle } from '../../services/login-throttle.ts'
+import { pino } from 'pino'
+import t, { type Test } from 'tap'
+import { connectStore } from '../../services/auth/redis-client.ts'
+import { addressKey, createMemoryThrottle, type LoginThrottle, type ThrottleLimits, type ThrottleVerdict } from '../../services/login-throttle.ts'
+import { createRedisThrottle } from '../../services/login-throttle-redis.ts'
 import { startRedis } from '../helpers/redis-server.ts'
 import { buildModeApp, metricValue, scrapeMetrics, sleep, type Mode } from '../helpers/service-app.ts'
 
@@ -39,7 +43,7 @@ for (const mode of ['memory', 'redis', 'jwt'] as Mode[]) {
   })
 
   t.test(`${mode} mode: a lockout ends with its window`, async (t) => {
-    const app = await buildModeApp(t, mode, redis.url, { LOGIN_MAX_FAILURES_PER_ACCOUNT: '1', LOGIN_THROTTLE_WINDOW_SECONDS: '3', REDIS_KEY_PREFIX: `throttle-${mode}-window:` })
+    const app = await buildModeApp(t, mode, redis.url, { LOGIN_MAX_FAILURES_PER_ACCOUNT: '1', LOGIN_THROTTLE_WINDOW_SECONDS: '2', REDIS_KEY_PREFIX: `throttle-${mode}-window:` })
     t.equal((await attempt(app)).statusCode, 401)
     const refused = await attempt(app, { password: 'wonderland' })
     t.equal(refused.statusCode, 429)
@@ -90,17 +94,119 @@ t.test('X-Forwarded-For is believed only from a trusted proxy (TRUST_PROXY, loop
   t.equal((await attempt(trusting, { username: 'w9', from: '127.0.0.1', forwardedFor: '192.0.2.9' })).statusCode, 429, 'with TRUST_PROXY=10.1.2.3, loopback is no longer trusted')
 })
 
-t.test('a lockout is bounded and counters do not grow without end', async (t) => {
-  const throttle = createMemoryThrottle({ windowSeconds: 1, maxFailuresPerAccount: 2, maxFailuresPerAddress: 100 }, 3)
-  await throttle.recordFailure('alice', 'a')
-  await throttle.recordFailure('alice', 'a')
-  t.match(await throttle.check('alice', 'a'), { allowed: false, scope: 'account', retryAfterSeconds: 1 })
-  for (let i = 0; i < 10; i++) await throttle.check('alice', 'b')
-  t.match(await throttle.check('alice', 'c'), { allowed: false }, 'refused attempts are not counted, so they do not extend the lockout')
-  await sleep(1050)
-  t.same(await throttle.check('alice', 'a'), { allowed: true }, 'over when the window is')
-  for (let i = 0; i < 10; i++) await throttle.recordFailure(`user${i}`, `addr${i}`)
-  t.same(await throttle.check('user0', 'addr0'), { allowed: true }, 'past maxEntries the oldest counters are dropped first')
+/** Each store, built directly, with a clock to move: the memory store's own, or real time for Redis. */
+const STORES: Array<{ name: string, make: (t: Test, limits: ThrottleLimits) => Promise<{ throttle: LoginThrottle, advance: (ms: number) => Promise<void> }> }> = [
+  {
+    name: 'memory store',
+    make: async (t, limits) => {
+      let now = 1_000_000
+      const throttle = createMemoryThrottle(limits, { now: () => now })
+      t.teardown(() => { throttle.close() })
+      return { throttle, advance: async (ms) => { now += ms } }
+    }
+  },
+  {
+    name: 'redis store',
+    make: async (t, limits) => {
+      const store = await connectStore({ url: redis.url, commandTimeoutMs: 500, log: pino({ level: 'silent' }), name: 'test' })
+      const throttle = createRedisThrottle(limits, store, `store-test-${randomBytes(4).toString('hex')}:`)
+      t.teardown(() => { throttle.close() })
+      return { throttle, advance: sleep }
+    }
+  }
+]
+
+const allowed = (verdict: ThrottleVerdict): Extract<ThrottleVerdict, { allowed: true }> => {
+  if (!verdict.allowed) throw new Error(`refused by ${verdict.scope}`)
+  return verdict
+}
+
+for (const { name, make } of STORES) {
+  t.test(`${name}: refused attempts count nowhere, so a lockout ends with its window`, async (t) => {
+    const { throttle, advance } = await make(t, { windowSeconds: 1, maxFailuresPerAccount: 2, maxFailuresPerAddress: 3 })
+    allowed(await throttle.count('alice', 'a'))
+    allowed(await throttle.count('alice', 'b'))
+    t.match(await throttle.count('alice', 'c'), { allowed: false, scope: 'account', retryAfterSeconds: 1 })
+    for (let i = 0; i < 10; i++) await throttle.count('alice', 'c')
+    allowed(await throttle.count('bob', 'c'))
+    allowed(await throttle.count('carol', 'c'))
+    allowed(await throttle.count('dave', 'c'))
+    t.match(await throttle.count('erin', 'c'), { allowed: false, scope: 'address' }, 'the 11 refused for alice took nothing from address c: it reached its 3 with bob, carol and dave')
+    await advance(1100)
+    allowed(await throttle.count('alice', 'a'))
+    allowed(await throttle.count('erin', 'c'))
+  })
+
+  t.test(`${name}: a give-back returns the attempt to its own window, and to no later one`, async (t) => {
+    const { throttle, advance } = await make(t, { windowSeconds: 1, maxFailuresPerAccount: 2, maxFailuresPerAddress: 100 })
+    const first = allowed(await throttle.count('alice', 'a'))
+    allowed(await throttle.count('alice', 'a'))
+    t.match(await throttle.count('alice', 'a'), { allowed: false })
+    await first.giveBack()
+    const third = allowed(await throttle.count('alice', 'a'))
+    t.pass('given back in its window: one more attempt fits')
+
+    await advance(1100)
+    allowed(await throttle.count('alice', 'a'))
+    allowed(await throttle.count('alice', 'a'))
+    await third.giveBack()
+    await third.giveBack()
+    t.match(await throttle.count('alice', 'a'), { allowed: false, scope: 'account' }, 'give-backs that land after their window ended leave the next window as it is')
+  })
+
+  t.test(`${name}: 40 attempts at once, exactly the limit counted`, async (t) => {
+    const { throttle } = await make(t, { windowSeconds: 60, maxFailuresPerAccount: 5, maxFailuresPerAddress: 100 })
+    const verdicts = await Promise.all(Array.from({ length: 40 }, async () => await throttle.count('alice', 'a')))
+    t.equal(verdicts.filter((v) => v.allowed).length, 5)
+  })
+}
+
+t.test('redis store: a right password leaves no key behind; a failure leaves two, expiring with the window', async (t) => {
+  const app = await buildModeApp(t, 'jwt', undefined, { LOGIN_THROTTLE_STORE: 'redis', REDIS_URL: redis.url, REDIS_KEY_PREFIX: 'leftovers:' })
+  const client = await connectStore({ url: redis.url, commandTimeoutMs: 500, log: pino({ level: 'silent' }), name: 'test' })
+  t.teardown(() => { client.close() })
+  t.equal((await attempt(app, { password: 'wonderland' })).statusCode, 200)
+  t.same(await client.redis.keys('leftovers:*'), [])
+  t.equal((await attempt(app)).statusCode, 401)
+  t.same((await client.redis.keys('leftovers:*')).sort(), ['leftovers:login-attempts:account:alice', 'leftovers:login-attempts:address:203.0.113.7'])
+  const ttl = await client.redis.pttl('leftovers:login-attempts:account:alice')
+  t.ok(ttl > 55_000 && ttl <= 60_000, `expires with the 60 s window (${ttl} ms left)`)
+  t.equal((await attempt(app, { password: 'wonderland' })).statusCode, 200)
+  t.equal(await client.redis.hget('leftovers:login-attempts:account:alice', 'n'), '1', 'a right password after it leaves the failure counted')
+})
+
+t.test('memory store: counters do not grow without end', async (t) => {
+  const throttle = createMemoryThrottle({ windowSeconds: 60, maxFailuresPerAccount: 1, maxFailuresPerAddress: 100 }, { maxEntries: 3 })
+  t.teardown(() => { throttle.close() })
+  t.match(await throttle.count('alice', 'x'), { allowed: true })
+  t.match(await throttle.count('alice', 'x'), { allowed: false })
+  for (let i = 0; i < 10; i++) await throttle.count(`user${i}`, `addr${i}`)
+  t.match(await throttle.count('alice', 'x'), { allowed: true }, 'past maxEntries the oldest counters are dropped first')
+})
+
+t.test('redis store down or hung: logins are a 503 within the command timeout, never unthrottled', async (t) => {
+  const own = await startRedis()
+  t.teardown(async () => await own.stop())
+  // jwt mode needs Redis for nothing else: every 503 here is the throttle's.
+  const app = await buildModeApp(t, 'jwt', undefined, { LOGIN_THROTTLE_STORE: 'redis', REDIS_URL: own.url, REDIS_COMMAND_TIMEOUT_MS: '300' })
+  t.equal((await attempt(app, { password: 'wonderland' })).statusCode, 200, 'works while Redis does')
+
+  const outage = async (what: string): Promise<void> => {
+    const started = performance.now()
+    const answers = await Promise.all([attempt(app), attempt(app, { password: 'wonderland' })])
+    const ms = performance.now() - started
+    t.same(answers.map((a) => a.statusCode), [503, 503], `${what}: a wrong and a right password, both refused unchecked`)
+    t.same(answers.map((a) => a.json().error), ['session_store_unavailable', 'session_store_unavailable'])
+    t.equal(answers[0]?.headers['retry-after'], '1')
+    t.ok(ms < 1000, `${what}: answered in ${ms.toFixed(0)} ms`)
+  }
+  own.pause()
+  await outage('Redis hung (SIGSTOP)')
+  own.resume()
+  await own.stop('SIGKILL')
+  await outage('Redis killed')
+  t.equal(metricValue(await scrapeMetrics(app), 'auth_logins_total', { result: 'unavailable' }), 4, 'counted as unavailable')
+  t.equal(metricValue(await scrapeMetrics(app), 'auth_logins_total', { result: 'invalid_credentials' }), 0, 'no password was checked')
 })
 
 t.test('addressKey: IPv4 as is, IPv4-mapped unwrapped, IPv6 by its /64', async (t) => {

@@ -1,4 +1,4 @@
-import { createHmac, generateKeyPairSync, sign as rsaSign } from 'node:crypto'
+import { createHmac, generateKeyPairSync, randomBytes, sign as rsaSign } from 'node:crypto'
 import { Redis } from 'ioredis'
 import t from 'tap'
 import { JWT_AUDIENCE, JWT_ISSUER } from '../../../services/config.ts'
@@ -44,7 +44,7 @@ t.test('each login gets a new token (a fresh jti), and expiresIn matches the tok
 t.test('any server with the same secret accepts the token; one with another secret does not', async (t) => {
   const one = await buildModeApp(t, 'jwt', undefined, { SERVER_ID: 'one' })
   const two = await buildModeApp(t, 'jwt', undefined, { SERVER_ID: 'two' })
-  const stranger = await buildModeApp(t, 'jwt', undefined, { SERVER_ID: 'stranger', JWT_SECRET: 'another-secret-that-is-32-bytes-long!!' })
+  const stranger = await buildModeApp(t, 'jwt', undefined, { SERVER_ID: 'stranger', JWT_SECRET: randomBytes(32).toString('base64') })
   const { token } = await login(one)
   t.match((await feedsWithBearer(two, token)).json(), { servedBy: 'two', user: 'alice' }, 'no shared store needed')
   t.match((await feedsWithBearer(stranger, token)).json(), { reason: 'invalid_token' })
@@ -182,8 +182,8 @@ t.test('the clock tolerance is explicit and small: JWT_CLOCK_TOLERANCE_SECONDS',
 })
 
 t.test('key rotation: sign with the newest kid, accept every listed kid until it is removed', async (t) => {
-  const OLD = 'o'.repeat(40)
-  const NEW = 'n'.repeat(40)
+  const OLD = randomBytes(30).toString('base64')
+  const NEW = randomBytes(30).toString('base64')
   const before = await buildModeApp(t, 'jwt', undefined, { JWT_SECRETS: `2026-10:${OLD}`, SERVER_ID: 'before' })
   const during = await buildModeApp(t, 'jwt', undefined, { JWT_SECRETS: `2026-11:${NEW},2026-10:${OLD}`, SERVER_ID: 'during' })
   const after = await buildModeApp(t, 'jwt', undefined, { JWT_SECRETS: `2026-11:${NEW}`, SERVER_ID: 'after' })
@@ -205,8 +205,8 @@ t.test('key rotation: sign with the newest kid, accept every listed kid until it
 })
 
 t.test('a rotation in two passes: a key listed after the first is accepted and never signs with', async (t) => {
-  const OLD = 'o'.repeat(40)
-  const NEW = 'n'.repeat(40)
+  const OLD = randomBytes(30).toString('base64')
+  const NEW = randomBytes(30).toString('base64')
   // Pass 1 puts the new key last everywhere; pass 2 moves it to the front. Between them, a
   // server on either list accepts what the other signs, so a rolling restart refuses no one.
   const pass1 = await buildModeApp(t, 'jwt', undefined, { JWT_SECRETS: `2026-10:${OLD},2026-11:${NEW}`, SERVER_ID: 'pass1' })
