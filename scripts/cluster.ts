@@ -4,7 +4,7 @@ import type { Strategy } from '../balancer/config.ts'
 import type { AuthMode } from '../services/auth/authenticator.ts'
 import { answerControlRequests } from './lib/cluster-control.ts'
 import { ManagedProcess, isAddressInUse, type LogSink } from './lib/managed-process.ts'
-import { isPortFree } from './lib/ports.ts'
+import { checkPort, portRefusal } from './lib/ports.ts'
 import { httpOk } from './lib/probes.ts'
 import { startRedisProcess, type RedisProcess } from './lib/redis-process.ts'
 
@@ -67,7 +67,7 @@ export interface Cluster {
   stop (): Promise<void>
 }
 
-/** Raised for what the user can fix: a taken port, a missing redis-server. */
+/** Raised for what the user can fix: a port taken or needing privileges, a missing redis-server. */
 export class LaunchError extends Error {
   override name = 'LaunchError'
 }
@@ -85,8 +85,9 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
   }
 
   try {
-    if (port !== 0 && !(await isPortFree(port))) {
-      throw new LaunchError(`port ${port} is taken: stop what uses it, or choose another with --port`)
+    if (port !== 0) {
+      const check = await checkPort(port)
+      if (!check.free) throw new LaunchError(portRefusal(port, check))
     }
 
     let redis: Cluster['redis']
@@ -170,7 +171,7 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
     } catch (err) {
       // A port the user asked for is never changed: taken (even after the check above, by a
       // process quicker than ours), it is the LaunchError that `npm start` exits 2 on.
-      if (port !== 0 && isAddressInUse(err)) throw new LaunchError(`port ${port} is taken: stop what uses it, or choose another with --port`)
+      if (port !== 0 && isAddressInUse(err)) throw new LaunchError(portRefusal(port, { code: 'EADDRINUSE', message: (err as Error).message }))
       throw err
     }
     const url = `http://127.0.0.1:${balancer.reportedPort as number}`

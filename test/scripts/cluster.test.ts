@@ -18,12 +18,12 @@ async function holdPort (t: Test): Promise<number> {
 }
 
 /** cluster.ts with its ports module replaced; `freePort` answers `taken` for the first `times` calls. */
-async function clusterWithRacingPorts (t: Test, taken: number, times: number, isPortFree = ports.isPortFree): Promise<{ cluster: typeof ClusterModule, calls: () => number }> {
+async function clusterWithRacingPorts (t: Test, taken: number, times: number, checkPort = ports.checkPort): Promise<{ cluster: typeof ClusterModule, calls: () => number }> {
   let calls = 0
   const cluster = await t.mockImport<typeof ClusterModule>('../../scripts/cluster.ts', {
     '../../scripts/lib/ports.ts': {
       ...ports,
-      isPortFree,
+      checkPort,
       freePort: async () => ++calls <= times ? taken : await ports.freePort()
     }
   })
@@ -73,8 +73,8 @@ t.test('a port taken between the launcher\'s choice and the bind: the cluster st
 
 t.test('a port the user asked for, taken after the check: the clear LaunchError, never another port, nothing left running', { timeout: 180_000 }, async (t) => {
   const taken = await holdPort(t)
-  // isPortFree says yes, as it would have a moment before another process took the port.
-  const { cluster: { startCluster, LaunchError } } = await clusterWithRacingPorts(t, taken, 0, async () => true)
+  // checkPort says free, as it would have a moment before another process took the port.
+  const { cluster: { startCluster, LaunchError } } = await clusterWithRacingPorts(t, taken, 0, async () => ({ free: true }))
   const lines: string[] = []
   const attempt = startCluster({ mode: 'jwt', servers: 2, port: taken, logLevel: 'info', onLog: (source, line) => { lines.push(`${source} ${line}`) } })
   await t.rejects(attempt, LaunchError, 'a LaunchError: npm start exits 2 on it')

@@ -1,7 +1,10 @@
+import { spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { runCli, waitForOutput, type CliRun } from '../helpers/cli.ts'
+import { findCommand } from '../../scripts/lib/bench-proxies.ts'
 import { freePort } from '../../scripts/lib/ports.ts'
 import { httpOk } from '../../scripts/lib/probes.ts'
 
@@ -42,6 +45,37 @@ t.test('npm start: a taken port stops the launch with a message that says what t
   t.equal(await run.exited, 2)
   t.match(run.output(), `port ${port} is taken`)
   t.match(run.output(), '--port')
+})
+
+/**
+ * How to run the launcher without the privilege to bind a port below 1024: as it is for a
+ * normal user; as root, through setpriv dropping CAP_NET_BIND_SERVICE (what lets root bind
+ * them, capabilities(7)) from the launcher alone. Or why it cannot be done here.
+ */
+function withoutBindPrivilege (): { wrapper: string[] } | { skip: string } {
+  let wrapper: string[] = []
+  if (process.getuid?.() === 0) {
+    const setpriv = findCommand('setpriv')
+    if (setpriv === undefined) return { skip: 'running as root without setpriv (util-linux): apt-get install -y util-linux' }
+    wrapper = [setpriv, '--inh-caps=-net_bind_service', '--ambient-caps=-net_bind_service', '--bounding-set=-net_bind_service']
+  }
+  const argv = [...wrapper, process.execPath, '-e', 'require("net").createServer().on("error", (e) => { console.log(e.code); process.exit() }).listen(1, "127.0.0.1", () => { console.log("bound"); process.exit() })']
+  const probe = spawnSync(argv[0] as string, argv.slice(1), { encoding: 'utf8', timeout: 30_000 })
+  if (probe.stdout.trim() !== 'EACCES') return { skip: `a process here can bind port 1 without privileges (probe said ${JSON.stringify(probe.stdout.trim() || probe.stderr.trim())}; net.ipv4.ip_unprivileged_port_start=0?)` }
+  return { wrapper }
+}
+
+const unprivileged = withoutBindPrivilege()
+t.test('npm start: a port that needs privileges is named as such, not as taken', { skip: 'skip' in unprivileged ? unprivileged.skip : false }, async (t) => {
+  const wrapper = 'wrapper' in unprivileged ? unprivileged.wrapper : []
+  const run = runCli(t, START, ['--mode', 'jwt', '--port', '1'], process.env, wrapper)
+  t.equal(await run.exited, 2)
+  // Linux's bound is a setting (1024 unless changed); the message gives the one in force.
+  let bound = 1024
+  try { bound = Number(readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8')) } catch {}
+  t.match(run.output(), `port 1 needs privileges (below ${bound}): choose --port ${bound} or above, e.g. 8080`)
+  t.notMatch(run.output(), 'taken')
+  t.notMatch(run.output(), /app-\d/, 'no server started')
 })
 
 t.test('npm start: redis mode with no redis-server and no REDIS_URL says how to get one', async (t) => {
