@@ -93,6 +93,25 @@ t.test('npm start: bad flags are refused with the usage', async (t) => {
   }
 })
 
+t.test('npm start: a negative number is a value out of range, whichever way it is written', async (t) => {
+  // Node's parseArgs takes "-1" after a flag for another flag ("argument is ambiguous").
+  for (const [args, message] of [
+    [['--servers', '-1'], '--servers must be a whole number from 1 to 32 (got "-1")'],
+    [['--servers=-1'], '--servers must be a whole number from 1 to 32 (got "-1")'],
+    [['--port', '-80'], '--port must be a port number from 1 to 65535 (got "-80")']
+  ] as const) {
+    const run = launch([...args])
+    t.equal(await run.exited, 2, args.join(' '))
+    t.match(run.output(), message, args.join(' '))
+    t.notMatch(run.output(), 'ambiguous', args.join(' '))
+    t.notMatch(run.output(), 'Starting', `${args.join(' ')}: nothing started`)
+  }
+  // A flag where a value should be is still a missing value, not a value.
+  const run = launch(['--port', '--mode', 'jwt'])
+  t.equal(await run.exited, 2)
+  t.match(run.output(), 'Usage: npm start')
+})
+
 async function portClosed (port: number): Promise<boolean> {
   const probe = createServer()
   return await new Promise((resolve) => {
