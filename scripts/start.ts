@@ -1,5 +1,6 @@
-import { STRATEGIES, type Strategy } from '../balancer/config.ts'
+import { BalancerEnvSchema, STRATEGIES, type Strategy } from '../balancer/config.ts'
 import { AUTH_MODES, type AuthMode } from '../services/auth/authenticator.ts'
+import { ServerEnvSchema } from '../services/config.ts'
 import { DEMO_USERS } from '../services/users.ts'
 import { LaunchError, startCluster } from './cluster.ts'
 import { parseCommandLine, wholeNumber } from './lib/cli.ts'
@@ -20,7 +21,7 @@ const { values: args, fail } = parseCommandLine(USAGE, {
   servers: { type: 'string', default: '3' },
   port: { type: 'string', default: '8080' },
   strategy: { type: 'string', default: 'round-robin' },
-  'log-level': { type: 'string', default: process.env.LOG_LEVEL ?? 'info' }
+  'log-level': { type: 'string' }
 })
 const mode = args.mode as AuthMode
 if (!AUTH_MODES.includes(mode)) fail(`--mode must be one of ${AUTH_MODES.join(', ')} (got "${args.mode}")`)
@@ -29,6 +30,13 @@ const port = Number(args.port)
 if (!Number.isInteger(port) || port < 1 || port > 65535) fail(`--port must be a port number from 1 to 65535 (got "${args.port}")`)
 const strategy = args.strategy as Strategy
 if (!STRATEGIES.includes(strategy)) fail(`--strategy must be one of ${STRATEGIES.join(', ')} (got "${args.strategy}")`)
+// The levels both kinds of child accept, from their own config schemas: refused here, before
+// anything starts, not by the first server to read it.
+const levelsOf = (schema: { anyOf: ReadonlyArray<{ const: string }> }): string[] => schema.anyOf.map((l) => l.const)
+const serverLevels = levelsOf(ServerEnvSchema.properties.LOG_LEVEL)
+const logLevels = serverLevels.filter((l) => levelsOf(BalancerEnvSchema.properties.LOG_LEVEL).includes(l))
+const logLevel = args['log-level'] ?? process.env.LOG_LEVEL ?? 'info'
+if (!logLevels.includes(logLevel)) fail(`${args['log-level'] === undefined ? 'LOG_LEVEL' : '--log-level'} must be one of ${logLevels.join(', ')} (got "${logLevel}")`)
 
 /** The app servers' tuning variables, handed on as set (each server validates them and names a bad one). */
 function passedThrough (): Record<string, string> {
@@ -64,7 +72,7 @@ try {
     port,
     strategy,
     redisUrl: process.env.REDIS_URL,
-    logLevel: args['log-level'],
+    logLevel,
     ...(process.env.SESSION_TTL_SECONDS !== undefined ? { sessionTtlSeconds: Number(process.env.SESSION_TTL_SECONDS) } : {}),
     ...(process.env.JWT_SECRET !== undefined ? { jwtSecret: process.env.JWT_SECRET } : {}),
     ...(process.env.JWT_SECRETS !== undefined ? { jwtSecrets: process.env.JWT_SECRETS } : {}),

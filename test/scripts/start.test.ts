@@ -112,6 +112,19 @@ t.test('npm start: a negative number is a value out of range, whichever way it i
   t.match(run.output(), 'Usage: npm start')
 })
 
+t.test('npm start: an unknown log level is refused before anything starts, flag or LOG_LEVEL', async (t) => {
+  const levels = 'fatal, error, warn, info, debug, trace, silent'
+  const flag = launch(['--log-level', 'loud', '--port', String(await freePort())])
+  t.equal(await flag.exited, 2)
+  t.match(flag.output(), `--log-level must be one of ${levels} (got "loud")`)
+  t.match(flag.output(), 'Usage: npm start')
+  t.notMatch(flag.output(), 'Starting', 'nothing started')
+  const env = launch(['--port', String(await freePort())], { ...process.env, LOG_LEVEL: 'chatty' })
+  t.equal(await env.exited, 2)
+  t.match(env.output(), `LOG_LEVEL must be one of ${levels} (got "chatty")`)
+  t.notMatch(env.output(), 'Starting', 'nothing started')
+})
+
 async function portClosed (port: number): Promise<boolean> {
   const probe = createServer()
   return await new Promise((resolve) => {
