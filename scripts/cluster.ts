@@ -37,6 +37,8 @@ export interface ClusterOptions {
   serverEnv?: Record<string, string>
   /** Where the children's log lines go; default nowhere. */
   onLog?: LogSink
+  /** Each child in a process group of its own (see ProcessSpec.ownProcessGroup): for a launcher that stops them on every signal. */
+  ownProcessGroups?: boolean
 }
 
 export interface AppServer extends ManagedProcess {
@@ -78,7 +80,7 @@ export class LaunchError extends Error {
  * answers. On any failure it stops what it started and throws.
  */
 export async function startCluster (options: ClusterOptions): Promise<Cluster> {
-  const { mode, servers: count = 3, port = 0, logLevel = 'info', strategy = 'round-robin', onLog = () => {} } = options
+  const { mode, servers: count = 3, port = 0, logLevel = 'info', strategy = 'round-robin', onLog = () => {}, ownProcessGroups: ownProcessGroup = false } = options
   const started: ManagedProcess[] = []
   const stopAll = async (): Promise<void> => {
     await Promise.all(started.splice(0).reverse().map(async (p) => await p.stop()))
@@ -95,7 +97,7 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
     const needsRedis = mode === 'redis' || revocation
     let redisUrl = needsRedis ? options.redisUrl : undefined
     if (needsRedis && redisUrl === undefined) {
-      redis = await startRedisProcess(onLog)
+      redis = await startRedisProcess(onLog, { ownProcessGroup })
       started.push(redis)
       redisUrl = redis.url
     }
@@ -127,7 +129,8 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
         // Each server binds a port the OS picks and reports it: no other process can take it
         // between our choosing and the server binding, as one picked here could be.
         portVariable: 'PORT',
-        isReady: async () => await httpOk(`http://127.0.0.1:${String(proc.reportedPort)}/health`)
+        isReady: async () => await httpOk(`http://127.0.0.1:${String(proc.reportedPort)}/health`),
+        ownProcessGroup
       }, onLog)
       const restartWith = async (changes: Record<string, string | undefined>): Promise<void> => {
         await proc.stop()
@@ -162,7 +165,8 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
       portVariable: 'PORT',
       isReady: async () => await httpOk(`http://127.0.0.1:${String(balancer.reportedPort)}/_balancer/stats`),
       // The dashboard's stop/start buttons reach this launcher through it.
-      ipc: true
+      ipc: true,
+      ownProcessGroup
     }, onLog)
     answerControlRequests(balancer, { mode, servers, redis }, onLog)
     started.push(balancer)
@@ -186,6 +190,9 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
       redisUrl,
       jwtSecret,
       async stop () {
+        // Whatever exits from here on was asked to: a server that closes on a signal of its own
+        // while the balancer drains is not news (ManagedProcess.onUnexpectedExit).
+        for (const p of [balancer, ...servers, ...(redis === undefined ? [] : [redis])]) p.expectExit()
         // The balancer first, so no request lands on a server that is going away.
         await balancer.stop()
         await Promise.all(servers.map(async (s) => await s.stop()))

@@ -51,6 +51,10 @@ function passedThrough (): Record<string, string> {
   return env
 }
 
+// After SIGHUP the terminal is gone and every write to it fails (EIO; EPIPE for a closed pipe):
+// that must not stop the launcher before it has stopped its children.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {})
+
 const colour = process.stdout.isTTY === true && process.env.NO_COLOR === undefined
 const log = (source: string, line: string): void => { process.stdout.write(`${formatLogLine(source, line, colour)}\n`) }
 
@@ -60,8 +64,10 @@ const onEarlySignal = (signal: NodeJS.Signals): void => {
   process.stderr.write(`\n${signal} while starting: stopping what had started.\n`)
   process.exit(1)
 }
-process.once('SIGINT', onEarlySignal)
-process.once('SIGTERM', onEarlySignal)
+// SIGHUP too: the children have process groups of their own (below), so a closed terminal
+// reaches only this process, which must stop them.
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
+for (const signal of SIGNALS) process.once(signal, onEarlySignal)
 
 process.stdout.write(`Starting ${servers} app server${servers === 1 ? '' : 's'} in ${mode} mode...\n`)
 let cluster
@@ -78,7 +84,10 @@ try {
     ...(process.env.JWT_SECRETS !== undefined ? { jwtSecrets: process.env.JWT_SECRETS } : {}),
     jwtRevocation: process.env.JWT_REVOCATION === 'redis',
     serverEnv: passedThrough(),
-    onLog: log
+    onLog: log,
+    // Ctrl-C reaches this process alone, which stops the balancer (draining what is in flight),
+    // then the servers: not every child at once, then each again.
+    ownProcessGroups: true
   })
 } catch (err) {
   process.stderr.write(`\nCould not start the cluster: ${(err as Error).message}\n`)
@@ -86,8 +95,7 @@ try {
 }
 
 const running = cluster
-process.off('SIGINT', onEarlySignal)
-process.off('SIGTERM', onEarlySignal)
+for (const signal of SIGNALS) process.off(signal, onEarlySignal)
 for (const server of running.servers) {
   server.onUnexpectedExit = (code, signal) => log('launcher', JSON.stringify({ level: 40, time: Date.now(), msg: `${server.id} exited (${signal ?? `code ${String(code)}`}); the balancer will route around it` }))
 }
@@ -125,7 +133,7 @@ async function shutdown (signal: string): Promise<void> {
   process.stdout.write('All stopped.\n')
   process.exit(0)
 }
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+for (const signal of SIGNALS) {
   process.on(signal, () => {
     shutdown(signal).catch((err: unknown) => {
       process.stderr.write(`could not stop cleanly: ${String(err)}\n`)

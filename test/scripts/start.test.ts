@@ -1,6 +1,7 @@
-import { spawnSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { spawn, spawnSync } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
+import { connect, createServer } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { runCli, waitForOutput, type CliRun } from '../helpers/cli.ts'
@@ -9,6 +10,7 @@ import { freePort } from '../../scripts/lib/ports.ts'
 import { httpOk } from '../../scripts/lib/probes.ts'
 
 const START = fileURLToPath(new URL('../../scripts/start.ts', import.meta.url))
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
 const launch = (args: string[], env: Record<string, string | undefined> = process.env): CliRun => runCli(t, START, args, env)
 // A server may take up to the launcher's own 60 s to start on a loaded machine.
@@ -124,6 +126,117 @@ t.test('npm start: an unknown log level is refused before anything starts, flag 
   t.match(env.output(), `LOG_LEVEL must be one of ${levels} (got "chatty")`)
   t.notMatch(env.output(), 'Starting', 'nothing started')
 })
+
+t.test('npm start: Ctrl-C in a terminal stops everything without warning that a server exited; a server that dies on its own is warned about', { timeout: 240_000 }, async (t) => {
+  const port = await freePort()
+  // A terminal sends Ctrl-C's SIGINT to its whole foreground process group: npm, the launcher
+  // and every child. Detached, npm leads a group of its own that the test can signal the same way.
+  const npm = spawn('npm', ['start', '--', '--mode', 'jwt', '--servers', '4', '--port', String(port)], { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } })
+  const group = npm.pid as number
+  let output = ''
+  npm.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  npm.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  const exited = new Promise<void>((resolve) => npm.once('exit', () => { resolve() }))
+  t.teardown(async () => {
+    if (npm.exitCode !== null || npm.signalCode !== null) return
+    try { process.kill(-group, 'SIGTERM') } catch {}
+    const timer = setTimeout(() => { try { process.kill(-group, 'SIGKILL') } catch {} }, 30_000)
+    await exited
+    clearTimeout(timer)
+  })
+  const run: CliRun = { output: () => output, exited: exited.then(() => npm.exitCode), child: npm }
+  await waitFor(run, 'Ctrl-C stops everything')
+  const servers = [...output.matchAll(/(app-\d) +http:\/\/127\.0\.0\.1:(\d+)/g)].map((m) => ({ id: m[1] as string, port: Number(m[2]) }))
+  t.equal(servers.length, 4)
+
+  // One server killed from outside: that is worth a warning.
+  const victim = descendants(group).find((p) => p.cmdline.includes('services/server.ts'))
+  if (victim === undefined) throw new Error(`no app server among the launcher's processes:\n${output}`)
+  process.kill(victim.pid, 'SIGKILL')
+  await waitFor(run, 'exited (SIGKILL); the balancer will route around it')
+  // Once the balancer has marked it down, so the login below goes to a live server.
+  const deadline = Date.now() + 30_000
+  while (!(await balancerStats(port)).some((u) => !u.healthy)) {
+    if (Date.now() > deadline) throw new Error('the balancer never marked the killed server down')
+    await sleep(100)
+  }
+
+  // Ctrl-C: the three servers left get SIGINT from the "terminal" too, and exit before the
+  // launcher asks them to. A login in flight (its body half sent) keeps the balancer draining
+  // for a second, so they certainly do: the launcher stops the balancer first.
+  const children = descendants(group).filter((p) => p.cmdline.includes('balancer/server.ts') || p.cmdline.includes('services/server.ts'))
+  t.equal(children.length, 4, 'the balancer and three servers are running')
+  const login = await halfSentLogin(port)
+  await sleep(300)
+  const before = output.length
+  process.kill(-group, 'SIGINT')
+  await sleep(1000)
+  t.equal(await login.finish(), 200, 'the login in flight at Ctrl-C is answered')
+  await exited
+  const shutdown = output.slice(before)
+  t.match(shutdown, 'SIGINT: stopping the balancer, the servers')
+  t.match(shutdown, 'All stopped.')
+  t.notMatch(shutdown, /exited \(/, "no warning that a server exited during the launcher's own shutdown")
+  t.notMatch(shutdown, /second SIG/, 'no child got a second signal (which makes it exit at once)')
+  t.same(children.filter((p) => alive(p.pid)).map((p) => p.cmdline), [], 'every child has exited')
+  for (const p of [port, ...servers.map((s) => s.port)]) t.ok(await portClosed(p), `nothing listens on ${p} any more`)
+})
+
+async function balancerStats (port: number): Promise<Array<{ url: string, healthy: boolean }>> {
+  const res = await fetch(`http://127.0.0.1:${port}/_balancer/stats`, { signal: AbortSignal.timeout(5000) })
+  return (await res.json() as { upstreams: Array<{ url: string, healthy: boolean }> }).upstreams
+}
+
+/** POST /login with its body half sent; finish() sends the rest and resolves to the status (0: none). */
+async function halfSentLogin (port: number): Promise<{ finish: () => Promise<number> }> {
+  const body = JSON.stringify({ username: 'alice', password: 'wonderland' })
+  const socket = connect(port, '127.0.0.1')
+  socket.on('error', () => {})
+  let received = ''
+  socket.on('data', (chunk: Buffer) => { received += chunk.toString('latin1') })
+  const closed = new Promise<void>((resolve) => socket.once('close', () => { resolve() }))
+  await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
+  socket.write(`POST /login HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.slice(0, 10)}`)
+  return {
+    async finish () {
+      socket.write(body.slice(10))
+      await Promise.race([closed, sleep(10_000)])
+      socket.destroy()
+      return Number(/^HTTP\/1\.1 (\d{3})/.exec(received)?.[1] ?? 0)
+    }
+  }
+}
+
+function alive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** The processes below `root` (Linux /proc), with their command lines. */
+function descendants (root: number): Array<{ pid: number, cmdline: string }> {
+  const parentOf = new Map<number, number>()
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
+      // The fields after the command, which is in parentheses and may hold spaces: state, ppid, ...
+      parentOf.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]))
+    } catch {}
+  }
+  const below = (pid: number): boolean => {
+    for (let p = parentOf.get(pid); p !== undefined && p > 1; p = parentOf.get(p)) if (p === root) return true
+    return false
+  }
+  return [...parentOf.keys()].filter(below).map((pid) => {
+    let cmdline = ''
+    try { cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ') } catch {}
+    return { pid, cmdline }
+  })
+}
 
 async function portClosed (port: number): Promise<boolean> {
   const probe = createServer()
