@@ -216,6 +216,18 @@ function alive (pid: number): boolean {
   }
 }
 
+t.test('npm start: a closed terminal (SIGHUP) stops every child too, now that they have groups of their own', { timeout: 240_000 }, async (t) => {
+  const port = await freePort()
+  const run = launch(['--mode', 'jwt', '--servers', '2', '--port', String(port)])
+  await waitFor(run, 'Ctrl-C stops everything')
+  const servers = [...run.output().matchAll(/app-\d +http:\/\/127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1]))
+  t.equal(servers.length, 2)
+  run.child.kill('SIGHUP')
+  t.equal(await run.exited, 0, 'the launcher stops cleanly')
+  t.match(run.output(), 'SIGHUP: stopping the balancer, the servers')
+  for (const p of [port, ...servers]) t.ok(await portClosed(p), `nothing listens on ${p} any more`)
+})
+
 /** The processes below `root` (Linux /proc), with their command lines. */
 function descendants (root: number): Array<{ pid: number, cmdline: string }> {
   const parentOf = new Map<number, number>()
