@@ -78,6 +78,11 @@ export function nginxConfig (dir: string, port: number, upstreams: readonly stri
     ~:(?<port>[0-9]+)$ $port;
     default 80;
   }
+  # Host: the client's, or the upstream's name for a request with none (see docker/nginx/compose.conf).
+  map $http_host $upstream_host {
+    '' $proxy_host;
+    default $http_host;
+  }
   upstream app {
 ${servers}
     keepalive 256;
@@ -91,7 +96,7 @@ ${servers}
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       # What nginx saw, replacing what the client sent (see docker/nginx/compose.conf).
-      proxy_set_header Host $http_host;
+      proxy_set_header Host $upstream_host;
       proxy_set_header X-Forwarded-For $remote_addr;
       proxy_set_header X-Forwarded-Host $http_host;
       proxy_set_header X-Forwarded-Port $forwarded_port;

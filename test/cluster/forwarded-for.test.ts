@@ -9,7 +9,7 @@
 // clients are on loopback: 127.0.0.x, one pair of addresses per balancer.
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import http from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { connect, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -90,7 +90,7 @@ LEGS.forEach((leg, i) => {
     t.equal(other.status, 401, `a client on ${neighbour} is not refused for ${client}'s failures`)
   })
 
-  t.test(`${leg.name}: X-Forwarded-For, -Host, -Port and -Proto say what the balancer saw, whatever the client sent`, { skip: leg.skip }, async (t) => {
+  t.test(`${leg.name}: Host as sent; X-Forwarded-For, -Host, -Port and -Proto what the balancer saw, whatever the client sent`, { skip: leg.skip }, async (t) => {
     const echo = await startHeaderEcho(t)
     const url = await leg.start(t, [echo])
     const port = new URL(url).port
@@ -107,6 +107,24 @@ LEGS.forEach((leg, i) => {
     })
   })
 })
+
+t.test('an HTTP/1.0 request with no Host is answered through every balancer, as by the app servers', async (t) => {
+  for (const leg of LEGS.filter((l) => l.skip === false)) {
+    const url = await leg.start(t, appServers)
+    t.match(await rawRequest(url, 'GET /health HTTP/1.0\r\n\r\n'), /^HTTP\/1\.[01] 200 /, leg.name)
+  }
+})
+
+/** Sends `request` as it is on a new connection; resolves to everything that came back. */
+async function rawRequest (url: string, request: string): Promise<string> {
+  const socket = connect(Number(new URL(url).port), '127.0.0.1')
+  let received = ''
+  socket.on('data', (chunk: Buffer) => { received += chunk.toString('latin1') })
+  await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
+  socket.write(request)
+  await new Promise<void>((resolve) => { socket.once('close', () => { resolve() }); socket.setTimeout(10_000, () => { socket.destroy() }) })
+  return received
+}
 
 async function wrongLogin (url: string, from: string, username: string, forwardedFor: string): Promise<{ status: number, body: Record<string, unknown> }> {
   return await send(url, from, 'POST', '/login', { 'content-type': 'application/json', 'x-forwarded-for': forwardedFor }, JSON.stringify({ username, password: 'not-the-password' }))
