@@ -4,7 +4,7 @@ import type { Strategy } from '../balancer/config.ts'
 import type { AuthMode } from '../services/auth/authenticator.ts'
 import { answerControlRequests } from './lib/cluster-control.ts'
 import { ManagedProcess, isAddressInUse, type LogSink } from './lib/managed-process.ts'
-import { isPortFree } from './lib/ports.ts'
+import { checkPort, portRefusal } from './lib/ports.ts'
 import { httpOk } from './lib/probes.ts'
 import { startRedisProcess, type RedisProcess } from './lib/redis-process.ts'
 
@@ -39,6 +39,8 @@ export interface ClusterOptions {
   serverEnv?: Record<string, string>
   /** Where the children's log lines go; default nowhere. */
   onLog?: LogSink
+  /** Each child in a process group of its own (see ProcessSpec.ownProcessGroup): for a launcher that stops them on every signal. */
+  ownProcessGroups?: boolean
 }
 
 export interface AppServer extends ManagedProcess {
@@ -69,7 +71,7 @@ export interface Cluster {
   stop (): Promise<void>
 }
 
-/** Raised for what the user can fix: a taken port, a missing redis-server. */
+/** Raised for what the user can fix: a port taken or needing privileges, a missing redis-server. */
 export class LaunchError extends Error {
   override name = 'LaunchError'
 }
@@ -80,15 +82,16 @@ export class LaunchError extends Error {
  * answers. On any failure it stops what it started and throws.
  */
 export async function startCluster (options: ClusterOptions): Promise<Cluster> {
-  const { mode, servers: count = 3, port = 0, logLevel = 'info', strategy = 'round-robin', onLog = () => {} } = options
+  const { mode, servers: count = 3, port = 0, logLevel = 'info', strategy = 'round-robin', onLog = () => {}, ownProcessGroups: ownProcessGroup = false } = options
   const started: ManagedProcess[] = []
   const stopAll = async (): Promise<void> => {
     await Promise.all(started.splice(0).reverse().map(async (p) => await p.stop()))
   }
 
   try {
-    if (port !== 0 && !(await isPortFree(port))) {
-      throw new LaunchError(`port ${port} is taken: stop what uses it, or choose another with --port`)
+    if (port !== 0) {
+      const check = await checkPort(port)
+      if (!check.free) throw new LaunchError(portRefusal(port, check))
     }
 
     let redis: Cluster['redis']
@@ -96,7 +99,7 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
     const needsRedis = mode === 'redis' || revocation || options.loginThrottleStore === 'redis'
     let redisUrl = needsRedis ? options.redisUrl : undefined
     if (needsRedis && redisUrl === undefined) {
-      redis = await startRedisProcess(onLog)
+      redis = await startRedisProcess(onLog, { ownProcessGroup })
       started.push(redis)
       redisUrl = redis.url
     }
@@ -129,7 +132,8 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
         // Each server binds a port the OS picks and reports it: no other process can take it
         // between our choosing and the server binding, as one picked here could be.
         portVariable: 'PORT',
-        isReady: async () => await httpOk(`http://127.0.0.1:${String(proc.reportedPort)}/health`)
+        isReady: async () => await httpOk(`http://127.0.0.1:${String(proc.reportedPort)}/health`),
+        ownProcessGroup
       }, onLog)
       const restartWith = async (changes: Record<string, string | undefined>): Promise<void> => {
         await proc.stop()
@@ -164,7 +168,8 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
       portVariable: 'PORT',
       isReady: async () => await httpOk(`http://127.0.0.1:${String(balancer.reportedPort)}/_balancer/stats`),
       // The dashboard's stop/start buttons reach this launcher through it.
-      ipc: true
+      ipc: true,
+      ownProcessGroup
     }, onLog)
     answerControlRequests(balancer, { mode, servers, redis }, onLog)
     started.push(balancer)
@@ -173,7 +178,7 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
     } catch (err) {
       // A port the user asked for is never changed: taken (even after the check above, by a
       // process quicker than ours), it is the LaunchError that `npm start` exits 2 on.
-      if (port !== 0 && isAddressInUse(err)) throw new LaunchError(`port ${port} is taken: stop what uses it, or choose another with --port`)
+      if (port !== 0 && isAddressInUse(err)) throw new LaunchError(portRefusal(port, { code: 'EADDRINUSE', message: (err as Error).message }))
       throw err
     }
     const url = `http://127.0.0.1:${balancer.reportedPort as number}`
@@ -188,6 +193,9 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
       redisUrl,
       jwtSecret,
       async stop () {
+        // Whatever exits from here on was asked to: a server that closes on a signal of its own
+        // while the balancer drains is not news (ManagedProcess.onUnexpectedExit).
+        for (const p of [balancer, ...servers, ...(redis === undefined ? [] : [redis])]) p.expectExit()
         // The balancer first, so no request lands on a server that is going away.
         await balancer.stop()
         await Promise.all(servers.map(async (s) => await s.stop()))

@@ -5,7 +5,7 @@ import type { Cluster } from './cluster.ts'
 import { STEPS } from './demo/steps.ts'
 import { runWalkthrough } from './demo/walkthrough.ts'
 import { parseCommandLine, wholeNumber } from './lib/cli.ts'
-import { isPortFree } from './lib/ports.ts'
+import { checkPort, isPortFree, portRefusal } from './lib/ports.ts'
 
 const USAGE = `Usage: npm run demo -- [--auto] [--step N] [--servers N] [--port P] [--json FILE]
 
@@ -34,7 +34,8 @@ let port = 0
 if (args.port !== undefined) {
   port = Number(args.port)
   if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port must be a port number from 0 to 65535 (got "${args.port}")`)
-  if (port !== 0 && !(await isPortFree(port))) fail(`port ${port} is taken: stop what uses it, or choose another with --port`)
+  const check = port === 0 ? undefined : await checkPort(port)
+  if (check !== undefined && !check.free) fail(portRefusal(port, check))
 } else if (await isPortFree(8080)) {
   port = 8080
 }

@@ -48,7 +48,7 @@ for (const fault of chosen) {
     process.stderr.write(`  ${broken.length === 0 ? 'ok' : `BOUND BROKEN: ${broken.map((c) => c.name).join('; ')}`} (${((performance.now() - started) / 1000).toFixed(0)} s)\n`)
   } catch (err) {
     process.stderr.write(`  could not run: ${(err as Error).stack ?? String(err)}\n`)
-    results.push({ fault: fault.name, mode: '-', requests: 0, failed: 0, detectMs: undefined, recoverMs: undefined, notes: `could not run: ${(err as Error).message}`, checks: [{ name: 'the fault could be run', ok: false }] })
+    results.push({ fault: fault.name, mode: '-', requests: 0, failed: 0, detectMs: undefined, recoverMs: undefined, notes: `could not run: ${(err as Error).message}`, checks: [{ name: 'the fault could be run', ok: false }], figures: {} })
   }
 }
 

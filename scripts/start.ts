@@ -1,5 +1,6 @@
-import { STRATEGIES, type Strategy } from '../balancer/config.ts'
+import { BalancerEnvSchema, STRATEGIES, type Strategy } from '../balancer/config.ts'
 import { AUTH_MODES, type AuthMode } from '../services/auth/authenticator.ts'
+import { ServerEnvSchema } from '../services/config.ts'
 import { DEMO_USERS } from '../services/users.ts'
 import { LaunchError, startCluster } from './cluster.ts'
 import { parseCommandLine, wholeNumber } from './lib/cli.ts'
@@ -21,7 +22,7 @@ const { values: args, fail } = parseCommandLine(USAGE, {
   servers: { type: 'string', default: '3' },
   port: { type: 'string', default: '8080' },
   strategy: { type: 'string', default: 'round-robin' },
-  'log-level': { type: 'string', default: process.env.LOG_LEVEL ?? 'info' }
+  'log-level': { type: 'string' }
 })
 const mode = args.mode as AuthMode
 if (!AUTH_MODES.includes(mode)) fail(`--mode must be one of ${AUTH_MODES.join(', ')} (got "${args.mode}")`)
@@ -30,6 +31,13 @@ const port = Number(args.port)
 if (!Number.isInteger(port) || port < 1 || port > 65535) fail(`--port must be a port number from 1 to 65535 (got "${args.port}")`)
 const strategy = args.strategy as Strategy
 if (!STRATEGIES.includes(strategy)) fail(`--strategy must be one of ${STRATEGIES.join(', ')} (got "${args.strategy}")`)
+// The levels both kinds of child accept, from their own config schemas: refused here, before
+// anything starts, not by the first server to read it.
+const levelsOf = (schema: { anyOf: ReadonlyArray<{ const: string }> }): string[] => schema.anyOf.map((l) => l.const)
+const serverLevels = levelsOf(ServerEnvSchema.properties.LOG_LEVEL)
+const logLevels = serverLevels.filter((l) => levelsOf(BalancerEnvSchema.properties.LOG_LEVEL).includes(l))
+const logLevel = args['log-level'] ?? process.env.LOG_LEVEL ?? 'info'
+if (!logLevels.includes(logLevel)) fail(`${args['log-level'] === undefined ? 'LOG_LEVEL' : '--log-level'} must be one of ${logLevels.join(', ')} (got "${logLevel}")`)
 
 /** The app servers' tuning variables, handed on as set (each server validates them and names a bad one). */
 function passedThrough (): Record<string, string> {
@@ -44,6 +52,10 @@ function passedThrough (): Record<string, string> {
   return env
 }
 
+// After SIGHUP the terminal is gone and every write to it fails (EIO; EPIPE for a closed pipe):
+// that must not stop the launcher before it has stopped its children.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {})
+
 const colour = process.stdout.isTTY === true && process.env.NO_COLOR === undefined
 const log = (source: string, line: string): void => { process.stdout.write(`${formatLogLine(source, line, colour)}\n`) }
 
@@ -53,8 +65,10 @@ const onEarlySignal = (signal: NodeJS.Signals): void => {
   process.stderr.write(`\n${signal} while starting: stopping what had started.\n`)
   process.exit(1)
 }
-process.once('SIGINT', onEarlySignal)
-process.once('SIGTERM', onEarlySignal)
+// SIGHUP too: the children have process groups of their own (below), so a closed terminal
+// reaches only this process, which must stop them.
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
+for (const signal of SIGNALS) process.once(signal, onEarlySignal)
 
 process.stdout.write(`Starting ${servers} app server${servers === 1 ? '' : 's'} in ${mode} mode...\n`)
 let cluster
@@ -65,7 +79,7 @@ try {
     port,
     strategy,
     redisUrl: process.env.REDIS_URL,
-    logLevel: args['log-level'],
+    logLevel,
     ...(process.env.SESSION_TTL_SECONDS !== undefined ? { sessionTtlSeconds: Number(process.env.SESSION_TTL_SECONDS) } : {}),
     ...(process.env.JWT_SECRET !== undefined ? { jwtSecret: process.env.JWT_SECRET } : {}),
     ...(process.env.JWT_SECRETS !== undefined ? { jwtSecrets: process.env.JWT_SECRETS } : {}),
@@ -73,7 +87,10 @@ try {
     // Any other value is handed on as it is, for the servers to refuse by name.
     ...(process.env.LOGIN_THROTTLE_STORE === 'redis' || process.env.LOGIN_THROTTLE_STORE === 'memory' ? { loginThrottleStore: process.env.LOGIN_THROTTLE_STORE } : {}),
     serverEnv: passedThrough(),
-    onLog: log
+    onLog: log,
+    // Ctrl-C reaches this process alone, which stops the balancer (draining what is in flight),
+    // then the servers: not every child at once, then each again.
+    ownProcessGroups: true
   })
 } catch (err) {
   process.stderr.write(`\nCould not start the cluster: ${(err as Error).message}\n`)
@@ -81,8 +98,7 @@ try {
 }
 
 const running = cluster
-process.off('SIGINT', onEarlySignal)
-process.off('SIGTERM', onEarlySignal)
+for (const signal of SIGNALS) process.off(signal, onEarlySignal)
 for (const server of running.servers) {
   server.onUnexpectedExit = (code, signal) => log('launcher', JSON.stringify({ level: 40, time: Date.now(), msg: `${server.id} exited (${signal ?? `code ${String(code)}`}); the balancer will route around it` }))
 }
@@ -120,7 +136,7 @@ async function shutdown (signal: string): Promise<void> {
   process.stdout.write('All stopped.\n')
   process.exit(0)
 }
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+for (const signal of SIGNALS) {
   process.on(signal, () => {
     shutdown(signal).catch((err: unknown) => {
       process.stderr.write(`could not stop cleanly: ${String(err)}\n`)

@@ -1,4 +1,5 @@
-import { parseArgs } from 'node:util'
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util'
+import { withNegativeValues } from '../lib/cli.ts'
 import { COMPARE_MODES, type CompareMode } from './modes.ts'
 
 export const USAGE = `Usage: npm run compare -- [options]
@@ -80,28 +81,30 @@ export function parseSweep (value: string): number[] {
   return [...new Set(sizes)].sort((a, b) => a - b)
 }
 
+const OPTIONS = {
+  modes: { type: 'string', default: COMPARE_MODES.join(',') },
+  servers: { type: 'string', default: '3' },
+  connections: { type: 'string', default: '50' },
+  duration: { type: 'string', default: '10' },
+  warmup: { type: 'string', default: '2' },
+  runs: { type: 'string', default: '1' },
+  sessions: { type: 'string', default: '100000' },
+  'redis-latency-ms': { type: 'string', default: '0' },
+  sweep: { type: 'string' },
+  url: { type: 'string' },
+  json: { type: 'string' },
+  html: { type: 'string' },
+  from: { type: 'string' },
+  verbose: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false }
+} as const satisfies ParseArgsOptionsConfig
+
 export function parseCompareArgs (argv: string[]): CompareOptions {
   let values
   try {
     values = parseArgs({
-      args: argv,
-      options: {
-        modes: { type: 'string', default: COMPARE_MODES.join(',') },
-        servers: { type: 'string', default: '3' },
-        connections: { type: 'string', default: '50' },
-        duration: { type: 'string', default: '10' },
-        warmup: { type: 'string', default: '2' },
-        runs: { type: 'string', default: '1' },
-        sessions: { type: 'string', default: '100000' },
-        'redis-latency-ms': { type: 'string', default: '0' },
-        sweep: { type: 'string' },
-        url: { type: 'string' },
-        json: { type: 'string' },
-        html: { type: 'string' },
-        from: { type: 'string' },
-        verbose: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false }
-      },
+      args: withNegativeValues(argv, OPTIONS),
+      options: OPTIONS,
       strict: true,
       allowPositionals: false
     }).values

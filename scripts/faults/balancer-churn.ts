@@ -111,12 +111,41 @@ async function abortOnce (port: number, kind: number, token: string): Promise<vo
   })
 }
 
+/** Open file descriptors (NaN where /proc cannot say) and the live heap after a full GC (MB), before the churn and once it settled. */
+export interface Footprint { fds: number, heapMb: number }
+
+/** What clientAborts measured. */
+export interface ClientAbortFigures {
+  aborts: number
+  balancer: { before: Footprint, after: Footprint }
+  /** The app servers' open file descriptors, all together. */
+  serversFds: { before: number, after: number }
+  /** From the last abort to the sockets being back within a few of where they were (undefined: not within 16 s). */
+  settledMs: number | undefined
+  /** Whether the balancer and every server were still running, and the balancer answered GET /feeds 200, after. */
+  allRunning: boolean
+  answersAfter: boolean
+}
+
+/** What upstreamResets measured. */
+export interface UpstreamResetFigures {
+  /** Connections the stand-in upstreams reset. */
+  resets: number
+  /** What the clients got, by status (0: no answer, then by error: `0 timeout` is a client left hanging). */
+  outcomes: Record<string, number>
+  balancer: { before: Footprint, after: Footprint }
+  settledMs: number | undefined
+  /** Whether the balancer was still running, and what its /_balancer/stats answered, after. */
+  balancerRunning: boolean
+  statsStatus: number
+}
+
 /**
  * Thousands of clients hanging up mid-request, through a real balancer process in front of a
  * real cluster. The balancer must destroy the upstream request each left behind (http-proxy
  * #1586), so its sockets and heap, and the app servers' sockets, come back to where they were.
  */
-export async function clientAborts (options: { aborts?: number } = {}): Promise<FaultResult> {
+export async function clientAborts (options: { aborts?: number } = {}): Promise<FaultResult<ClientAbortFigures>> {
   const { aborts = 2000 } = options
   const cluster = await startCluster({ mode: 'jwt', servers: 3, logLevel: 'warn' })
   let balancer: WatchedBalancer | undefined
@@ -157,7 +186,15 @@ export async function clientAborts (options: { aborts?: number } = {}): Promise<
         { name: 'every process is still running and the balancer still answers', ok: alive && answers },
         { name: 'the balancer\'s and the app servers\' open sockets come back to where they were', ok: !measured || settled !== undefined },
         { name: `the balancer's heap comes back to where it was (within ${HEAP_SLACK_MB} MB)`, ok: after.heap - before.heap < HEAP_SLACK_MB }
-      ]
+      ],
+      figures: {
+        aborts,
+        balancer: { before: { fds: before.balancer, heapMb: before.heap }, after: { fds: after.balancer, heapMb: after.heap } },
+        serversFds: { before: before.servers, after: after.servers },
+        settledMs: settled,
+        allRunning: alive,
+        answersAfter: answers
+      }
     }
   } finally {
     await balancer?.close()
@@ -172,7 +209,7 @@ export async function clientAborts (options: { aborts?: number } = {}): Promise<
  * cue). Every client must get an answer or a cut-off connection, never a hang; the balancer
  * must survive with its sockets and heap back where they were.
  */
-export async function upstreamResets (options: { resets?: number } = {}): Promise<FaultResult> {
+export async function upstreamResets (options: { resets?: number } = {}): Promise<FaultResult<UpstreamResetFigures>> {
   const { resets = 2000 } = options
   let resetCount = 0
   const chaos = await Promise.all([0, 1].map(async () => {
@@ -252,7 +289,15 @@ export async function upstreamResets (options: { resets?: number } = {}): Promis
         { name: 'the balancer survives and answers after', ok: watched.proc.running && fine.status === 200 },
         { name: 'its open sockets come back to where they were', ok: !measured || settled !== undefined },
         { name: `its heap comes back to where it was (within ${HEAP_SLACK_MB} MB)`, ok: after.heap - before.heap < HEAP_SLACK_MB }
-      ]
+      ],
+      figures: {
+        resets: resetCount,
+        outcomes: Object.fromEntries([...outcomeCounts(outcomes)]),
+        balancer: { before: { fds: before.fds, heapMb: before.heap }, after: { fds: after.fds, heapMb: after.heap } },
+        settledMs: settled,
+        balancerRunning: watched.proc.running,
+        statsStatus: fine.status
+      }
     }
   } finally {
     agent.destroy()
@@ -262,6 +307,16 @@ export async function upstreamResets (options: { resets?: number } = {}): Promis
       server.close()
     }
   }
+}
+
+/** Outcomes counted by status, or `0 <error>` for no answer: `0 timeout`, `0 ECONNRESET`, `0 cut off`. */
+function outcomeCounts (outcomes: Array<{ status: number, error?: string }>): Map<string, number> {
+  const counts = new Map<string, number>()
+  for (const o of outcomes) {
+    const key = o.status === 0 ? `0 ${o.error ?? 'error'}` : String(o.status)
+    counts.set(key, (counts.get(key) ?? 0) + 1)
+  }
+  return counts
 }
 
 async function warmUp (url: string, token: string): Promise<void> {

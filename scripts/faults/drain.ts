@@ -3,7 +3,7 @@ import { startCluster } from '../cluster.ts'
 import type { ManagedProcess } from '../lib/managed-process.ts'
 import { describe } from './kill-server.ts'
 import { sleep, startLoad } from './load.ts'
-import { loginMany, type FaultResult } from './support.ts'
+import { countStatuses, loginMany, type FaultResult } from './support.ts'
 
 interface SlowRequest {
   /** Sends the rest of the body; resolves to the status that came back (0: none). */
@@ -38,12 +38,27 @@ async function refusesNewConnections (port: number): Promise<boolean> {
   })
 }
 
+/** What sigtermDrain measured. */
+export interface DrainFigures {
+  /** Requests in flight at the SIGTERM (logins with half their body sent), and how many were answered 200. */
+  inFlight: number
+  completed: number
+  /** Whether the process was still running 500 ms after SIGTERM, with those requests unfinished. */
+  runningAfterSigterm: boolean
+  /** Whether a new connection was refused while it drained. */
+  refusedNewConnection: boolean
+  /** From SIGTERM to its exit (the launcher sends SIGKILL at 15 s). */
+  drainMs: number
+  /** Target server: the answers to the load through the balancer meanwhile, by status (0: none). */
+  loadStatuses: Record<number, number>
+}
+
 /**
  * SIGTERM to a process with requests in flight (logins whose bodies are half sent): it must
  * stop taking connections, finish every request it has, then exit. For an app server, a load
  * through the balancer meanwhile must lose nothing: the balancer routes around it.
  */
-export async function sigtermDrain (options: { target: 'server' | 'balancer', inFlight?: number }): Promise<FaultResult> {
+export async function sigtermDrain (options: { target: 'server' | 'balancer', inFlight?: number }): Promise<FaultResult<DrainFigures>> {
   const { target, inFlight = 5 } = options
   const cluster = await startCluster({ mode: 'jwt', servers: 3, logLevel: 'warn' })
   try {
@@ -82,7 +97,8 @@ export async function sigtermDrain (options: { target: 'server' | 'balancer', in
         { name: 'it stops taking new connections', ok: refuses },
         { name: 'every request in flight completes', ok: completed === inFlight },
         ...(load === undefined ? [] : [{ name: 'the balancer routes around the draining server: no GET fails', ok: failures.length === 0 }])
-      ]
+      ],
+      figures: { inFlight, completed, runningAfterSigterm: stillRunning, refusedNewConnection: refuses, drainMs, loadStatuses: countStatuses(records) }
     }
   } finally {
     await cluster.stop()

@@ -1,7 +1,7 @@
 import type { AuthMode } from '../../services/auth/authenticator.ts'
 import { startCluster } from '../cluster.ts'
 import { sleep, startLoad, timeUntil } from './load.ts'
-import { balancerStats, loginMany, type FaultResult } from './support.ts'
+import { balancerStats, countStatuses, loginMany, type FaultResult } from './support.ts'
 
 export interface KillServerOptions {
   mode: AuthMode
@@ -17,13 +17,32 @@ export interface KillServerOptions {
   healthTimeoutMs?: number
 }
 
+/** What killServer measured. */
+export interface KillServerFigures {
+  /** From the kill to the balancer's stats showing the server down (undefined: not within 5 s). */
+  detectMs: number | undefined
+  /** Requests the balancer sent the killed server between marking it down and its restart. */
+  requestsWhileOut: number
+  /** From the restart to the first request it answered (undefined: none within 10 s). */
+  rejoinMs: number | undefined
+  /** Every answer the load got, by status (0: no answer). */
+  statuses: Record<number, number>
+  /** Answers other than 200 (memory mode: other than 200 or 401) to requests sent once it was marked down. */
+  failedOnceOut: number
+  /** The same for requests sent before: in flight at the kill, or before the balancer knew. */
+  failedBeforeOut: number
+  /** Memory mode: sessions the killed server held, and how many of them are gone after its restart. */
+  sessionsHeld: number | undefined
+  sessionsLost: number | undefined
+}
+
 /**
  * Kill one of three app servers (SIGKILL, a crash) under load, then start it again.
  * Detect: kill -> the balancer marks it down. Recover: the restarted process answers
  * -> the balancer sends it traffic again. Failed: in jwt and redis modes, any answer but
  * 200; in memory mode, anything but 200 or 401 (its 401s are the demo, not a fault).
  */
-export async function killServer (options: KillServerOptions): Promise<FaultResult> {
+export async function killServer (options: KillServerOptions): Promise<FaultResult<KillServerFigures>> {
   const { mode, sessions: sessionCount = 12, connections = 8, healthIntervalMs = 1000, healthTimeoutMs } = options
   const cluster = await startCluster({ mode, servers: 3, logLevel: 'warn', healthIntervalMs, ...(healthTimeoutMs === undefined ? {} : { healthTimeoutMs }) })
   try {
@@ -56,6 +75,8 @@ export async function killServer (options: KillServerOptions): Promise<FaultResu
       { name: 'the restarted server rejoins the rotation', ok: rejoinMs !== undefined }
     ]
     let notes = failures.length === 0 ? 'no request failed' : `failed: ${describe(failures)}`
+    let sessionsHeld: number | undefined
+    let sessionsLost: number | undefined
     if (mode !== 'memory') {
       checks.push({ name: 'once it is out, no GET fails (retried on another server)', ok: failedOnceOut.length === 0 })
     } else {
@@ -66,6 +87,8 @@ export async function killServer (options: KillServerOptions): Promise<FaultResu
         const answer = await askUntilServedBy(cluster.url, session.token, victim.id)
         if (answer === 'unknown_session') lost++
       }
+      sessionsHeld = held.length
+      sessionsLost = lost
       checks.push({ name: 'memory mode loses exactly the sessions the killed server held', ok: lost === held.length && held.length > 0 })
       checks.push({ name: 'and no request gets a 5xx or no answer', ok: failures.length === 0 })
       notes = `lost ${lost} of ${sessions.length} sessions (all ${held.length} that ${victim.id} held); ${notes}`
@@ -78,7 +101,17 @@ export async function killServer (options: KillServerOptions): Promise<FaultResu
       detectMs,
       recoverMs: rejoinMs,
       notes: mode === 'memory' ? notes : `${notes}${failures.length > failedOnceOut.length ? ` (${failures.length - failedOnceOut.length} in flight at the kill)` : ''}`,
-      checks
+      checks,
+      figures: {
+        detectMs,
+        requestsWhileOut: requestsBeforeRestart - requestsWhenOut,
+        rejoinMs,
+        statuses: countStatuses(records),
+        failedOnceOut: failedOnceOut.length,
+        failedBeforeOut: failures.length - failedOnceOut.length,
+        sessionsHeld,
+        sessionsLost
+      }
     }
   } finally {
     await cluster.stop()

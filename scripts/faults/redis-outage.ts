@@ -1,7 +1,7 @@
 import { startCluster, type Cluster } from '../cluster.ts'
 import { describe } from './kill-server.ts'
 import { sleep, startLoad, timeUntil } from './load.ts'
-import { getJson, loginMany, percentile, startPersistentRedis, type FaultResult } from './support.ts'
+import { countStatuses, getJson, loginMany, percentile, startPersistentRedis, type FaultResult } from './support.ts'
 
 export interface RedisOutageOptions {
   /** redis: sessions in Redis; jwt: JWT_REVOCATION=redis, so every request asks Redis too. */
@@ -17,12 +17,35 @@ export interface RedisOutageOptions {
   connections?: number
 }
 
+/** What redisOutage measured. */
+export interface RedisOutageFigures {
+  /** From the stop to the end of the first 503 answered after it (undefined: none within 5 s). */
+  detectMs: number | undefined
+  /** From Redis answering again to the first of the unbroken run of 200s to the end (undefined: never). */
+  recoverMs: number | undefined
+  /**
+   * Answers by status (0: none) for requests that ended before the stop, overlapped the outage,
+   * started after Redis was back but before recoverMs, and started after that.
+   */
+  statuses: { before: Record<number, number>, during: Record<number, number>, recovering: Record<number, number>, recovered: Record<number, number> }
+  /** The longest any request overlapping the outage took, whatever its answer, and the longest 503. */
+  slowestDuringMs: number
+  slowest503Ms: number
+  /** Sessions logged in before the outage, and how many still work after it. */
+  sessions: number
+  sessionsKept: number
+  /** Whether the balancer and every server were still running at the end. */
+  allRunning: boolean
+  /** What each server's /health said of its store at the end. */
+  storeHealth: unknown[]
+}
+
 /**
  * Stop Redis under load. Detect: the stop -> the first 503. Recover: Redis answering again ->
  * the first of an unbroken run of 200s to the end. Failed: during the outage anything but a
  * 503 answered within a second (a 401, a 500, a hang); outside it, anything but a 200.
  */
-export async function redisOutage (options: RedisOutageOptions): Promise<FaultResult> {
+export async function redisOutage (options: RedisOutageOptions): Promise<FaultResult<RedisOutageFigures>> {
   const { mode, how, outageMs = 2000, sessions: sessionCount = 12, connections = 8 } = options
   const redis = await startPersistentRedis()
   let cluster: Cluster | undefined
@@ -81,7 +104,23 @@ export async function redisOutage (options: RedisOutageOptions): Promise<FaultRe
         { name: 'every session from before the outage still works (Redis kept them)', ok: kept.every(Boolean) },
         { name: 'no process died', ok: alive },
         { name: 'every server reports its store up again', ok: health.every((s) => s === 'up') }
-      ]
+      ],
+      figures: {
+        detectMs,
+        recoverMs,
+        statuses: {
+          before: countStatuses(outside.filter((r) => r.start < backAt)),
+          during: countStatuses(during),
+          recovering: countStatuses(after.filter((r) => r.start < backAt + (recoverMs ?? Infinity))),
+          recovered: countStatuses(after.filter((r) => r.start >= backAt + (recoverMs ?? Infinity)))
+        },
+        slowestDuringMs: Math.max(0, ...during.map((r) => r.end - r.start)),
+        slowest503Ms: slowest503,
+        sessions: sessions.length,
+        sessionsKept: kept.filter(Boolean).length,
+        allRunning: alive,
+        storeHealth: health
+      }
     }
   } finally {
     await cluster?.stop()

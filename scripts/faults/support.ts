@@ -7,8 +7,12 @@ import { freePort } from '../lib/ports.ts'
 import { redisPong } from '../lib/probes.ts'
 import { REDIS_MISSING } from '../lib/redis-process.ts'
 
-/** What one fault did, and whether the bounds the project promises held. */
-export interface FaultResult {
+/**
+ * What one fault did, and whether the bounds the project promises held. `checks` are this
+ * script's verdicts, for `npm run faults`'s table; `figures` are the raw measurements behind
+ * them, so a test can hold them to bounds of its own instead of trusting the verdicts.
+ */
+export interface FaultResult<Figures extends object = object> {
   fault: string
   mode: string
   /** Requests the load sent during the run. */
@@ -20,8 +24,17 @@ export interface FaultResult {
   /** From the fault's end to normal service (ms), when that applies. */
   recoverMs: number | undefined
   notes: string
-  /** Each bound checked: the tests assert these, `npm run faults` prints them. */
+  /** Each bound checked, as `npm run faults` prints them. */
   checks: Array<{ name: string, ok: boolean }>
+  /** What was measured, before any bound: test/faults checks these against its own bounds. */
+  figures: Figures
+}
+
+/** How many answers had each status (0: no answer), e.g. { 200: 950, 503: 48 }. */
+export function countStatuses (records: ReadonlyArray<{ status: number }>): Record<number, number> {
+  const counts: Record<number, number> = {}
+  for (const r of records) counts[r.status] = (counts[r.status] ?? 0) + 1
+  return counts
 }
 
 export async function getJson (url: string, timeoutMs = 5000): Promise<{ status: number, body: Record<string, unknown> }> {

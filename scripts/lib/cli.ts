@@ -21,7 +21,7 @@ export function usageFailure (usage: string): (message: string) => never {
 export function parseCommandLine<const O extends ParseArgsOptionsConfig> (usage: string, options: O, argv: string[] = process.argv.slice(2)): { values: Values<O>, fail: (message: string) => never } {
   // Annotated, so that TypeScript knows a call to it does not return.
   const fail: (message: string) => never = usageFailure(usage)
-  const config: Config<O> = { args: argv, options: { ...options, ...HELP }, strict: true, allowPositionals: false }
+  const config: Config<O> = { args: withNegativeValues(argv, options), options: { ...options, ...HELP }, strict: true, allowPositionals: false }
   let values: Values<O>
   try {
     values = parseArgs(config).values
@@ -33,6 +33,43 @@ export function parseCommandLine<const O extends ParseArgsOptionsConfig> (usage:
     process.exit(0)
   }
   return { values, fail }
+}
+
+// A value that is a negative number: -1, -0.5, -.5, -1e3.
+const NEGATIVE_NUMBER = /^-\.?\d/
+
+/**
+ * The arguments with `--servers -1` written as `--servers=-1`, for every flag that takes a value.
+ * parseArgs reads an argument that starts with a dash as a flag of its own, so it refuses
+ * `--servers -1` as "ambiguous" and the check that names the flag's range never runs (while
+ * `--servers=-1` reaches it). Only numbers are joined: in `--port --mode jwt` the value is
+ * still missing. Every command's parsing goes through here (compare's too).
+ */
+export function withNegativeValues (argv: readonly string[], options: ParseArgsOptionsConfig): string[] {
+  const takesValue = (arg: string): string | undefined => {
+    const name = arg.startsWith('--')
+      ? arg.slice(2)
+      : /^-[^-]$/.test(arg) ? Object.keys(options).find((key) => options[key]?.short === arg[1]) : undefined
+    return name !== undefined && options[name]?.type === 'string' ? name : undefined
+  }
+  const out: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string
+    // After `--` nothing is a flag (a POSIX convention parseArgs keeps).
+    if (arg === '--') {
+      out.push(...argv.slice(i))
+      break
+    }
+    const name = takesValue(arg)
+    const next = argv[i + 1]
+    if (name !== undefined && next !== undefined && NEGATIVE_NUMBER.test(next)) {
+      out.push(`--${name}=${next}`)
+      i++
+    } else {
+      out.push(arg)
+    }
+  }
+  return out
 }
 
 interface Config<O extends ParseArgsOptionsConfig> {

@@ -23,6 +23,15 @@ export interface ProcessSpec {
    * in advance could be taken by another process in the moment before the child binds it.
    */
   portVariable?: string
+  /**
+   * Starts the child in a process group of its own, so a terminal's Ctrl-C (SIGINT to the whole
+   * foreground group) reaches the launcher alone, which then stops its children in its own order:
+   * otherwise each child closes on the terminal's SIGINT, and the launcher's SIGTERM that follows
+   * is a second signal, which makes close-with-grace exit at once, cutting requests in flight.
+   * Only for a launcher that stops its children on SIGINT, SIGTERM and SIGHUP: a group of its
+   * own also means the terminal's signals no longer end a child its launcher left behind.
+   */
+  ownProcessGroup?: boolean
 }
 
 /** True for the error `start` throws when the child said its address was in use (EADDRINUSE). */
@@ -75,7 +84,7 @@ export class ManagedProcess {
     let addressInUse = false
     const ipc = this.#spec.ipc === true || portVariable !== undefined
     const stdio: StdioOptions = ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe']
-    const child = spawn(command, args, { env, stdio }) as ChildProcess & { stdout: NodeJS.ReadableStream, stderr: NodeJS.ReadableStream }
+    const child = spawn(command, args, { env, stdio, detached: this.#spec.ownProcessGroup === true }) as ChildProcess & { stdout: NodeJS.ReadableStream, stderr: NodeJS.ReadableStream }
     this.#child = child
     if (ipc) {
       child.on('message', (message) => {
@@ -134,6 +143,15 @@ export class ManagedProcess {
         throw new Error(`${name} did not become ready within ${this.#spec.readyTimeoutMs ?? 60_000} ms${silent}${this.#describeStderr()}`)
       }
     }
+  }
+
+  /**
+   * From now on, an exit of the running process is one that was asked for (no onUnexpectedExit),
+   * though no signal is sent yet: for stopping several processes in order, where the later ones
+   * may close before their turn (they got a signal of their own).
+   */
+  expectExit (): void {
+    if (this.#child !== undefined) (this.#child as { expectedExit?: boolean }).expectedExit = true
   }
 
   /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */

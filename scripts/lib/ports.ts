@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 
 /**
@@ -21,12 +22,47 @@ export async function freePort (): Promise<number> {
   })
 }
 
-/** Resolves true when nothing listens on the port, so a launch can say "port taken" before it starts anything. */
-export async function isPortFree (port: number, host = '127.0.0.1'): Promise<boolean> {
+/** Whether this process can listen on the port, or the error code that says why not (EADDRINUSE, EACCES, ...). */
+export type PortCheck = { free: true } | { free: false, code: string, message: string }
+
+/** Tries to listen on the port, and frees it: so a launch can say what is wrong before it starts anything. */
+export async function checkPort (port: number, host = '127.0.0.1'): Promise<PortCheck> {
   return await new Promise((resolve) => {
     const server = createServer()
     server.unref()
-    server.once('error', () => resolve(false))
-    server.listen(port, host, () => server.close(() => resolve(true)))
+    server.once('error', (err: NodeJS.ErrnoException) => { resolve({ free: false, code: err.code ?? 'unknown', message: err.message }) })
+    server.listen(port, host, () => server.close(() => { resolve({ free: true }) }))
   })
+}
+
+/** Resolves true when this process could listen on the port now. */
+export async function isPortFree (port: number, host = '127.0.0.1'): Promise<boolean> {
+  return (await checkPort(port, host)).free
+}
+
+/**
+ * What to tell a user whose --port cannot be used, by the reason the OS gave: taken by another
+ * process (EADDRINUSE) is not the same fix as a port only a privileged process may bind (EACCES:
+ * below net.ipv4.ip_unprivileged_port_start, 1024 unless changed; ip(7)).
+ */
+export function portRefusal (port: number, check: { code: string, message: string }, unprivilegedFrom = unprivilegedPortStart()): string {
+  switch (check.code) {
+    case 'EADDRINUSE':
+      return `port ${port} is taken: stop what uses it, or choose another with --port`
+    case 'EACCES':
+      return port < unprivilegedFrom
+        ? `port ${port} needs privileges (below ${unprivilegedFrom}): choose --port ${unprivilegedFrom} or above, e.g. 8080`
+        : `port ${port} is not open to this user (EACCES: a security policy forbids it): choose another with --port, e.g. 8080`
+    default:
+      return `port ${port} cannot be used (${check.message}): choose another with --port, e.g. 8080`
+  }
+}
+
+/** The first port an unprivileged process may bind on Linux (a sysctl); 1024 where it cannot be read. */
+export function unprivilegedPortStart (): number {
+  try {
+    const value = Number(readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8').trim())
+    if (Number.isInteger(value) && value >= 0) return value
+  } catch {}
+  return 1024
 }

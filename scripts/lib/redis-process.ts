@@ -1,4 +1,4 @@
-import { ManagedProcess, type LogSink } from './managed-process.ts'
+import { ManagedProcess, type LogSink, type ProcessSpec } from './managed-process.ts'
 import { freePort } from './ports.ts'
 import { redisPong } from './probes.ts'
 
@@ -11,7 +11,7 @@ export const REDIS_MISSING = 'redis mode needs Redis: install redis-server (Debi
  * answering PING when this resolves. Another process can take the free port between the
  * check and redis binding it, so it tries a few.
  */
-export async function startRedisProcess (onLog: LogSink = () => {}): Promise<RedisProcess> {
+export async function startRedisProcess (onLog: LogSink = () => {}, options: Pick<ProcessSpec, 'ownProcessGroup'> = {}): Promise<RedisProcess> {
   let lastError: unknown
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort()
@@ -22,7 +22,8 @@ export async function startRedisProcess (onLog: LogSink = () => {}): Promise<Red
       env: { ...process.env } as Record<string, string>,
       isReady: async () => await redisPong(port),
       readyTimeoutMs: 10_000,
-      whenMissing: REDIS_MISSING
+      whenMissing: REDIS_MISSING,
+      ...options
     }, onLog)
     try {
       await proc.start()

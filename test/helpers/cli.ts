@@ -13,8 +13,10 @@ export interface CliRun {
  * test ends it gets SIGTERM first, so it stops the processes it started, and SIGKILL only if it
  * hangs: killing a launcher outright would orphan its cluster.
  */
-export function runCli (t: Test, entry: string, args: string[], env: Record<string, string | undefined> = process.env): CliRun {
-  const child = spawn(process.execPath, [entry, ...args], { env: { ...env, NO_COLOR: '1' }, stdio: ['pipe', 'pipe', 'pipe'] })
+export function runCli (t: Test, entry: string, args: string[], env: Record<string, string | undefined> = process.env, wrapper: readonly string[] = []): CliRun {
+  // `wrapper` runs the command through another (e.g. setpriv, to drop a privilege).
+  const argv = [...wrapper, process.execPath, entry, ...args]
+  const child = spawn(argv[0] as string, argv.slice(1), { env: { ...env, NO_COLOR: '1' }, stdio: ['pipe', 'pipe', 'pipe'] })
   let output = ''
   child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
   child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })

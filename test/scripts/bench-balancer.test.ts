@@ -1,7 +1,7 @@
 // npm run bench:balancer on a second of load per leg: the numbers' meaning,
 // never their size (the machine is shared and small).
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { connect, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -18,6 +18,9 @@ t.setTimeout(300_000)
 
 const BENCH = fileURLToPath(new URL('../../scripts/bench-balancer.ts', import.meta.url))
 const installed = { nginx: findCommand('nginx') !== undefined, haproxy: findCommand('haproxy') !== undefined }
+// Linux: where the bench reads each process's CPU time.
+const PROC = existsSync('/proc/self/stat')
+const measured = (value: number | null | undefined): boolean => typeof value === 'number' && Number.isFinite(value) && value > 0
 
 async function runBench (args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> {
   const child = spawn(process.execPath, [BENCH, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
@@ -64,7 +67,14 @@ t.test('a one-second run: every leg answers with no error, the ratios come from 
     t.ok(l.median !== null && l.median.latencyMs.p50 <= l.median.latencyMs.p90 && l.median.latencyMs.p90 <= l.median.latencyMs.p99, `${name}: p50 <= p90 <= p99`)
     t.match(l.url, /^http:\/\/127\.0\.0\.1:\d+$/, `${name}: on 127.0.0.1`)
     t.ok(await portClosed(l.url as string), `${name}: nothing listens on its port after the run`)
-    if (name !== 'direct') t.ok(l.rounds[0]?.proxyCpuUsPerRequest === null || (l.rounds[0]?.proxyCpuUsPerRequest ?? -1) >= 0, `${name}: proxy CPU per request, when /proc has it`)
+    // CPU comes from /proc: where there is one, a leg that served requests used some, so a
+    // zero, a NaN or a missing figure is a measurement that failed, not a fast proxy.
+    const proxyCpu = [l.rounds[0]?.proxyCpuUsPerRequest, l.median?.proxyCpuUsPerRequest]
+    const serversCpu = [l.rounds[0]?.serversCpuUsPerRequest, l.median?.serversCpuUsPerRequest]
+    if (name === 'direct') t.same(proxyCpu, [null, null], 'direct: no proxy, no proxy CPU')
+    else if (PROC) t.ok(proxyCpu.every(measured), `${name}: proxy CPU per request measured, round and median (${proxyCpu.join(', ')} µs)`)
+    else t.same(proxyCpu, [null, null], `${name}: no /proc, no proxy CPU figure`)
+    if (PROC) t.ok(serversCpu.every(measured), `${name}: the app servers' CPU per request measured (${serversCpu.join(', ')} µs)`)
   }
   for (const name of ['nginx', 'haproxy'] as const) {
     if (installed[name]) continue

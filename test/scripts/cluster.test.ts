@@ -1,4 +1,5 @@
-import { createServer, type Server } from 'node:net'
+import { connect, createServer, type Server } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import type * as ClusterModule from '../../scripts/cluster.ts'
 import * as ports from '../../scripts/lib/ports.ts'
@@ -18,12 +19,12 @@ async function holdPort (t: Test): Promise<number> {
 }
 
 /** cluster.ts with its ports module replaced; `freePort` answers `taken` for the first `times` calls. */
-async function clusterWithRacingPorts (t: Test, taken: number, times: number, isPortFree = ports.isPortFree): Promise<{ cluster: typeof ClusterModule, calls: () => number }> {
+async function clusterWithRacingPorts (t: Test, taken: number, times: number, checkPort = ports.checkPort): Promise<{ cluster: typeof ClusterModule, calls: () => number }> {
   let calls = 0
   const cluster = await t.mockImport<typeof ClusterModule>('../../scripts/cluster.ts', {
     '../../scripts/lib/ports.ts': {
       ...ports,
-      isPortFree,
+      checkPort,
       freePort: async () => ++calls <= times ? taken : await ports.freePort()
     }
   })
@@ -73,8 +74,8 @@ t.test('a port taken between the launcher\'s choice and the bind: the cluster st
 
 t.test('a port the user asked for, taken after the check: the clear LaunchError, never another port, nothing left running', { timeout: 180_000 }, async (t) => {
   const taken = await holdPort(t)
-  // isPortFree says yes, as it would have a moment before another process took the port.
-  const { cluster: { startCluster, LaunchError } } = await clusterWithRacingPorts(t, taken, 0, async () => true)
+  // checkPort says free, as it would have a moment before another process took the port.
+  const { cluster: { startCluster, LaunchError } } = await clusterWithRacingPorts(t, taken, 0, async () => ({ free: true }))
   const lines: string[] = []
   const attempt = startCluster({ mode: 'jwt', servers: 2, port: taken, logLevel: 'info', onLog: (source, line) => { lines.push(`${source} ${line}`) } })
   await t.rejects(attempt, LaunchError, 'a LaunchError: npm start exits 2 on it')
@@ -82,4 +83,37 @@ t.test('a port the user asked for, taken after the check: the clear LaunchError,
   const serverPorts = [...lines.join('\n').matchAll(/app-\d .*listening on http:\/\/127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1]))
   t.equal(serverPorts.length, 2, 'both servers had started')
   for (const port of serverPorts) t.notOk(await httpOk(`http://127.0.0.1:${port}/health`, 1000), `and were stopped: nothing answers on ${port}`)
+})
+
+t.test('stop(): a server that closes on a signal of its own while the balancer drains is not an unexpected exit', { timeout: 180_000 }, async (t) => {
+  const { startCluster } = await import('../../scripts/cluster.ts')
+  const cluster = await startCluster({ mode: 'jwt', servers: 2, logLevel: 'warn' })
+  t.teardown(async () => await cluster.stop())
+  const unexpected: string[] = []
+  for (const s of cluster.servers) s.onUnexpectedExit = (code, signal) => { unexpected.push(`${s.id} exited (${signal ?? String(code)})`) }
+
+  // A login in flight at the balancer, its body half sent: stop() waits for the balancer to
+  // drain it before it stops the servers, for as long as this test holds the body back.
+  const socket = connect(Number(new URL(cluster.url).port), '127.0.0.1')
+  socket.on('error', () => {})
+  t.teardown(() => { socket.destroy() })
+  let answer = ''
+  socket.on('data', (chunk: Buffer) => { answer += chunk.toString('latin1') })
+  await new Promise((resolve) => socket.once('connect', resolve))
+  const body = JSON.stringify({ username: 'alice', password: 'wonderland' })
+  socket.write(`POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.slice(0, 10)}`)
+  await sleep(300)
+
+  const stopping = cluster.stop()
+  // Meanwhile every server gets a signal of its own, as when a terminal or a service manager
+  // signals every process: the one without the login exits at once, before stop() asks it to.
+  for (const s of cluster.servers) process.kill(s.pid as number, 'SIGINT')
+  await sleep(1000)
+  t.equal(cluster.servers.filter((s) => s.running).length, 1, 'one server exited before its turn')
+  const closed = new Promise((resolve) => socket.once('close', resolve))
+  socket.write(body.slice(10))
+  await Promise.race([closed, sleep(10_000)])
+  await stopping
+  t.match(answer, /^HTTP\/1\.1 200 /, 'the login in flight was answered')
+  t.same(unexpected, [], 'no exit reported as unexpected')
 })

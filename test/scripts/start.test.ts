@@ -1,11 +1,16 @@
-import { createServer } from 'node:net'
+import { spawn, spawnSync } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
+import { connect, createServer } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { runCli, waitForOutput, type CliRun } from '../helpers/cli.ts'
+import { findCommand } from '../../scripts/lib/bench-proxies.ts'
 import { freePort } from '../../scripts/lib/ports.ts'
 import { httpOk } from '../../scripts/lib/probes.ts'
 
 const START = fileURLToPath(new URL('../../scripts/start.ts', import.meta.url))
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
 const launch = (args: string[], env: Record<string, string | undefined> = process.env): CliRun => runCli(t, START, args, env)
 // A server may take up to the launcher's own 60 s to start on a loaded machine.
@@ -44,6 +49,37 @@ t.test('npm start: a taken port stops the launch with a message that says what t
   t.match(run.output(), '--port')
 })
 
+/**
+ * How to run the launcher without the privilege to bind a port below 1024: as it is for a
+ * normal user; as root, through setpriv dropping CAP_NET_BIND_SERVICE (what lets root bind
+ * them, capabilities(7)) from the launcher alone. Or why it cannot be done here.
+ */
+function withoutBindPrivilege (): { wrapper: string[] } | { skip: string } {
+  let wrapper: string[] = []
+  if (process.getuid?.() === 0) {
+    const setpriv = findCommand('setpriv')
+    if (setpriv === undefined) return { skip: 'running as root without setpriv (util-linux): apt-get install -y util-linux' }
+    wrapper = [setpriv, '--inh-caps=-net_bind_service', '--ambient-caps=-net_bind_service', '--bounding-set=-net_bind_service']
+  }
+  const argv = [...wrapper, process.execPath, '-e', 'require("net").createServer().on("error", (e) => { console.log(e.code); process.exit() }).listen(1, "127.0.0.1", () => { console.log("bound"); process.exit() })']
+  const probe = spawnSync(argv[0] as string, argv.slice(1), { encoding: 'utf8', timeout: 30_000 })
+  if (probe.stdout.trim() !== 'EACCES') return { skip: `a process here can bind port 1 without privileges (probe said ${JSON.stringify(probe.stdout.trim() || probe.stderr.trim())}; net.ipv4.ip_unprivileged_port_start=0?)` }
+  return { wrapper }
+}
+
+const unprivileged = withoutBindPrivilege()
+t.test('npm start: a port that needs privileges is named as such, not as taken', { skip: 'skip' in unprivileged ? unprivileged.skip : false }, async (t) => {
+  const wrapper = 'wrapper' in unprivileged ? unprivileged.wrapper : []
+  const run = runCli(t, START, ['--mode', 'jwt', '--port', '1'], process.env, wrapper)
+  t.equal(await run.exited, 2)
+  // Linux's bound is a setting (1024 unless changed); the message gives the one in force.
+  let bound = 1024
+  try { bound = Number(readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8')) } catch {}
+  t.match(run.output(), `port 1 needs privileges (below ${bound}): choose --port ${bound} or above, e.g. 8080`)
+  t.notMatch(run.output(), 'taken')
+  t.notMatch(run.output(), /app-\d/, 'no server started')
+})
+
 t.test('npm start: redis mode with no redis-server and no REDIS_URL says how to get one', async (t) => {
   const run = launch(['--mode', 'redis', '--port', String(await freePort())], { PATH: '/nonexistent', HOME: process.env.HOME })
   t.equal(await run.exited, 1)
@@ -58,6 +94,161 @@ t.test('npm start: bad flags are refused with the usage', async (t) => {
     t.match(run.output(), 'Usage: npm start')
   }
 })
+
+t.test('npm start: a negative number is a value out of range, whichever way it is written', async (t) => {
+  // Node's parseArgs takes "-1" after a flag for another flag ("argument is ambiguous").
+  for (const [args, message] of [
+    [['--servers', '-1'], '--servers must be a whole number from 1 to 32 (got "-1")'],
+    [['--servers=-1'], '--servers must be a whole number from 1 to 32 (got "-1")'],
+    [['--port', '-80'], '--port must be a port number from 1 to 65535 (got "-80")']
+  ] as const) {
+    const run = launch([...args])
+    t.equal(await run.exited, 2, args.join(' '))
+    t.match(run.output(), message, args.join(' '))
+    t.notMatch(run.output(), 'ambiguous', args.join(' '))
+    t.notMatch(run.output(), 'Starting', `${args.join(' ')}: nothing started`)
+  }
+  // A flag where a value should be is still a missing value, not a value.
+  const run = launch(['--port', '--mode', 'jwt'])
+  t.equal(await run.exited, 2)
+  t.match(run.output(), 'Usage: npm start')
+})
+
+t.test('npm start: an unknown log level is refused before anything starts, flag or LOG_LEVEL', async (t) => {
+  const levels = 'fatal, error, warn, info, debug, trace, silent'
+  const flag = launch(['--log-level', 'loud', '--port', String(await freePort())])
+  t.equal(await flag.exited, 2)
+  t.match(flag.output(), `--log-level must be one of ${levels} (got "loud")`)
+  t.match(flag.output(), 'Usage: npm start')
+  t.notMatch(flag.output(), 'Starting', 'nothing started')
+  const env = launch(['--port', String(await freePort())], { ...process.env, LOG_LEVEL: 'chatty' })
+  t.equal(await env.exited, 2)
+  t.match(env.output(), `LOG_LEVEL must be one of ${levels} (got "chatty")`)
+  t.notMatch(env.output(), 'Starting', 'nothing started')
+})
+
+t.test('npm start: Ctrl-C in a terminal stops everything without warning that a server exited; a server that dies on its own is warned about', { timeout: 240_000 }, async (t) => {
+  const port = await freePort()
+  // A terminal sends Ctrl-C's SIGINT to its whole foreground process group: npm, the launcher
+  // and every child. Detached, npm leads a group of its own that the test can signal the same way.
+  const npm = spawn('npm', ['start', '--', '--mode', 'jwt', '--servers', '4', '--port', String(port)], { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } })
+  const group = npm.pid as number
+  let output = ''
+  npm.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  npm.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  const exited = new Promise<void>((resolve) => npm.once('exit', () => { resolve() }))
+  t.teardown(async () => {
+    if (npm.exitCode !== null || npm.signalCode !== null) return
+    try { process.kill(-group, 'SIGTERM') } catch {}
+    const timer = setTimeout(() => { try { process.kill(-group, 'SIGKILL') } catch {} }, 30_000)
+    await exited
+    clearTimeout(timer)
+  })
+  const run: CliRun = { output: () => output, exited: exited.then(() => npm.exitCode), child: npm }
+  await waitFor(run, 'Ctrl-C stops everything')
+  const servers = [...output.matchAll(/(app-\d) +http:\/\/127\.0\.0\.1:(\d+)/g)].map((m) => ({ id: m[1] as string, port: Number(m[2]) }))
+  t.equal(servers.length, 4)
+
+  // One server killed from outside: that is worth a warning.
+  const victim = descendants(group).find((p) => p.cmdline.includes('services/server.ts'))
+  if (victim === undefined) throw new Error(`no app server among the launcher's processes:\n${output}`)
+  process.kill(victim.pid, 'SIGKILL')
+  await waitFor(run, 'exited (SIGKILL); the balancer will route around it')
+  // Once the balancer has marked it down, so the login below goes to a live server.
+  const deadline = Date.now() + 30_000
+  while (!(await balancerStats(port)).some((u) => !u.healthy)) {
+    if (Date.now() > deadline) throw new Error('the balancer never marked the killed server down')
+    await sleep(100)
+  }
+
+  // Ctrl-C: the three servers left get SIGINT from the "terminal" too, and exit before the
+  // launcher asks them to. A login in flight (its body half sent) keeps the balancer draining
+  // for a second, so they certainly do: the launcher stops the balancer first.
+  const children = descendants(group).filter((p) => p.cmdline.includes('balancer/server.ts') || p.cmdline.includes('services/server.ts'))
+  t.equal(children.length, 4, 'the balancer and three servers are running')
+  const login = await halfSentLogin(port)
+  await sleep(300)
+  const before = output.length
+  process.kill(-group, 'SIGINT')
+  await sleep(1000)
+  t.equal(await login.finish(), 200, 'the login in flight at Ctrl-C is answered')
+  await exited
+  const shutdown = output.slice(before)
+  t.match(shutdown, 'SIGINT: stopping the balancer, the servers')
+  t.match(shutdown, 'All stopped.')
+  t.notMatch(shutdown, /exited \(/, "no warning that a server exited during the launcher's own shutdown")
+  t.notMatch(shutdown, /second SIG/, 'no child got a second signal (which makes it exit at once)')
+  t.same(children.filter((p) => alive(p.pid)).map((p) => p.cmdline), [], 'every child has exited')
+  for (const p of [port, ...servers.map((s) => s.port)]) t.ok(await portClosed(p), `nothing listens on ${p} any more`)
+})
+
+async function balancerStats (port: number): Promise<Array<{ url: string, healthy: boolean }>> {
+  const res = await fetch(`http://127.0.0.1:${port}/_balancer/stats`, { signal: AbortSignal.timeout(5000) })
+  return (await res.json() as { upstreams: Array<{ url: string, healthy: boolean }> }).upstreams
+}
+
+/** POST /login with its body half sent; finish() sends the rest and resolves to the status (0: none). */
+async function halfSentLogin (port: number): Promise<{ finish: () => Promise<number> }> {
+  const body = JSON.stringify({ username: 'alice', password: 'wonderland' })
+  const socket = connect(port, '127.0.0.1')
+  socket.on('error', () => {})
+  let received = ''
+  socket.on('data', (chunk: Buffer) => { received += chunk.toString('latin1') })
+  const closed = new Promise<void>((resolve) => socket.once('close', () => { resolve() }))
+  await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
+  socket.write(`POST /login HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.slice(0, 10)}`)
+  return {
+    async finish () {
+      socket.write(body.slice(10))
+      await Promise.race([closed, sleep(10_000)])
+      socket.destroy()
+      return Number(/^HTTP\/1\.1 (\d{3})/.exec(received)?.[1] ?? 0)
+    }
+  }
+}
+
+function alive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+t.test('npm start: a closed terminal (SIGHUP) stops every child too, now that they have groups of their own', { timeout: 240_000 }, async (t) => {
+  const port = await freePort()
+  const run = launch(['--mode', 'jwt', '--servers', '2', '--port', String(port)])
+  await waitFor(run, 'Ctrl-C stops everything')
+  const servers = [...run.output().matchAll(/app-\d +http:\/\/127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1]))
+  t.equal(servers.length, 2)
+  run.child.kill('SIGHUP')
+  t.equal(await run.exited, 0, 'the launcher stops cleanly')
+  t.match(run.output(), 'SIGHUP: stopping the balancer, the servers')
+  for (const p of [port, ...servers]) t.ok(await portClosed(p), `nothing listens on ${p} any more`)
+})
+
+/** The processes below `root` (Linux /proc), with their command lines. */
+function descendants (root: number): Array<{ pid: number, cmdline: string }> {
+  const parentOf = new Map<number, number>()
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
+      // The fields after the command, which is in parentheses and may hold spaces: state, ppid, ...
+      parentOf.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]))
+    } catch {}
+  }
+  const below = (pid: number): boolean => {
+    for (let p = parentOf.get(pid); p !== undefined && p > 1; p = parentOf.get(p)) if (p === root) return true
+    return false
+  }
+  return [...parentOf.keys()].filter(below).map((pid) => {
+    let cmdline = ''
+    try { cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ') } catch {}
+    return { pid, cmdline }
+  })
+}
 
 async function portClosed (port: number): Promise<boolean> {
   const probe = createServer()

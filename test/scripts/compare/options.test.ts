@@ -43,3 +43,13 @@ t.test('--url measures a running cluster: no sweep and no delay proxy with it', 
   t.throws(() => parseCompareArgs(['--url', 'http://127.0.0.1:8080', '--sweep', 'servers=1..2']), /--sweep/)
   t.throws(() => parseCompareArgs(['--url', 'http://127.0.0.1:8080', '--redis-latency-ms', '5']), /--redis-latency-ms/)
 })
+
+t.test('a negative number after a flag is checked as a value, not refused as a flag (parseArgs\' "ambiguous")', async (t) => {
+  for (const args of [['--servers', '-1'], ['--servers=-1']]) {
+    t.throws(() => parseCompareArgs(args), { name: 'UsageError', message: '--servers must be a whole number from 1 to 32 (got "-1")' }, args.join(' '))
+  }
+  t.throws(() => parseCompareArgs(['--redis-latency-ms', '-5']), { message: '--redis-latency-ms must be a whole number from 0 to 1000 (got "-5")' })
+  t.throws(() => parseCompareArgs(['--warmup', '-.5']), { message: '--warmup must be a number of seconds from 0 to 60 (got "-.5")' })
+  // A flag where the value should be is still a missing value.
+  t.throws(() => parseCompareArgs(['--servers', '--verbose']), { name: 'UsageError', message: /ambiguous/ })
+})
