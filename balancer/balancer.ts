@@ -5,6 +5,7 @@ import { pino } from 'pino'
 import type { Logger } from 'pino'
 import { Agent } from 'undici'
 import type { Dispatcher } from 'undici'
+import { refuseAfterInFlight } from '../lib/refuse-after-in-flight.ts'
 import { parseUpstreams } from './config.ts'
 import type { BalancerConfig, Strategy } from './config.ts'
 import type { ClusterControl } from './control.ts'
@@ -249,8 +250,8 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
     const [status, error] = err.code === 'HPE_HEADER_OVERFLOW'
       ? [431, 'request_header_fields_too_large']
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'request_timeout'] : [400, 'bad_request']
+    if (!endWithJson(socket, status, JSON.stringify({ error, reason: err.code ?? 'unknown' }))) return
     logger.info({ code: err.code, status, remoteAddress: socket.remoteAddress }, 'refused a request the HTTP parser could not accept')
-    endWithJson(socket, status, JSON.stringify({ error, reason: err.code ?? 'unknown' }))
   }
 
   // CONNECT asks for a tunnel; without a listener Node just drops the connection.
@@ -717,10 +718,13 @@ function sendJson (req: http.IncomingMessage, res: http.ServerResponse, status: 
 
 const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 405: 'Method Not Allowed', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' }
 
-/** A whole response written straight to a socket the HTTP server has given up on, then closed. */
-function endWithJson (socket: Socket, status: number, body: string): void {
-  socket.on('error', () => {})
-  socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\ncontent-type: application/json; charset=utf-8\r\ncache-control: no-store\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
+/**
+ * A whole response written straight to a socket the HTTP server has given up on, then closed;
+ * after the responses still in flight on it, if any (pipelining). False when one was already
+ * under way: Node's parser reports each later chunk of a refused connection again.
+ */
+function endWithJson (socket: Socket, status: number, body: string): boolean {
+  return refuseAfterInFlight(socket, `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\ncontent-type: application/json; charset=utf-8\r\ncache-control: no-store\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
 }
 
 function badGatewayBody (upstream: Upstream, reason: string): string {
