@@ -309,7 +309,7 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
       // path it rejects); answer instead of crashing.
       upstream.failures++
       logger.warn({ err, upstream: upstream.url, method: req.method, url: req.url }, 'request could not be proxied')
-      sendJson(req, res, 502, badGatewayBody(upstream, errorCode(err)))
+      sendJson(req, res, 502, badGatewayBody(errorCode(err)))
     }
   }
 
@@ -367,7 +367,7 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
         // abort, so the abort's error finds the client answered and is ignored.
         this.upstream.failures++
         logger.warn({ err, upstream: this.upstream.url, method: res.req.method, url: res.req.url }, 'upstream answer has a header that cannot be passed on')
-        sendJson(res.req, res, 502, badGatewayBody(this.upstream, 'invalid_upstream_header'))
+        sendJson(res.req, res, 502, badGatewayBody('invalid_upstream_header'))
         controller.abort(new Error('upstream answer not passed on'))
       }
     }
@@ -440,16 +440,16 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
     }
     if (TIMEOUT_CODES.has(code)) {
       logger.warn({ upstream: upstream.url, code, method: req.method, url: req.url, timeoutMs: proxyTimeoutMs }, 'upstream timed out')
-      sendJson(req, r, 504, JSON.stringify({ error: 'gateway_timeout', upstream: upstream.url }))
+      sendJson(req, r, 504, GATEWAY_TIMEOUT_BODY)
       return
     }
     if (CONNECT_CODES.has(code)) markDown(upstream, code)
     const retry = canRetry(req, r)
     logger.warn({ upstream: upstream.url, code, method: req.method, url: req.url, retry }, 'proxy error')
     if (retry) {
-      dispatch(req, r, badGatewayBody(upstream, code))
+      dispatch(req, r, badGatewayBody(code))
     } else {
-      sendJson(req, r, 502, badGatewayBody(upstream, code))
+      sendJson(req, r, 502, badGatewayBody(code))
     }
   }
 
@@ -727,9 +727,13 @@ function endWithJson (socket: Socket, status: number, body: string): boolean {
   return refuseAfterInFlight(socket, `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\ncontent-type: application/json; charset=utf-8\r\ncache-control: no-store\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
 }
 
-function badGatewayBody (upstream: Upstream, reason: string): string {
-  return JSON.stringify({ error: 'bad_gateway', upstream: upstream.url, reason })
+// The reason is undici's error code (ECONNREFUSED, UND_ERR_SOCKET...). Which upstream failed goes
+// to the log line, never to the client: an internal address is nobody's business outside.
+function badGatewayBody (reason: string): string {
+  return JSON.stringify({ error: 'bad_gateway', reason })
 }
+
+const GATEWAY_TIMEOUT_BODY = JSON.stringify({ error: 'gateway_timeout' })
 
 function errorCode (err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code
