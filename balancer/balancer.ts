@@ -6,12 +6,13 @@ import type { Logger } from 'pino'
 import { Agent } from 'undici'
 import type { Dispatcher } from 'undici'
 import { refuseAfterInFlight } from '../lib/refuse-after-in-flight.ts'
-import { parseUpstreams } from './config.ts'
+import { DEFAULT_MAX_BODY_BYTES, parseUpstreams } from './config.ts'
 import type { BalancerConfig, Strategy } from './config.ts'
 import type { ClusterControl } from './control.ts'
 import { createDashboard } from './dashboard.ts'
 import { createEventHub, reasonOf } from './events.ts'
 import type { EventHub } from './events.ts'
+import { ForwardedBody, answerTooLarge, answeredBeforeBodyEnded } from './request-body.ts'
 
 export interface UpstreamStats {
   url: string
@@ -181,6 +182,7 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
   // with proxied traffic on a pooled socket.
   const healthAgent = new http.Agent({ keepAlive: false })
   const proxyTimeoutMs = config.proxyTimeoutMs
+  const maxBodyBytes = config.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
   const healthFall = config.healthFall ?? 2
   const strategy: Strategy = config.strategy ?? 'round-robin'
   const sticky = strategy === 'sticky'
@@ -235,6 +237,12 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
     r[kHasBody] = hasBody(req.headers)
     res.on('close', onResponseClose)
     if (events.active) watch(r)
+    if (r[kHasBody] && declaredTooLarge(req.headers, maxBodyBytes)) {
+      // Refused on its Content-Length before anything is forwarded (nginx's client_max_body_size).
+      logger.info({ method: req.method, url: req.url, contentLength: req.headers['content-length'], limit: maxBodyBytes, remoteAddress: req.socket.remoteAddress }, 'refused a request body over MAX_BODY_BYTES')
+      answerTooLarge(res, maxBodyBytes)
+      return
+    }
     dispatch(req, r, undefined)
   }
 
@@ -250,6 +258,12 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
     const [status, error] = err.code === 'HPE_HEADER_OVERFLOW'
       ? [431, 'request_header_fields_too_large']
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'request_timeout'] : [400, 'bad_request']
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' && answeredBeforeBodyEnded(socket)) {
+      // The request was answered already (its upstream answered before the body had all
+      // arrived, and the rest was being dropped): a 408 now would be a second answer to it.
+      socket.destroy()
+      return
+    }
     if (!endWithJson(socket, status, JSON.stringify({ error, reason: err.code ?? 'unknown' }))) return
     logger.info({ code: err.code, status, remoteAddress: socket.remoteAddress }, 'refused a request the HTTP parser could not accept')
   }
@@ -292,7 +306,10 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
     }
     res[kTries]++
     upstream.requests++
-    const attempt = new Attempt(res, upstream)
+    // A request without a body (most GETs) is complete already: it is sent with none instead
+    // of an empty stream. A body is sent once (never retried), counted against the limit.
+    const body = res[kHasBody] ? new ForwardedBody(req, res, maxBodyBytes, refuseBodyTooLarge) : null
+    const attempt = new Attempt(res, upstream, body)
     res[kAttempt] = attempt
     try {
       agent.dispatch({
@@ -300,17 +317,33 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
         method: req.method as Dispatcher.HttpMethod,
         path: upstream.basePath + originPath(req.url ?? '/'),
         headers: forwardedHeaders(req),
-        // A request without a body (most GETs) is complete already: send none
-        // instead of streaming an empty one.
-        body: res[kHasBody] ? req : null
+        body
       }, attempt)
     } catch (err) {
       // undici throws synchronously on a request it cannot send (e.g. a
       // path it rejects); answer instead of crashing.
       upstream.failures++
+      body?.destroy()
       logger.warn({ err, upstream: upstream.url, method: req.method, url: req.url }, 'request could not be proxied')
       sendJson(req, res, 502, badGatewayBody(errorCode(err)))
     }
+  }
+
+  // The client's body passed MAX_BODY_BYTES while it was being forwarded (a chunked body):
+  // nothing more of it goes upstream or is read.
+  function refuseBodyTooLarge (body: ForwardedBody): void {
+    const res = body.res as ProxiedResponse
+    const attempt = res[kAttempt]
+    logger.info({ method: res.req.method, url: res.req.url, received: body.received, limit: maxBodyBytes, upstream: attempt?.upstream.url, remoteAddress: res.req.socket.remoteAddress }, 'refused a request body over MAX_BODY_BYTES')
+    // The attempt is set aside first, so the error our abort causes is not taken for an
+    // upstream failure, and a request still waiting for a connection is never sent.
+    res[kAttempt] = undefined
+    // Midway through the upstream's answer, it cannot be finished without reading on: cut off.
+    if (res.headersSent) res.destroy()
+    else answerTooLarge(res, maxBodyBytes)
+    const controller = attempt?.controller
+    if (controller !== undefined && !controller.aborted) controller.abort(new Error('request body too large'))
+    body.destroy()
   }
 
   // One attempt at one upstream: undici calls these as the answer arrives,
@@ -319,18 +352,21 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
   class Attempt implements Dispatcher.DispatchHandler, AttemptState {
     readonly res: ProxiedResponse
     readonly upstream: Upstream
+    /** The client's body on its way upstream, or null for a request without one. */
+    readonly body: ForwardedBody | null
     controller: Dispatcher.DispatchController | undefined
 
-    constructor (res: ProxiedResponse, upstream: Upstream) {
+    constructor (res: ProxiedResponse, upstream: Upstream, body: ForwardedBody | null) {
       this.res = res
       this.upstream = upstream
+      this.body = body
       this.controller = undefined
     }
 
     onRequestStart (controller: Dispatcher.DispatchController): void {
       this.controller = controller
-      // The client left while the request waited for a connection.
-      if (this.res.destroyed) controller.abort(new Error('client closed'))
+      // The client left, or was answered (a body over the limit), while the request waited for a connection.
+      if (this.res.destroyed || this.res[kAttempt] !== this) controller.abort(new Error('client closed'))
     }
 
     onResponseStart (controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
@@ -423,6 +459,9 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
   // The current attempt failed (onResponseError has set earlier attempts aside).
   function onProxyError (attempt: Attempt, err: Error): void {
     const { upstream, res: r } = attempt
+    // A body is never sent twice: what is left of it is dropped (undici does not always destroy
+    // its body on an error, e.g. when the connection was refused before it was written).
+    attempt.body?.destroy()
     // The client is gone (this is often the abort our own close listener
     // caused) or was already answered.
     if (r.destroyed || r.writableEnded) return
@@ -697,6 +736,12 @@ function answerAsterisk (req: http.IncomingMessage, res: http.ServerResponse): v
 }
 
 const ASTERISK_BODY = JSON.stringify({ error: 'bad_request', reason: 'asterisk_target_needs_options' })
+
+/** Whether a request's Content-Length says more than `limit` bytes (Node's parser has checked it is digits). */
+function declaredTooLarge (headers: http.IncomingHttpHeaders, limit: number): boolean {
+  const length = headers['content-length']
+  return length !== undefined && Number(length) > limit
+}
 
 /** Whether a request has a body: a Content-Length other than 0, or a Transfer-Encoding (RFC 9112 6.3). */
 function hasBody (headers: http.IncomingHttpHeaders): boolean {
