@@ -12,7 +12,8 @@ import type { ClusterControl } from './control.ts'
 import { createDashboard } from './dashboard.ts'
 import { createEventHub, reasonOf } from './events.ts'
 import type { EventHub } from './events.ts'
-import { ForwardedBody, answerTooLarge, answeredBeforeBodyEnded } from './request-body.ts'
+import { ForwardedBody, answerTooLarge, answeredBeforeBodyEnded, bodySent, closeLingering, endWhenBodyEnds, lingering } from './request-body.ts'
+import { createUpstreamConnector } from './upstream-connector.ts'
 
 export interface UpstreamStats {
   url: string
@@ -129,6 +130,8 @@ const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'
 // the upstream closed an idle socket as we reused it); the next connection
 // attempt, or the health checks, decide.
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN'])
+// How undici reports a connection the upstream closed or reset under us.
+const RESET_CODES = new Set(['EPIPE', 'ECONNRESET', 'UND_ERR_SOCKET'])
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }
 const NO_HEALTHY_BODY = JSON.stringify({ error: 'no_healthy_upstream' })
 const NOT_FOUND_BODY = JSON.stringify({ error: 'not_found' })
@@ -176,7 +179,7 @@ const SERVER_OPTIONS: http.ServerOptions = {
 }
 
 export function createBalancer (config: BalancerConfig, logger: Logger = pino({ level: 'silent' }), options: BalancerOptions = {}): Balancer {
-  const agent = new Agent({ ...AGENT_OPTIONS, headersTimeout: config.proxyTimeoutMs, bodyTimeout: config.proxyTimeoutMs, connect: { timeout: config.proxyTimeoutMs } })
+  const agent = new Agent({ ...AGENT_OPTIONS, headersTimeout: config.proxyTimeoutMs, bodyTimeout: config.proxyTimeoutMs, connect: createUpstreamConnector({ timeout: config.proxyTimeoutMs }) })
   // Health checks use their own short-lived connections: a probe must test
   // that a new connection is accepted, and must never wait behind or race
   // with proxied traffic on a pooled socket.
@@ -329,12 +332,19 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
     }
   }
 
-  // The client's body passed MAX_BODY_BYTES while it was being forwarded (a chunked body):
-  // nothing more of it goes upstream or is read.
+  // The client's body passed MAX_BODY_BYTES while it was being forwarded (a chunked body, or
+  // one dropped after an early answer): nothing more of it goes upstream or is read.
   function refuseBodyTooLarge (body: ForwardedBody): void {
     const res = body.res as ProxiedResponse
     const attempt = res[kAttempt]
     logger.info({ method: res.req.method, url: res.req.url, received: body.received, limit: maxBodyBytes, upstream: attempt?.upstream.url, remoteAddress: res.req.socket.remoteAddress }, 'refused a request body over MAX_BODY_BYTES')
+    if (res.headersSent && (res.writableFinished || lingering(res))) {
+      // Answered already (the upstream answered before the body ended), and the rest of the body
+      // was being dropped: only the connection is left to close (lingering already does).
+      if (res.writableFinished) closeLingering(res.req)
+      else res.req.resume()
+      return
+    }
     // The attempt is set aside first, so the error our abort causes is not taken for an
     // upstream failure, and a request still waiting for a connection is never sent.
     res[kAttempt] = undefined
@@ -420,7 +430,11 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
     }
 
     onResponseEnd (): void {
-      if (!this.res.destroyed) this.res.end()
+      const res = this.res
+      if (res.destroyed) return
+      // An early answer (the body is still arriving) on a connection that closes after it.
+      if (this.body !== null && !res.shouldKeepAlive && !res.req.complete) endWhenBodyEnds(res)
+      else res.end()
     }
 
     onResponseError (_controller: Dispatcher.DispatchController, err: Error): void {
@@ -468,15 +482,22 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
     const req = r.req
 
     const code = errorCode(err)
-    upstream.failures++
     if (r.headersSent) {
-      // The upstream failed mid-body (closed, reset or silent too long): the
-      // status line is gone, so the only honest signal left is to cut the
-      // client's response short.
-      logger.warn({ upstream: upstream.url, code, method: req.method, url: req.url }, 'upstream failed mid-response')
+      // The status line is gone, so the only honest signal left is to cut the client's response short.
       r.destroy()
+      if (attempt.body !== null && !bodySent(attempt.body) && RESET_CODES.has(code)) {
+        // The upstream answered before it had read our whole request body, then closed (an
+        // early 413 or 401 does that), and its reset cut the answer short: the upstream is not
+        // failing, it refused the body. (When the answer is whole first, undici reports no error.)
+        logger.info({ upstream: upstream.url, code, method: req.method, url: req.url }, 'upstream answered early and closed before reading the whole request body')
+        return
+      }
+      // The upstream failed mid-body (closed, reset or silent too long).
+      upstream.failures++
+      logger.warn({ upstream: upstream.url, code, method: req.method, url: req.url }, 'upstream failed mid-response')
       return
     }
+    upstream.failures++
     if (TIMEOUT_CODES.has(code)) {
       logger.warn({ upstream: upstream.url, code, method: req.method, url: req.url, timeoutMs: proxyTimeoutMs }, 'upstream timed out')
       sendJson(req, r, 504, GATEWAY_TIMEOUT_BODY)

@@ -69,6 +69,11 @@ export class ForwardedBody extends Readable {
   }
 }
 
+/** Whether the client's whole body went upstream, its end included. */
+export function bodySent (body: ForwardedBody): boolean {
+  return body.readableEnded
+}
+
 /**
  * Whether the request on this connection was answered before its body had all arrived, and the
  * rest is being dropped: Node's request timeout must not then write a 408 as a second answer.
@@ -114,6 +119,27 @@ export function endWhenBodyEnds (res: http.ServerResponse): void {
   ;(req as LingeringRequest)[kLingerResponse] = res
   req.once('end', onLingerSourceEnd)
   ;(res as LingeringResponse)[kLingerTimer] = setTimeout(endLinger, LINGER_MS, res)
+}
+
+/**
+ * Closes the connection of a request already answered whose body is still arriving, in the
+ * same stages: our side first, then, after LINGER_MS of reading and dropping, the rest.
+ */
+export function closeLingering (req: http.IncomingMessage): void {
+  const socket = req.socket
+  socket.end()
+  req.resume()
+  const timer = setTimeout(destroySocket, LINGER_MS, socket)
+  socket.once('close', () => { clearTimeout(timer) })
+}
+
+function destroySocket (socket: Socket): void {
+  socket.destroy()
+}
+
+/** Whether a response is complete but held open by endWhenBodyEnds. */
+export function lingering (res: http.ServerResponse): boolean {
+  return !res.writableEnded && (res as LingeringResponse)[kLingerTimer] !== undefined
 }
 
 function onLingerSourceEnd (this: LingeringRequest): void {

@@ -1,11 +1,32 @@
-// Request bodies: the balancer's own limit (MAX_BODY_BYTES).
+// Request bodies: the balancer's own limit (MAX_BODY_BYTES), and an upstream that answers before
+// it has read a body (as Fastify does over its bodyLimit), which used to be a 502 EPIPE.
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
-import { tally, upload } from '../helpers/upload.ts'
-import { clientAgent, socketCount, startBalancer, startUpstream, waitFor } from './fixtures/helpers.ts'
+import { tally, upload, type UploadOutcome } from '../helpers/upload.ts'
+import { clientAgent, request, socketCount, startBalancer, startUpstream, waitFor } from './fixtures/helpers.ts'
+
+interface Teardown { teardown (fn: () => unknown): void }
 
 const KiB = 1024
+
+/**
+ * An upstream that answers every request at once, before reading its body, with Connection:
+ * close, as Fastify answers a body over its bodyLimit: Node then closes the socket with the body
+ * unread, and the kernel resets the connection under the balancer's next write.
+ */
+async function earlyAnswering (t: Teardown, status: number): Promise<{ url: string, answered: () => number }> {
+  let answered = 0
+  const server = http.createServer((_req, res) => {
+    answered++
+    const body = JSON.stringify({ error: 'refused_early', servedBy: 'app-early' })
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close', 'x-served-by': 'app-early' })
+    res.end(body)
+  })
+  await new Promise<void>((resolve) => { server.listen(0, '127.0.0.1', resolve) })
+  t.teardown(() => { server.closeAllConnections(); server.close() })
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, answered: () => answered }
+}
 
 t.test('a Content-Length over MAX_BODY_BYTES: 413 at once, no upstream contacted, connection closed', async (t) => {
   const up = await startUpstream(t, 'app-1')
@@ -65,4 +86,41 @@ t.test('a chunked body is counted as it streams: past the limit, a 413 and the u
   const whole = await upload(`${url}/upload`, 60 * KiB, { chunked: true })
   t.equal(whole.status, 200, 'a chunked body under the limit passes')
   t.same(whole.json, { received: 60 * KiB }, 'whole')
+})
+
+t.test("an upstream's early answer reaches the client while its body is still uploading", async (t) => {
+  const early = await earlyAnswering(t, 401)
+  const { url, balancer } = await startBalancer(t, [early.url])
+  const keepAlive = clientAgent(t)
+  for (const size of [100_000, 300_000, 900_000, 3_000_000]) {
+    for (const chunked of [false, true]) {
+      for (const agent of [undefined, keepAlive]) {
+        const outcomes: UploadOutcome[] = []
+        for (let i = 0; i < 20; i++) outcomes.push(await upload(`${url}/login`, size, { chunked, agent }))
+        const how = `${size / 1000} kB ${chunked ? 'chunked' : 'with a Content-Length'}${agent === undefined ? '' : ', keep-alive'}`
+        if (size < 1024 * KiB) {
+          t.same(tally(outcomes), { 401: 20 }, `${how}: the upstream's 401, 20 of 20`)
+        } else if (!chunked) {
+          t.same(tally(outcomes), { 413: 20 }, `${how}: over the balancer's 1 MiB, its own 413 at once, 20 of 20`)
+        } else {
+          // Over the limit and chunked: the upstream's 401, or the balancer's 413 when the client's
+          // first megabyte arrived before the upstream's answer (one process here, one event loop).
+          t.ok(outcomes.every((o) => o.status === 401 || o.status === 413), `${how}: a 401 or a 413, 20 of 20 (${JSON.stringify(tally(outcomes))})`)
+        }
+      }
+    }
+  }
+  const together = await Promise.all(Array.from({ length: 20 }, (_, i) => upload(`${url}/login`, 500_000, { chunked: i % 2 === 0, agent: i % 3 === 0 ? keepAlive : undefined })))
+  t.same(tally(together), { 401: 20 }, 'twenty at once: 401 each')
+  t.same(balancer.stats().upstreams.map((u) => u.failures), [0], 'an upstream refusing a body early is not failing')
+  t.ok(early.answered() > 100)
+
+  // The early answer left the keep-alive connection usable: what was left of the body was read and dropped.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+  t.teardown(() => { agent.destroy() })
+  const first = await upload(`${url}/login`, 300_000, { chunked: true, agent })
+  t.equal(first.status, 401)
+  t.not(first.headers.connection, 'close', 'the upstream\'s Connection: close stays on its hop')
+  const next = await request(`${url}/after`, { agent })
+  t.equal(next.status, 401, 'the next request on the same connection is answered')
 })
