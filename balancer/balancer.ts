@@ -385,6 +385,12 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
         controller.abort(new Error('client closed'))
         return
       }
+      // undici hands interim 1xx answers (103 Early Hints, 102) to the same callback, before the
+      // final one. They are not the answer: passed on where the client can take them, or dropped.
+      if (statusCode < 200) {
+        passInterim(res, statusCode, headers)
+        return
+      }
       // One flat [name, value, ...] list handed to writeHead: Node writes it as it is,
       // with no per-header setHeader() and no map of them (the fast path).
       const out: string[] = []
@@ -762,6 +768,22 @@ const ASTERISK_BODY = JSON.stringify({ error: 'bad_request', reason: 'asterisk_t
 function declaredTooLarge (headers: http.IncomingHttpHeaders, limit: number): boolean {
   const length = headers['content-length']
   return length !== undefined && Number(length) > limit
+}
+
+// An interim answer from the upstream (RFC 9110 15.2). 103 Early Hints carries Link headers a
+// browser can start preloading from while the final answer is made (RFC 8297): passed on, with
+// its Link headers only, to HTTP/1.1 clients (a 1xx must not go to an HTTP/1.0 one, RFC 9110
+// 15.2). Any other 1xx is dropped: 102 Processing is obsolete, and Node's server has answered an
+// Expect: 100-continue on the client's hop already. undici never hands us a 100: it takes an
+// unasked 100 Continue for a broken answer and fails the request (client-h1.js, "bad response").
+function passInterim (res: http.ServerResponse, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+  const link = headers.link
+  if (statusCode !== 103 || link === undefined || res.req.httpVersionMinor === 0) return
+  try {
+    res.writeEarlyHints({ link })
+  } catch {
+    // A Link value Node refuses to write: the hint is dropped, the final answer still follows.
+  }
 }
 
 /** Whether a request has a body: a Content-Length other than 0, or a Transfer-Encoding (RFC 9112 6.3). */

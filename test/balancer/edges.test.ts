@@ -1,0 +1,66 @@
+// The edges of proxying (issue 10): interim 1xx answers.
+import http from 'node:http'
+import net from 'node:net'
+import type { AddressInfo } from 'node:net'
+import t from 'tap'
+import { clientAgent, request, startBalancer } from './fixtures/helpers.ts'
+
+interface Teardown { teardown (fn: () => unknown): void }
+
+/** An upstream that answers every request with these bytes, as they are, then closes. */
+async function rawUpstream (t: Teardown, raw: string): Promise<string> {
+  const server = net.createServer((socket) => {
+    socket.on('error', () => {})
+    socket.once('data', () => { socket.end(Buffer.from(raw, 'latin1')) })
+  })
+  await new Promise<void>((resolve) => { server.listen(0, '127.0.0.1', resolve) })
+  t.teardown(() => { server.close() })
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+}
+
+interface Informed { informational: Array<{ status: number, headers: http.IncomingHttpHeaders }>, status: number, body: string }
+
+/** A GET that also records the interim 1xx answers Node's client reports as 'information'. */
+function getWithInformation (url: string): Promise<Informed> {
+  return new Promise((resolve, reject) => {
+    const informational: Informed['informational'] = []
+    const req = http.get(url, { agent: false }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => { body += chunk })
+      res.on('end', () => { resolve({ informational, status: res.statusCode ?? 0, body }) })
+    })
+    req.on('information', (info) => { informational.push({ status: info.statusCode, headers: info.headers }) })
+    req.on('error', reject)
+  })
+}
+
+t.test('an interim 1xx from the upstream is not taken for the answer: 103 passed on, the final answer follows', async (t) => {
+  const hints = await rawUpstream(t, 'HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload; as=style\r\nX-Internal: no\r\n\r\n' +
+    'HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\nx-served-by: app-1\r\n\r\nok')
+  const { url } = await startBalancer(t, [hints])
+  const early = await getWithInformation(`${url}/page`)
+  t.equal(early.status, 200, 'the final answer')
+  t.equal(early.body, 'ok')
+  t.same(early.informational.map((i) => i.status), [103], 'Early Hints reached the client first (RFC 8297)')
+  t.equal(early.informational[0]?.headers.link, '</style.css>; rel=preload; as=style')
+  t.equal(early.informational[0]?.headers['x-internal'], undefined, 'with its Link headers only')
+
+  const processing = await rawUpstream(t, 'HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 103 Early Hints\r\n\r\nHTTP/1.1 201 Created\r\ncontent-length: 4\r\n\r\ndone')
+  const { url: url2 } = await startBalancer(t, [processing])
+  const dropped = await getWithInformation(`${url2}/job`)
+  t.equal(dropped.status, 201)
+  t.equal(dropped.body, 'done')
+  t.same(dropped.informational, [], 'a 102, and a 103 with no Link, are dropped')
+})
+
+t.test('an unasked 100 Continue: undici refuses the answer, and it is a 502, not a hang or a crash', async (t) => {
+  // undici's parser takes a 100 it did not ask for as a broken answer (client-h1.js: "bad
+  // response"); RFC 9110 15.2 says a client must be able to parse it. Known limit, pinned here.
+  const up = await rawUpstream(t, 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok')
+  const { url, balancer } = await startBalancer(t, [up])
+  const reply = await request(`${url}/`, { agent: clientAgent(t) })
+  t.equal(reply.status, 502)
+  t.match(JSON.parse(reply.body), { error: 'bad_gateway', reason: 'UND_ERR_SOCKET' })
+  t.equal(balancer.stats().upstreams[0]?.healthy, true)
+})
