@@ -140,6 +140,8 @@ const METHOD_NOT_ALLOWED_BODY = JSON.stringify({ error: 'method_not_allowed' })
 // the client's Connection: close must not close a pooled upstream socket, and
 // the upstream's Keep-Alive: timeout=72 is not ours to promise to the client.
 // Node frames each side itself (Content-Length, or chunked when absent).
+// Besides these fixed names, every header a message's own Connection header names is hop-by-hop
+// too, and is dropped with it (RFC 9110 7.6.1): see connectionOptions().
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade'])
 // undici frames the body itself (Content-Length, or chunked when absent) and
 // refuses a Transfer-Encoding or Expect header; Node's server already answered
@@ -394,9 +396,10 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
       // One flat [name, value, ...] list handed to writeHead: Node writes it as it is,
       // with no per-header setHeader() and no map of them (the fast path).
       const out: string[] = []
+      const named = connectionOptions(headers.connection)
       for (const name in headers) {
         const value = headers[name]
-        if (value === undefined || HOP_BY_HOP.has(name)) continue
+        if (value === undefined || HOP_BY_HOP.has(name) || (named !== undefined && named.includes(name))) continue
         if (typeof value === 'string') {
           out.push(name, value)
         } else {
@@ -770,6 +773,23 @@ function declaredTooLarge (headers: http.IncomingHttpHeaders, limit: number): bo
   return length !== undefined && Number(length) > limit
 }
 
+/**
+ * The header names a Connection header lists besides `close` and `keep-alive` (lower-cased), or
+ * undefined when there are none, as on nearly every message: RFC 9110 7.6.1 makes each of them
+ * hop-by-hop, for a proxy to drop. (`Connection: close, X-Secret` must not take X-Secret past us.)
+ */
+function connectionOptions (value: string | string[] | undefined): string[] | undefined {
+  if (value === undefined || value === 'keep-alive' || value === 'close') return undefined
+  let named: string[] | undefined
+  for (const option of (typeof value === 'string' ? value : value.join(',')).split(',')) {
+    const name = option.trim().toLowerCase()
+    if (name === '' || name === 'close' || name === 'keep-alive') continue
+    named ??= []
+    named.push(name)
+  }
+  return named
+}
+
 // An interim answer from the upstream (RFC 9110 15.2). 103 Early Hints carries Link headers a
 // browser can start preloading from while the final answer is made (RFC 8297): passed on, with
 // its Link headers only, to HTTP/1.1 clients (a 1xx must not go to an HTTP/1.0 one, RFC 9110
@@ -840,18 +860,19 @@ function originPath (url: string): string {
   }
 }
 
-// The headers sent upstream: the client's, less the hop-by-hop ones, and
-// X-Forwarded-For/-Port/-Proto/-Host set from the connection, replacing
-// whatever the client sent (a retry sets the same values again). req.headers
-// is changed in place: no copy per request. Transfer-Encoding stays: it tells
-// Node's client to send the body on chunked.
+// The headers sent upstream: the client's, less the hop-by-hop ones (the fixed list and those
+// its Connection header names), and X-Forwarded-For/-Port/-Proto/-Host set from the connection,
+// replacing whatever the client sent (a retry sets the same values again). req.headers is
+// changed in place: no copy per request.
 function forwardedHeaders (req: http.IncomingMessage): http.IncomingHttpHeaders {
   const headers = req.headers
+  const host = headers.host
+  const named = connectionOptions(headers.connection)
   for (let i = 0; i < REQUEST_HOP_BY_HOP.length; i++) {
     const name = REQUEST_HOP_BY_HOP[i] as string
     if (headers[name] !== undefined) delete headers[name]
   }
-  const host = headers.host
+  if (named !== undefined) for (const name of named) delete headers[name]
   headers['x-forwarded-for'] = req.socket.remoteAddress ?? ''
   headers['x-forwarded-port'] = (host === undefined ? undefined : HOST_PORT.exec(host)?.[1]) ?? '80'
   headers['x-forwarded-proto'] = 'http'

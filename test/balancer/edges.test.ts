@@ -1,4 +1,4 @@
-// The edges of proxying (issue 10): interim 1xx answers.
+// The edges of proxying (issue 10): interim 1xx answers, and headers a Connection header names.
 import http from 'node:http'
 import net from 'node:net'
 import type { AddressInfo } from 'node:net'
@@ -15,6 +15,13 @@ async function rawUpstream (t: Teardown, raw: string): Promise<string> {
   })
   await new Promise<void>((resolve) => { server.listen(0, '127.0.0.1', resolve) })
   t.teardown(() => { server.close() })
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+}
+
+async function upstreamWith (t: Teardown, handler: http.RequestListener): Promise<string> {
+  const server = http.createServer(handler)
+  await new Promise<void>((resolve) => { server.listen(0, '127.0.0.1', resolve) })
+  t.teardown(() => { server.closeAllConnections(); server.close() })
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
 }
 
@@ -63,4 +70,26 @@ t.test('an unasked 100 Continue: undici refuses the answer, and it is a 502, not
   t.equal(reply.status, 502)
   t.match(JSON.parse(reply.body), { error: 'bad_gateway', reason: 'UND_ERR_SOCKET' })
   t.equal(balancer.stats().upstreams[0]?.healthy, true)
+})
+
+t.test('headers named in Connection are hop-by-hop too, and dropped both ways (RFC 9110 7.6.1)', async (t) => {
+  const seen: http.IncomingHttpHeaders[] = []
+  const up = await upstreamWith(t, (req, res) => {
+    seen.push(req.headers)
+    res.writeHead(200, { 'content-type': 'text/plain', connection: 'keep-alive, X-Internal-Route', 'x-internal-route': 'rack-7', 'x-public': 'yes' })
+    res.end('ok')
+  })
+  const { url } = await startBalancer(t, [up])
+  const agent = clientAgent(t)
+  const reply = await request(`${url}/`, { agent, headers: { connection: 'keep-alive, X-Secret, x-forwarded-for', 'x-secret': 'hop', 'x-kept': 'end-to-end' } })
+  t.equal(reply.status, 200)
+  t.equal(reply.headers['x-internal-route'], undefined, "the upstream's Connection-named header stays on its hop")
+  t.equal(reply.headers['x-public'], 'yes')
+  t.equal(seen[0]?.['x-secret'], undefined, "the client's Connection-named header stays on its hop")
+  t.equal(seen[0]?.['x-kept'], 'end-to-end')
+  t.equal(seen[0]?.['x-forwarded-for'], '127.0.0.1', 'naming X-Forwarded-For in Connection does not take ours away')
+
+  const close = await request(`${url}/`, { agent, headers: { connection: 'close, X-Secret', 'x-secret': 'hop' } })
+  t.equal(close.status, 200)
+  t.equal(seen[1]?.['x-secret'], undefined, 'Connection: close, X-Secret')
 })
