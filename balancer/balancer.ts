@@ -147,7 +147,6 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'tra
 // refuses a Transfer-Encoding or Expect header; Node's server already answered
 // any Expect: 100-continue on the client's hop.
 const REQUEST_HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'transfer-encoding', 'expect'] as const
-const HOST_PORT = /:(\d+)$/
 const PIN_PATTERN = /(?:^|;)\s*lb=([^;\s]*)/
 
 // The upstream side is undici (the client behind Node's fetch, and
@@ -861,9 +860,8 @@ function originPath (url: string): string {
 }
 
 // The headers sent upstream: the client's, less the hop-by-hop ones (the fixed list and those
-// its Connection header names), and X-Forwarded-For/-Port/-Proto/-Host set from the connection,
-// replacing whatever the client sent (a retry sets the same values again). req.headers is
-// changed in place: no copy per request.
+// its Connection header names), and X-Forwarded-* set by us, replacing whatever the client sent
+// (a retry sets the same values again). req.headers is changed in place: no copy per request.
 function forwardedHeaders (req: http.IncomingMessage): http.IncomingHttpHeaders {
   const headers = req.headers
   const host = headers.host
@@ -873,9 +871,20 @@ function forwardedHeaders (req: http.IncomingMessage): http.IncomingHttpHeaders 
     if (headers[name] !== undefined) delete headers[name]
   }
   if (named !== undefined) for (const name of named) delete headers[name]
-  headers['x-forwarded-for'] = req.socket.remoteAddress ?? ''
-  headers['x-forwarded-port'] = (host === undefined ? undefined : HOST_PORT.exec(host)?.[1]) ?? '80'
+  const socket = req.socket
+  // For: the address of the peer of this TCP connection, the one fact about the client we know
+  // first-hand. The app servers count failed logins under it (they trust it from us only).
+  headers['x-forwarded-for'] = socket.remoteAddress ?? ''
+  // Port: the port the client connected to, of this connection (not the Host header's, which
+  // is the client's to write, and names no port at all on a default one). Behind a container's
+  // port mapping it is the balancer's own port, not the host's.
+  headers['x-forwarded-port'] = String(socket.localPort ?? '')
+  // Proto: the scheme the client used to reach us. The balancer listens on plain HTTP only (no
+  // TLS), so it is always http; a TLS terminator in front of it would have to say otherwise.
   headers['x-forwarded-proto'] = 'http'
+  // Host: the authority the client asked for (its Host header, read before a Connection option
+  // could drop it), for an app building absolute links. It is the client's claim, used for
+  // nothing that decides access; empty when the request had none.
   headers['x-forwarded-host'] = host ?? ''
   return headers
 }

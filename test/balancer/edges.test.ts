@@ -1,4 +1,5 @@
-// The edges of proxying (issue 10): interim 1xx answers, and headers a Connection header names.
+// The edges of proxying (issue 10): interim 1xx answers, headers a Connection header names, and
+// where X-Forwarded-Port comes from.
 import http from 'node:http'
 import net from 'node:net'
 import type { AddressInfo } from 'node:net'
@@ -92,4 +93,18 @@ t.test('headers named in Connection are hop-by-hop too, and dropped both ways (R
   const close = await request(`${url}/`, { agent, headers: { connection: 'close, X-Secret', 'x-secret': 'hop' } })
   t.equal(close.status, 200)
   t.equal(seen[1]?.['x-secret'], undefined, 'Connection: close, X-Secret')
+})
+
+t.test('X-Forwarded-Port is the port the client connected to, not what its Host header says', async (t) => {
+  const seen: http.IncomingHttpHeaders[] = []
+  const up = await upstreamWith(t, (req, res) => { seen.push(req.headers); res.end('ok') })
+  const { url } = await startBalancer(t, [up])
+  const port = new URL(url).port
+  const agent = clientAgent(t)
+  await request(`${url}/`, { agent, headers: { host: 'shop.example:9999' } })
+  await request(`${url}/`, { agent, headers: { host: 'shop.example' } })
+  t.equal(seen[0]?.['x-forwarded-port'], port, 'not 9999')
+  t.equal(seen[1]?.['x-forwarded-port'], port, 'not 80')
+  t.equal(seen[0]?.['x-forwarded-host'], 'shop.example:9999', 'X-Forwarded-Host is the Host the client asked for')
+  t.equal(seen[1]?.['x-forwarded-proto'], 'http')
 })
