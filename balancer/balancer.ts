@@ -100,6 +100,8 @@ const kPin = Symbol('balancer.pin')
 // upstream's answer said that the dashboard shows.
 const kStarted = Symbol('balancer.started')
 const kSeen = Symbol('balancer.seen')
+// Set only while the upstream is paused because the client stopped reading.
+const kStallTimer = Symbol('balancer.stallTimer')
 
 /** What the shared listeners and the dashboard need of an attempt (the class lives in createBalancer). */
 interface AttemptState {
@@ -119,6 +121,7 @@ interface ProxiedResponse extends http.ServerResponse {
   [kPin]?: string | undefined
   [kStarted]?: number
   [kSeen]?: { servedBy: string | string[] | undefined, authenticate: string | string[] | undefined }
+  [kStallTimer]: NodeJS.Timeout | undefined
 }
 
 // undici's names for an upstream that stayed silent past PROXY_TIMEOUT_MS:
@@ -239,6 +242,7 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
     r[kAttempt] = undefined
     r[kTries] = 0
     r[kHasBody] = hasBody(req.headers)
+    r[kStallTimer] = undefined
     res.on('close', onResponseClose)
     if (events.active) watch(r)
     if (r[kHasBody] && declaredTooLarge(req.headers, maxBodyBytes)) {
@@ -427,13 +431,18 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
     }
 
     // The body, chunk by chunk, with back-pressure: a slow client pauses the
-    // upstream's response instead of our memory filling up.
+    // upstream's response instead of our memory filling up. A client that stops
+    // reading altogether would hold the upstream request and its connection for
+    // ever (undici's body timeout does not run while paused): once its connection
+    // has taken no byte for PROXY_TIMEOUT_MS, its response is cut off and the
+    // upstream request aborted (nginx's send_timeout, between two successful writes).
     onResponseData (controller: Dispatcher.DispatchController, chunk: Buffer): void {
       const res = this.res
       if (res.destroyed) return
       if (!res.write(chunk)) {
         controller.pause()
         res.once('drain', onClientDrain)
+        res[kStallTimer] = setTimeout(onClientStalled, proxyTimeoutMs, res, res.writableLength)
       }
     }
 
@@ -519,6 +528,22 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
     } else {
       sendJson(req, r, 502, badGatewayBody(code))
     }
+  }
+
+  // PROXY_TIMEOUT_MS after the client's response paused the upstream, and it has not drained:
+  // if its connection took no byte since `waiting` bytes were waiting, it has stopped reading.
+  function onClientStalled (res: ProxiedResponse, waiting: number): void {
+    res[kStallTimer] = undefined
+    if (res.destroyed || res.writableFinished) return
+    const left = res.writableLength
+    if (left < waiting) {
+      // Slow, but reading: with megabytes in the kernel's buffers between us, a drain can take a while.
+      res[kStallTimer] = setTimeout(onClientStalled, proxyTimeoutMs, res, left)
+      return
+    }
+    logger.warn({ upstream: res[kAttempt]?.upstream.url, method: res.req.method, url: res.req.url, timeoutMs: proxyTimeoutMs, remoteAddress: res.req.socket.remoteAddress }, 'client stopped reading its response: cut off, upstream request aborted')
+    // Closing the response runs onResponseClose, which aborts the upstream request.
+    res.destroy()
   }
 
   // A request can be sent again only if nothing about it can have taken
@@ -726,10 +751,14 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
 // Shared listeners: `this` is the emitter, so no per-request closure exists.
 
 function onClientDrain (this: ProxiedResponse): void {
+  clearTimeout(this[kStallTimer])
+  this[kStallTimer] = undefined
   this[kAttempt]?.controller?.resume()
 }
 
 function onResponseClose (this: http.ServerResponse): void {
+  const stalled = (this as ProxiedResponse)[kStallTimer]
+  if (stalled !== undefined) clearTimeout(stalled)
   if (this.writableFinished) return
   // The client hung up before the proxied response was done: abort the
   // upstream request too, or it and its pooled connection would live on.

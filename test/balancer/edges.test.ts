@@ -1,10 +1,10 @@
-// The edges of proxying (issue 10): interim 1xx answers, headers a Connection header names, and
-// where X-Forwarded-Port comes from.
+// The edges of proxying (issue 10): interim 1xx answers, headers a Connection header names,
+// where X-Forwarded-Port comes from, and a client that stops reading.
 import http from 'node:http'
 import net from 'node:net'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
-import { clientAgent, request, startBalancer } from './fixtures/helpers.ts'
+import { clientAgent, request, socketCount, startBalancer, waitFor } from './fixtures/helpers.ts'
 
 interface Teardown { teardown (fn: () => unknown): void }
 
@@ -107,4 +107,58 @@ t.test('X-Forwarded-Port is the port the client connected to, not what its Host 
   t.equal(seen[1]?.['x-forwarded-port'], port, 'not 80')
   t.equal(seen[0]?.['x-forwarded-host'], 'shop.example:9999', 'X-Forwarded-Host is the Host the client asked for')
   t.equal(seen[1]?.['x-forwarded-proto'], 'http')
+})
+
+t.test('a client that stops reading frees the upstream connection within PROXY_TIMEOUT_MS', async (t) => {
+  let closed = 0
+  let sent = 0
+  // An endless answer, written as fast as the connection to the balancer takes it.
+  const up = await upstreamWith(t, (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream' })
+    const chunk = Buffer.alloc(64 * 1024, 'x')
+    const more = (): void => {
+      while (!res.destroyed) {
+        sent += chunk.length
+        if (!res.write(chunk)) break
+      }
+      if (!res.destroyed) res.once('drain', more)
+    }
+    res.on('close', () => { closed++ })
+    more()
+  })
+  const { url, balancer } = await startBalancer(t, [up], { proxyTimeoutMs: 300 })
+  const port = Number(new URL(url).port)
+
+  const stuck = net.connect(port, '127.0.0.1')
+  stuck.on('error', () => {})
+  t.teardown(() => { stuck.destroy() })
+  const started = Date.now()
+  stuck.write('GET /download HTTP/1.1\r\nHost: x\r\n\r\n')
+  stuck.pause() // and never reads a byte
+  await waitFor('the upstream request to be closed', () => closed === 1, 5000)
+  const waited = Date.now() - started
+  t.ok(sent > 1024 * 1024, `the answer was flowing until the buffers between them filled (${sent} bytes)`)
+  t.ok(waited < 3000, `the upstream request was aborted ${waited} ms after it started (PROXY_TIMEOUT_MS 300)`)
+  await waitFor('the balancer to drop the upstream connection', () => socketCount(balancer.agent).active === 0)
+  await waitFor('the stuck client to be cut off', () => stuck.destroyed || stuck.readableEnded || stuck.closed, 2000).catch(() => {})
+  t.same(balancer.stats().upstreams.map((u) => u.failures), [0], 'a client that stops reading is no upstream failure')
+
+  // A client that reads slowly but steadily is not cut off. (Between two drains there can be
+  // more than a second even so: megabytes sit in the kernel's buffers on loopback, and the
+  // kernel wakes a writer only once a good part of its buffer is free; measured up to 1.5 s at
+  // 20 ms per 64 KiB read. Hence the default of 10 s, and a longer timeout here than above.)
+  const { url: patient } = await startBalancer(t, [up], { proxyTimeoutMs: 3000 })
+  const slow = await new Promise<number>((resolve, reject) => {
+    http.get(`${patient}/download`, { agent: false }, (res) => {
+      let got = 0
+      res.on('data', (chunk: Buffer) => {
+        got += chunk.length
+        res.pause()
+        setTimeout(() => res.resume(), 5)
+        if (got > 8 * 1024 * 1024) { res.destroy(); resolve(got) }
+      })
+      res.on('error', reject)
+    }).on('error', reject)
+  })
+  t.ok(slow > 8 * 1024 * 1024, 'a slow reader got 8 MiB, pausing 5 ms per chunk')
 })
