@@ -140,7 +140,12 @@ t.test('a client that stops reading frees the upstream connection within PROXY_T
   t.ok(sent > 1024 * 1024, `the answer was flowing until the buffers between them filled (${sent} bytes)`)
   t.ok(waited < 3000, `the upstream request was aborted ${waited} ms after it started (PROXY_TIMEOUT_MS 300)`)
   await waitFor('the balancer to drop the upstream connection', () => socketCount(balancer.agent).active === 0)
-  await waitFor('the stuck client to be cut off', () => stuck.destroyed || stuck.readableEnded || stuck.closed, 2000).catch(() => {})
+  // The stuck client's own connection is closed too (seen from the balancer: a paused socket
+  // notices nothing until it reads).
+  const clientConnections = (): Promise<number> => new Promise((resolve, reject) => {
+    balancer.server.getConnections((err, count) => { if (err !== null) reject(err); else resolve(count) })
+  })
+  await waitFor("the balancer to close the stuck client's connection", async () => (await clientConnections()) === 0)
   t.same(balancer.stats().upstreams.map((u) => u.failures), [0], 'a client that stops reading is no upstream failure')
 
   // A client that reads slowly but steadily is not cut off. (Between two drains there can be
