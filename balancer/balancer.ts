@@ -5,12 +5,15 @@ import { pino } from 'pino'
 import type { Logger } from 'pino'
 import { Agent } from 'undici'
 import type { Dispatcher } from 'undici'
-import { parseUpstreams } from './config.ts'
+import { refuseAfterInFlight } from '../lib/refuse-after-in-flight.ts'
+import { DEFAULT_MAX_BODY_BYTES, parseUpstreams } from './config.ts'
 import type { BalancerConfig, Strategy } from './config.ts'
 import type { ClusterControl } from './control.ts'
 import { createDashboard } from './dashboard.ts'
 import { createEventHub, reasonOf } from './events.ts'
 import type { EventHub } from './events.ts'
+import { ForwardedBody, answerTooLarge, answeredBeforeBodyEnded, bodySent, closeLingering, endWhenBodyEnds, lingering } from './request-body.ts'
+import { createUpstreamConnector } from './upstream-connector.ts'
 
 export interface UpstreamStats {
   url: string
@@ -97,6 +100,8 @@ const kPin = Symbol('balancer.pin')
 // upstream's answer said that the dashboard shows.
 const kStarted = Symbol('balancer.started')
 const kSeen = Symbol('balancer.seen')
+// Set only while the upstream is paused because the client stopped reading.
+const kStallTimer = Symbol('balancer.stallTimer')
 
 /** What the shared listeners and the dashboard need of an attempt (the class lives in createBalancer). */
 interface AttemptState {
@@ -116,6 +121,7 @@ interface ProxiedResponse extends http.ServerResponse {
   [kPin]?: string | undefined
   [kStarted]?: number
   [kSeen]?: { servedBy: string | string[] | undefined, authenticate: string | string[] | undefined }
+  [kStallTimer]: NodeJS.Timeout | undefined
 }
 
 // undici's names for an upstream that stayed silent past PROXY_TIMEOUT_MS:
@@ -127,6 +133,8 @@ const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'
 // the upstream closed an idle socket as we reused it); the next connection
 // attempt, or the health checks, decide.
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN'])
+// How undici reports a connection the upstream closed or reset under us.
+const RESET_CODES = new Set(['EPIPE', 'ECONNRESET', 'UND_ERR_SOCKET'])
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }
 const NO_HEALTHY_BODY = JSON.stringify({ error: 'no_healthy_upstream' })
 const NOT_FOUND_BODY = JSON.stringify({ error: 'not_found' })
@@ -135,12 +143,13 @@ const METHOD_NOT_ALLOWED_BODY = JSON.stringify({ error: 'method_not_allowed' })
 // the client's Connection: close must not close a pooled upstream socket, and
 // the upstream's Keep-Alive: timeout=72 is not ours to promise to the client.
 // Node frames each side itself (Content-Length, or chunked when absent).
+// Besides these fixed names, every header a message's own Connection header names is hop-by-hop
+// too, and is dropped with it (RFC 9110 7.6.1): see connectionOptions().
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade'])
 // undici frames the body itself (Content-Length, or chunked when absent) and
 // refuses a Transfer-Encoding or Expect header; Node's server already answered
 // any Expect: 100-continue on the client's hop.
 const REQUEST_HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'transfer-encoding', 'expect'] as const
-const HOST_PORT = /:(\d+)$/
 const PIN_PATTERN = /(?:^|;)\s*lb=([^;\s]*)/
 
 // The upstream side is undici (the client behind Node's fetch, and
@@ -174,12 +183,13 @@ const SERVER_OPTIONS: http.ServerOptions = {
 }
 
 export function createBalancer (config: BalancerConfig, logger: Logger = pino({ level: 'silent' }), options: BalancerOptions = {}): Balancer {
-  const agent = new Agent({ ...AGENT_OPTIONS, headersTimeout: config.proxyTimeoutMs, bodyTimeout: config.proxyTimeoutMs, connect: { timeout: config.proxyTimeoutMs } })
+  const agent = new Agent({ ...AGENT_OPTIONS, headersTimeout: config.proxyTimeoutMs, bodyTimeout: config.proxyTimeoutMs, connect: createUpstreamConnector({ timeout: config.proxyTimeoutMs }) })
   // Health checks use their own short-lived connections: a probe must test
   // that a new connection is accepted, and must never wait behind or race
   // with proxied traffic on a pooled socket.
   const healthAgent = new http.Agent({ keepAlive: false })
   const proxyTimeoutMs = config.proxyTimeoutMs
+  const maxBodyBytes = config.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
   const healthFall = config.healthFall ?? 2
   const strategy: Strategy = config.strategy ?? 'round-robin'
   const sticky = strategy === 'sticky'
@@ -232,8 +242,15 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
     r[kAttempt] = undefined
     r[kTries] = 0
     r[kHasBody] = hasBody(req.headers)
+    r[kStallTimer] = undefined
     res.on('close', onResponseClose)
     if (events.active) watch(r)
+    if (r[kHasBody] && declaredTooLarge(req.headers, maxBodyBytes)) {
+      // Refused on its Content-Length before anything is forwarded (nginx's client_max_body_size).
+      logger.info({ method: req.method, url: req.url, contentLength: req.headers['content-length'], limit: maxBodyBytes, remoteAddress: req.socket.remoteAddress }, 'refused a request body over MAX_BODY_BYTES')
+      answerTooLarge(res, maxBodyBytes)
+      return
+    }
     dispatch(req, r, undefined)
   }
 
@@ -249,8 +266,14 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
     const [status, error] = err.code === 'HPE_HEADER_OVERFLOW'
       ? [431, 'request_header_fields_too_large']
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'request_timeout'] : [400, 'bad_request']
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' && answeredBeforeBodyEnded(socket)) {
+      // The request was answered already (its upstream answered before the body had all
+      // arrived, and the rest was being dropped): a 408 now would be a second answer to it.
+      socket.destroy()
+      return
+    }
+    if (!endWithJson(socket, status, JSON.stringify({ error, reason: err.code ?? 'unknown' }))) return
     logger.info({ code: err.code, status, remoteAddress: socket.remoteAddress }, 'refused a request the HTTP parser could not accept')
-    endWithJson(socket, status, JSON.stringify({ error, reason: err.code ?? 'unknown' }))
   }
 
   // CONNECT asks for a tunnel; without a listener Node just drops the connection.
@@ -291,7 +314,10 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
     }
     res[kTries]++
     upstream.requests++
-    const attempt = new Attempt(res, upstream)
+    // A request without a body (most GETs) is complete already: it is sent with none instead
+    // of an empty stream. A body is sent once (never retried), counted against the limit.
+    const body = res[kHasBody] ? new ForwardedBody(req, res, maxBodyBytes, refuseBodyTooLarge) : null
+    const attempt = new Attempt(res, upstream, body)
     res[kAttempt] = attempt
     try {
       agent.dispatch({
@@ -299,17 +325,40 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
         method: req.method as Dispatcher.HttpMethod,
         path: upstream.basePath + originPath(req.url ?? '/'),
         headers: forwardedHeaders(req),
-        // A request without a body (most GETs) is complete already: send none
-        // instead of streaming an empty one.
-        body: res[kHasBody] ? req : null
+        body
       }, attempt)
     } catch (err) {
       // undici throws synchronously on a request it cannot send (e.g. a
       // path it rejects); answer instead of crashing.
       upstream.failures++
+      body?.destroy()
       logger.warn({ err, upstream: upstream.url, method: req.method, url: req.url }, 'request could not be proxied')
-      sendJson(req, res, 502, badGatewayBody(upstream, errorCode(err)))
+      sendJson(req, res, 502, badGatewayBody(errorCode(err)))
     }
+  }
+
+  // The client's body passed MAX_BODY_BYTES while it was being forwarded (a chunked body, or
+  // one dropped after an early answer): nothing more of it goes upstream or is read.
+  function refuseBodyTooLarge (body: ForwardedBody): void {
+    const res = body.res as ProxiedResponse
+    const attempt = res[kAttempt]
+    logger.info({ method: res.req.method, url: res.req.url, received: body.received, limit: maxBodyBytes, upstream: attempt?.upstream.url, remoteAddress: res.req.socket.remoteAddress }, 'refused a request body over MAX_BODY_BYTES')
+    if (res.headersSent && (res.writableFinished || lingering(res))) {
+      // Answered already (the upstream answered before the body ended), and the rest of the body
+      // was being dropped: only the connection is left to close (lingering already does).
+      if (res.writableFinished) closeLingering(res.req)
+      else res.req.resume()
+      return
+    }
+    // The attempt is set aside first, so the error our abort causes is not taken for an
+    // upstream failure, and a request still waiting for a connection is never sent.
+    res[kAttempt] = undefined
+    // Midway through the upstream's answer, it cannot be finished without reading on: cut off.
+    if (res.headersSent) res.destroy()
+    else answerTooLarge(res, maxBodyBytes)
+    const controller = attempt?.controller
+    if (controller !== undefined && !controller.aborted) controller.abort(new Error('request body too large'))
+    body.destroy()
   }
 
   // One attempt at one upstream: undici calls these as the answer arrives,
@@ -318,18 +367,21 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
   class Attempt implements Dispatcher.DispatchHandler, AttemptState {
     readonly res: ProxiedResponse
     readonly upstream: Upstream
+    /** The client's body on its way upstream, or null for a request without one. */
+    readonly body: ForwardedBody | null
     controller: Dispatcher.DispatchController | undefined
 
-    constructor (res: ProxiedResponse, upstream: Upstream) {
+    constructor (res: ProxiedResponse, upstream: Upstream, body: ForwardedBody | null) {
       this.res = res
       this.upstream = upstream
+      this.body = body
       this.controller = undefined
     }
 
     onRequestStart (controller: Dispatcher.DispatchController): void {
       this.controller = controller
-      // The client left while the request waited for a connection.
-      if (this.res.destroyed) controller.abort(new Error('client closed'))
+      // The client left, or was answered (a body over the limit), while the request waited for a connection.
+      if (this.res.destroyed || this.res[kAttempt] !== this) controller.abort(new Error('client closed'))
     }
 
     onResponseStart (controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
@@ -338,12 +390,19 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
         controller.abort(new Error('client closed'))
         return
       }
+      // undici hands interim 1xx answers (103 Early Hints, 102) to the same callback, before the
+      // final one. They are not the answer: passed on where the client can take them, or dropped.
+      if (statusCode < 200) {
+        passInterim(res, statusCode, headers)
+        return
+      }
       // One flat [name, value, ...] list handed to writeHead: Node writes it as it is,
       // with no per-header setHeader() and no map of them (the fast path).
       const out: string[] = []
+      const named = connectionOptions(headers.connection)
       for (const name in headers) {
         const value = headers[name]
-        if (value === undefined || HOP_BY_HOP.has(name)) continue
+        if (value === undefined || HOP_BY_HOP.has(name) || (named !== undefined && named.includes(name))) continue
         if (typeof value === 'string') {
           out.push(name, value)
         } else {
@@ -366,24 +425,33 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
         // abort, so the abort's error finds the client answered and is ignored.
         this.upstream.failures++
         logger.warn({ err, upstream: this.upstream.url, method: res.req.method, url: res.req.url }, 'upstream answer has a header that cannot be passed on')
-        sendJson(res.req, res, 502, badGatewayBody(this.upstream, 'invalid_upstream_header'))
+        sendJson(res.req, res, 502, badGatewayBody('invalid_upstream_header'))
         controller.abort(new Error('upstream answer not passed on'))
       }
     }
 
     // The body, chunk by chunk, with back-pressure: a slow client pauses the
-    // upstream's response instead of our memory filling up.
+    // upstream's response instead of our memory filling up. A client that stops
+    // reading altogether would hold the upstream request and its connection for
+    // ever (undici's body timeout does not run while paused): once its connection
+    // has taken no byte for PROXY_TIMEOUT_MS, its response is cut off and the
+    // upstream request aborted (nginx's send_timeout, between two successful writes).
     onResponseData (controller: Dispatcher.DispatchController, chunk: Buffer): void {
       const res = this.res
       if (res.destroyed) return
       if (!res.write(chunk)) {
         controller.pause()
         res.once('drain', onClientDrain)
+        res[kStallTimer] = setTimeout(onClientStalled, proxyTimeoutMs, res, res.writableLength)
       }
     }
 
     onResponseEnd (): void {
-      if (!this.res.destroyed) this.res.end()
+      const res = this.res
+      if (res.destroyed) return
+      // An early answer (the body is still arriving) on a connection that closes after it.
+      if (this.body !== null && !res.shouldKeepAlive && !res.req.complete) endWhenBodyEnds(res)
+      else res.end()
     }
 
     onResponseError (_controller: Dispatcher.DispatchController, err: Error): void {
@@ -422,34 +490,60 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
   // The current attempt failed (onResponseError has set earlier attempts aside).
   function onProxyError (attempt: Attempt, err: Error): void {
     const { upstream, res: r } = attempt
+    // A body is never sent twice: what is left of it is dropped (undici does not always destroy
+    // its body on an error, e.g. when the connection was refused before it was written).
+    attempt.body?.destroy()
     // The client is gone (this is often the abort our own close listener
     // caused) or was already answered.
     if (r.destroyed || r.writableEnded) return
     const req = r.req
 
     const code = errorCode(err)
-    upstream.failures++
     if (r.headersSent) {
-      // The upstream failed mid-body (closed, reset or silent too long): the
-      // status line is gone, so the only honest signal left is to cut the
-      // client's response short.
-      logger.warn({ upstream: upstream.url, code, method: req.method, url: req.url }, 'upstream failed mid-response')
+      // The status line is gone, so the only honest signal left is to cut the client's response short.
       r.destroy()
+      if (attempt.body !== null && !bodySent(attempt.body) && RESET_CODES.has(code)) {
+        // The upstream answered before it had read our whole request body, then closed (an
+        // early 413 or 401 does that), and its reset cut the answer short: the upstream is not
+        // failing, it refused the body. (When the answer is whole first, undici reports no error.)
+        logger.info({ upstream: upstream.url, code, method: req.method, url: req.url }, 'upstream answered early and closed before reading the whole request body')
+        return
+      }
+      // The upstream failed mid-body (closed, reset or silent too long).
+      upstream.failures++
+      logger.warn({ upstream: upstream.url, code, method: req.method, url: req.url }, 'upstream failed mid-response')
       return
     }
+    upstream.failures++
     if (TIMEOUT_CODES.has(code)) {
       logger.warn({ upstream: upstream.url, code, method: req.method, url: req.url, timeoutMs: proxyTimeoutMs }, 'upstream timed out')
-      sendJson(req, r, 504, JSON.stringify({ error: 'gateway_timeout', upstream: upstream.url }))
+      sendJson(req, r, 504, GATEWAY_TIMEOUT_BODY)
       return
     }
     if (CONNECT_CODES.has(code)) markDown(upstream, code)
     const retry = canRetry(req, r)
     logger.warn({ upstream: upstream.url, code, method: req.method, url: req.url, retry }, 'proxy error')
     if (retry) {
-      dispatch(req, r, badGatewayBody(upstream, code))
+      dispatch(req, r, badGatewayBody(code))
     } else {
-      sendJson(req, r, 502, badGatewayBody(upstream, code))
+      sendJson(req, r, 502, badGatewayBody(code))
     }
+  }
+
+  // PROXY_TIMEOUT_MS after the client's response paused the upstream, and it has not drained:
+  // if its connection took no byte since `waiting` bytes were waiting, it has stopped reading.
+  function onClientStalled (res: ProxiedResponse, waiting: number): void {
+    res[kStallTimer] = undefined
+    if (res.destroyed || res.writableFinished) return
+    const left = res.writableLength
+    if (left < waiting) {
+      // Slow, but reading: with megabytes in the kernel's buffers between us, a drain can take a while.
+      res[kStallTimer] = setTimeout(onClientStalled, proxyTimeoutMs, res, left)
+      return
+    }
+    logger.warn({ upstream: res[kAttempt]?.upstream.url, method: res.req.method, url: res.req.url, timeoutMs: proxyTimeoutMs, remoteAddress: res.req.socket.remoteAddress }, 'client stopped reading its response: cut off, upstream request aborted')
+    // Closing the response runs onResponseClose, which aborts the upstream request.
+    res.destroy()
   }
 
   // A request can be sent again only if nothing about it can have taken
@@ -657,10 +751,14 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
 // Shared listeners: `this` is the emitter, so no per-request closure exists.
 
 function onClientDrain (this: ProxiedResponse): void {
+  clearTimeout(this[kStallTimer])
+  this[kStallTimer] = undefined
   this[kAttempt]?.controller?.resume()
 }
 
 function onResponseClose (this: http.ServerResponse): void {
+  const stalled = (this as ProxiedResponse)[kStallTimer]
+  if (stalled !== undefined) clearTimeout(stalled)
   if (this.writableFinished) return
   // The client hung up before the proxied response was done: abort the
   // upstream request too, or it and its pooled connection would live on.
@@ -697,6 +795,45 @@ function answerAsterisk (req: http.IncomingMessage, res: http.ServerResponse): v
 
 const ASTERISK_BODY = JSON.stringify({ error: 'bad_request', reason: 'asterisk_target_needs_options' })
 
+/** Whether a request's Content-Length says more than `limit` bytes (Node's parser has checked it is digits). */
+function declaredTooLarge (headers: http.IncomingHttpHeaders, limit: number): boolean {
+  const length = headers['content-length']
+  return length !== undefined && Number(length) > limit
+}
+
+/**
+ * The header names a Connection header lists besides `close` and `keep-alive` (lower-cased), or
+ * undefined when there are none, as on nearly every message: RFC 9110 7.6.1 makes each of them
+ * hop-by-hop, for a proxy to drop. (`Connection: close, X-Secret` must not take X-Secret past us.)
+ */
+function connectionOptions (value: string | string[] | undefined): string[] | undefined {
+  if (value === undefined || value === 'keep-alive' || value === 'close') return undefined
+  let named: string[] | undefined
+  for (const option of (typeof value === 'string' ? value : value.join(',')).split(',')) {
+    const name = option.trim().toLowerCase()
+    if (name === '' || name === 'close' || name === 'keep-alive') continue
+    named ??= []
+    named.push(name)
+  }
+  return named
+}
+
+// An interim answer from the upstream (RFC 9110 15.2). 103 Early Hints carries Link headers a
+// browser can start preloading from while the final answer is made (RFC 8297): passed on, with
+// its Link headers only, to HTTP/1.1 clients (a 1xx must not go to an HTTP/1.0 one, RFC 9110
+// 15.2). Any other 1xx is dropped: 102 Processing is obsolete, and Node's server has answered an
+// Expect: 100-continue on the client's hop already. undici never hands us a 100: it takes an
+// unasked 100 Continue for a broken answer and fails the request (client-h1.js, "bad response").
+function passInterim (res: http.ServerResponse, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+  const link = headers.link
+  if (statusCode !== 103 || link === undefined || res.req.httpVersionMinor === 0) return
+  try {
+    res.writeEarlyHints({ link })
+  } catch {
+    // A Link value Node refuses to write: the hint is dropped, the final answer still follows.
+  }
+}
+
 /** Whether a request has a body: a Content-Length other than 0, or a Transfer-Encoding (RFC 9112 6.3). */
 function hasBody (headers: http.IncomingHttpHeaders): boolean {
   const length = headers['content-length']
@@ -717,15 +854,22 @@ function sendJson (req: http.IncomingMessage, res: http.ServerResponse, status: 
 
 const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 405: 'Method Not Allowed', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' }
 
-/** A whole response written straight to a socket the HTTP server has given up on, then closed. */
-function endWithJson (socket: Socket, status: number, body: string): void {
-  socket.on('error', () => {})
-  socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\ncontent-type: application/json; charset=utf-8\r\ncache-control: no-store\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
+/**
+ * A whole response written straight to a socket the HTTP server has given up on, then closed;
+ * after the responses still in flight on it, if any (pipelining). False when one was already
+ * under way: Node's parser reports each later chunk of a refused connection again.
+ */
+function endWithJson (socket: Socket, status: number, body: string): boolean {
+  return refuseAfterInFlight(socket, `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\ncontent-type: application/json; charset=utf-8\r\ncache-control: no-store\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
 }
 
-function badGatewayBody (upstream: Upstream, reason: string): string {
-  return JSON.stringify({ error: 'bad_gateway', upstream: upstream.url, reason })
+// The reason is undici's error code (ECONNREFUSED, UND_ERR_SOCKET...). Which upstream failed goes
+// to the log line, never to the client: an internal address is nobody's business outside.
+function badGatewayBody (reason: string): string {
+  return JSON.stringify({ error: 'bad_gateway', reason })
 }
+
+const GATEWAY_TIMEOUT_BODY = JSON.stringify({ error: 'gateway_timeout' })
 
 function errorCode (err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code
@@ -744,21 +888,32 @@ function originPath (url: string): string {
   }
 }
 
-// The headers sent upstream: the client's, less the hop-by-hop ones, and
-// X-Forwarded-For/-Port/-Proto/-Host set from the connection, replacing
-// whatever the client sent (a retry sets the same values again). req.headers
-// is changed in place: no copy per request. Transfer-Encoding stays: it tells
-// Node's client to send the body on chunked.
+// The headers sent upstream: the client's, less the hop-by-hop ones (the fixed list and those
+// its Connection header names), and X-Forwarded-* set by us, replacing whatever the client sent
+// (a retry sets the same values again). req.headers is changed in place: no copy per request.
 function forwardedHeaders (req: http.IncomingMessage): http.IncomingHttpHeaders {
   const headers = req.headers
+  const host = headers.host
+  const named = connectionOptions(headers.connection)
   for (let i = 0; i < REQUEST_HOP_BY_HOP.length; i++) {
     const name = REQUEST_HOP_BY_HOP[i] as string
     if (headers[name] !== undefined) delete headers[name]
   }
-  const host = headers.host
-  headers['x-forwarded-for'] = req.socket.remoteAddress ?? ''
-  headers['x-forwarded-port'] = (host === undefined ? undefined : HOST_PORT.exec(host)?.[1]) ?? '80'
+  if (named !== undefined) for (const name of named) delete headers[name]
+  const socket = req.socket
+  // For: the address of the peer of this TCP connection, the one fact about the client we know
+  // first-hand. The app servers count failed logins under it (they trust it from us only).
+  headers['x-forwarded-for'] = socket.remoteAddress ?? ''
+  // Port: the port the client connected to, of this connection (not the Host header's, which
+  // is the client's to write, and names no port at all on a default one). Behind a container's
+  // port mapping it is the balancer's own port, not the host's.
+  headers['x-forwarded-port'] = String(socket.localPort ?? '')
+  // Proto: the scheme the client used to reach us. The balancer listens on plain HTTP only (no
+  // TLS), so it is always http; a TLS terminator in front of it would have to say otherwise.
   headers['x-forwarded-proto'] = 'http'
+  // Host: the authority the client asked for (its Host header, read before a Connection option
+  // could drop it), for an app building absolute links. It is the client's claim, used for
+  // nothing that decides access; empty when the request had none.
   headers['x-forwarded-host'] = host ?? ''
   return headers
 }

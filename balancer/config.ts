@@ -4,6 +4,11 @@ import { ConfigError, readEnv } from '../lib/config.ts'
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export const STRATEGIES = ['round-robin', 'sticky'] as const
 
+/** The largest request body the balancer forwards by default: 1 MiB, nginx's client_max_body_size. */
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+const MIN_BODY_LIMIT = 16 * 1024
+const MAX_BODY_LIMIT = 1024 * 1024 * 1024
+
 /** The balancer's environment: every variable it reads, with its default. */
 export const BalancerEnvSchema = Type.Object({
   // Exactly one of UPSTREAMS and UPSTREAMS_DNS; loadBalancerConfig checks that.
@@ -26,7 +31,10 @@ export const BalancerEnvSchema = Type.Object({
   HEALTH_TIMEOUT_MS: Type.Integer({ minimum: 10, default: 500, description: 'must be an integer number of milliseconds, at least 10' }),
   HEALTH_FALL: Type.Integer({ minimum: 1, maximum: 100, default: 2, description: 'must be a whole number of failed health checks in a row, from 1 to 100' }),
   PROXY_TIMEOUT_MS: Type.Integer({ minimum: 10, default: 10_000, description: 'must be an integer number of milliseconds, at least 10' }),
-  STRATEGY: Type.Union(STRATEGIES.map((s) => Type.Literal(s)), { default: 'round-robin', description: 'must be round-robin or sticky' })
+  STRATEGY: Type.Union(STRATEGIES.map((s) => Type.Literal(s)), { default: 'round-robin', description: 'must be round-robin or sticky' }),
+  // nginx's client_max_body_size is 1m by default. The floor keeps the app servers' own 16 KiB
+  // limit reachable (their 413 says more than ours); the ceiling keeps a typo from meaning "no limit".
+  MAX_BODY_BYTES: Type.Integer({ minimum: MIN_BODY_LIMIT, maximum: MAX_BODY_LIMIT, default: DEFAULT_MAX_BODY_BYTES, description: `must be a whole number of bytes from ${MIN_BODY_LIMIT} (16 KiB) to ${MAX_BODY_LIMIT} (1 GiB)` })
 })
 
 export type LogLevel = typeof LOG_LEVELS[number]
@@ -54,6 +62,11 @@ export interface BalancerConfig {
   proxyTimeoutMs: number
   /** How upstreams are chosen; default round-robin. */
   strategy?: Strategy
+  /**
+   * The largest request body forwarded, in bytes; a larger one is a 413 from the balancer
+   * itself, before (Content-Length) or while (chunked) it is sent. Default 1 MiB.
+   */
+  maxBodyBytes?: number
   /**
    * Set by UPSTREAMS_DNS instead of UPSTREAMS: the upstreams are every address `hostname`
    * resolves to, looked up again every `intervalMs` (e.g. Compose replicas of one service).
@@ -132,6 +145,7 @@ export function loadBalancerConfig (env: Record<string, string | undefined>): Ba
     healthFall: raw.HEALTH_FALL,
     proxyTimeoutMs: raw.PROXY_TIMEOUT_MS,
     strategy: raw.STRATEGY,
+    maxBodyBytes: raw.MAX_BODY_BYTES,
     ...(dns === undefined ? {} : { dns })
   }
 }

@@ -12,6 +12,7 @@ import { authRoutes } from './routes/auth.ts'
 import { feedRoutes } from './routes/feeds.ts'
 import { opsRoutes } from './routes/ops.ts'
 import { poisoningKey, unexpectedFields } from './refused-fields.ts'
+import { refuseAfterInFlight } from '../lib/refuse-after-in-flight.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -76,8 +77,10 @@ export async function buildApp (config: AppConfig, options: BuildOptions = {}): 
         ? [431, 'request_header_fields_too_large']
         : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'request_timeout'] : [400, 'bad_request']
       const body = JSON.stringify({ error, servedBy: config.serverId })
+      // Behind a pipelined request still being answered, the refusal waits its turn (see the helper);
+      // Node reports the rest of a refused connection's bytes as more errors, answered once.
+      if (!refuseAfterInFlight(socket, `HTTP/1.1 ${status} ${error.replaceAll('_', ' ')}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-served-by: ${config.serverId}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${body}`)) return
       app.log.info({ code: err.code, status }, 'refused a request the HTTP parser could not accept')
-      socket.end(`HTTP/1.1 ${status} ${error.replaceAll('_', ' ')}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-served-by: ${config.serverId}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${body}`)
     }
   })
 

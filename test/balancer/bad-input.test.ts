@@ -1,5 +1,5 @@
 import t from 'tap'
-import { rawJson } from '../helpers/raw-http.ts'
+import { rawExchange, rawJson } from '../helpers/raw-http.ts'
 import { clientAgent, request, startBalancer, startUpstream } from './fixtures/helpers.ts'
 
 // Requests no polite client sends, written byte for byte to a socket. Each must get one
@@ -60,4 +60,27 @@ t.test('odd but well-formed requests are passed on for the app to answer', async
   t.equal(star.status, 400, 'GET * means nothing: 400')
   t.same(star.json, { error: 'bad_request', reason: 'asterisk_target_needs_options' })
   t.equal(up.received, before, 'neither reached an upstream')
+})
+
+// HTTP/1.1 pipelining (RFC 9112 9.3.2): responses go out in the order of the requests. A request
+// the parser refuses, right behind one still waiting for its upstream, is answered after it.
+t.test('a malformed request behind one in flight: the first is answered first, then the 400', async (t) => {
+  const up = await startUpstream(t, 'app-1', { slowMs: 50 })
+  const { url } = await startBalancer(t, [up.url])
+  const port = Number(new URL(url).port)
+  const body = '{"username":"alice","password":"wonderland"}'
+  const login = `POST /slow HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`
+  for (const [name, malformed] of [
+    ['a malformed header line', 'GET /feeds HTTP/1.1\r\nHost: x\r\nBad Header: x\r\n\r\n'],
+    ['not HTTP at all', 'HELLO\r\n\r\n']
+  ]) {
+    const { responses, closed } = await rawExchange(port, login + malformed, 5000)
+    t.equal(responses[0]?.status, 200, `${name}: the first answer on the wire is the one in flight`)
+    t.match(JSON.parse(responses[0]?.body ?? '{}'), { servedBy: 'app-1', url: '/slow', body }, `${name}: with its body`)
+    t.equal(responses[1]?.status, 400, `${name}: then the refusal`)
+    t.match(JSON.parse(responses[1]?.body ?? '{}'), { error: 'bad_request' })
+    t.equal(responses.length, 2, `${name}: nothing else`)
+    t.ok(closed, `${name}: the connection is closed`)
+  }
+  t.equal(up.received, 2, 'only the valid requests reached the upstream')
 })

@@ -14,7 +14,8 @@ t.test('defaults and normalised upstreams', async (t) => {
     healthTimeoutMs: 500,
     healthFall: 2,
     proxyTimeoutMs: 10_000,
-    strategy: 'round-robin'
+    strategy: 'round-robin',
+    maxBodyBytes: 1024 * 1024
   })
 })
 
@@ -29,7 +30,8 @@ t.test('every variable can be set', async (t) => {
     HEALTH_TIMEOUT_MS: '20',
     HEALTH_FALL: '3',
     PROXY_TIMEOUT_MS: '300',
-    STRATEGY: 'sticky'
+    STRATEGY: 'sticky',
+    MAX_BODY_BYTES: '65536'
   })
   t.same(config, {
     upstreams: ['http://a:1'],
@@ -41,7 +43,8 @@ t.test('every variable can be set', async (t) => {
     healthTimeoutMs: 20,
     healthFall: 3,
     proxyTimeoutMs: 300,
-    strategy: 'sticky'
+    strategy: 'sticky',
+    maxBodyBytes: 65536
   })
 })
 
@@ -80,6 +83,9 @@ t.test('bad numbers and levels name their variable', async (t) => {
   t.match(problemsOf({ UPSTREAMS: 'http://a:1', HEALTH_INTERVAL_MS: '0' }), [/^HEALTH_INTERVAL_MS /])
   t.match(problemsOf({ UPSTREAMS: 'http://a:1', HEALTH_FALL: '0' }), [/^HEALTH_FALL must be a whole number of failed health checks in a row, from 1 to 100/])
   t.match(problemsOf({ UPSTREAMS: 'http://a:1', HEALTH_FALL: '1.5' }), [/^HEALTH_FALL /])
+  for (const bad of ['16383', '1073741825', '1m', '1.5']) {
+    t.match(problemsOf({ UPSTREAMS: 'http://a:1', MAX_BODY_BYTES: bad }), [/^MAX_BODY_BYTES must be a whole number of bytes from 16384 \(16 KiB\) to 1073741824 \(1 GiB\)/], bad)
+  }
   t.match(problemsOf({ UPSTREAMS: 'http://a:1', LOG_LEVEL: 'loud' }), [/^LOG_LEVEL must be one of fatal, error, warn, info/])
   const both = problemsOf({ PORT: 'x', HEALTH_TIMEOUT_MS: '-1' })
   t.equal(both.length, 3, 'every bad variable is reported at once')

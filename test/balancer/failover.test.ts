@@ -127,7 +127,8 @@ t.test('POST to a dead upstream: 502 JSON, not retried', async (t) => {
   const reply = await request(`${url}/login`, { agent, method: 'POST', body: '{"username":"alice","password":"wonderland"}', headers: { 'content-type': 'application/json' } })
   t.equal(reply.status, 502)
   t.match(reply.headers['content-type'], /^application\/json/)
-  t.same(JSON.parse(reply.body), { error: 'bad_gateway', upstream: dead, reason: 'ECONNREFUSED' })
+  t.same(JSON.parse(reply.body), { error: 'bad_gateway', reason: 'ECONNREFUSED' }, 'the upstream\'s address is in the log, not in the answer')
+  t.notMatch(reply.body, new URL(dead).port)
   t.same(balancer.stats().upstreams, [{ url: dead, healthy: false, requests: 1, failures: 1 }])
 })
 
@@ -160,8 +161,7 @@ t.test('all upstreams dead: 502 then 503, and the balancer keeps serving', async
 
   const first = await request(`${url}/feeds`, { agent })
   t.equal(first.status, 502, 'tried every upstream, reports the last failure')
-  t.match(JSON.parse(first.body), { error: 'bad_gateway', reason: 'ECONNREFUSED' })
-  t.ok(deads.includes(JSON.parse(first.body).upstream))
+  t.same(JSON.parse(first.body), { error: 'bad_gateway', reason: 'ECONNREFUSED' })
   t.same(balancer.stats().upstreams.map((u) => [u.healthy, u.requests, u.failures]), [[false, 1, 1], [false, 1, 1]], 'each upstream tried exactly once')
 
   for (let i = 0; i < 5; i++) {

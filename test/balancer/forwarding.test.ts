@@ -50,10 +50,28 @@ t.test('hop-by-hop headers stay on their hop, both ways', async (t) => {
 })
 
 t.test('a large body passes whole, with back-pressure, chunked or not', async (t) => {
-  const body = Buffer.alloc(8 * 1024 * 1024, 'abcdefghij')
+  const MiB = 1024 * 1024
+  const body = Buffer.alloc(8 * MiB, 'abcdefghij')
   const digest = createHash('sha256').update(body).digest('hex')
+  // What each side has seen so far, to tell a balancer that streams from one that holds a body
+  // back until it has all of it: such a balancer passes every byte too, but only at the end.
+  let clientGot = 0
+  let upstreamGot = 0
+  const firstBytesThrough: Record<string, boolean> = {}
+  const waitThrough = async (what: string, check: () => boolean): Promise<void> => {
+    firstBytesThrough[what] = await waitFor(what, check, 3000).then(() => true, () => false)
+  }
   const up = await upstreamWith(t, (req, res) => {
-    if (req.url === '/chunked') {
+    if (req.url === '/upload') {
+      const hash = createHash('sha256')
+      req.on('data', (chunk: Buffer) => { upstreamGot += chunk.length; hash.update(chunk) })
+      req.on('end', () => { res.end(JSON.stringify({ length: upstreamGot, hash: hash.digest('hex') })) })
+    } else if (req.url === '/lockstep') {
+      // The first MiB, then the rest only once the client has begun to receive it.
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length })
+      res.write(body.subarray(0, MiB))
+      waitThrough('response', () => clientGot > 0).then(() => { res.end(body.subarray(MiB)) }, () => {})
+    } else if (req.url === '/chunked') {
       res.writeHead(200, { 'content-type': 'application/octet-stream' })
       for (let i = 0; i < body.length; i += 65536) res.write(body.subarray(i, i + 65536))
       res.end()
@@ -62,28 +80,80 @@ t.test('a large body passes whole, with back-pressure, chunked or not', async (t
       res.end(body)
     }
   })
-  const { url } = await startBalancer(t, [up])
-  for (const path of ['/length', '/chunked']) {
-    const got = await new Promise<{ hash: string, length: number, headers: http.IncomingHttpHeaders }>((resolve, reject) => {
+  const { url } = await startBalancer(t, [up], { maxBodyBytes: 16 * MiB })
+  for (const path of ['/length', '/chunked', '/lockstep']) {
+    clientGot = 0
+    const got = await new Promise<{ hash: string, headers: http.IncomingHttpHeaders }>((resolve, reject) => {
       http.get(`${url}${path}`, { agent: false }, (res) => {
         const hash = createHash('sha256')
-        let length = 0
         // A slow reader: the balancer must pause the upstream, not buffer 8 MiB.
         res.on('data', (chunk: Buffer) => {
           hash.update(chunk)
-          length += chunk.length
+          clientGot += chunk.length
           res.pause()
           setTimeout(() => res.resume(), 1)
         })
-        res.on('end', () => { resolve({ hash: hash.digest('hex'), length, headers: res.headers }) })
+        res.on('end', () => { resolve({ hash: hash.digest('hex'), headers: res.headers }) })
         res.on('error', reject)
       }).on('error', reject)
     })
-    t.equal(got.length, body.length, `${path}: every byte`)
+    t.equal(clientGot, body.length, `${path}: every byte`)
     t.equal(got.hash, digest, `${path}: the same bytes`)
     if (path === '/chunked') t.equal(got.headers['transfer-encoding'], 'chunked', 'Node frames it again')
     else t.equal(got.headers['content-length'], String(body.length))
   }
+  t.equal(firstBytesThrough.response, true, "the response's first MiB reached the client before the upstream sent the rest")
+
+  // The other way: the client's first MiB must reach the upstream before the client sends the rest.
+  const uploaded = await new Promise<{ length: number, hash: string }>((resolve, reject) => {
+    const req = http.request(`${url}/upload`, { method: 'POST', agent: false, headers: { 'content-type': 'application/octet-stream' } }, (res) => {
+      let text = ''
+      res.on('data', (chunk: Buffer) => { text += chunk.toString() })
+      res.on('end', () => { resolve(JSON.parse(text) as { length: number, hash: string }) })
+    })
+    req.on('error', reject)
+    req.write(body.subarray(0, MiB))
+    waitThrough('request', () => upstreamGot > 0).then(() => { req.end(body.subarray(MiB)) }, reject)
+  })
+  t.equal(firstBytesThrough.request, true, "the request's first MiB reached the upstream before the client sent the rest")
+  t.same(uploaded, { length: body.length, hash: digest }, 'the request body arrived whole')
+
+  // Back-pressure: while the client reads nothing, the upstream can send no more than the
+  // buffers between them hold (kernel buffers on loopback: a few MiB), not a 64 MiB answer.
+  let sent = 0
+  const big = Buffer.alloc(64 * 1024, 'z')
+  const endless = await upstreamWith(t, (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': 1024 * big.length })
+    let chunks = 0
+    const more = (): void => {
+      while (chunks < 1024) {
+        chunks++
+        sent += big.length
+        if (!res.write(big)) { res.once('drain', more); return }
+      }
+      res.end()
+    }
+    more()
+  })
+  const { url: url2 } = await startBalancer(t, [endless], { proxyTimeoutMs: 10_000 })
+  const received = await new Promise<number>((resolve, reject) => {
+    http.get(`${url2}/big`, { agent: false }, (res) => {
+      res.pause()
+      waitFor('the upstream to stop sending', async () => {
+        const before = sent
+        await new Promise((resolve) => setTimeout(resolve, 200))
+        return sent > 0 && sent === before
+      }, 5000).then(() => {
+        t.ok(sent < 32 * MiB, `held back at ${(sent / MiB).toFixed(1)} MiB of 64 while the client read nothing`)
+        let length = 0
+        res.on('data', (chunk: Buffer) => { length += chunk.length })
+        res.on('end', () => { resolve(length) })
+        res.resume()
+      }, reject)
+      res.on('error', reject)
+    }).on('error', reject)
+  })
+  t.equal(received, 64 * MiB, 'then every byte, once the client reads')
 })
 
 t.test("an upstream's odd reason phrase is not copied, and cannot crash the balancer", async (t) => {
@@ -100,7 +170,8 @@ t.test('an upstream header Node will not write is a 502, not a crash', async (t)
   const { url, balancer } = await startBalancer(t, [up])
   const reply = await request(`${url}/`, { agent: clientAgent(t) })
   t.equal(reply.status, 502)
-  t.match(JSON.parse(reply.body), { error: 'bad_gateway', upstream: up })
+  t.match(JSON.parse(reply.body), { error: 'bad_gateway', reason: String })
+  t.notMatch(reply.body, up, 'no internal address in the answer')
   t.equal(balancer.stats().upstreams[0]?.healthy, true, 'a bad answer is not a dead upstream')
   const again = await request(`${url}/`, { agent: clientAgent(t) })
   t.equal(again.status, 502, 'and the balancer is still serving')

@@ -11,7 +11,7 @@ t.test('an upstream slower than the proxy timeout gives a 504 JSON', async (t) =
   const reply = await request(`${url}/slow`, { agent })
   const elapsed = Date.now() - started
   t.equal(reply.status, 504)
-  t.same(JSON.parse(reply.body), { error: 'gateway_timeout', upstream: up.url })
+  t.same(JSON.parse(reply.body), { error: 'gateway_timeout' }, 'no internal address in the answer')
   t.ok(elapsed >= 140 && elapsed < 2500, `answered after the proxy timeout, long before the upstream (${elapsed} ms)`)
   await waitFor('the upstream to see its request closed', () => up.pending === 0)
   t.equal(up.closedUnanswered, 1, 'the stuck upstream request was cut off')
