@@ -73,11 +73,6 @@ export function nginxConfig (dir: string, port: number, upstreams: readonly stri
   return nginxMainConfig(dir, `  # The default (1000 requests, then close) would make autocannon reconnect; ours never closes.
   keepalive_requests 1000000;
   keepalive_timeout 60s;
-  # X-Forwarded-Port from the Host the client sent, as ours and docker/nginx/*.conf do.
-  map $http_host $forwarded_port {
-    ~:(?<port>[0-9]+)$ $port;
-    default 80;
-  }
   # Host: the client's, or the upstream's name for a request with none (see docker/nginx/compose.conf).
   map $http_host $upstream_host {
     '' $proxy_host;
@@ -99,7 +94,7 @@ ${servers}
       proxy_set_header Host $upstream_host;
       proxy_set_header X-Forwarded-For $remote_addr;
       proxy_set_header X-Forwarded-Host $http_host;
-      proxy_set_header X-Forwarded-Port $forwarded_port;
+      proxy_set_header X-Forwarded-Port $server_port;
       proxy_set_header X-Forwarded-Proto $scheme;
     }
   }`)
@@ -129,9 +124,7 @@ frontend bench
   # X-Forwarded-For, which the app servers read from the right past every address they trust.
   http-request set-header X-Forwarded-For %[src]
   http-request set-header X-Forwarded-Host %[req.hdr(host)]
-  http-request set-var(txn.forwarded_port) str(80)
-  http-request set-var(txn.forwarded_port) req.hdr(host),regsub(^.*:,) if { req.hdr(host) -m reg :[0-9]+$ }
-  http-request set-header X-Forwarded-Port %[var(txn.forwarded_port)]
+  http-request set-header X-Forwarded-Port %[dst_port]
   http-request set-header X-Forwarded-Proto http
   default_backend app
 backend app

@@ -105,6 +105,9 @@ LEGS.forEach((leg, i) => {
       'x-forwarded-port': port,
       'x-forwarded-proto': 'http'
     })
+    // The Host header is the client's to write: a port named there is not the one it connected to.
+    const named = await send(url, client, 'GET', '/echo', { host: 'evil.example:9999' })
+    t.equal(named.body['x-forwarded-port'], port, 'X-Forwarded-Port is the port of the connection, not of the Host header')
   })
 })
 
