@@ -1,5 +1,8 @@
 import t from 'tap'
-import type { MemoryLogoutRestart, MemoryRoundRobin, Sticky } from '../../../scripts/demo/steps.ts'
+import type { MemoryRoundRobin } from '../../../scripts/demo/steps/01-memory-round-robin.ts'
+import type { MemoryLogoutRestart } from '../../../scripts/demo/steps/02-memory-logout-restart.ts'
+import type { Sticky } from '../../../scripts/demo/steps/03-sticky-sessions.ts'
+import { STEPS } from '../../../scripts/demo/steps/index.ts'
 import { runWalkthrough } from '../../../scripts/demo/walkthrough.ts'
 
 // Real clusters on a machine that may be busy: more time than the suite's default.
@@ -47,7 +50,7 @@ t.test('steps 1-3: memory sessions, round robin and sticky', async (t) => {
   }
   t.match(reports[2]?.lesson, `came back to ${three.load[three.crashed] ?? 0} of the next 12 requests`)
 
-  t.match(output, 'Step 1 of 9: memory sessions behind a round-robin balancer')
+  t.match(output, `Step 1 of ${STEPS.length}: memory sessions behind a round-robin balancer`)
   t.match(output, /POST \/login +→ app-\d +✔ 200 accepted/)
   t.match(output, /GET +\/feeds +→ app-\d +✘ 401 unknown_session/)
   t.match(output, 'Lesson: 4 of 6 were refused')

@@ -1,5 +1,5 @@
 import t from 'tap'
-import type { RedisSessions } from '../../../scripts/demo/steps.ts'
+import type { RedisSessions } from '../../../scripts/demo/steps/04-redis-sessions.ts'
 import { runWalkthrough } from '../../../scripts/demo/walkthrough.ts'
 
 // Real clusters on a machine that may be busy: more time than the suite's default.

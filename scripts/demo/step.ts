@@ -1,0 +1,49 @@
+import type { Cluster, ClusterOptions } from '../cluster.ts'
+import type { DemoClient } from './client.ts'
+import type { Narrator } from './narrator.ts'
+
+/**
+ * The cluster a step runs on: the options of startCluster that change what the servers do.
+ * Consecutive steps with the same spec share one cluster.
+ */
+export type ClusterSpec = Required<Pick<ClusterOptions, 'mode' | 'strategy'>> &
+  Pick<ClusterOptions, 'sessionTtlSeconds' | 'serverEnv' | 'jwtRevocation' | 'jwtSecrets' | 'loginThrottleStore'>
+
+/** Numbers one step measures and a later one quotes. */
+export interface Memo {
+  memoryAuthMs?: number
+  redisAuthMs?: number
+  jwtAuthMs?: number
+}
+
+export interface StepContext {
+  cluster: Cluster
+  out: Narrator
+  memo: Memo
+  /** A new client (a browser stand-in with its own cookies) for a demo user. */
+  client (user: string): DemoClient
+  /** Resolves once every server runs and the balancer counts it healthy. */
+  settle (): Promise<void>
+  /** The app server with this id, or a clear error. */
+  server (id: string | null): Cluster['servers'][number]
+  /** A counter from every server's /metrics, summed per value of `label`. */
+  metric (name: string, label: string): Promise<Record<string, number>>
+  /**
+   * Stops this step's cluster and starts one to `spec`, for a step that shows two set-ups
+   * side by side; the context returned works on the new one.
+   */
+  switchCluster (spec: ClusterSpec): Promise<StepContext>
+}
+
+export interface StepOutcome<R> {
+  result: R
+  /** One or two sentences, true of what the step just showed: its numbers come from `result`. */
+  lesson: string
+}
+
+/** One step of the walkthrough; its number is its place in steps/index.ts. */
+export interface Step<R = unknown> {
+  title: string
+  cluster: ClusterSpec
+  run (ctx: StepContext): Promise<StepOutcome<R>>
+}
