@@ -1,4 +1,5 @@
 import type { Cluster, ClusterOptions } from '../cluster.ts'
+import type { AuthStepTiming } from '../lib/auth-step-timing.ts'
 import type { DemoClient } from './client.ts'
 import type { Narrator } from './narrator.ts'
 
@@ -9,11 +10,10 @@ import type { Narrator } from './narrator.ts'
 export type ClusterSpec = Required<Pick<ClusterOptions, 'mode' | 'strategy'>> &
   Pick<ClusterOptions, 'sessionTtlSeconds' | 'serverEnv' | 'jwtRevocation' | 'jwtSecrets' | 'loginThrottleStore'>
 
-/** Numbers one step measures and a later one quotes. */
+/** What one step measured and a later one quotes, by the name the first gave it. */
 export interface Memo {
-  memoryAuthMs?: number
-  redisAuthMs?: number
-  jwtAuthMs?: number
+  /** The auth step's timing, e.g. memo.authStep.redis from step 4, quoted by step 8. */
+  authStep: Partial<Record<string, AuthStepTiming>>
 }
 
 export interface StepContext {
@@ -26,8 +26,17 @@ export interface StepContext {
   settle (): Promise<void>
   /** The app server with this id, or a clear error. */
   server (id: string | null): Cluster['servers'][number]
-  /** A counter from every server's /metrics, summed per value of `label`. */
-  metric (name: string, label: string): Promise<Record<string, number>>
+  /**
+   * A counter from every server's /metrics, summed over the samples whose labels include
+   * `labels` (all of them when none are given, whatever their label values): in all, and per
+   * server id.
+   */
+  counter (name: string, labels?: Record<string, string>): Promise<{ total: number, byServer: Record<string, number> }>
+  /**
+   * Times the auth step for this credential the one way every step does (scripts/lib/
+   * auth-step-timing.ts), through the balancer; the requests are not shown.
+   */
+  timeAuthStep (token: string): Promise<AuthStepTiming>
   /**
    * Stops this step's cluster and starts one to `spec`, for a step that shows two set-ups
    * side by side; the context returned works on the new one.

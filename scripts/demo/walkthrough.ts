@@ -1,4 +1,6 @@
+import { parsePrometheus, sum } from '../compare/prometheus.ts'
 import { startCluster, type Cluster } from '../cluster.ts'
+import { measureAuthStep } from '../lib/auth-step-timing.ts'
 import { balancerAllHealthy } from '../lib/probes.ts'
 import { DemoClient } from './client.ts'
 import { createNarrator } from './narrator.ts'
@@ -32,6 +34,8 @@ export interface StepReport {
 }
 
 const SERVER_LOG_LINES = 40
+/** Requests in flight per server while the auth step is timed (scripts/lib/auth-step-timing.ts says why not one). */
+const TIMING_IN_FLIGHT_PER_SERVER = 4
 
 /**
  * Runs the steps in order on clusters it starts and stops itself, and returns
@@ -43,7 +47,7 @@ export async function runWalkthrough (options: WalkthroughOptions): Promise<Step
   const to = options.toStep ?? STEPS.length
   const steps = STEPS.map((step, i) => ({ n: i + 1, step })).filter(({ n }) => n >= from && n <= to)
   const out = createNarrator(options.write, options.colour)
-  const memo: Memo = {}
+  const memo: Memo = { authStep: {} }
   const reports: StepReport[] = []
   // The servers' own log lines stay out of the story, but are kept to explain a failure.
   const recentLogs: string[] = []
@@ -98,9 +102,13 @@ export async function runWalkthrough (options: WalkthroughOptions): Promise<Step
         if (server === undefined) throw new Error(`no server named ${String(id)} in this cluster`)
         return server
       },
-      metric: async (name, label) => {
+      counter: async (name, labels) => {
         live()
-        return await metric(cluster, name, label)
+        return await counter(cluster, name, labels)
+      },
+      timeAuthStep: async (token) => {
+        live()
+        return await measureAuthStep({ url: cluster.url, token, inFlight: TIMING_IN_FLIGHT_PER_SERVER * cluster.servers.length })
       },
       switchCluster: async (spec) => {
         const next = await clusterFor(spec)
@@ -168,18 +176,13 @@ async function settle (cluster: Cluster, timeoutMs = 20_000): Promise<void> {
   }
 }
 
-/** Sums a Prometheus counter over the servers, per value of one label, reading each server directly. */
-async function metric (cluster: Cluster, name: string, label: string): Promise<Record<string, number>> {
-  const sums: Record<string, number> = {}
-  const pattern = new RegExp(`^${name}\\{([^}]*)\\} (\\S+)$`)
-  for (const server of cluster.servers) {
+/** A Prometheus counter summed over the samples whose labels include `labels`, reading each server directly. */
+async function counter (cluster: Cluster, name: string, labels: Record<string, string> = {}): Promise<{ total: number, byServer: Record<string, number> }> {
+  const byServer: Record<string, number> = {}
+  await Promise.all(cluster.servers.map(async (server) => {
     const text = await fetch(`${server.url}/metrics`, { signal: AbortSignal.timeout(2000) }).then(async (r) => await r.text())
-    for (const line of text.split('\n')) {
-      const match = pattern.exec(line)
-      if (match === null) continue
-      const value = new RegExp(`${label}="([^"]*)"`).exec(match[1] ?? '')?.[1] ?? ''
-      sums[value] = (sums[value] ?? 0) + Number(match[2])
-    }
-  }
-  return sums
+    byServer[server.id] = sum(parsePrometheus(text), name, labels)
+  }))
+  const ordered = Object.fromEntries(cluster.servers.map((s) => [s.id, byServer[s.id] ?? 0]))
+  return { total: Object.values(ordered).reduce((a, b) => a + b, 0), byServer: ordered }
 }

@@ -1,13 +1,13 @@
-import { sampleAuthMs, TIMING_SAMPLES } from '../auth-timing.ts'
+import type { AuthStepTiming } from '../../lib/auth-step-timing.ts'
 import { times } from '../requests.ts'
 import type { Step } from '../step.ts'
 import { tally, type Tally } from '../tally.ts'
-import { list, ms } from '../words.ts'
+import { list, timingNote } from '../words.ts'
 
 export interface MemoryRoundRobin {
   home: string
   fetches: Tally
-  authMedianMs: number | undefined
+  authStep: AuthStepTiming
 }
 
 export const memoryRoundRobin: Step<MemoryRoundRobin> = {
@@ -20,15 +20,14 @@ export const memoryRoundRobin: Step<MemoryRoundRobin> = {
     const alice = ctx.client('alice')
     const login = await alice.login()
     const home = login.servedBy ?? '?'
-    const answers = await times(6, async () => await alice.feeds())
-    const fetches = tally(answers)
-    const authMedianMs = await sampleAuthMs(alice, answers)
-    ctx.memo.memoryAuthMs = authMedianMs
-    ctx.out.note(`(and ${TIMING_SAMPLES} more requests, not shown, to time the auth step: a median of ${ms(authMedianMs)} ms for a Map lookup)`)
+    const fetches = tally(await times(6, async () => await alice.feeds()))
+    const authStep = await ctx.timeAuthStep(alice.token ?? '')
+    ctx.memo.authStep.memory = authStep
+    ctx.out.note(timingNote(authStep, 'a Map lookup'))
     const others = ctx.cluster.servers.map((s) => s.id).filter((id) => id !== home)
     const share = fetches.refused * n === fetches.total * (n - 1) ? `: ${n - 1} of every ${n},` : ''
     return {
-      result: { home, fetches, authMedianMs },
+      result: { home, fetches, authStep },
       lesson: `${fetches.refused} of ${fetches.total} were refused${share} with ${list(fetches.reasons)}. Only ${home}, where alice logged in, has her session in its memory; to ${list(others)} she is a stranger. The post's story, exactly.`
     }
   }

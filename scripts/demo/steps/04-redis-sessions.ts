@@ -1,18 +1,21 @@
+import type { AuthStepTiming } from '../../lib/auth-step-timing.ts'
 import type { Answer } from '../client.ts'
-import { sampleAuthMs, TIMING_SAMPLES } from '../auth-timing.ts'
 import { times } from '../requests.ts'
 import type { Step } from '../step.ts'
-import { waitForStore } from '../store.ts'
+import { storeCommandsDuring, waitForStore } from '../store.ts'
 import { tally, type Tally } from '../tally.ts'
-import { list, ms } from '../words.ts'
+import { list, ms, timingNote } from '../words.ts'
 
 export interface RedisSessions {
   fetches: Tally
-  /** Commands the servers sent to Redis during the login and the fetches, by command. */
-  commands: Record<string, number>
+  /** Commands the servers sent to Redis for the login (a SET), from their own counters. */
+  loginCommands: number
+  /** And for the reads (a GETEX each). */
+  readCommands: number
   commandsPerFetch: number
-  authMedianMs: number | undefined
-  memoryAuthMedianMs: number | undefined
+  authStep: AuthStepTiming
+  /** Step 1's, when it ran in this walkthrough. */
+  memoryAuthStep: AuthStepTiming | undefined
   redisDown: Tally
   loginWhileDown: Answer
   slowestWhileDownMs: number
@@ -28,22 +31,16 @@ export const redisSessions: Step<RedisSessions> = {
     ctx.out.say('Now the sessions move out of the servers into one Redis that every server asks, and the balancer is round robin again. Alice logs in and reads her feed six times.')
     ctx.out.blank()
     const alice = ctx.client('alice')
-    const before = await ctx.metric('session_store_commands_total', 'command')
-    await alice.login()
-    const answers = await times(6, async () => await alice.feeds())
-    const after = await ctx.metric('session_store_commands_total', 'command')
+    const login = await storeCommandsDuring(ctx, async () => await alice.login())
+    const reads = await storeCommandsDuring(ctx, async () => await times(6, async () => await alice.feeds()))
+    const answers = reads.value
     const fetches = tally(answers)
-    const commands: Record<string, number> = {}
-    for (const [command, count] of Object.entries(after)) {
-      const delta = count - (before[command] ?? 0)
-      if (delta > 0) commands[command] = delta
-    }
-    const commandsPerFetch = ((commands.get ?? 0) + (commands.getex ?? 0)) / answers.length
-    ctx.out.note(`The servers' own counters (session_store_commands_total in /metrics): ${Object.entries(commands).map(([c, k]) => `${k} ${c.toUpperCase()}`).join(', ')} for 1 login and ${answers.length} reads.`)
-    const authMedianMs = await sampleAuthMs(alice, answers)
-    ctx.memo.redisAuthMs = authMedianMs
-    const memoryAuthMedianMs = ctx.memo.memoryAuthMs
-    ctx.out.note(`(and ${TIMING_SAMPLES} more, not shown: the auth step's median is ${ms(authMedianMs)} ms here${memoryAuthMedianMs === undefined ? '' : `, ${ms(memoryAuthMedianMs)} ms in memory mode (step 1)`})`)
+    const commandsPerFetch = reads.commands / answers.length
+    ctx.out.note(`The servers' own counters (session_store_commands_total in /metrics): ${login.commands} SET for 1 login, ${reads.commands} GETEX for ${answers.length} reads (a GET that also renews the session's idle expiry).`)
+    const authStep = await ctx.timeAuthStep(alice.token ?? '')
+    ctx.memo.authStep.redis = authStep
+    const memoryAuthStep = ctx.memo.authStep.memory
+    ctx.out.note(timingNote(authStep, `a Redis lookup${memoryAuthStep === undefined ? '' : `, against ${ms(memoryAuthStep)} for a Map lookup in step 1, measured the same way`}`))
     ctx.out.blank()
 
     const redis = ctx.cluster.redis
@@ -63,11 +60,11 @@ export const redisSessions: Step<RedisSessions> = {
     await alice.login()
     const afterNewLogin = tally(await times(n, async () => await alice.feeds()))
 
-    const added = authMedianMs !== undefined && memoryAuthMedianMs !== undefined
-      ? `, and the auth step's median went from ${ms(memoryAuthMedianMs)} ms (a Map lookup) to ${ms(authMedianMs)} ms: a network round trip on every request, on every server`
-      : `, and the auth step's median is ${ms(authMedianMs)} ms, a network round trip included, on every request`
+    const added = memoryAuthStep !== undefined
+      ? `, and the auth step's median went from ${ms(memoryAuthStep)} (a Map lookup) to ${ms(authStep)} (each the ${authStep.how}): a network round trip on every request, on every server, and under load the wait for the event loop to pick its answer up`
+      : `, and the auth step's median is ${ms(authStep)} (the ${authStep.how}): a network round trip on every request, on every server, and under load the wait for the event loop to pick its answer up`
     return {
-      result: { fetches, commands, commandsPerFetch, authMedianMs, memoryAuthMedianMs, redisDown, loginWhileDown, slowestWhileDownMs, afterReturn, afterNewLogin },
+      result: { fetches, loginCommands: login.commands, readCommands: reads.commands, commandsPerFetch, authStep, memoryAuthStep, redisDown, loginWhileDown, slowestWhileDownMs, afterReturn, afterNewLogin },
       lesson: `Every server accepted alice (${fetches.ok} of ${fetches.total}, on ${list(fetches.servers)}) because every one asked Redis: ${commandsPerFetch} Redis command${commandsPerFetch === 1 ? '' : 's'} per read${added}. With Redis stopped, ${redisDown.failed} of ${redisDown.total} reads were ${redisDown.failed > 0 ? 'refused with 503 ' : ''}${list(redisDown.reasons)}, from ${list(redisDown.servers)}, ${loginWhileDown.status === 503 ? 'and so was bob\'s login, ' : `bob's login got ${loginWhileDown.status}, `}the slowest answer in ${Math.round(slowestWhileDownMs)} ms: one shared store, one shared outage. And a Redis that keeps nothing on disk forgets every session when it restarts (${afterReturn.refused} of ${afterReturn.total} refused after it came back).`
     }
   }

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto'
 import type { AppServer } from '../../cluster.ts'
+import type { AuthStepTiming } from '../../lib/auth-step-timing.ts'
 import type { DemoClient } from '../client.ts'
 import { decodeJwt } from '../jwt.ts'
 import { times } from '../requests.ts'
 import type { Step, StepContext } from '../step.ts'
 import { median, refusers, tally, type Tally } from '../tally.ts'
-import { list } from '../words.ts'
+import { list, ms } from '../words.ts'
 
 /** A key of JWT_SECRETS, as this step hands them to the servers. */
 interface DemoKey { kid: string, secret: string }
@@ -31,6 +32,8 @@ export interface JwtRotation {
   accepted: { newToken: Tally, oldToken: Tally }
   /** Pass 2 done: every server lists the new key first. */
   signing: { signedBy: Record<string, string>, newToken: Tally, oldToken: Tally }
+  /** Pass 2 done, both keys listed: the auth step for a token of each. */
+  authStep: { oldToken: AuthStepTiming, newToken: AuthStepTiming }
   /** The old key removed from every server. */
   retired: { oldToken: Tally, newToken: Tally }
 }
@@ -116,13 +119,15 @@ export const jwtKeyRotation: Step<JwtRotation> = {
     const signingLogins = await loginOnEach(ctx.client('carol'), n)
     ctx.out.note(`${describeSigners(signingLogins.signedBy)}.`)
     const signing = { signedBy: signingLogins.signedBy, newToken: await everywhere(bob, newToken), oldToken: await everywhere(alice) }
+    const authStep = { oldToken: await ctx.timeAuthStep(alice.token ?? ''), newToken: await ctx.timeAuthStep(newToken) }
+    ctx.out.note(`(and ${2 * (authStep.oldToken.warmup + authStep.oldToken.samples)} more requests, not shown, to time the auth step for a token of each key: ${ms(authStep.oldToken)} for ${KEY_A.kid}, ${ms(authStep.newToken)} for ${KEY_B.kid}, each the ${authStep.oldToken.how})`)
     ctx.out.blank()
 
     ctx.out.say(`Last, ${KEY_A.kid} is retired: ${shownSecrets(KEY_B)} everywhere. That is safe once no ${KEY_A.kid} token can still be alive, SESSION_TTL_SECONDS after pass 2 (an hour with npm start's default). Here it happens at once, to show what becomes of a token that is still signed with it.`)
     for (const server of ctx.cluster.servers) restarts.push(await restartWithKeys(ctx, server, [KEY_B]))
     const retired = { oldToken: await everywhere(alice), newToken: await everywhere(bob, newToken) }
 
-    const result: JwtRotation = { kids: { old: KEY_A.kid, new: KEY_B.kid }, oldHeader, restarts, first, onePass, accepted, signing, retired }
+    const result: JwtRotation = { kids: { old: KEY_A.kid, new: KEY_B.kid }, oldHeader, restarts, first, onePass, accepted, signing, authStep, retired }
     return { result, lesson: rotationLesson(result, n) }
   }
 }
@@ -141,6 +146,14 @@ function rotationLesson (r: JwtRotation, n: number): string {
     ? ` But a server refuses a kid it has not been given: with only ${r.first} restarted and ${next} listed first, ${refused} of ${r.onePass.newToken.total} servers refused the token ${r.first} had signed for bob (${list(r.onePass.newToken.reasons)}). A one-pass rollout keeps that up until its last server restarts: here ${n - 1} more restart${n === 2 ? '' : 's'} of about ${restartMedian.toFixed(1)} s, ${window.toFixed(1)} s in all; on a real deploy with draining and health checks, minutes.`
     : ` With only ${r.first} restarted and ${next} listed first, no server refused the token it signed for bob (${r.onePass.newToken.ok} of ${r.onePass.newToken.total} accepted).`
   const twoPass = ` Done in two passes (${next} accepted everywhere first, signed with only then), bob's ${next} token was accepted by ${r.accepted.newToken.ok} of ${r.accepted.newToken.total} servers after pass 1 and ${r.signing.newToken.ok} of ${r.signing.newToken.total} after pass 2.`
-  const retire = ` Retiring ${old} logged out whoever still held a token signed with it: alice's was refused by ${r.retired.oldToken.refused} of ${r.retired.oldToken.total} servers (${list(r.retired.oldToken.reasons)}), while bob's ${next} token worked on ${r.retired.newToken.ok} of ${r.retired.newToken.total}. A request costs the same either way (the kid picks the key: one HMAC), but a rotation is three rounds of restarts that every server must take part in, the last a token lifetime after the second.`
-  return oldLine + onePass + twoPass + retire
+  const retire = ` Retiring ${old} logged out whoever still held a token signed with it: alice's was refused by ${r.retired.oldToken.refused} of ${r.retired.oldToken.total} servers (${list(r.retired.oldToken.reasons)}), while bob's ${next} token worked on ${r.retired.newToken.ok} of ${r.retired.newToken.total}.`
+  const [a, b] = [r.authStep.oldToken.medianMs, r.authStep.newToken.medianMs]
+  // Two batches of the same requests differ by tens of percent on a busy machine; twice apart is more than that.
+  const alike = Math.max(a, b) <= 2 * Math.min(a, b)
+  const cost = ` With both keys listed, the auth step's median was ${ms(r.authStep.oldToken)} for a ${old} token and ${ms(r.authStep.newToken)} for a ${next} one` +
+    (alike
+      ? ': alike, since the kid picks the key and it is one HMAC either way. A rotation costs a request nothing; it costs'
+      : `: ${(Math.max(a, b) / Math.min(a, b)).toFixed(1)} times apart, more than this measure usually moves (run it again to see whether that holds), though the kid picks the key and it is one HMAC either way. What a rotation surely costs is`) +
+    ' three rounds of restarts that every server must take part in, the last a token lifetime after the second.'
+  return oldLine + onePass + twoPass + retire + cost
 }
