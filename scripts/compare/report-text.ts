@@ -19,9 +19,12 @@ const bytes = (n: number | null): string => n === null ? '-' : `${int(n)} B`
  * The typical auth step: the median of the Server-Timing values when the responses carried
  * them, else the mean from /metrics. On a busy machine the mean is pulled far up by the few
  * requests whose process was descheduled mid-step; the median is what a request usually costs.
+ * Both are taken under the run's whole load (--connections at once), and say so: the walkthrough
+ * times the same Server-Timing with a dozen requests in flight (scripts/lib/auth-step-timing.ts),
+ * and a Redis lookup's time grows with the requests waiting beside it, a signature check's does not.
  */
 export function typicalAuthUs (r: ModeResult): { us: number, what: string } {
-  return r.serverTimingAuthUs !== null ? { us: r.serverTimingAuthUs.p50, what: 'median' } : { us: r.authUsPerRequest, what: 'mean' }
+  return r.serverTimingAuthUs !== null ? { us: r.serverTimingAuthUs.p50, what: 'median under load' } : { us: r.authUsPerRequest, what: 'mean under load' }
 }
 /** Microseconds: one decimal below 100, whole numbers above. */
 const us = (n: number): string => n < 100 ? dec(n, 1) : int(n)
@@ -149,7 +152,7 @@ export function plainWords (report: CompareReport): string[] {
   if (redis !== undefined) {
     const other = [jwt, memory].filter((r) => r !== undefined).map((r) => `${authText(r)} in ${r.mode}`)
     lines.push(`redis: the auth step made ${dec(redis.storeCommandsPerRequest, 2)} Redis commands per request and took ${authText(redis)}` +
-      ` (${typicalAuthUs(redis).what}${other.length > 0 ? `; vs ${other.join(', ')}` : ''}): a network round trip on every request${report.config.redisLatencyMs > 0 ? `, here with ${report.config.redisLatencyMs} ms added by the delay proxy` : ''}.`)
+      ` (${typicalAuthUs(redis).what}${other.length > 0 ? `; vs ${other.join(', ')}` : ''}): a network round trip on every request${report.config.redisLatencyMs > 0 ? `, here with ${report.config.redisLatencyMs} ms added by the delay proxy` : ''}, and under load the wait for the event loop to pick its answer up, which grows with the requests beside it.`)
   }
   if (jwt !== undefined) {
     const sessionId = memory?.memoryCost.credentialBytes ?? redis?.memoryCost.credentialBytes ?? null
@@ -211,7 +214,7 @@ export function formatReport (report: CompareReport): string {
   out.push('Throughput and failures, as the client saw them through the balancer (refused = 401 / (2xx + 401)):')
   out.push(throughputTable(report.results))
   out.push('')
-  out.push('Cost of the auth step, measured on the app servers (their /metrics and Server-Timing):')
+  out.push(`Cost of the auth step, measured on the app servers under the load above (${c.connections} connections, after the warm-up): the mean from their /metrics, p50/p99 from every response's Server-Timing:`)
   out.push(costTable(report.results))
   out.push('')
   out.push('Per server, from each server\'s own counters (2xx / 401):')
