@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { styleText } from 'node:util'
 import type { Cluster } from './cluster.ts'
-import { STEPS } from './demo/steps.ts'
+import { STEPS } from './demo/steps/index.ts'
 import { runWalkthrough } from './demo/walkthrough.ts'
 import { parseCommandLine, wholeNumber } from './lib/cli.ts'
 import { checkPort, isPortFree, portRefusal } from './lib/ports.ts'
@@ -10,11 +10,8 @@ import { checkPort, isPortFree, portRefusal } from './lib/ports.ts'
 const USAGE = `Usage: npm run demo -- [--auto] [--step N] [--servers N] [--port P] [--json FILE]
 
 A guided walkthrough of the story, in this terminal, on clusters it starts and stops itself:
-  1 memory sessions behind a round-robin balancer      6 JWT: change one character, every server says no
-  2 memory: log out on one server, restart another     7 JWT: rotate the signing key, no one logged out
-  3 sticky sessions: the classic patch, and its price  8 JWT: log out, and the token still works
-  4 redis sessions: every server sees them, at a price 9 JWT with a revocation list: the state is back
-  5 JWT: no shared state, nothing hidden
+${STEPS.map((step, i) => `  ${String(i + 1).padStart(2)} ${step.title}`).join('\n')}
+
   --auto     run straight through, without waiting for Enter
   --step N   start at step N (1-${STEPS.length})
   --servers  app servers per cluster, 2 to 9 (default 3)

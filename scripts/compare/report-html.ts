@@ -1,7 +1,7 @@
 import { parse, View } from 'vega'
 import { compile, type TopLevelSpec } from 'vega-lite'
 import { COMPARE_MODES, usesRedis } from './modes.ts'
-import { formatReport, plainWords, typicalAuthUs } from './report-text.ts'
+import { plainWords, reportSections, typicalAuthUs, type ReportSection } from './report-text.ts'
 import type { CompareReport, ModeResult } from './run-compare.ts'
 
 /**
@@ -13,7 +13,17 @@ export interface Chart { id: string, title: string, caption: string, spec: TopLe
 
 // Each mode keeps its colour in every chart, whichever modes ran.
 const COLOURS: Record<string, string> = { memory: '#e45756', redis: '#4c78a8', jwt: '#54a24b', 'jwt-revocation': '#b279a2' }
-const base = { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', width: 360, height: 220, config: { font: 'system-ui, sans-serif' } } as const
+// Text sized to sit beside the dashboard's (15 px and up): Vega-Lite's defaults (10-11 px) read
+// as footnotes on a projector.
+const CHART_TEXT = {
+  font: 'system-ui, sans-serif',
+  axis: { labelFontSize: 14, titleFontSize: 15, titleFontWeight: 'normal' },
+  legend: { labelFontSize: 14, titleFontSize: 15 },
+  header: { labelFontSize: 15, titleFontSize: 15 },
+  text: { fontSize: 14 },
+  title: { fontSize: 16 }
+} as const
+const base = { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', width: 440, height: 240, config: CHART_TEXT } as const
 
 export function buildCharts (report: CompareReport): Chart[] {
   const results = report.results
@@ -86,30 +96,32 @@ export function buildCharts (report: CompareReport): Chart[] {
         color: { field: 'outcome', type: 'nominal', title: 'outcome', scale: { domain: ['2xx', '401'], range: ['#54a24b', '#e45756'] } },
         order: { field: 'order', type: 'quantitative' }
       },
-      width: Math.max(120, 40 * Math.max(1, ...results.map((r) => Object.keys(r.perServer).length))),
+      // Room for each server's name at the charts' text size, side by side.
+      width: Math.max(150, 56 * Math.max(1, ...results.map((r) => Object.keys(r.perServer).length))),
       height: 220
     } as TopLevelSpec
   })
 
+  charts.push(authStepChart(report, modeAxis, modeColour))
+
   charts.push({
-    id: 'auth-cost',
-    title: 'Cost of the auth step',
-    caption: 'Measured on the app servers: the time a request spends in the auth step (the median of the Server-Timing values; the mean, from auth_duration_seconds, is in the table below), Redis commands per request (session_store_commands_total), and the servers\' CPU per request (process_cpu_seconds_total).',
+    id: 'request-cost',
+    title: 'Redis commands and server CPU, per request',
+    caption: 'Measured on the app servers: Redis commands per request (session_store_commands_total) and the servers\' CPU per request (process_cpu_seconds_total), the whole request and not only its auth step.',
     spec: {
       $schema: base.$schema,
       config: base.config,
       data: {
         // Redis commands only when a mode that uses Redis ran: a panel of zeros says nothing.
         values: results.flatMap((r) => [
-          { mode: r.mode, measure: `auth step, µs (${typicalAuthUs(r).what})`, value: typicalAuthUs(r).us },
           ...(modes.some(usesRedis) ? [{ mode: r.mode, measure: 'Redis commands per request', value: r.storeCommandsPerRequest }] : []),
           { mode: r.mode, measure: 'server CPU, µs per request', value: r.cpuUsPerRequest }
         ])
       },
       facet: { column: { field: 'measure', type: 'nominal', title: null } },
       spec: {
-        width: 200,
-        height: 200,
+        width: 320,
+        height: 220,
         layer: [
           { mark: { type: 'bar' }, encoding: { x: modeAxis, y: { field: 'value', type: 'quantitative', title: null }, color: modeColour } },
           { mark: { type: 'text', dy: -4, baseline: 'bottom' }, encoding: { x: modeAxis, y: { field: 'value', type: 'quantitative' }, text: { field: 'value', type: 'quantitative', format: ',.2~f' } } }
@@ -168,7 +180,7 @@ export function buildCharts (report: CompareReport): Chart[] {
         data: { values: memoryRows },
         facet: { column: { field: 'measure', type: 'nominal', title: null } },
         spec: {
-          width: 220,
+          width: 320,
           height: 200,
           layer: [
             { mark: { type: 'bar' }, encoding: { x: modeAxis, y: { field: 'value', type: 'quantitative', title: 'bytes' }, color: modeColour } },
@@ -229,6 +241,49 @@ export function buildCharts (report: CompareReport): Chart[] {
   return charts
 }
 
+/** Server-Timing counts whole microseconds: a median under half of one is drawn at half, and labelled as below one. */
+const BELOW_RESOLUTION_US = 0.5
+
+/**
+ * The auth step per mode on a log scale: from a Map lookup (about 1 µs) to a Redis round trip
+ * under load (hundreds), a linear axis leaves memory's and jwt's bars a pixel high or none. The
+ * axis starts a decade below the smallest value, so every bar is at least a decade tall, and
+ * each bar carries its number.
+ */
+function authStepChart (report: CompareReport, modeAxis: object, modeColour: object): Chart {
+  const rows = report.results.map((r) => {
+    const { us, what } = typicalAuthUs(r)
+    const shown = Math.max(us, BELOW_RESOLUTION_US)
+    return { mode: r.mode, us: shown, what, label: us < BELOW_RESOLUTION_US ? '< 1 µs' : `${us < 100 ? Number(us.toFixed(1)) : Math.round(us).toLocaleString('en-US')} µs` }
+  })
+  const values = rows.map((r) => r.us)
+  const bottom = 10 ** (Math.floor(Math.log10(Math.min(...values, 1))) - 1)
+  const top = 10 ** Math.ceil(Math.log10(Math.max(...values, 10) * 1.5))
+  // "median" or "mean": the caption says itself that it was under load.
+  const what = [...new Set(rows.map((r) => r.what.replace(' under load', '')))].join(' or ')
+  return {
+    id: 'auth-cost',
+    title: 'The auth step, per request',
+    caption: `The time a request spends in the auth step, on the app servers: the ${what} of every response's Server-Timing, under the run's load (${report.config.connections} connections, after the warm-up; the mean, from auth_duration_seconds, is in the numbers below). On a log scale: each gridline is ten times the one below, so a Map lookup, an HMAC and a Redis round trip all show.`,
+    spec: {
+      ...base,
+      data: { values: rows },
+      layer: [
+        {
+          mark: { type: 'bar' },
+          encoding: {
+            x: modeAxis,
+            y: { field: 'us', type: 'quantitative', title: 'µs (log scale)', scale: { type: 'log', domain: [bottom, top], nice: false }, axis: { format: '~g', tickCount: Math.round(Math.log10(top / bottom)) } },
+            y2: { datum: bottom },
+            color: modeColour
+          }
+        },
+        { mark: { type: 'text', dy: -5, baseline: 'bottom', fontWeight: 'bold' }, encoding: { x: modeAxis, y: { field: 'us', type: 'quantitative' }, text: { field: 'label' } } }
+      ]
+    } as TopLevelSpec
+  }
+}
+
 function perServerRows (r: ModeResult): Array<{ mode: string, server: string, outcome: string, count: number, order: number }> {
   return Object.entries(r.perServer).flatMap(([server, p]) => [
     { mode: r.mode, server, outcome: '2xx', count: p.ok, order: 0 },
@@ -246,6 +301,22 @@ export async function renderSvg (spec: TopLevelSpec): Promise<string> {
 }
 
 const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string)
+
+/** One section of the numbers as an HTML table: names left, numbers right, as in the text report. */
+function sectionHtml (section: ReportSection): string {
+  const { header, rows, leftColumns } = section.table
+  const cell = (tag: 'th' | 'td', text: string, i: number): string => `<${tag}${i < leftColumns ? '' : ' class="number"'}>${escapeHtml(text)}</${tag}>`
+  return `<section class="numbers-section" id="numbers-${section.id}">
+<h3>${escapeHtml(section.title.replace(/:$/, ''))}</h3>
+<table>
+<thead><tr>${header.map((h, i) => cell('th', h, i)).join('')}</tr></thead>
+<tbody>
+${rows.map((row) => `<tr>${row.map((c, i) => cell('td', c, i)).join('')}</tr>`).join('\n')}
+</tbody>
+</table>
+${section.notes.map((note) => `<p class="note">${escapeHtml(note)}</p>`).join('\n')}
+</section>`
+}
 
 export async function renderHtmlReport (report: CompareReport): Promise<string> {
   const charts = buildCharts(report)
@@ -270,10 +341,15 @@ ${await renderSvg(chart.spec)}
   .meta { color: #555; margin-top: 0; }
   .charts { display: flex; flex-wrap: wrap; gap: 1.5rem; }
   figure.chart { margin: 0; padding: 0.8rem; border: 1px solid #ddd; border-radius: 6px; background: #fff; }
-  figure.chart h3 { margin: 0; font-size: 1rem; }
-  figure.chart p { margin: 0.2rem 0 0.6rem; color: #555; font-size: 0.85rem; max-width: 40rem; }
+  figure.chart h3 { margin: 0; font-size: 1.1rem; }
+  figure.chart p { margin: 0.2rem 0 0.6rem; color: #555; font-size: 0.9rem; max-width: 40rem; }
   .warning { background: #fff4e5; border-left: 4px solid #f0a020; padding: 0.5rem 0.8rem; }
-  pre { background: #f6f6f6; padding: 0.8rem; overflow-x: auto; font-size: 12.5px; line-height: 1.35; }
+  #numbers table { border-collapse: collapse; font-size: 14px; margin: 0.3rem 0 0.4rem; max-width: 100%; }
+  #numbers th, #numbers td { padding: 0.2rem 0.5rem; border-bottom: 1px solid #e4e4e4; text-align: left; vertical-align: top; overflow-wrap: break-word; }
+  #numbers th { background: #f6f6f6; font-weight: 600; }
+  #numbers .number { text-align: right; font-variant-numeric: tabular-nums; }
+  #numbers h3 { font-size: 1rem; font-weight: 600; margin: 1.2rem 0 0.2rem; }
+  #numbers .note { color: #555; font-size: 0.85rem; margin: 0.2rem 0; }
   ul.summary li { margin-bottom: 0.3rem; }
 </style>
 </head>
@@ -288,7 +364,9 @@ ${warnings.length > 0 ? `<div class="warning"><strong>Read with care:</strong><u
 ${figures.join('\n')}
 </div>
 <h2>The numbers</h2>
-<pre>${escapeHtml(formatReport(report))}</pre>
+<div id="numbers">
+${reportSections(report).map(sectionHtml).join('\n')}
+</div>
 </body>
 </html>
 `

@@ -1,6 +1,14 @@
 import type { KidRun } from './measure.ts'
 import type { CompareReport, ModeResult } from './run-compare.ts'
 
+/** A table as data: the text report lays it out in columns, the HTML one as a <table>. */
+export interface TableData {
+  header: string[]
+  rows: string[][]
+  /** How many leading columns are names (left-aligned); the rest are numbers. */
+  leftColumns: number
+}
+
 /** Columns of text, numbers right-aligned, with a rule under the header. */
 export function table (header: string[], rows: string[][], leftColumns = 1): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
@@ -19,16 +27,21 @@ const bytes = (n: number | null): string => n === null ? '-' : `${int(n)} B`
  * The typical auth step: the median of the Server-Timing values when the responses carried
  * them, else the mean from /metrics. On a busy machine the mean is pulled far up by the few
  * requests whose process was descheduled mid-step; the median is what a request usually costs.
+ * Both are taken under the run's whole load (--connections at once), and say so: the walkthrough
+ * times the same Server-Timing with a dozen requests in flight (scripts/lib/auth-step-timing.ts),
+ * and a Redis lookup's time grows with the requests waiting beside it, a signature check's does not.
  */
 export function typicalAuthUs (r: ModeResult): { us: number, what: string } {
-  return r.serverTimingAuthUs !== null ? { us: r.serverTimingAuthUs.p50, what: 'median' } : { us: r.authUsPerRequest, what: 'mean' }
+  return r.serverTimingAuthUs !== null ? { us: r.serverTimingAuthUs.p50, what: 'median under load' } : { us: r.authUsPerRequest, what: 'mean under load' }
 }
 /** Microseconds: one decimal below 100, whole numbers above. */
 const us = (n: number): string => n < 100 ? dec(n, 1) : int(n)
 const authText = (r: ModeResult): string => `${us(typicalAuthUs(r).us)} µs`
 
-function throughputTable (results: ModeResult[]): string {
-  return table(
+const tableData = (header: string[], rows: string[][], leftColumns = 1): TableData => ({ header, rows, leftColumns })
+
+function throughputTable (results: ModeResult[]): TableData {
+  return tableData(
     ['mode', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'requests', '2xx', '401', 'errors', 'refused', 'expected'],
     results.map((r) => [
       r.mode,
@@ -45,8 +58,8 @@ function throughputTable (results: ModeResult[]): string {
     ]))
 }
 
-function costTable (results: ModeResult[]): string {
-  return table(
+function costTable (results: ModeResult[]): TableData {
+  return tableData(
     ['mode', 'auth µs mean', 'auth µs p50/p99', 'Redis cmd/req', 'server CPU µs/req', 'balancer CPU µs/req', 'credential', 'state/session'],
     results.map((r) => [
       r.mode,
@@ -60,9 +73,9 @@ function costTable (results: ModeResult[]): string {
     ]))
 }
 
-function perServerTable (results: ModeResult[]): string {
+function perServerTable (results: ModeResult[]): TableData {
   const servers = [...new Set(results.flatMap((r) => Object.keys(r.perServer)))]
-  return table(
+  return tableData(
     ['mode', ...servers, 'servers counted', 'client got'],
     results.map((r) => [
       r.mode,
@@ -75,9 +88,9 @@ function perServerTable (results: ModeResult[]): string {
     ]))
 }
 
-function perServerCpuTable (results: ModeResult[]): string {
+function perServerCpuTable (results: ModeResult[]): TableData {
   const servers = [...new Set(results.flatMap((r) => Object.keys(r.perServer)))]
-  return table(
+  return tableData(
     ['mode', ...servers],
     results.map((r) => [
       r.mode,
@@ -98,8 +111,8 @@ function rotated (results: ModeResult[]): Array<{ r: ModeResult, kids: Array<[st
   })
 }
 
-function kidTable (report: CompareReport): string {
-  return table(
+function kidTable (report: CompareReport): TableData {
+  return tableData(
     ['mode', 'kid', 'signed', 'connections', '2xx', '401', 'other', 'auth µs p50/p99'],
     rotated(report.results).flatMap(({ r, kids }) => kids.map(([kid, k]) => [
       r.mode,
@@ -113,11 +126,11 @@ function kidTable (report: CompareReport): string {
     ])), 3)
 }
 
-function sweepTable (report: CompareReport): string {
+function sweepTable (report: CompareReport): TableData {
   const points = report.sweep ?? []
   const modes = [...new Set(points.map((p) => p.mode))]
   const sizes = [...new Set(points.map((p) => p.servers))]
-  return table(
+  return tableData(
     ['servers', ...modes.flatMap((m) => [`${m} req/s`, `${m} refused`]), ...(modes.includes('memory') ? ['(N-1)/N'] : [])],
     sizes.map((n) => [
       String(n),
@@ -149,7 +162,7 @@ export function plainWords (report: CompareReport): string[] {
   if (redis !== undefined) {
     const other = [jwt, memory].filter((r) => r !== undefined).map((r) => `${authText(r)} in ${r.mode}`)
     lines.push(`redis: the auth step made ${dec(redis.storeCommandsPerRequest, 2)} Redis commands per request and took ${authText(redis)}` +
-      ` (${typicalAuthUs(redis).what}${other.length > 0 ? `; vs ${other.join(', ')}` : ''}): a network round trip on every request${report.config.redisLatencyMs > 0 ? `, here with ${report.config.redisLatencyMs} ms added by the delay proxy` : ''}.`)
+      ` (${typicalAuthUs(redis).what}${other.length > 0 ? `; vs ${other.join(', ')}` : ''}): a network round trip on every request${report.config.redisLatencyMs > 0 ? `, here with ${report.config.redisLatencyMs} ms added by the delay proxy` : ''}, and under load the wait for the event loop to pick its answer up, which grows with the requests beside it.`)
   }
   if (jwt !== undefined) {
     const sessionId = memory?.memoryCost.credentialBytes ?? redis?.memoryCost.credentialBytes ?? null
@@ -202,47 +215,62 @@ export function plainWords (report: CompareReport): string[] {
   return lines
 }
 
+/**
+ * The numbers, section by section: each a line that says what it holds, a table and the notes
+ * under it. The text report prints them in columns; the HTML report as tables that fit its page.
+ */
+export interface ReportSection {
+  id: string
+  title: string
+  table: TableData
+  notes: string[]
+}
+
+export function reportSections (report: CompareReport): ReportSection[] {
+  const c = report.config
+  const sections: ReportSection[] = []
+  const section = (id: string, title: string, data: TableData, notes: string[] = []): void => { sections.push({ id, title, table: data, notes }) }
+  section('throughput', 'Throughput and failures, as the client saw them through the balancer (refused = 401 / (2xx + 401)):', throughputTable(report.results))
+  section('auth-cost', `Cost of the auth step, measured on the app servers under the load above (${c.connections} connections, after the warm-up): the mean from their /metrics, p50/p99 from every response's Server-Timing:`, costTable(report.results))
+  const inFlight = report.results.filter((r) => r.serverCounted.ok + r.serverCounted.unauthorized > r.ok + r.unauthorized)
+  section('per-server', 'Per server, from each server\'s own counters (2xx / 401):', perServerTable(report.results),
+    inFlight.length > 0 ? ['(the servers can count a few more than the client got: requests in flight when the load stopped, at most one per connection)'] : [])
+  section('per-server-cpu', 'CPU per request each server answered, and the share of a core it used:', perServerCpuTable(report.results))
+  if (rotated(report.results).length > 0) {
+    section('key-rotation', 'Per signing key: the jwt servers list two keys in JWT_SECRETS, the first signs; half the sessions logged in before the servers restarted with the new key first, half after:', kidTable(report))
+  }
+  if (report.sweep !== null) section('sweep', 'Sweep over cluster sizes (req/s and refused share; * = balancer-bound):', sweepTable(report))
+  section('balancer-check', 'Balancer check (CPU in cores: 1.00 = one core flat out):', tableData(['mode', 'verdict', 'CPU, cores', 'warnings'], report.results.map((r) => {
+    const b = r.bottleneck
+    return [r.mode, b.warnings.length === 0 ? 'ok' : 'WARNING', balancerCores(r), b.warnings.join('; ')]
+  }), 4), report.notes.map((note) => `Note: ${note}`))
+  return sections
+}
+
+function balancerCores (r: ModeResult): string {
+  const b = r.bottleneck
+  return `balancer ${b.balancerCores === null ? '?' : dec(b.balancerCores, 2)}, app servers ${dec(b.serverCores, 2)}, load generator ${dec(b.loadGeneratorCores, 2)}, machine ${pct(b.machineBusy)} busy`
+}
+
 export function formatReport (report: CompareReport): string {
   const c = report.config
   const out: string[] = []
   out.push(`Compared on ${c.target}; ${c.connections} connections (one session each), ${c.durationSeconds} s of load after ${c.warmupSeconds} s of warm-up` +
     `${c.runs > 1 ? `, ${c.runs} runs per mode (median, ±half the range)` : ''}.`)
-  out.push('')
-  out.push('Throughput and failures, as the client saw them through the balancer (refused = 401 / (2xx + 401)):')
-  out.push(throughputTable(report.results))
-  out.push('')
-  out.push('Cost of the auth step, measured on the app servers (their /metrics and Server-Timing):')
-  out.push(costTable(report.results))
-  out.push('')
-  out.push('Per server, from each server\'s own counters (2xx / 401):')
-  out.push(perServerTable(report.results))
-  const inFlight = report.results.filter((r) => r.serverCounted.ok + r.serverCounted.unauthorized > r.ok + r.unauthorized)
-  if (inFlight.length > 0) {
-    out.push('(the servers can count a few more than the client got: requests in flight when the load stopped, at most one per connection)')
+  for (const s of reportSections(report)) {
+    out.push('', s.title)
+    if (s.id === 'balancer-check') {
+      // Prose more than columns in a terminal: a line per mode, its warnings under it.
+      const width = Math.max(7, ...report.results.map((x) => x.mode.length))
+      for (const r of report.results) {
+        out.push(`  ${r.mode.padEnd(width)} ${r.bottleneck.warnings.length === 0 ? 'ok' : 'WARNING'}: ${balancerCores(r)}`)
+        for (const w of r.bottleneck.warnings) out.push(`${' '.repeat(width + 3)}- ${w}`)
+      }
+    } else {
+      out.push(table(s.table.header, s.table.rows, s.table.leftColumns))
+    }
+    out.push(...s.notes)
   }
-  out.push('')
-  out.push('CPU per request each server answered, and the share of a core it used:')
-  out.push(perServerCpuTable(report.results))
-  if (rotated(report.results).length > 0) {
-    out.push('')
-    out.push('Per signing key: the jwt servers list two keys in JWT_SECRETS, the first signs; half the sessions logged in before the servers restarted with the new key first, half after:')
-    out.push(kidTable(report))
-  }
-  if (report.sweep !== null) {
-    out.push('')
-    out.push('Sweep over cluster sizes (req/s and refused share; * = balancer-bound):')
-    out.push(sweepTable(report))
-  }
-  out.push('')
-  out.push('Balancer check (CPU in cores: 1.00 = one core flat out):')
-  for (const r of report.results) {
-    const b = r.bottleneck
-    const cores = `balancer ${b.balancerCores === null ? '?' : dec(b.balancerCores, 2)}, app servers ${dec(b.serverCores, 2)}, load generator ${dec(b.loadGeneratorCores, 2)}, machine ${pct(b.machineBusy)} busy`
-    const width = Math.max(7, ...report.results.map((x) => x.mode.length))
-    out.push(`  ${r.mode.padEnd(width)} ${b.warnings.length === 0 ? 'ok' : 'WARNING'}: ${cores}`)
-    for (const w of b.warnings) out.push(`${' '.repeat(width + 3)}- ${w}`)
-  }
-  for (const note of report.notes) out.push(`Note: ${note}`)
   out.push('')
   out.push('In plain words:')
   for (const line of plainWords(report)) out.push(`  - ${line}`)

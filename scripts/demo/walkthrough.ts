@@ -1,8 +1,11 @@
+import { parsePrometheus, sum } from '../compare/prometheus.ts'
 import { startCluster, type Cluster } from '../cluster.ts'
+import { measureAuthStep } from '../lib/auth-step-timing.ts'
 import { balancerAllHealthy } from '../lib/probes.ts'
 import { DemoClient } from './client.ts'
 import { createNarrator } from './narrator.ts'
-import { STEPS, type ClusterSpec, type Memo, type StepContext } from './steps.ts'
+import type { ClusterSpec, Memo, StepContext } from './step.ts'
+import { STEPS } from './steps/index.ts'
 
 export interface WalkthroughOptions {
   /** The first step to run (1 to the number of steps); default 1. */
@@ -31,6 +34,8 @@ export interface StepReport {
 }
 
 const SERVER_LOG_LINES = 40
+/** Requests in flight per server while the auth step is timed (scripts/lib/auth-step-timing.ts says why not one). */
+const TIMING_IN_FLIGHT_PER_SERVER = 4
 
 /**
  * Runs the steps in order on clusters it starts and stops itself, and returns
@@ -40,9 +45,9 @@ const SERVER_LOG_LINES = 40
 export async function runWalkthrough (options: WalkthroughOptions): Promise<StepReport[]> {
   const from = options.fromStep ?? 1
   const to = options.toStep ?? STEPS.length
-  const steps = STEPS.filter((s) => s.n >= from && s.n <= to)
+  const steps = STEPS.map((step, i) => ({ n: i + 1, step })).filter(({ n }) => n >= from && n <= to)
   const out = createNarrator(options.write, options.colour)
-  const memo: Memo = {}
+  const memo: Memo = { authStep: {} }
   const reports: StepReport[] = []
   // The servers' own log lines stay out of the story, but are kept to explain a failure.
   const recentLogs: string[] = []
@@ -57,15 +62,9 @@ export async function runWalkthrough (options: WalkthroughOptions): Promise<Step
       await old.cluster.stop()
     }
     const count = options.servers ?? 3
-    const extra = spec.mode === 'redis'
-      ? ', and a private redis-server'
-      : spec.jwtRevocation === true
-        ? ', with JWT_REVOCATION=redis and a private redis-server'
-        : spec.jwtSecrets !== undefined ? `, with JWT_SECRETS (kid ${spec.jwtSecrets.split(',').map((k) => k.split(':')[0] ?? '').join(', ')})` : ''
-    out.note(`[starting ${count} app servers in ${spec.mode} mode behind a ${spec.strategy} balancer${extra}…]`)
+    out.note(`[starting ${describeCluster(spec, count)}…]`)
     const cluster = await startCluster({
-      mode: spec.mode,
-      strategy: spec.strategy,
+      ...spec,
       servers: count,
       port: options.port ?? 0,
       logLevel: 'warn',
@@ -73,10 +72,6 @@ export async function runWalkthrough (options: WalkthroughOptions): Promise<Step
       // Generous: on a busy machine a slow answer must not count as a dead server (a crash is
       // a refused connection, seen at once either way), or sticky pins would move for nothing.
       healthTimeoutMs: 2000,
-      ...(spec.sessionTtlSeconds === undefined ? {} : { sessionTtlSeconds: spec.sessionTtlSeconds }),
-      ...(spec.serverEnv === undefined ? {} : { serverEnv: spec.serverEnv }),
-      ...(spec.jwtRevocation === true ? { jwtRevocation: true } : {}),
-      ...(spec.jwtSecrets === undefined ? {} : { jwtSecrets: spec.jwtSecrets }),
       onLog: (source, line) => {
         recentLogs.push(`${source} | ${line}`)
         if (recentLogs.length > SERVER_LOG_LINES) recentLogs.shift()
@@ -89,26 +84,50 @@ export async function runWalkthrough (options: WalkthroughOptions): Promise<Step
   }
 
   function contextFor (cluster: Cluster): StepContext {
+    // A context whose cluster was switched away from would send to processes that are gone.
+    const live = (): void => {
+      if (current?.cluster !== cluster) throw new Error('this cluster was stopped by switchCluster: use the context it returned')
+    }
     return {
       cluster,
       out,
       memo,
-      client: (user) => new DemoClient(cluster.url, user, (answer, quiet) => { if (!quiet) out.answer(answer) }),
+      client: (user) => {
+        live()
+        return new DemoClient(cluster.url, user, (answer, quiet) => { if (!quiet) out.answer(answer) })
+      },
       settle: async () => { await settle(cluster) },
-      metric: async (name, label) => await metric(cluster, name, label)
+      server: (id) => {
+        const server = cluster.servers.find((s) => s.id === id)
+        if (server === undefined) throw new Error(`no server named ${String(id)} in this cluster`)
+        return server
+      },
+      counter: async (name, labels) => {
+        live()
+        return await counter(cluster, name, labels)
+      },
+      timeAuthStep: async (token) => {
+        live()
+        return await measureAuthStep({ url: cluster.url, token, inFlight: TIMING_IN_FLIGHT_PER_SERVER * cluster.servers.length })
+      },
+      switchCluster: async (spec) => {
+        const next = await clusterFor(spec)
+        await settle(next)
+        return contextFor(next)
+      }
     }
   }
 
   try {
-    for (const [i, step] of steps.entries()) {
-      out.heading(step.n, STEPS.length, step.title)
+    for (const [i, { n, step }] of steps.entries()) {
+      out.heading(n, STEPS.length, step.title)
       const cluster = await clusterFor(step.cluster)
       await settle(cluster)
       const { result, lesson } = await step.run(contextFor(cluster))
       out.lesson(lesson)
-      reports.push({ step: step.n, title: step.title, mode: step.cluster.mode, strategy: step.cluster.strategy, result, lesson })
+      reports.push({ step: n, title: step.title, mode: step.cluster.mode, strategy: step.cluster.strategy, result, lesson })
       const next = steps[i + 1]
-      if (next !== undefined) await options.pause?.({ n: next.n, title: next.title })
+      if (next !== undefined) await options.pause?.({ n: next.n, title: next.step.title })
     }
   } catch (err) {
     if (recentLogs.length > 0) out.note(`The servers' last log lines:\n${recentLogs.join('\n')}`)
@@ -122,10 +141,29 @@ export async function runWalkthrough (options: WalkthroughOptions): Promise<Step
   return reports
 }
 
+/** The spec with its keys in one order, for comparing two specs. */
+function canonical (spec: ClusterSpec): string {
+  const entries = Object.entries(spec).filter(([, value]) => value !== undefined).sort(([a], [b]) => a.localeCompare(b))
+  return JSON.stringify(entries.map(([key, value]) => [key, typeof value === 'object' ? Object.entries(value).sort(([a], [b]) => a.localeCompare(b)) : value]))
+}
+
 function sameSpec (a: ClusterSpec, b: ClusterSpec): boolean {
-  return a.mode === b.mode && a.strategy === b.strategy && a.sessionTtlSeconds === b.sessionTtlSeconds && a.jwtRevocation === b.jwtRevocation &&
-    a.jwtSecrets === b.jwtSecrets &&
-    JSON.stringify(a.serverEnv ?? {}) === JSON.stringify(b.serverEnv ?? {})
+  return canonical(a) === canonical(b)
+}
+
+/** "3 app servers in jwt mode behind a round-robin balancer, with JWT_REVOCATION=redis, and a private redis-server" */
+function describeCluster (spec: ClusterSpec, count: number): string {
+  const settings = [
+    ...(spec.sessionTtlSeconds === undefined ? [] : [`SESSION_TTL_SECONDS=${spec.sessionTtlSeconds}`]),
+    ...Object.entries(spec.serverEnv ?? {}).map(([name, value]) => `${name}=${value}`),
+    ...(spec.jwtRevocation === true ? ['JWT_REVOCATION=redis'] : []),
+    // Only the kids: the secrets are the cluster's own and never printed.
+    ...(spec.jwtSecrets === undefined ? [] : [`JWT_SECRETS (kid ${spec.jwtSecrets.split(',').map((k) => k.split(':')[0] ?? '').join(', ')})`]),
+    ...(spec.loginThrottleStore === undefined ? [] : [`LOGIN_THROTTLE_STORE=${spec.loginThrottleStore}`])
+  ]
+  const redis = spec.mode === 'redis' || spec.jwtRevocation === true || spec.loginThrottleStore === 'redis'
+  return `${count} app servers in ${spec.mode} mode behind a ${spec.strategy} balancer` +
+    `${settings.length === 0 ? '' : `, with ${settings.join(', ')}`}${redis ? ', and a private redis-server' : ''}`
 }
 
 /** Until every server process runs and the balancer has seen each one healthy. */
@@ -138,18 +176,13 @@ async function settle (cluster: Cluster, timeoutMs = 20_000): Promise<void> {
   }
 }
 
-/** Sums a Prometheus counter over the servers, per value of one label, reading each server directly. */
-async function metric (cluster: Cluster, name: string, label: string): Promise<Record<string, number>> {
-  const sums: Record<string, number> = {}
-  const pattern = new RegExp(`^${name}\\{([^}]*)\\} (\\S+)$`)
-  for (const server of cluster.servers) {
+/** A Prometheus counter summed over the samples whose labels include `labels`, reading each server directly. */
+async function counter (cluster: Cluster, name: string, labels: Record<string, string> = {}): Promise<{ total: number, byServer: Record<string, number> }> {
+  const byServer: Record<string, number> = {}
+  await Promise.all(cluster.servers.map(async (server) => {
     const text = await fetch(`${server.url}/metrics`, { signal: AbortSignal.timeout(2000) }).then(async (r) => await r.text())
-    for (const line of text.split('\n')) {
-      const match = pattern.exec(line)
-      if (match === null) continue
-      const value = new RegExp(`${label}="([^"]*)"`).exec(match[1] ?? '')?.[1] ?? ''
-      sums[value] = (sums[value] ?? 0) + Number(match[2])
-    }
-  }
-  return sums
+    byServer[server.id] = sum(parsePrometheus(text), name, labels)
+  }))
+  const ordered = Object.fromEntries(cluster.servers.map((s) => [s.id, byServer[s.id] ?? 0]))
+  return { total: Object.values(ordered).reduce((a, b) => a + b, 0), byServer: ordered }
 }

@@ -18,7 +18,7 @@ t.test('the page is self-contained: no script, no stylesheet or image from elsew
   t.notMatch(html, /<script/i)
   t.notMatch(html, /\b(?:src|href)=["']?(?:https?:)?\/\//i, 'nothing fetched from a network')
   t.equal((html.match(/<svg /g) ?? []).length, buildCharts(fakeReport({ sweep: true })).length)
-  t.same(buildCharts(fakeReport()).map((c) => c.id), ['throughput', 'latency', 'failure-rate', 'per-server', 'auth-cost', 'key-rotation', 'memory-cost'], 'without a sweep, no sweep charts')
+  t.same(buildCharts(fakeReport()).map((c) => c.id), ['throughput', 'latency', 'failure-rate', 'per-server', 'auth-cost', 'request-cost', 'key-rotation', 'memory-cost'], 'without a sweep, no sweep charts')
   const oneKey = fakeReport()
   for (const r of oneKey.results) r.byKid = null
   t.notOk(buildCharts(oneKey).some((c) => c.id === 'key-rotation'), 'no key chart when no run held tokens from two keys')
@@ -61,7 +61,7 @@ t.test('in headless Chromium every chart renders, with marks, and the page makes
       })
     return { id: f.id, width: box?.width ?? 0, height: box?.height ?? 0, marks: marks.length, text: svg?.textContent ?? '' }
   }))
-  t.same(charts.map((c) => c.id), ['throughput', 'latency', 'failure-rate', 'per-server', 'auth-cost', 'key-rotation', 'memory-cost', 'sweep-throughput', 'sweep-failure'].map((id) => `chart-${id}`))
+  t.same(charts.map((c) => c.id), ['throughput', 'latency', 'failure-rate', 'per-server', 'auth-cost', 'request-cost', 'key-rotation', 'memory-cost', 'sweep-throughput', 'sweep-failure'].map((id) => `chart-${id}`))
   for (const chart of charts) {
     t.ok(chart.width > 100 && chart.height > 100, `${chart.id}: drawn ${Math.round(chart.width)}x${Math.round(chart.height)}`)
     t.ok(chart.marks > 0, `${chart.id}: ${chart.marks} marks with a size`)
@@ -72,6 +72,51 @@ t.test('in headless Chromium every chart renders, with marks, and the page makes
   t.ok((charts.find((c) => c.id === 'chart-key-rotation')?.marks ?? 0) >= 2, 'by signing key: a bar for each of the two keys')
   t.match(charts.find((c) => c.id === 'chart-key-rotation')?.text, /old \(accepted\)[\s\S]*new \(signs\)|new \(signs\)[\s\S]*old \(accepted\)/, 'named by kid, and which one signs')
   t.same(requests, [], 'the page asked the network for nothing')
+
+  t.test('the auth step\'s chart: a log scale, so every mode\'s bar shows, with its number', async (t) => {
+    const bars = await tab.$$eval('#chart-auth-cost svg g.role-mark.mark-rect > path', (paths) => paths.map((p) => {
+      const b = (p as unknown as { getBBox: () => { width: number, height: number } }).getBBox()
+      return { width: b.width, height: b.height }
+    }))
+    t.equal(bars.length, 4, 'a bar for each of the four modes')
+    for (const [i, bar] of bars.entries()) t.ok(bar.height >= 4 && bar.width >= 4, `bar ${i + 1}: ${bar.width.toFixed(1)} x ${bar.height.toFixed(1)} px, visible`)
+    // The fake report's auth steps: memory 1.6 µs, jwt 12, redis 72, jwt-revocation 76 (the p50s).
+    const text = await tab.$eval('#chart-auth-cost svg', (svg) => svg.textContent ?? '')
+    for (const label of ['1.6 µs', '12 µs', '72 µs', '76 µs']) t.match(text, label, `${label} printed on the chart`)
+    t.match(text, /log scale/, 'and the axis says it is a log scale')
+  })
+
+  t.test('the numbers fit the page: tables, not a block of text running off it', async (t) => {
+    const numbers = await tab.$eval('#numbers', (el) => ({ scrollWidth: el.scrollWidth, clientWidth: el.clientWidth, tables: el.querySelectorAll('table').length }))
+    t.ok(numbers.scrollWidth <= numbers.clientWidth, `the numbers block is ${numbers.scrollWidth} px wide inside ${numbers.clientWidth} px`)
+    t.ok(numbers.tables >= 6, `${numbers.tables} tables`)
+    const page = await tab.$eval('html', (el) => ({ scrollWidth: el.scrollWidth, clientWidth: el.clientWidth }))
+    t.ok(page.scrollWidth <= page.clientWidth, `nothing on the page runs off it sideways (${page.scrollWidth} px in ${page.clientWidth})`)
+    await tab.setViewportSize({ width: 900, height: 900 })
+    const narrow = await tab.$eval('#numbers', (el) => ({ scrollWidth: el.scrollWidth, clientWidth: el.clientWidth }))
+    t.ok(narrow.scrollWidth <= narrow.clientWidth, `in a 900 px window too: ${narrow.scrollWidth} px inside ${narrow.clientWidth} px`)
+    await tab.setViewportSize({ width: 1300, height: 900 })
+  })
+
+  t.test('chart text is big enough to read next to the dashboard\'s', async (t) => {
+    const sizes = await tab.$$eval('figure.chart svg', (svgs) => svgs.map((svg) => {
+      // The page's own getComputedStyle (this callback runs in the browser; the test compiles without the DOM types).
+      const style = (globalThis as unknown as { getComputedStyle: (el: unknown) => { fontSize: string } }).getComputedStyle
+      const px = (selector: string): number[] => [...svg.querySelectorAll(selector)].map((el) => Number.parseFloat(style(el).fontSize))
+      // Two labels of one axis drawn over each other: the text grew and the chart did not.
+      type Box = { left: number, right: number, top: number, bottom: number }
+      const overlaps = [...svg.querySelectorAll('g.role-axis-label')].flatMap((axis) => {
+        const boxes = [...axis.querySelectorAll('text')].map((el) => ({ text: el.textContent ?? '', box: (el as unknown as { getBoundingClientRect: () => Box }).getBoundingClientRect() }))
+        return boxes.flatMap((a, i) => boxes.slice(i + 1).filter((b) => a.box.left < b.box.right - 1 && b.box.left < a.box.right - 1 && a.box.top < b.box.bottom - 1 && b.box.top < a.box.bottom - 1).map((b) => `${a.text} / ${b.text}`))
+      })
+      return { id: svg.closest('figure')?.id ?? '', labels: px('g.role-axis-label text'), titles: px('g.role-axis-title text'), overlaps }
+    }))
+    for (const chart of sizes) {
+      t.same(chart.overlaps, [], `${chart.id}: no axis label drawn over another`)
+      t.ok(chart.labels.length > 0 && Math.min(...chart.labels) >= 13, `${chart.id}: axis labels at least 13 px (smallest ${Math.min(...chart.labels)})`)
+      if (chart.titles.length > 0) t.ok(Math.min(...chart.titles) >= 14, `${chart.id}: axis titles at least 14 px (smallest ${Math.min(...chart.titles)})`)
+    }
+  })
 
   const shot = join(tmpdir(), 'compare-report-test.png')
   await tab.screenshot({ path: shot, fullPage: true })

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { STEPS } from '../../../scripts/demo/steps/index.ts'
 import { runCli, waitForOutput, type CliRun } from '../../helpers/cli.ts'
 import type { Test } from 'tap'
 
@@ -37,11 +38,11 @@ t.test('npm run demo: waits for Enter between steps, and Ctrl-C stops every proc
   const run = launch(t, ['--step', '6', '--port', '0'])
   await waitForOutput(run, 'Press Enter for step 7', 60_000)
   await new Promise((resolve) => setTimeout(resolve, 300))
-  t.notMatch(run.output(), 'Step 7 of 9', 'it waits')
+  t.notMatch(run.output(), `Step 7 of ${STEPS.length}`, 'it waits')
   run.child.stdin?.write('\n')
   await waitForOutput(run, 'Press Enter for step 8', 90_000)
-  t.match(run.output().slice(run.output().indexOf('Step 7 of 9')), 'Lesson: Alice\'s key-a token', 'Enter ran step 7 to its lesson')
-  const balancerPort = Number(/balancer http:\/\/127\.0\.0\.1:(\d+)/.exec(run.output().slice(run.output().indexOf('Step 7 of 9')))?.[1])
+  t.match(run.output().slice(run.output().indexOf(`Step 7 of ${STEPS.length}`)), 'Lesson: Alice\'s key-a token', 'Enter ran step 7 to its lesson')
+  const balancerPort = Number(/balancer http:\/\/127\.0\.0\.1:(\d+)/.exec(run.output().slice(run.output().indexOf(`Step 7 of ${STEPS.length}`)))?.[1])
   t.ok(balancerPort > 0, 'step 7 started a cluster of its own')
   const children = descendants(run.child.pid ?? 0)
   t.ok(children.length >= 4, `Enter went on to step 7: its balancer and three servers run (${children.length} processes)`)
@@ -54,7 +55,7 @@ t.test('npm run demo: waits for Enter between steps, and Ctrl-C stops every proc
 })
 
 t.test('npm run demo: bad flags say what is wrong', async (t) => {
-  for (const [args, message] of [[['--step', '10'], '--step must be a whole number from 1 to 9'], [['--servers', '1'], '--servers must be'], [['--nope'], 'Unknown option']] as const) {
+  for (const [args, message] of [[['--step', String(STEPS.length + 1)], `--step must be a whole number from 1 to ${STEPS.length}`], [['--servers', '1'], '--servers must be'], [['--nope'], 'Unknown option']] as const) {
     const run = launch(t, [...args])
     t.equal(await run.exited, 2, args.join(' '))
     t.match(run.output(), message)

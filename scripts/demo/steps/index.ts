@@ -1,0 +1,18 @@
+import type { Step } from '../step.ts'
+
+/**
+ * The walkthrough, in order: a step's number is its place in this list, from 1. Adding a step
+ * is a file in this folder and a line here (README.md says how).
+ */
+export const STEPS: ReadonlyArray<Step<unknown>> = [
+  (await import('./01-memory-round-robin.ts')).memoryRoundRobin,
+  (await import('./02-memory-logout-restart.ts')).memoryLogoutRestart,
+  (await import('./03-sticky-sessions.ts')).stickySessions,
+  (await import('./04-redis-sessions.ts')).redisSessions,
+  (await import('./05-jwt-stateless.ts')).jwtStateless,
+  (await import('./06-jwt-forgeries.ts')).jwtForgeries,
+  (await import('./07-jwt-key-rotation.ts')).jwtKeyRotation,
+  (await import('./08-jwt-logout.ts')).jwtLogout,
+  (await import('./09-jwt-revocation.ts')).jwtRevocation,
+  (await import('./10-login-throttle.ts')).loginThrottle
+]
