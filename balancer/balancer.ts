@@ -5,14 +5,15 @@ import { pino } from 'pino'
 import type { Logger } from 'pino'
 import { Agent } from 'undici'
 import type { Dispatcher } from 'undici'
-import { refuseAfterInFlight } from '../lib/refuse-after-in-flight.ts'
 import { DEFAULT_MAX_BODY_BYTES, parseUpstreams } from './config.ts'
 import type { BalancerConfig, Strategy } from './config.ts'
 import type { ClusterControl } from './control.ts'
 import { createDashboard } from './dashboard.ts'
 import { createEventHub, reasonOf } from './events.ts'
 import type { EventHub } from './events.ts'
-import { ForwardedBody, answerTooLarge, answeredBeforeBodyEnded, bodySent, closeLingering, endWhenBodyEnds, lingering } from './request-body.ts'
+import { HOP_BY_HOP, connectionOptions, forwardedHeaders, originPath, passInterim } from './hop-headers.ts'
+import { GATEWAY_TIMEOUT_BODY, METHOD_NOT_ALLOWED_BODY, NOT_FOUND_BODY, NO_HEALTHY_BODY, answerAsterisk, badGatewayBody, endWithJson, errorCode, sendJson } from './replies.ts'
+import { ForwardedBody, answerTooLarge, answeredBeforeBodyEnded, bodySent, closeLingering, declaredTooLarge, endWhenBodyEnds, hasBody, lingering } from './request-body.ts'
 import { createUpstreamConnector } from './upstream-connector.ts'
 
 export interface UpstreamStats {
@@ -135,21 +136,6 @@ const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN'])
 // How undici reports a connection the upstream closed or reset under us.
 const RESET_CODES = new Set(['EPIPE', 'ECONNRESET', 'UND_ERR_SOCKET'])
-const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }
-const NO_HEALTHY_BODY = JSON.stringify({ error: 'no_healthy_upstream' })
-const NOT_FOUND_BODY = JSON.stringify({ error: 'not_found' })
-const METHOD_NOT_ALLOWED_BODY = JSON.stringify({ error: 'method_not_allowed' })
-// Hop-by-hop headers (RFC 9110 7.6.1) describe one connection, not the message:
-// the client's Connection: close must not close a pooled upstream socket, and
-// the upstream's Keep-Alive: timeout=72 is not ours to promise to the client.
-// Node frames each side itself (Content-Length, or chunked when absent).
-// Besides these fixed names, every header a message's own Connection header names is hop-by-hop
-// too, and is dropped with it (RFC 9110 7.6.1): see connectionOptions().
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade'])
-// undici frames the body itself (Content-Length, or chunked when absent) and
-// refuses a Transfer-Encoding or Expect header; Node's server already answered
-// any Expect: 100-continue on the client's hop.
-const REQUEST_HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'transfer-encoding', 'expect'] as const
 const PIN_PATTERN = /(?:^|;)\s*lb=([^;\s]*)/
 
 // The upstream side is undici (the client behind Node's fetch, and
@@ -777,145 +763,6 @@ function readPin (cookie: string | undefined): string {
 function pinCookie (pin: string): string {
   // Not HttpOnly: the pin is no secret, and the dashboard shows which server it names.
   return `${STICKY_COOKIE}=${pin}; Path=/; SameSite=Lax`
-}
-
-// `OPTIONS *` asks about the server as a whole, not a resource (RFC 9110 9.3.7),
-// and to a client the balancer is the server: it answers for the cluster. (undici
-// sends only origin-form paths, so it could not be passed on anyway.) Node's parser
-// lets `*` through with any method; only OPTIONS means something with it.
-function answerAsterisk (req: http.IncomingMessage, res: http.ServerResponse): void {
-  if (req.method === 'OPTIONS') {
-    if (!req.complete) req.resume()
-    res.writeHead(204, { allow: 'GET, HEAD, POST, OPTIONS', 'cache-control': 'no-store' })
-    res.end()
-  } else {
-    sendJson(req, res, 400, ASTERISK_BODY)
-  }
-}
-
-const ASTERISK_BODY = JSON.stringify({ error: 'bad_request', reason: 'asterisk_target_needs_options' })
-
-/** Whether a request's Content-Length says more than `limit` bytes (Node's parser has checked it is digits). */
-function declaredTooLarge (headers: http.IncomingHttpHeaders, limit: number): boolean {
-  const length = headers['content-length']
-  return length !== undefined && Number(length) > limit
-}
-
-/**
- * The header names a Connection header lists besides `close` and `keep-alive` (lower-cased), or
- * undefined when there are none, as on nearly every message: RFC 9110 7.6.1 makes each of them
- * hop-by-hop, for a proxy to drop. (`Connection: close, X-Secret` must not take X-Secret past us.)
- */
-function connectionOptions (value: string | string[] | undefined): string[] | undefined {
-  if (value === undefined || value === 'keep-alive' || value === 'close') return undefined
-  let named: string[] | undefined
-  for (const option of (typeof value === 'string' ? value : value.join(',')).split(',')) {
-    const name = option.trim().toLowerCase()
-    if (name === '' || name === 'close' || name === 'keep-alive') continue
-    named ??= []
-    named.push(name)
-  }
-  return named
-}
-
-// An interim answer from the upstream (RFC 9110 15.2). 103 Early Hints carries Link headers a
-// browser can start preloading from while the final answer is made (RFC 8297): passed on, with
-// its Link headers only, to HTTP/1.1 clients (a 1xx must not go to an HTTP/1.0 one, RFC 9110
-// 15.2). Any other 1xx is dropped: 102 Processing is obsolete, and Node's server has answered an
-// Expect: 100-continue on the client's hop already. undici never hands us a 100: it takes an
-// unasked 100 Continue for a broken answer and fails the request (client-h1.js, "bad response").
-function passInterim (res: http.ServerResponse, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
-  const link = headers.link
-  if (statusCode !== 103 || link === undefined || res.req.httpVersionMinor === 0) return
-  try {
-    res.writeEarlyHints({ link })
-  } catch {
-    // A Link value Node refuses to write: the hint is dropped, the final answer still follows.
-  }
-}
-
-/** Whether a request has a body: a Content-Length other than 0, or a Transfer-Encoding (RFC 9112 6.3). */
-function hasBody (headers: http.IncomingHttpHeaders): boolean {
-  const length = headers['content-length']
-  return (length !== undefined && length !== '0') || headers['transfer-encoding'] !== undefined
-}
-
-function sendJson (req: http.IncomingMessage, res: http.ServerResponse, status: number, body: string): void {
-  if (res.headersSent) {
-    res.destroy()
-    return
-  }
-  // Drain whatever of the request body is left, so the connection can carry
-  // the next request.
-  if (!req.complete) req.resume()
-  res.writeHead(status, { ...JSON_HEADERS, 'content-length': Buffer.byteLength(body) })
-  res.end(body)
-}
-
-const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 405: 'Method Not Allowed', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' }
-
-/**
- * A whole response written straight to a socket the HTTP server has given up on, then closed;
- * after the responses still in flight on it, if any (pipelining). False when one was already
- * under way: Node's parser reports each later chunk of a refused connection again.
- */
-function endWithJson (socket: Socket, status: number, body: string): boolean {
-  return refuseAfterInFlight(socket, `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\ncontent-type: application/json; charset=utf-8\r\ncache-control: no-store\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
-}
-
-// The reason is undici's error code (ECONNREFUSED, UND_ERR_SOCKET...). Which upstream failed goes
-// to the log line, never to the client: an internal address is nobody's business outside.
-function badGatewayBody (reason: string): string {
-  return JSON.stringify({ error: 'bad_gateway', reason })
-}
-
-const GATEWAY_TIMEOUT_BODY = JSON.stringify({ error: 'gateway_timeout' })
-
-function errorCode (err: unknown): string {
-  const code = (err as { code?: unknown } | null)?.code
-  return typeof code === 'string' ? code : 'UNKNOWN'
-}
-
-// The path to send upstream: the request's own, or for an absolute-form
-// target (`GET http://host/path`) its path and query.
-function originPath (url: string): string {
-  if (url.charCodeAt(0) === 47 /* / */) return url
-  try {
-    const parsed = new URL(url)
-    return parsed.pathname + parsed.search
-  } catch {
-    return url
-  }
-}
-
-// The headers sent upstream: the client's, less the hop-by-hop ones (the fixed list and those
-// its Connection header names), and X-Forwarded-* set by us, replacing whatever the client sent
-// (a retry sets the same values again). req.headers is changed in place: no copy per request.
-function forwardedHeaders (req: http.IncomingMessage): http.IncomingHttpHeaders {
-  const headers = req.headers
-  const host = headers.host
-  const named = connectionOptions(headers.connection)
-  for (let i = 0; i < REQUEST_HOP_BY_HOP.length; i++) {
-    const name = REQUEST_HOP_BY_HOP[i] as string
-    if (headers[name] !== undefined) delete headers[name]
-  }
-  if (named !== undefined) for (const name of named) delete headers[name]
-  const socket = req.socket
-  // For: the address of the peer of this TCP connection, the one fact about the client we know
-  // first-hand. The app servers count failed logins under it (they trust it from us only).
-  headers['x-forwarded-for'] = socket.remoteAddress ?? ''
-  // Port: the port the client connected to, of this connection (not the Host header's, which
-  // is the client's to write, and names no port at all on a default one). Behind a container's
-  // port mapping it is the balancer's own port, not the host's.
-  headers['x-forwarded-port'] = String(socket.localPort ?? '')
-  // Proto: the scheme the client used to reach us. The balancer listens on plain HTTP only (no
-  // TLS), so it is always http; a TLS terminator in front of it would have to say otherwise.
-  headers['x-forwarded-proto'] = 'http'
-  // Host: the authority the client asked for (its Host header, read before a Connection option
-  // could drop it), for an app building absolute links. It is the client's claim, used for
-  // nothing that decides access; empty when the request had none.
-  headers['x-forwarded-host'] = host ?? ''
-  return headers
 }
 
 function urlOf (address: AddressInfo): string {
