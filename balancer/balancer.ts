@@ -1,11 +1,10 @@
-import { createHash } from 'node:crypto'
 import http from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { pino } from 'pino'
 import type { Logger } from 'pino'
 import { Agent } from 'undici'
 import type { Dispatcher } from 'undici'
-import { DEFAULT_MAX_BODY_BYTES, parseUpstreams } from './config.ts'
+import { DEFAULT_MAX_BODY_BYTES } from './config.ts'
 import type { BalancerConfig, Strategy } from './config.ts'
 import type { ClusterControl } from './control.ts'
 import { createDashboard } from './dashboard.ts'
@@ -13,38 +12,26 @@ import { createEventHub, reasonOf } from './events.ts'
 import type { EventHub } from './events.ts'
 import { HOP_BY_HOP, connectionOptions, forwardedHeaders, originPath, passInterim } from './hop-headers.ts'
 import { GATEWAY_TIMEOUT_BODY, METHOD_NOT_ALLOWED_BODY, NOT_FOUND_BODY, NO_HEALTHY_BODY, answerAsterisk, badGatewayBody, endWithJson, errorCode, sendJson } from './replies.ts'
+import { createPool } from './pool.ts'
+import type { Pool } from './pool.ts'
 import { ForwardedBody, answerTooLarge, answeredBeforeBodyEnded, bodySent, closeLingering, declaredTooLarge, endWhenBodyEnds, hasBody, lingering } from './request-body.ts'
+import { STICKY_COOKIE, kPin, pinCookie } from './strategy.ts'
+import type { PinnedResponse } from './strategy.ts'
+import type { Upstream, UpstreamStats } from './upstream.ts'
 import { createUpstreamConnector } from './upstream-connector.ts'
 
-export interface UpstreamStats {
-  url: string
-  healthy: boolean
-  /** Proxied requests sent to this upstream, retries included. */
-  requests: number
-  /** Proxied requests that failed (refused, reset, timed out) plus failed health checks. */
-  failures: number
-}
+export type { UpstreamStats, UpstreamView } from './upstream.ts'
+export { STICKY_COOKIE } from './strategy.ts'
 
 export interface BalancerStats {
   strategy: Strategy
   upstreams: UpstreamStats[]
 }
 
-/** What the dashboard knows of an upstream: its stats, its sticky pin, and what its /health said. */
-export interface UpstreamView extends UpstreamStats {
-  pin: string
-  servedBy: string | null
-  mode: string | null
-  store: string | null
-}
-
 export interface BalancerOptions {
   /** Stop/start for the dashboard's buttons, when a launcher can do it (see control.ts). */
   control?: ClusterControl
 }
-
-/** The cookie that pins a client to an upstream under the sticky strategy. */
-export const STICKY_COOKIE = 'lb'
 
 export interface Balancer {
   readonly server: http.Server
@@ -69,34 +56,11 @@ export interface Balancer {
   readonly events: EventHub
 }
 
-interface Upstream {
-  readonly url: string
-  readonly healthUrl: string
-  /** Parsed once, so a proxied request needs no URL parse. */
-  readonly origin: string
-  /** The upstream URL's path ('' for none), put before every request's path. */
-  readonly basePath: string
-  healthy: boolean
-  requests: number
-  failures: number
-  /** Failed health checks since the last good one (see healthFall). */
-  probeFailures: number
-  /** The probe in flight, if any: a second check joins it instead of piling up. */
-  probe: Promise<void> | undefined
-  removed: boolean
-  /** The sticky cookie's value for this upstream: a hash, so no address leaks to clients. */
-  readonly pin: string
-  /** What its last /health answer said about it, for the dashboard. */
-  health: { servedBy: string | null, mode: string | null, store: string | null }
-}
-
 // Per-request state lives on the response object under symbols, so the hot
 // path allocates no closure and no side table: one handler object per attempt.
 const kAttempt = Symbol('balancer.attempt')
 const kTries = Symbol('balancer.tries')
 const kHasBody = Symbol('balancer.hasBody')
-// Set only under the sticky strategy: the pin cookie to add to the answer.
-const kPin = Symbol('balancer.pin')
 // Set only while a dashboard watches: when the request arrived, and what the
 // upstream's answer said that the dashboard shows.
 const kStarted = Symbol('balancer.started')
@@ -110,7 +74,7 @@ interface AttemptState {
   controller: Dispatcher.DispatchController | undefined
 }
 
-interface ProxiedResponse extends http.ServerResponse {
+interface ProxiedResponse extends http.ServerResponse, PinnedResponse {
   /** The attempt in flight (or the last one); an earlier attempt's late events are ignored. */
   [kAttempt]: AttemptState | undefined
   [kTries]: number
@@ -119,7 +83,6 @@ interface ProxiedResponse extends http.ServerResponse {
    * Transfer-Encoding from them for the upstream hop.
    */
   [kHasBody]: boolean
-  [kPin]?: string | undefined
   [kStarted]?: number
   [kSeen]?: { servedBy: string | string[] | undefined, authenticate: string | string[] | undefined }
   [kStallTimer]: NodeJS.Timeout | undefined
@@ -136,7 +99,6 @@ const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN'])
 // How undici reports a connection the upstream closed or reset under us.
 const RESET_CODES = new Set(['EPIPE', 'ECONNRESET', 'UND_ERR_SOCKET'])
-const PIN_PATTERN = /(?:^|;)\s*lb=([^;\s]*)/
 
 // The upstream side is undici (the client behind Node's fetch, and
 // @fastify/reply-from's default): measured in npm run bench:balancer, it costs
@@ -170,45 +132,25 @@ const SERVER_OPTIONS: http.ServerOptions = {
 
 export function createBalancer (config: BalancerConfig, logger: Logger = pino({ level: 'silent' }), options: BalancerOptions = {}): Balancer {
   const agent = new Agent({ ...AGENT_OPTIONS, headersTimeout: config.proxyTimeoutMs, bodyTimeout: config.proxyTimeoutMs, connect: createUpstreamConnector({ timeout: config.proxyTimeoutMs }) })
-  // Health checks use their own short-lived connections: a probe must test
-  // that a new connection is accepted, and must never wait behind or race
-  // with proxied traffic on a pooled socket.
-  const healthAgent = new http.Agent({ keepAlive: false })
   const proxyTimeoutMs = config.proxyTimeoutMs
   const maxBodyBytes = config.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
-  const healthFall = config.healthFall ?? 2
-  const strategy: Strategy = config.strategy ?? 'round-robin'
-  const sticky = strategy === 'sticky'
   const events = createEventHub()
 
-  let list: Upstream[] = parseUpstreams(config.upstreams).map(createUpstream)
-  let byPin = new Map(list.map((u) => [u.pin, u]))
-  let cursor = 0
-  let healthTimer: NodeJS.Timeout | undefined
-  let running = false
+  // The app servers. Several pools, chosen per request, would each be one more createPool().
+  const pool: Pool = createPool({
+    urls: config.upstreams,
+    strategy: config.strategy ?? 'round-robin',
+    healthIntervalMs: config.healthIntervalMs,
+    healthTimeoutMs: config.healthTimeoutMs,
+    healthFall: config.healthFall ?? 2,
+    logger,
+    onUpstreamChange: (view) => { events.publish('upstream', view) },
+    onUpstreamsChange: (views) => { events.publish('upstreams', views) }
+  })
 
   const server = http.createServer(SERVER_OPTIONS, onRequest)
   server.on('clientError', onClientError)
   server.on('connect', onConnect)
-
-  function createUpstream (url: string): Upstream {
-    const parsed = new URL(url)
-    const upstream: Upstream = {
-      url,
-      healthUrl: `${url}/health`,
-      origin: parsed.origin,
-      basePath: parsed.pathname.replace(/\/+$/, ''),
-      healthy: true,
-      requests: 0,
-      failures: 0,
-      probeFailures: 0,
-      probe: undefined,
-      removed: false,
-      pin: createHash('sha256').update(url).digest('base64url').slice(0, 10),
-      health: { servedBy: null, mode: null, store: null }
-    }
-    return upstream
-  }
 
   function onRequest (req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = req.url ?? '/'
@@ -268,31 +210,8 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
     endWithJson(socket, 405, METHOD_NOT_ALLOWED_BODY)
   }
 
-  function pick (): Upstream | undefined {
-    const n = list.length
-    for (let i = 0; i < n; i++) {
-      const upstream = list[cursor % n] as Upstream
-      cursor = (cursor + 1) % n
-      if (upstream.healthy) return upstream
-    }
-    return undefined
-  }
-
-  // Sticky: the upstream named by the client's pin cookie while it is healthy;
-  // otherwise the next in the rotation, and the answer pins the client to it.
-  function pickSticky (req: http.IncomingMessage, res: ProxiedResponse): Upstream | undefined {
-    const pinned = byPin.get(readPin(req.headers.cookie))
-    if (pinned !== undefined && pinned.healthy && !pinned.removed) {
-      res[kPin] = undefined
-      return pinned
-    }
-    const upstream = pick()
-    res[kPin] = upstream?.pin
-    return upstream
-  }
-
   function dispatch (req: http.IncomingMessage, res: ProxiedResponse, lastFailure: string | undefined): void {
-    const upstream = sticky ? pickSticky(req, res) : pick()
+    const upstream = pool.choose(req, res)
     if (upstream === undefined) {
       if (lastFailure === undefined) sendJson(req, res, 503, NO_HEALTHY_BODY)
       else sendJson(req, res, 502, lastFailure)
@@ -396,8 +315,10 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
         }
       }
       // The pin cookie goes next to the upstream's own Set-Cookies, never in their place.
-      const pin = res[kPin]
-      if (sticky && pin !== undefined) out.push('set-cookie', pinCookie(pin))
+      if (pool.sticky) {
+        const pin = res[kPin]
+        if (pin !== undefined) out.push('set-cookie', pinCookie(pin))
+      }
       // Only while a dashboard watches: what its line needs from the upstream's answer.
       if (res[kStarted] !== undefined) res[kSeen] = { servedBy: headers['x-served-by'], authenticate: headers['www-authenticate'] }
       try {
@@ -506,7 +427,7 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
       sendJson(req, r, 504, GATEWAY_TIMEOUT_BODY)
       return
     }
-    if (CONNECT_CODES.has(code)) markDown(upstream, code)
+    if (CONNECT_CODES.has(code)) pool.markDown(upstream, code)
     const retry = canRetry(req, r)
     logger.warn({ upstream: upstream.url, code, method: req.method, url: req.url, retry }, 'proxy error')
     if (retry) {
@@ -539,107 +460,20 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
     const method = req.method
     if (method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS') return false
     if (res[kHasBody]) return false
-    return res[kTries] < list.length
-  }
-
-  function markDown (upstream: Upstream, reason: string): void {
-    if (!upstream.healthy || upstream.removed) return
-    upstream.healthy = false
-    logger.warn({ upstream: upstream.url, reason }, 'upstream down')
-    events.publish('upstream', viewOf(upstream))
-  }
-
-  function markUp (upstream: Upstream): void {
-    if (upstream.healthy || upstream.removed) return
-    upstream.healthy = true
-    logger.info({ upstream: upstream.url }, 'upstream up')
-    events.publish('upstream', viewOf(upstream))
-  }
-
-  // Health answers are read for the dashboard: which server this is, its
-  // mode, and whether it reaches its session store. Once per interval per
-  // upstream, never on the proxy path.
-  function readHealth (upstream: Upstream, res: http.IncomingMessage): void {
-    let body = ''
-    res.setEncoding('utf8')
-    res.on('data', (chunk: string) => { if (body.length < 4096) body += chunk })
-    res.on('error', () => {})
-    res.on('end', () => {
-      let parsed: Record<string, unknown>
-      try {
-        parsed = JSON.parse(body) as Record<string, unknown>
-      } catch {
-        return
-      }
-      const text = (value: unknown): string | null => typeof value === 'string' ? value.slice(0, 64) : null
-      const health = { servedBy: text(parsed.servedBy), mode: text(parsed.mode), store: text(parsed.store) }
-      const before = upstream.health
-      if (health.servedBy === before.servedBy && health.mode === before.mode && health.store === before.store) return
-      upstream.health = health
-      events.publish('upstream', viewOf(upstream))
-    })
-  }
-
-  function checkOne (upstream: Upstream): Promise<void> {
-    if (upstream.probe !== undefined) return upstream.probe
-    upstream.probe = new Promise((resolve) => {
-      let done = false
-      const finish = (ok: boolean, reason: string): void => {
-        if (done) return
-        done = true
-        upstream.probe = undefined
-        if (ok) {
-          upstream.probeFailures = 0
-          markUp(upstream)
-        } else if (!upstream.removed) {
-          upstream.failures++
-          upstream.probeFailures++
-          // A refused connection is certain (nothing listens); a timeout or a 5xx
-          // may be one slow moment on a busy machine, so it must repeat.
-          if (reason === 'ECONNREFUSED' || upstream.probeFailures >= healthFall) markDown(upstream, reason)
-        }
-        resolve()
-      }
-      const probe = http.get(upstream.healthUrl, { agent: healthAgent, timeout: config.healthTimeoutMs }, (res) => {
-        readHealth(upstream, res)
-        const status = res.statusCode ?? 0
-        finish(status < 500, `health check answered ${status}`)
-      })
-      probe.on('timeout', () => { probe.destroy(Object.assign(new Error('health check timed out'), { code: 'ETIMEDOUT' })) })
-      probe.on('error', (err) => { finish(false, errorCode(err)) })
-    })
-    return upstream.probe
-  }
-
-  async function checkHealth (): Promise<void> {
-    await Promise.all(list.map(checkOne))
-  }
-
-  // A new round starts only when the previous one finished, so a hanging
-  // upstream never piles up probes.
-  function scheduleHealth (): void {
-    if (!running) return
-    healthTimer = setTimeout(() => {
-      checkHealth().then(scheduleHealth, scheduleHealth)
-    }, config.healthIntervalMs)
-    healthTimer.unref()
+    return res[kTries] < pool.upstreams.length
   }
 
   function stats (): BalancerStats {
     return {
-      strategy,
-      upstreams: list.map((u) => ({ url: u.url, healthy: u.healthy, requests: u.requests, failures: u.failures }))
+      strategy: pool.strategy,
+      upstreams: pool.stats()
     }
-  }
-
-  function viewOf (u: Upstream): UpstreamView {
-    return { url: u.url, healthy: u.healthy, requests: u.requests, failures: u.failures, pin: u.pin, ...u.health }
   }
 
   const dashboard = createDashboard({
     hub: events,
     control: options.control,
-    snapshot: () => ({ balancerId: config.balancerId, strategy, stickyCookie: STICKY_COOKIE, upstreams: list.map(viewOf) }),
+    snapshot: () => ({ balancerId: config.balancerId, strategy: pool.strategy, stickyCookie: STICKY_COOKIE, upstreams: pool.views() }),
     logger
   })
 
@@ -656,41 +490,14 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
     }
   }
 
-  function setUpstreams (urls: readonly string[]): void {
-    const next = parseUpstreams(urls)
-    const current = new Map(list.map((u) => [u.url, u]))
-    const added: Upstream[] = []
-    const nextList = next.map((url) => {
-      const existing = current.get(url)
-      if (existing !== undefined) {
-        current.delete(url)
-        return existing
-      }
-      const upstream = createUpstream(url)
-      added.push(upstream)
-      return upstream
-    })
-    // Removed upstreams keep their proxy so requests in flight finish.
-    for (const gone of current.values()) gone.removed = true
-    list = nextList
-    byPin = new Map(list.map((u) => [u.pin, u]))
-    cursor = 0
-    if (added.length > 0 || current.size > 0) {
-      logger.info({ added: added.map((u) => u.url), removed: [...current.keys()], upstreams: next }, 'upstreams changed')
-      events.publish('upstreams', list.map(viewOf))
-    }
-    if (running) for (const upstream of added) checkOne(upstream)
-  }
-
   function listen (): Promise<string> {
     return new Promise((resolve, reject) => {
       server.once('error', reject)
       server.listen(config.port, config.host, () => {
         server.off('error', reject)
-        running = true
         // Upstreams start healthy and the first probe comes one interval
         // later; until then the passive check catches a dead one.
-        scheduleHealth()
+        pool.start()
         resolve(urlOf(server.address() as AddressInfo))
       })
     })
@@ -703,8 +510,7 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
   }
 
   async function shutdown (): Promise<void> {
-    running = false
-    clearTimeout(healthTimer)
+    pool.stop()
     // An open event stream never goes idle: end it, or close() would wait forever.
     events.close()
     if (server.listening) {
@@ -718,18 +524,18 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
       clearInterval(sweep)
     }
     await agent.close()
-    healthAgent.destroy()
+    pool.close()
   }
 
   return {
     server,
     agent,
-    get upstreams () { return list.map((u) => u.url) },
+    get upstreams () { return pool.upstreams.map((u) => u.url) },
     listen,
     close,
     stats,
-    setUpstreams,
-    checkHealth,
+    setUpstreams: pool.setUpstreams,
+    checkHealth: pool.checkHealth,
     events
   }
 }
@@ -752,17 +558,6 @@ function onResponseClose (this: http.ServerResponse): void {
   // fire once a request body was fully read: http-proxy #1586.)
   const controller = (this as ProxiedResponse)[kAttempt]?.controller
   if (controller !== undefined && !controller.aborted) controller.abort(new Error('client closed'))
-}
-
-/** The value of the sticky cookie in a Cookie header, or '' (no upstream has that pin). */
-function readPin (cookie: string | undefined): string {
-  if (cookie === undefined) return ''
-  return PIN_PATTERN.exec(cookie)?.[1] ?? ''
-}
-
-function pinCookie (pin: string): string {
-  // Not HttpOnly: the pin is no secret, and the dashboard shows which server it names.
-  return `${STICKY_COOKIE}=${pin}; Path=/; SameSite=Lax`
 }
 
 function urlOf (address: AddressInfo): string {
