@@ -140,12 +140,20 @@ t.test('the dashboard page and its files', async (t) => {
     t.equal(page.status, 200, path)
     t.match(page.headers['content-type'], /^text\/html/)
     t.match(page.headers['content-security-policy'], /default-src 'none'/, 'nothing from another origin can load')
-    t.match(page.body, '<script src="dashboard.js"')
+    t.match(page.body, '<script type="module" src="main.js">')
     t.notMatch(page.body, /https?:\/\//, 'no CDN, no external link')
   }
-  const script = await request(`${url}/_balancer/dashboard.js`, { agent })
-  t.match(script.headers['content-type'], /^text\/javascript/)
-  t.notMatch(script.body.replaceAll('http://www.w3.org/2000/svg', ''), /https?:\/\//, 'the script names no other site (the SVG namespace aside)')
+  // The page's modules, followed from main.js through every import: each one is served, as
+  // JavaScript (a module with another type is refused by the browser), naming no other site.
+  const modules = new Set<string>(['main.js'])
+  for (const name of modules) {
+    const script = await request(`${url}/_balancer/${name}`, { agent })
+    t.equal(script.status, 200, name)
+    t.match(script.headers['content-type'], /^text\/javascript/, name)
+    t.notMatch(script.body.replaceAll('http://www.w3.org/2000/svg', ''), /https?:\/\//, `${name} names no other site (the SVG namespace aside)`)
+    for (const match of script.body.matchAll(/^import .* from '\.\/([\w-]+\.js)'$/gm)) modules.add(match[1] as string)
+  }
+  t.ok(modules.size >= 8, `the page is ${modules.size} modules: ${[...modules].join(', ')}`)
   t.match((await request(`${url}/_balancer/dashboard.css`, { agent })).headers['content-type'], /^text\/css/)
   t.equal((await request(`${url}/_balancer/`, { agent, method: 'HEAD' })).status, 200)
   t.equal((await request(`${url}/_balancer/`, { agent, method: 'POST' })).status, 405)
