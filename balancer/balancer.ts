@@ -3,6 +3,7 @@ import type { AddressInfo, Socket } from 'node:net'
 import { pino } from 'pino'
 import type { Logger } from 'pino'
 import type { Agent } from 'undici'
+import type { AnswerCounts } from './answer-counts.ts'
 import { DEFAULT_MAX_BODY_BYTES } from './config.ts'
 import type { BalancerConfig, Strategy } from './config.ts'
 import type { ClusterControl } from './control.ts'
@@ -23,6 +24,8 @@ export { STICKY_COOKIE } from './strategy.ts'
 export interface BalancerStats {
   strategy: Strategy
   upstreams: UpstreamStats[]
+  /** The balancer's own answers to proxied requests that no upstream is counted for (413, 503). */
+  ownAnswers: AnswerCounts
 }
 
 export interface BalancerOptions {
@@ -70,7 +73,8 @@ const SERVER_OPTIONS: http.ServerOptions = {
 }
 
 export function createBalancer (config: BalancerConfig, logger: Logger = pino({ level: 'silent' }), options: BalancerOptions = {}): Balancer {
-  const events = createEventHub()
+  // Each batch of requests carries the totals, so the dashboard's counts are the balancer's.
+  const events = createEventHub({ totals: answerTotals })
 
   // The app servers. Several pools, chosen per request, would each be one more createPool().
   const pool: Pool = createPool({
@@ -141,14 +145,21 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
   function stats (): BalancerStats {
     return {
       strategy: pool.strategy,
-      upstreams: pool.stats()
+      upstreams: pool.stats(),
+      ownAnswers: { ...proxy.ownAnswers }
     }
+  }
+
+  function answerTotals (): { answers: Record<string, AnswerCounts>, ownAnswers: AnswerCounts } {
+    const answers: Record<string, AnswerCounts> = {}
+    for (const u of pool.upstreams) answers[u.url] = { ...u.answers }
+    return { answers, ownAnswers: { ...proxy.ownAnswers } }
   }
 
   const dashboard = createDashboard({
     hub: events,
     control: options.control,
-    snapshot: () => ({ balancerId: config.balancerId, strategy: pool.strategy, stickyCookie: STICKY_COOKIE, upstreams: pool.views() }),
+    snapshot: () => ({ balancerId: config.balancerId, strategy: pool.strategy, stickyCookie: STICKY_COOKIE, upstreams: pool.views(), ownAnswers: { ...proxy.ownAnswers } }),
     logger
   })
 

@@ -12,6 +12,8 @@ import type http from 'node:http'
 import type { Logger } from 'pino'
 import { Agent } from 'undici'
 import type { Dispatcher } from 'undici'
+import { countAnswer, noAnswers } from './answer-counts.ts'
+import type { AnswerCounts } from './answer-counts.ts'
 import type { EventHub } from './events.ts'
 import { HOP_BY_HOP, connectionOptions, forwardedHeaders, originPath, passInterim } from './hop-headers.ts'
 import type { Pool } from './pool.ts'
@@ -63,6 +65,8 @@ export interface ProxyOptions {
 export interface ReverseProxy {
   /** The one keep-alive undici agent every proxied request goes through, to every pool. */
   readonly agent: Agent
+  /** The balancer's own answers to proxied requests, with no upstream to count them for (413, 503). */
+  readonly ownAnswers: AnswerCounts
   /** Sends the client's request to an upstream of `pool`, and its answer back to the client. */
   forward (req: http.IncomingMessage, res: http.ServerResponse, pool: Pool): void
 }
@@ -71,6 +75,7 @@ export function createProxy (options: ProxyOptions): ReverseProxy {
   const { proxyTimeoutMs, maxBodyBytes, logger, events } = options
   const agent = new Agent({ ...AGENT_OPTIONS, headersTimeout: proxyTimeoutMs, bodyTimeout: proxyTimeoutMs, connect: createUpstreamConnector({ timeout: proxyTimeoutMs }) })
   const watch = createRequestWatcher(events)
+  const ownAnswers = noAnswers()
 
   function forward (req: http.IncomingMessage, res: http.ServerResponse, pool: Pool): void {
     // The balancer is the edge: what a client says in X-Forwarded-* is not evidence of
@@ -87,6 +92,7 @@ export function createProxy (options: ProxyOptions): ReverseProxy {
       // Refused on its Content-Length before anything is forwarded (nginx's client_max_body_size).
       logger.info({ method: req.method, url: req.url, contentLength: req.headers['content-length'], limit: maxBodyBytes, remoteAddress: req.socket.remoteAddress }, 'refused a request body over MAX_BODY_BYTES')
       answerTooLarge(res, maxBodyBytes)
+      countAnswer(ownAnswers, 413)
       return
     }
     dispatch(req, r, pool, undefined)
@@ -95,8 +101,14 @@ export function createProxy (options: ProxyOptions): ReverseProxy {
   function dispatch (req: http.IncomingMessage, res: ProxiedResponse, pool: Pool, lastFailure: string | undefined): void {
     const upstream = pool.choose(req, res)
     if (upstream === undefined) {
-      if (lastFailure === undefined) sendJson(req, res, 503, NO_HEALTHY_BODY)
-      else sendJson(req, res, 502, lastFailure)
+      if (lastFailure === undefined) {
+        sendJson(req, res, 503, NO_HEALTHY_BODY)
+        countAnswer(ownAnswers, 503)
+      } else {
+        // Every upstream of the pool failed this request: the 502 is the last one tried's.
+        sendJson(req, res, 502, lastFailure)
+        countAnswer(res[kAttempt]?.upstream.answers ?? ownAnswers, 502)
+      }
       return
     }
     res[kTries]++
@@ -121,6 +133,7 @@ export function createProxy (options: ProxyOptions): ReverseProxy {
       body?.destroy()
       logger.warn({ err, upstream: upstream.url, method: req.method, url: req.url }, 'request could not be proxied')
       sendJson(req, res, 502, badGatewayBody(errorCode(err)))
+      countAnswer(upstream.answers, 502)
     }
   }
 
@@ -141,8 +154,12 @@ export function createProxy (options: ProxyOptions): ReverseProxy {
     // upstream failure, and a request still waiting for a connection is never sent.
     res[kAttempt] = undefined
     // Midway through the upstream's answer, it cannot be finished without reading on: cut off.
-    if (res.headersSent) res.destroy()
-    else answerTooLarge(res, maxBodyBytes)
+    if (res.headersSent) {
+      res.destroy()
+    } else {
+      answerTooLarge(res, maxBodyBytes)
+      countAnswer(ownAnswers, 413)
+    }
     const controller = attempt?.controller
     if (controller !== undefined && !controller.aborted) controller.abort(new Error('request body too large'))
     body.destroy()
@@ -211,6 +228,7 @@ export function createProxy (options: ProxyOptions): ReverseProxy {
         // upstream's own phrase may hold bytes a parser lets through and
         // writeHead refuses (http-proxy copied it, and the throw killed the process).
         res.writeHead(statusCode, out)
+        countAnswer(this.upstream.answers, statusCode)
       } catch (err) {
         // A header Node will not write (a byte it refuses in a value): the
         // upstream's answer cannot be passed on as it is. Answered before the
@@ -218,6 +236,7 @@ export function createProxy (options: ProxyOptions): ReverseProxy {
         this.upstream.failures++
         logger.warn({ err, upstream: this.upstream.url, method: res.req.method, url: res.req.url }, 'upstream answer has a header that cannot be passed on')
         sendJson(res.req, res, 502, badGatewayBody('invalid_upstream_header'))
+        countAnswer(this.upstream.answers, 502)
         controller.abort(new Error('upstream answer not passed on'))
       }
     }
@@ -283,6 +302,7 @@ export function createProxy (options: ProxyOptions): ReverseProxy {
     if (TIMEOUT_CODES.has(code)) {
       logger.warn({ upstream: upstream.url, code, method: req.method, url: req.url, timeoutMs: proxyTimeoutMs }, 'upstream timed out')
       sendJson(req, r, 504, GATEWAY_TIMEOUT_BODY)
+      countAnswer(upstream.answers, 504)
       return
     }
     if (CONNECT_CODES.has(code)) pool.markDown(upstream, code)
@@ -292,6 +312,7 @@ export function createProxy (options: ProxyOptions): ReverseProxy {
       dispatch(req, r, pool, badGatewayBody(code))
     } else {
       sendJson(req, r, 502, badGatewayBody(code))
+      countAnswer(upstream.answers, 502)
     }
   }
 
@@ -321,7 +342,7 @@ export function createProxy (options: ProxyOptions): ReverseProxy {
     return res[kTries] < pool.upstreams.length
   }
 
-  return { agent, forward }
+  return { agent, ownAnswers, forward }
 }
 
 // Shared listeners: `this` is the emitter, so no per-request closure exists.

@@ -1,5 +1,7 @@
 // One app server as the balancer knows it: its address, parsed once, its health, its counters.
 import { createHash } from 'node:crypto'
+import { noAnswers } from './answer-counts.ts'
+import type { AnswerCounts } from './answer-counts.ts'
 
 export interface UpstreamStats {
   url: string
@@ -8,6 +10,11 @@ export interface UpstreamStats {
   requests: number
   /** Proxied requests that failed (refused, reset, timed out) plus failed health checks. */
   failures: number
+  /**
+   * The answers clients got from it, by class, since the balancer started: its own status, or
+   * the balancer's 502/504 when it failed them (the last upstream tried). Not the contract's: added.
+   */
+  answers: AnswerCounts
 }
 
 /** What the dashboard knows of an upstream: its stats, its sticky pin, and what its /health said. */
@@ -28,6 +35,8 @@ export interface Upstream {
   healthy: boolean
   requests: number
   failures: number
+  /** Counted by the proxy as each answer's status goes out (countAnswer). */
+  readonly answers: AnswerCounts
   /** Failed health checks since the last good one (see HEALTH_FALL in health.ts). */
   probeFailures: number
   /** The probe in flight, if any: a second check joins it instead of piling up. */
@@ -51,6 +60,7 @@ export function createUpstream (url: string): Upstream {
     healthy: true,
     requests: 0,
     failures: 0,
+    answers: noAnswers(),
     probeFailures: 0,
     probe: undefined,
     removed: false,
@@ -61,7 +71,7 @@ export function createUpstream (url: string): Upstream {
 
 /** What `GET /_balancer/stats` shows of an upstream (the contract's fields). */
 export function statsOf (u: Upstream): UpstreamStats {
-  return { url: u.url, healthy: u.healthy, requests: u.requests, failures: u.failures }
+  return { url: u.url, healthy: u.healthy, requests: u.requests, failures: u.failures, answers: { ...u.answers } }
 }
 
 export function viewOf (u: Upstream): UpstreamView {
