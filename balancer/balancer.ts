@@ -73,6 +73,9 @@ const SERVER_OPTIONS: http.ServerOptions = {
 }
 
 export function createBalancer (config: BalancerConfig, logger: Logger = pino({ level: 'silent' }), options: BalancerOptions = {}): Balancer {
+  // When this balancer started: its totals count from then, and a page seeing another start
+  // (npm run demo moves from cluster to cluster behind one port) counts afresh.
+  const startedAt = Date.now()
   // Each batch of requests carries the totals, so the dashboard's counts are the balancer's.
   const events = createEventHub({ totals: answerTotals })
 
@@ -159,7 +162,7 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
   const dashboard = createDashboard({
     hub: events,
     control: options.control,
-    snapshot: () => ({ balancerId: config.balancerId, strategy: pool.strategy, stickyCookie: STICKY_COOKIE, upstreams: pool.views(), ownAnswers: { ...proxy.ownAnswers } }),
+    snapshot: () => ({ balancerId: config.balancerId, startedAt, strategy: pool.strategy, stickyCookie: STICKY_COOKIE, upstreams: pool.views(), ownAnswers: { ...proxy.ownAnswers } }),
     logger
   })
 

@@ -5,7 +5,8 @@ import { renderCredential } from './credential.js'
 import { updateMode, updatePin } from './diagram.js'
 import { $, sleep } from './dom.js'
 import { decodeJwt, toBase64url } from './jwt.js'
-import { SYMBOL, outcomeOf, state } from './state.js'
+import { CLASSES, SYMBOL, classOf, describeCounts, total } from './answers.js'
+import { state } from './state.js'
 
 const PASSWORDS = { alice: 'wonderland', bob: 'builder', carol: 'lighthouse' }
 
@@ -23,7 +24,18 @@ async function call (method, path, body) {
     data = { error: text.slice(0, 80) }
   }
   updatePin()
+  // Counted as the balancer counts it on the server's card: by class of status, every request.
+  state.tally[classOf(res.status)]++
+  renderTally()
   return { status: res.status, servedBy: res.headers.get('x-served-by'), data }
+}
+
+/** The panel's count of this page's answers, in the words of the cards' legend. */
+export function renderTally () {
+  const el = $('tally')
+  el.textContent = `This page's answers, to every request it sent: ${describeCounts(state.tally)}`
+  for (const name of CLASSES) el.dataset[name] = String(state.tally[name])
+  el.dataset.total = String(total(state.tally))
 }
 
 function say (text, outcome) {
@@ -33,13 +45,13 @@ function say (text, outcome) {
 }
 
 function describe (answer) {
-  const outcome = outcomeOf(answer.status)
+  const kind = classOf(answer.status)
   const from = answer.servedBy ? ` from ${answer.servedBy}` : ' from the balancer'
-  if (outcome === 'ok') {
+  if (kind === 'accepted') {
     const feeds = answer.data.feeds
-    return [`${SYMBOL.ok} ${answer.status}${from}` + (feeds ? `: ${answer.data.user}’s feed, ${feeds.length} posts` : ''), outcome]
+    return [`${SYMBOL.accepted} ${answer.status}${from}` + (feeds ? `: ${answer.data.user}’s feed, ${feeds.length} posts` : ''), kind]
   }
-  return [`${SYMBOL[outcome]} ${answer.status}${from}: ${answer.data.reason ?? answer.data.error ?? ''}`, outcome]
+  return [`${SYMBOL[kind]} ${answer.status}${from}: ${answer.data.reason ?? answer.data.error ?? ''}`, kind]
 }
 
 export async function busy (work) {
@@ -49,7 +61,7 @@ export async function busy (work) {
   try {
     await work()
   } catch (err) {
-    say(`${SYMBOL.failed} ${err.message}`, 'failed')
+    say(`⚠ ${err.message}`, 'notice')
   } finally {
     state.busy = false
     for (const id of ['login', 'fetch1', 'fetch20', 'logout', 'tamper', 'restore']) $(id).disabled = false
@@ -77,39 +89,36 @@ export async function login () {
     loggedOut: false,
     altered: null
   }
-  say(`${SYMBOL.ok} 200: ${username} logged in on ${answer.servedBy}`, 'ok')
+  say(`${SYMBOL.accepted} 200: ${username} logged in on ${answer.servedBy}`, 'accepted')
   renderCredential()
 }
 
+// Each answer is counted in the panel's tally (call), with every other answer this page got: the
+// same count as the cards', so there is no second, fetches-only count to disagree with them.
 export async function fetchFeed (times) {
-  const tally = { ok: 0, refused: 0, failed: 0 }
+  let last
   for (let i = 0; i < times; i++) {
-    const answer = await call('GET', '/feeds')
-    tally[outcomeOf(answer.status)]++
-    if (times === 1) say(...describe(answer))
-    else say(`${i + 1} of ${times}: ${describe(answer)[0]}`, outcomeOf(answer.status))
+    last = await call('GET', '/feeds')
+    if (times === 1) say(...describe(last))
+    else say(`${i + 1} of ${times}: ${describe(last)[0]}`, classOf(last.status))
     // Slow enough to watch each request reach its server.
     if (times > 1) await sleep(120)
   }
-  if (times > 1) {
-    const parts = [`${tally.ok} accepted`, `${tally.refused} refused`]
-    if (tally.failed > 0) parts.push(`${tally.failed} failed`)
-    say(`${times} fetches: ${parts.join(', ')}`, tally.ok === times ? 'ok' : tally.ok === 0 ? 'refused' : '')
-  }
+  if (times > 1) say(`${times} fetches sent; the last: ${describe(last)[0]}. Counts below and on each server.`, classOf(last.status))
 }
 
 export async function logout () {
   const answer = await call('POST', '/logout')
   if (state.credential) state.credential.loggedOut = true
   const kept = state.credential ? ' This page keeps the old token: fetch again and see who still accepts it.' : ''
-  say(`${SYMBOL[outcomeOf(answer.status)]} ${answer.status}: logged out on ${answer.servedBy ?? 'the balancer'}.${kept}`, outcomeOf(answer.status))
+  say(`${SYMBOL[classOf(answer.status)]} ${answer.status}: logged out on ${answer.servedBy ?? 'the balancer'}.${kept}`, classOf(answer.status))
   renderCredential()
 }
 
 export function tamper () {
   const cred = state.credential
   if (!cred) {
-    say('Log in first: there is no token to tamper with.', 'failed')
+    say('Log in first: there is no token to tamper with.', 'notice')
     return
   }
   const jwt = decodeJwt(cred.real)
@@ -128,7 +137,7 @@ export function tamper () {
     cred.token = to + cred.real.slice(1)
     cred.altered = { kind: 'tampered', what: `the session id’s first character ${from} → ${to}`, at: 0 }
   }
-  say('Tampered: the next fetch sends the changed token.', 'failed')
+  say('Tampered: the next fetch sends the changed token.', 'notice')
   renderCredential()
 }
 
@@ -138,7 +147,7 @@ export async function forge () {
     ? JSON.parse(decodeJwt(cred.real).payloadText)
     : { sub: $('user').value, iss: 'auth-cluster', aud: 'auth-cluster-api', iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 600 }
   if (!crypto.subtle) {
-    say('This browser offers no WebCrypto here: open the page on 127.0.0.1 or localhost.', 'failed')
+    say('This browser offers no WebCrypto here: open the page on 127.0.0.1 or localhost.', 'notice')
     return
   }
   const enc = new TextEncoder()
@@ -149,7 +158,7 @@ export async function forge () {
   state.credential = cred
     ? { ...cred, token, altered: { kind: 'forged' } }
     : { token, real: token, user: claims.sub, issuedBy: 'this page', mode: 'jwt', loggedOut: false, altered: { kind: 'forged' } }
-  say('Forged: the same claims, signed with a random secret. Fetch to see what the servers say.', 'failed')
+  say('Forged: the same claims, signed with a random secret. Fetch to see what the servers say.', 'notice')
   renderCredential()
 }
 

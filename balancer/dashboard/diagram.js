@@ -4,7 +4,8 @@
 /* global document, requestAnimationFrame */
 import { controlButtons } from './cluster-control.js'
 import { $, h } from './dom.js'
-import { SYMBOL, state } from './state.js'
+import { CLASSES, SYMBOL, noAnswers, since, total } from './answers.js'
+import { state } from './state.js'
 
 const LESSONS = {
   memory: 'memory mode: each server keeps its sessions in its own memory. Only the server you logged in on knows you; the others refuse you (red).',
@@ -31,23 +32,25 @@ export function renderServers () {
   const old = state.cards
   state.cards = new Map()
   for (const view of state.upstreams.values()) {
-    const counts = old.get(view.url)?.counts ?? { ok: 0, refused: 0, failed: 0 }
+    // A card counts from where "Reset counts" left it (hello starts afresh when the balancer restarted).
+    const base = old.get(view.url)?.base ?? noAnswers()
     const parts = {
       name: h('span', { class: 'name' }),
       state: h('span', { class: 'state' }),
       where: h('small'),
-      ok: h('span', { class: 'ok', title: 'accepted' }),
-      refused: h('span', { class: 'refused', title: 'refused (4xx)' }),
-      failed: h('span', { class: 'failed', title: 'failed (5xx)' }),
+      accepted: h('span', { class: 'accepted', title: 'accepted (2xx)' }),
+      refused: h('span', { class: 'refused', title: 'refused (401, 403)' }),
+      unavailable: h('span', { class: 'unavailable', title: 'unavailable (503)' }),
+      other: h('span', { class: 'other', title: 'other answers' }),
       last: h('span', { class: 'last' }),
       actions: h('span', { class: 'actions' })
     }
     const el = h('div', { class: 'box server', 'data-url': view.url },
       parts.name, parts.state, parts.where,
-      h('div', { class: 'counts' }, parts.ok, parts.refused, parts.failed),
+      h('div', { class: 'counts' }, parts.accepted, parts.refused, parts.unavailable, parts.other),
       parts.last, parts.actions)
     row.append(el)
-    state.cards.set(view.url, { el, counts, parts, flashTimer: undefined })
+    state.cards.set(view.url, { el, base, parts, flashTimer: undefined })
     updateCard(view.url)
   }
   updateMode()
@@ -58,7 +61,8 @@ export function updateCard (url) {
   const card = state.cards.get(url)
   const view = state.upstreams.get(url)
   if (!card || !view) return
-  const { parts, counts } = card
+  const { parts } = card
+  const counts = since(view.answers, card.base)
   const name = serverName(view)
   card.el.dataset.server = name
   parts.name.textContent = name
@@ -69,12 +73,12 @@ export function updateCard (url) {
   parts.state.className = 'state ' + (down ? 'down' : 'up')
   card.el.classList.toggle('is-down', down)
   parts.where.textContent = whereText(view)
-  parts.ok.textContent = `${SYMBOL.ok} ${counts.ok}`
-  parts.refused.textContent = `${SYMBOL.refused} ${counts.refused}`
-  parts.failed.textContent = counts.failed > 0 ? `${SYMBOL.failed} ${counts.failed}` : ''
-  card.el.dataset.ok = String(counts.ok)
-  card.el.dataset.refused = String(counts.refused)
-  card.el.dataset.failed = String(counts.failed)
+  // Accepted and refused always; unavailable and other when there are any (the legend names all four).
+  for (const name of CLASSES) {
+    const shown = name === 'accepted' || name === 'refused' || counts[name] > 0
+    parts[name].textContent = shown ? `${SYMBOL[name]} ${counts[name]}` : ''
+    card.el.dataset[name] = String(counts[name])
+  }
   parts.actions.replaceChildren(...(target ? controlButtons(target, refreshDiagram) : []))
 }
 
@@ -190,6 +194,16 @@ export function drawWires () {
     else if (state.mode === 'jwt') line(centre(card.el, stage, 'bottom'), centre($('store'), stage, 'top'), 'wire-secret')
   }
   svg.replaceChildren(...lines)
+}
+
+/** The balancer's own answers (a 503 with no server up, a 413), on its box when there are any. */
+export function updateBalancerCounts () {
+  const own = since(state.ownAnswers, state.ownBase)
+  const box = $('balancer-own')
+  box.textContent = total(own) === 0
+    ? ''
+    : 'its own answers: ' + CLASSES.filter((name) => own[name] > 0).map((name) => `${SYMBOL[name]} ${own[name]} ${name}`).join(' · ')
+  for (const name of CLASSES) box.dataset[name] = String(own[name])
 }
 
 /** Every card and the mode again, after the launcher stopped or started something. */

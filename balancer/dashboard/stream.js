@@ -2,9 +2,11 @@
 // stop and start work), upstream and upstreams (health, what each /health says), cluster (from
 // the launcher) and requests (batches of what passed through).
 /* global EventSource */
-import { renderServers, updateCard, updateMode } from './diagram.js'
+import { renderTally } from './actions.js'
+import { noAnswers } from './answers.js'
+import { renderServers, updateBalancerCounts, updateCard, updateMode } from './diagram.js'
 import { $ } from './dom.js'
-import { addOmitted, showRequest } from './requests.js'
+import { addOmitted, applyTotals, showRequest } from './requests.js'
 import { state } from './state.js'
 
 export function connect () {
@@ -26,10 +28,20 @@ export function connect () {
     state.control = hello.control
     state.cluster = null
     state.upstreams = new Map(hello.upstreams.map((u) => [u.url, u]))
-    // A new cluster behind the same URL (npm run demo moves from mode to mode): start counting again.
-    if (!sameUpstreams) state.cards = new Map()
+    state.ownAnswers = hello.ownAnswers ?? noAnswers()
+    // A new balancer behind the same URL (npm run demo moves from cluster to cluster), or other
+    // servers: its totals start from zero, and so do the cards and this page's answers. A mere
+    // reconnect to the same balancer keeps where "Reset counts" left them.
+    if (!sameUpstreams || hello.startedAt !== state.startedAt) {
+      state.cards = new Map()
+      state.ownBase = noAnswers()
+      if (state.startedAt !== undefined) state.tally = noAnswers()
+      state.startedAt = hello.startedAt
+    }
     $('control-note').textContent = hello.control.enabled ? '' : hello.control.reason
     renderServers()
+    updateBalancerCounts()
+    renderTally()
   })
   source.addEventListener('upstream', (e) => {
     const view = JSON.parse(e.data)
@@ -49,7 +61,8 @@ export function connect () {
   })
   source.addEventListener('requests', (e) => {
     const batch = JSON.parse(e.data)
+    applyTotals(batch)
     for (const event of batch.requests) showRequest(event)
-    if (batch.omitted) addOmitted(batch.omitted)
+    if (batch.omittedCount) addOmitted(batch.omittedCount)
   })
 }

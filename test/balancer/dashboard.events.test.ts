@@ -187,6 +187,7 @@ t.test('answers by class per upstream, counted from the balancer\'s start: in /_
   const hello = (await stream.next('hello')).data as { upstreams: Array<{ url: string, answers: Answers }>, ownAnswers: Answers }
   t.same(hello.upstreams.map((u) => [u.url, u.answers]), [[upstream, expected]], 'a page starts from what passed before it opened')
   t.same(hello.ownAnswers, stats.ownAnswers)
+  t.ok(Number.isInteger((hello as { startedAt?: unknown }).startedAt), 'when the balancer started: a page seeing another start counts afresh')
 
   const after = stream.frames.length
   await send('/status/200', 5)
