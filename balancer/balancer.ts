@@ -1,49 +1,37 @@
-import { createHash } from 'node:crypto'
 import http from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { pino } from 'pino'
 import type { Logger } from 'pino'
-import { Agent } from 'undici'
-import type { Dispatcher } from 'undici'
-import { refuseAfterInFlight } from '../lib/refuse-after-in-flight.ts'
-import { DEFAULT_MAX_BODY_BYTES, parseUpstreams } from './config.ts'
+import type { Agent } from 'undici'
+import type { AnswerCounts } from './answer-counts.ts'
+import { DEFAULT_MAX_BODY_BYTES } from './config.ts'
 import type { BalancerConfig, Strategy } from './config.ts'
 import type { ClusterControl } from './control.ts'
 import { createDashboard } from './dashboard.ts'
-import { createEventHub, reasonOf } from './events.ts'
+import { createEventHub } from './events.ts'
 import type { EventHub } from './events.ts'
-import { ForwardedBody, answerTooLarge, answeredBeforeBodyEnded, bodySent, closeLingering, endWhenBodyEnds, lingering } from './request-body.ts'
-import { createUpstreamConnector } from './upstream-connector.ts'
+import { createPool } from './pool.ts'
+import type { Pool } from './pool.ts'
+import { createProxy } from './proxy.ts'
+import { METHOD_NOT_ALLOWED_BODY, NOT_FOUND_BODY, answerAsterisk, endWithJson, sendJson } from './replies.ts'
+import { answeredBeforeBodyEnded } from './request-body.ts'
+import { STICKY_COOKIE } from './strategy.ts'
+import type { UpstreamStats } from './upstream.ts'
 
-export interface UpstreamStats {
-  url: string
-  healthy: boolean
-  /** Proxied requests sent to this upstream, retries included. */
-  requests: number
-  /** Proxied requests that failed (refused, reset, timed out) plus failed health checks. */
-  failures: number
-}
+export type { UpstreamStats, UpstreamView } from './upstream.ts'
+export { STICKY_COOKIE } from './strategy.ts'
 
 export interface BalancerStats {
   strategy: Strategy
   upstreams: UpstreamStats[]
-}
-
-/** What the dashboard knows of an upstream: its stats, its sticky pin, and what its /health said. */
-export interface UpstreamView extends UpstreamStats {
-  pin: string
-  servedBy: string | null
-  mode: string | null
-  store: string | null
+  /** The balancer's own answers to proxied requests that no upstream is counted for (413, 503). */
+  ownAnswers: AnswerCounts
 }
 
 export interface BalancerOptions {
   /** Stop/start for the dashboard's buttons, when a launcher can do it (see control.ts). */
   control?: ClusterControl
 }
-
-/** The cookie that pins a client to an upstream under the sticky strategy. */
-export const STICKY_COOKIE = 'lb'
 
 export interface Balancer {
   readonly server: http.Server
@@ -68,104 +56,6 @@ export interface Balancer {
   readonly events: EventHub
 }
 
-interface Upstream {
-  readonly url: string
-  readonly healthUrl: string
-  /** Parsed once, so a proxied request needs no URL parse. */
-  readonly origin: string
-  /** The upstream URL's path ('' for none), put before every request's path. */
-  readonly basePath: string
-  healthy: boolean
-  requests: number
-  failures: number
-  /** Failed health checks since the last good one (see healthFall). */
-  probeFailures: number
-  /** The probe in flight, if any: a second check joins it instead of piling up. */
-  probe: Promise<void> | undefined
-  removed: boolean
-  /** The sticky cookie's value for this upstream: a hash, so no address leaks to clients. */
-  readonly pin: string
-  /** What its last /health answer said about it, for the dashboard. */
-  health: { servedBy: string | null, mode: string | null, store: string | null }
-}
-
-// Per-request state lives on the response object under symbols, so the hot
-// path allocates no closure and no side table: one handler object per attempt.
-const kAttempt = Symbol('balancer.attempt')
-const kTries = Symbol('balancer.tries')
-const kHasBody = Symbol('balancer.hasBody')
-// Set only under the sticky strategy: the pin cookie to add to the answer.
-const kPin = Symbol('balancer.pin')
-// Set only while a dashboard watches: when the request arrived, and what the
-// upstream's answer said that the dashboard shows.
-const kStarted = Symbol('balancer.started')
-const kSeen = Symbol('balancer.seen')
-// Set only while the upstream is paused because the client stopped reading.
-const kStallTimer = Symbol('balancer.stallTimer')
-
-/** What the shared listeners and the dashboard need of an attempt (the class lives in createBalancer). */
-interface AttemptState {
-  readonly upstream: Upstream
-  controller: Dispatcher.DispatchController | undefined
-}
-
-interface ProxiedResponse extends http.ServerResponse {
-  /** The attempt in flight (or the last one); an earlier attempt's late events are ignored. */
-  [kAttempt]: AttemptState | undefined
-  [kTries]: number
-  /**
-   * Whether the request has a body, read from its headers before forwardedHeaders() drops
-   * Transfer-Encoding from them for the upstream hop.
-   */
-  [kHasBody]: boolean
-  [kPin]?: string | undefined
-  [kStarted]?: number
-  [kSeen]?: { servedBy: string | string[] | undefined, authenticate: string | string[] | undefined }
-  [kStallTimer]: NodeJS.Timeout | undefined
-}
-
-// undici's names for an upstream that stayed silent past PROXY_TIMEOUT_MS:
-// before its headers (504) or between two chunks of its body (cut off).
-const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
-// Failures to open a connection: nothing of the request reached the upstream,
-// and the upstream is surely unreachable, so it is taken out at once. A reset
-// or close of an open connection is not proof (it may be the keep-alive race:
-// the upstream closed an idle socket as we reused it); the next connection
-// attempt, or the health checks, decide.
-const CONNECT_CODES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN'])
-// How undici reports a connection the upstream closed or reset under us.
-const RESET_CODES = new Set(['EPIPE', 'ECONNRESET', 'UND_ERR_SOCKET'])
-const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }
-const NO_HEALTHY_BODY = JSON.stringify({ error: 'no_healthy_upstream' })
-const NOT_FOUND_BODY = JSON.stringify({ error: 'not_found' })
-const METHOD_NOT_ALLOWED_BODY = JSON.stringify({ error: 'method_not_allowed' })
-// Hop-by-hop headers (RFC 9110 7.6.1) describe one connection, not the message:
-// the client's Connection: close must not close a pooled upstream socket, and
-// the upstream's Keep-Alive: timeout=72 is not ours to promise to the client.
-// Node frames each side itself (Content-Length, or chunked when absent).
-// Besides these fixed names, every header a message's own Connection header names is hop-by-hop
-// too, and is dropped with it (RFC 9110 7.6.1): see connectionOptions().
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade'])
-// undici frames the body itself (Content-Length, or chunked when absent) and
-// refuses a Transfer-Encoding or Expect header; Node's server already answered
-// any Expect: 100-continue on the client's hop.
-const REQUEST_HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'transfer-encoding', 'expect'] as const
-const PIN_PATTERN = /(?:^|;)\s*lb=([^;\s]*)/
-
-// The upstream side is undici (the client behind Node's fetch, and
-// @fastify/reply-from's default): measured in npm run bench:balancer, it costs
-// about a third less CPU per proxied request than node:http's client.
-// Sized for a demo cluster under autocannon: enough connections per upstream
-// for every client connection. Idle connections are closed after 4 s, below
-// the usual 5 s server keep-alive, so we do not reuse a socket the upstream is
-// closing (undici also honours the upstream's `Keep-Alive: timeout=` hint).
-const AGENT_OPTIONS: Agent.Options = {
-  connections: 256,
-  pipelining: 1,
-  keepAliveTimeout: 4000,
-  keepAliveMaxTimeout: 4000
-}
-
 // The client side: headers must arrive quickly, a request body within 30 s;
 // idle keep-alive connections from clients are closed after 5 s. Request line
 // and headers together may not pass 8 KiB (nginx's default; the app servers
@@ -183,46 +73,35 @@ const SERVER_OPTIONS: http.ServerOptions = {
 }
 
 export function createBalancer (config: BalancerConfig, logger: Logger = pino({ level: 'silent' }), options: BalancerOptions = {}): Balancer {
-  const agent = new Agent({ ...AGENT_OPTIONS, headersTimeout: config.proxyTimeoutMs, bodyTimeout: config.proxyTimeoutMs, connect: createUpstreamConnector({ timeout: config.proxyTimeoutMs }) })
-  // Health checks use their own short-lived connections: a probe must test
-  // that a new connection is accepted, and must never wait behind or race
-  // with proxied traffic on a pooled socket.
-  const healthAgent = new http.Agent({ keepAlive: false })
-  const proxyTimeoutMs = config.proxyTimeoutMs
-  const maxBodyBytes = config.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
-  const healthFall = config.healthFall ?? 2
-  const strategy: Strategy = config.strategy ?? 'round-robin'
-  const sticky = strategy === 'sticky'
-  const events = createEventHub()
+  // When this balancer started: its totals count from then, and a page seeing another start
+  // (npm run demo moves from cluster to cluster behind one port) counts afresh.
+  const startedAt = Date.now()
+  // Each batch of requests carries the totals, so the dashboard's counts are the balancer's.
+  const events = createEventHub({ totals: answerTotals })
 
-  let list: Upstream[] = parseUpstreams(config.upstreams).map(createUpstream)
-  let byPin = new Map(list.map((u) => [u.pin, u]))
-  let cursor = 0
-  let healthTimer: NodeJS.Timeout | undefined
-  let running = false
+  // The app servers. Several pools, chosen per request, would each be one more createPool().
+  const pool: Pool = createPool({
+    urls: config.upstreams,
+    strategy: config.strategy ?? 'round-robin',
+    healthIntervalMs: config.healthIntervalMs,
+    healthTimeoutMs: config.healthTimeoutMs,
+    healthFall: config.healthFall ?? 2,
+    logger,
+    onUpstreamChange: (view) => { events.publish('upstream', view) },
+    onUpstreamsChange: (views) => { events.publish('upstreams', views) }
+  })
+
+  const proxy = createProxy({
+    proxyTimeoutMs: config.proxyTimeoutMs,
+    maxBodyBytes: config.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    logger,
+    events
+  })
+  const agent = proxy.agent
 
   const server = http.createServer(SERVER_OPTIONS, onRequest)
   server.on('clientError', onClientError)
   server.on('connect', onConnect)
-
-  function createUpstream (url: string): Upstream {
-    const parsed = new URL(url)
-    const upstream: Upstream = {
-      url,
-      healthUrl: `${url}/health`,
-      origin: parsed.origin,
-      basePath: parsed.pathname.replace(/\/+$/, ''),
-      healthy: true,
-      requests: 0,
-      failures: 0,
-      probeFailures: 0,
-      probe: undefined,
-      removed: false,
-      pin: createHash('sha256').update(url).digest('base64url').slice(0, 10),
-      health: { servedBy: null, mode: null, store: null }
-    }
-    return upstream
-  }
 
   function onRequest (req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = req.url ?? '/'
@@ -235,23 +114,7 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
       answerAsterisk(req, res)
       return
     }
-    // The balancer is the edge: what a client says in X-Forwarded-* is not evidence of
-    // anything, and the app servers trust these headers from us (TRUST_PROXY).
-    // forwardedHeaders() overwrites all four from the connection itself.
-    const r = res as ProxiedResponse
-    r[kAttempt] = undefined
-    r[kTries] = 0
-    r[kHasBody] = hasBody(req.headers)
-    r[kStallTimer] = undefined
-    res.on('close', onResponseClose)
-    if (events.active) watch(r)
-    if (r[kHasBody] && declaredTooLarge(req.headers, maxBodyBytes)) {
-      // Refused on its Content-Length before anything is forwarded (nginx's client_max_body_size).
-      logger.info({ method: req.method, url: req.url, contentLength: req.headers['content-length'], limit: maxBodyBytes, remoteAddress: req.socket.remoteAddress }, 'refused a request body over MAX_BODY_BYTES')
-      answerTooLarge(res, maxBodyBytes)
-      return
-    }
-    dispatch(req, r, undefined)
+    proxy.forward(req, res, pool)
   }
 
   // What Node's HTTP parser refuses never reaches onRequest: headers over the limit,
@@ -282,378 +145,24 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
     endWithJson(socket, 405, METHOD_NOT_ALLOWED_BODY)
   }
 
-  function pick (): Upstream | undefined {
-    const n = list.length
-    for (let i = 0; i < n; i++) {
-      const upstream = list[cursor % n] as Upstream
-      cursor = (cursor + 1) % n
-      if (upstream.healthy) return upstream
-    }
-    return undefined
-  }
-
-  // Sticky: the upstream named by the client's pin cookie while it is healthy;
-  // otherwise the next in the rotation, and the answer pins the client to it.
-  function pickSticky (req: http.IncomingMessage, res: ProxiedResponse): Upstream | undefined {
-    const pinned = byPin.get(readPin(req.headers.cookie))
-    if (pinned !== undefined && pinned.healthy && !pinned.removed) {
-      res[kPin] = undefined
-      return pinned
-    }
-    const upstream = pick()
-    res[kPin] = upstream?.pin
-    return upstream
-  }
-
-  function dispatch (req: http.IncomingMessage, res: ProxiedResponse, lastFailure: string | undefined): void {
-    const upstream = sticky ? pickSticky(req, res) : pick()
-    if (upstream === undefined) {
-      if (lastFailure === undefined) sendJson(req, res, 503, NO_HEALTHY_BODY)
-      else sendJson(req, res, 502, lastFailure)
-      return
-    }
-    res[kTries]++
-    upstream.requests++
-    // A request without a body (most GETs) is complete already: it is sent with none instead
-    // of an empty stream. A body is sent once (never retried), counted against the limit.
-    const body = res[kHasBody] ? new ForwardedBody(req, res, maxBodyBytes, refuseBodyTooLarge) : null
-    const attempt = new Attempt(res, upstream, body)
-    res[kAttempt] = attempt
-    try {
-      agent.dispatch({
-        origin: upstream.origin,
-        method: req.method as Dispatcher.HttpMethod,
-        path: upstream.basePath + originPath(req.url ?? '/'),
-        headers: forwardedHeaders(req),
-        body
-      }, attempt)
-    } catch (err) {
-      // undici throws synchronously on a request it cannot send (e.g. a
-      // path it rejects); answer instead of crashing.
-      upstream.failures++
-      body?.destroy()
-      logger.warn({ err, upstream: upstream.url, method: req.method, url: req.url }, 'request could not be proxied')
-      sendJson(req, res, 502, badGatewayBody(errorCode(err)))
-    }
-  }
-
-  // The client's body passed MAX_BODY_BYTES while it was being forwarded (a chunked body, or
-  // one dropped after an early answer): nothing more of it goes upstream or is read.
-  function refuseBodyTooLarge (body: ForwardedBody): void {
-    const res = body.res as ProxiedResponse
-    const attempt = res[kAttempt]
-    logger.info({ method: res.req.method, url: res.req.url, received: body.received, limit: maxBodyBytes, upstream: attempt?.upstream.url, remoteAddress: res.req.socket.remoteAddress }, 'refused a request body over MAX_BODY_BYTES')
-    if (res.headersSent && (res.writableFinished || lingering(res))) {
-      // Answered already (the upstream answered before the body ended), and the rest of the body
-      // was being dropped: only the connection is left to close (lingering already does).
-      if (res.writableFinished) closeLingering(res.req)
-      else res.req.resume()
-      return
-    }
-    // The attempt is set aside first, so the error our abort causes is not taken for an
-    // upstream failure, and a request still waiting for a connection is never sent.
-    res[kAttempt] = undefined
-    // Midway through the upstream's answer, it cannot be finished without reading on: cut off.
-    if (res.headersSent) res.destroy()
-    else answerTooLarge(res, maxBodyBytes)
-    const controller = attempt?.controller
-    if (controller !== undefined && !controller.aborted) controller.abort(new Error('request body too large'))
-    body.destroy()
-  }
-
-  // One attempt at one upstream: undici calls these as the answer arrives,
-  // with no IncomingMessage or stream in between. The answer's status and
-  // headers, then its body, are copied into the client's response.
-  class Attempt implements Dispatcher.DispatchHandler, AttemptState {
-    readonly res: ProxiedResponse
-    readonly upstream: Upstream
-    /** The client's body on its way upstream, or null for a request without one. */
-    readonly body: ForwardedBody | null
-    controller: Dispatcher.DispatchController | undefined
-
-    constructor (res: ProxiedResponse, upstream: Upstream, body: ForwardedBody | null) {
-      this.res = res
-      this.upstream = upstream
-      this.body = body
-      this.controller = undefined
-    }
-
-    onRequestStart (controller: Dispatcher.DispatchController): void {
-      this.controller = controller
-      // The client left, or was answered (a body over the limit), while the request waited for a connection.
-      if (this.res.destroyed || this.res[kAttempt] !== this) controller.abort(new Error('client closed'))
-    }
-
-    onResponseStart (controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
-      const res = this.res
-      if (res.destroyed || res.writableEnded || res[kAttempt] !== this) {
-        controller.abort(new Error('client closed'))
-        return
-      }
-      // undici hands interim 1xx answers (103 Early Hints, 102) to the same callback, before the
-      // final one. They are not the answer: passed on where the client can take them, or dropped.
-      if (statusCode < 200) {
-        passInterim(res, statusCode, headers)
-        return
-      }
-      // One flat [name, value, ...] list handed to writeHead: Node writes it as it is,
-      // with no per-header setHeader() and no map of them (the fast path).
-      const out: string[] = []
-      const named = connectionOptions(headers.connection)
-      for (const name in headers) {
-        const value = headers[name]
-        if (value === undefined || HOP_BY_HOP.has(name) || (named !== undefined && named.includes(name))) continue
-        if (typeof value === 'string') {
-          out.push(name, value)
-        } else {
-          for (let i = 0; i < value.length; i++) out.push(name, value[i] as string)
-        }
-      }
-      // The pin cookie goes next to the upstream's own Set-Cookies, never in their place.
-      const pin = res[kPin]
-      if (sticky && pin !== undefined) out.push('set-cookie', pinCookie(pin))
-      // Only while a dashboard watches: what its line needs from the upstream's answer.
-      if (res[kStarted] !== undefined) res[kSeen] = { servedBy: headers['x-served-by'], authenticate: headers['www-authenticate'] }
-      try {
-        // The status code only: Node writes the standard reason phrase. The
-        // upstream's own phrase may hold bytes a parser lets through and
-        // writeHead refuses (http-proxy copied it, and the throw killed the process).
-        res.writeHead(statusCode, out)
-      } catch (err) {
-        // A header Node will not write (a byte it refuses in a value): the
-        // upstream's answer cannot be passed on as it is. Answered before the
-        // abort, so the abort's error finds the client answered and is ignored.
-        this.upstream.failures++
-        logger.warn({ err, upstream: this.upstream.url, method: res.req.method, url: res.req.url }, 'upstream answer has a header that cannot be passed on')
-        sendJson(res.req, res, 502, badGatewayBody('invalid_upstream_header'))
-        controller.abort(new Error('upstream answer not passed on'))
-      }
-    }
-
-    // The body, chunk by chunk, with back-pressure: a slow client pauses the
-    // upstream's response instead of our memory filling up. A client that stops
-    // reading altogether would hold the upstream request and its connection for
-    // ever (undici's body timeout does not run while paused): once its connection
-    // has taken no byte for PROXY_TIMEOUT_MS, its response is cut off and the
-    // upstream request aborted (nginx's send_timeout, between two successful writes).
-    onResponseData (controller: Dispatcher.DispatchController, chunk: Buffer): void {
-      const res = this.res
-      if (res.destroyed) return
-      if (!res.write(chunk)) {
-        controller.pause()
-        res.once('drain', onClientDrain)
-        res[kStallTimer] = setTimeout(onClientStalled, proxyTimeoutMs, res, res.writableLength)
-      }
-    }
-
-    onResponseEnd (): void {
-      const res = this.res
-      if (res.destroyed) return
-      // An early answer (the body is still arriving) on a connection that closes after it.
-      if (this.body !== null && !res.shouldKeepAlive && !res.req.complete) endWhenBodyEnds(res)
-      else res.end()
-    }
-
-    onResponseError (_controller: Dispatcher.DispatchController, err: Error): void {
-      if (this.res[kAttempt] !== this) return // an earlier attempt's
-      onProxyError(this, err)
-    }
-  }
-
-  function watch (res: ProxiedResponse): void {
-    res[kStarted] = performance.now()
-    res.once('finish', onWatchedFinish)
-  }
-
-  // Runs only for requests that arrived while a dashboard was open.
-  function onWatchedFinish (this: ProxiedResponse): void {
-    const status = this.statusCode
-    // An upstream's answer (kSeen), or the balancer's own (its headers are in the map).
-    const seen = this[kSeen]
-    const servedBy = seen === undefined ? this.getHeader('x-served-by') : seen.servedBy
-    const by = typeof servedBy === 'string' ? servedBy : null
-    const authenticate = seen === undefined ? this.getHeader('www-authenticate') : seen.authenticate
-    const url = this.req.url ?? '/'
-    const query = url.indexOf('?')
-    events.request({
-      t: Date.now(),
-      method: this.req.method ?? 'GET',
-      path: (query === -1 ? url : url.slice(0, query)).slice(0, 200),
-      status,
-      servedBy: by,
-      upstream: this[kAttempt]?.upstream.url ?? null,
-      ms: Math.round((performance.now() - (this[kStarted] ?? 0)) * 100) / 100,
-      reason: reasonOf(status, typeof authenticate === 'string' ? authenticate : undefined, by)
-    })
-  }
-
-  // The current attempt failed (onResponseError has set earlier attempts aside).
-  function onProxyError (attempt: Attempt, err: Error): void {
-    const { upstream, res: r } = attempt
-    // A body is never sent twice: what is left of it is dropped (undici does not always destroy
-    // its body on an error, e.g. when the connection was refused before it was written).
-    attempt.body?.destroy()
-    // The client is gone (this is often the abort our own close listener
-    // caused) or was already answered.
-    if (r.destroyed || r.writableEnded) return
-    const req = r.req
-
-    const code = errorCode(err)
-    if (r.headersSent) {
-      // The status line is gone, so the only honest signal left is to cut the client's response short.
-      r.destroy()
-      if (attempt.body !== null && !bodySent(attempt.body) && RESET_CODES.has(code)) {
-        // The upstream answered before it had read our whole request body, then closed (an
-        // early 413 or 401 does that), and its reset cut the answer short: the upstream is not
-        // failing, it refused the body. (When the answer is whole first, undici reports no error.)
-        logger.info({ upstream: upstream.url, code, method: req.method, url: req.url }, 'upstream answered early and closed before reading the whole request body')
-        return
-      }
-      // The upstream failed mid-body (closed, reset or silent too long).
-      upstream.failures++
-      logger.warn({ upstream: upstream.url, code, method: req.method, url: req.url }, 'upstream failed mid-response')
-      return
-    }
-    upstream.failures++
-    if (TIMEOUT_CODES.has(code)) {
-      logger.warn({ upstream: upstream.url, code, method: req.method, url: req.url, timeoutMs: proxyTimeoutMs }, 'upstream timed out')
-      sendJson(req, r, 504, GATEWAY_TIMEOUT_BODY)
-      return
-    }
-    if (CONNECT_CODES.has(code)) markDown(upstream, code)
-    const retry = canRetry(req, r)
-    logger.warn({ upstream: upstream.url, code, method: req.method, url: req.url, retry }, 'proxy error')
-    if (retry) {
-      dispatch(req, r, badGatewayBody(code))
-    } else {
-      sendJson(req, r, 502, badGatewayBody(code))
-    }
-  }
-
-  // PROXY_TIMEOUT_MS after the client's response paused the upstream, and it has not drained:
-  // if its connection took no byte since `waiting` bytes were waiting, it has stopped reading.
-  function onClientStalled (res: ProxiedResponse, waiting: number): void {
-    res[kStallTimer] = undefined
-    if (res.destroyed || res.writableFinished) return
-    const left = res.writableLength
-    if (left < waiting) {
-      // Slow, but reading: with megabytes in the kernel's buffers between us, a drain can take a while.
-      res[kStallTimer] = setTimeout(onClientStalled, proxyTimeoutMs, res, left)
-      return
-    }
-    logger.warn({ upstream: res[kAttempt]?.upstream.url, method: res.req.method, url: res.req.url, timeoutMs: proxyTimeoutMs, remoteAddress: res.req.socket.remoteAddress }, 'client stopped reading its response: cut off, upstream request aborted')
-    // Closing the response runs onResponseClose, which aborts the upstream request.
-    res.destroy()
-  }
-
-  // A request can be sent again only if nothing about it can have taken
-  // effect and its body is not already consumed: idempotent, bodyless
-  // methods, and at most once per upstream.
-  function canRetry (req: http.IncomingMessage, res: ProxiedResponse): boolean {
-    const method = req.method
-    if (method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS') return false
-    if (res[kHasBody]) return false
-    return res[kTries] < list.length
-  }
-
-  function markDown (upstream: Upstream, reason: string): void {
-    if (!upstream.healthy || upstream.removed) return
-    upstream.healthy = false
-    logger.warn({ upstream: upstream.url, reason }, 'upstream down')
-    events.publish('upstream', viewOf(upstream))
-  }
-
-  function markUp (upstream: Upstream): void {
-    if (upstream.healthy || upstream.removed) return
-    upstream.healthy = true
-    logger.info({ upstream: upstream.url }, 'upstream up')
-    events.publish('upstream', viewOf(upstream))
-  }
-
-  // Health answers are read for the dashboard: which server this is, its
-  // mode, and whether it reaches its session store. Once per interval per
-  // upstream, never on the proxy path.
-  function readHealth (upstream: Upstream, res: http.IncomingMessage): void {
-    let body = ''
-    res.setEncoding('utf8')
-    res.on('data', (chunk: string) => { if (body.length < 4096) body += chunk })
-    res.on('error', () => {})
-    res.on('end', () => {
-      let parsed: Record<string, unknown>
-      try {
-        parsed = JSON.parse(body) as Record<string, unknown>
-      } catch {
-        return
-      }
-      const text = (value: unknown): string | null => typeof value === 'string' ? value.slice(0, 64) : null
-      const health = { servedBy: text(parsed.servedBy), mode: text(parsed.mode), store: text(parsed.store) }
-      const before = upstream.health
-      if (health.servedBy === before.servedBy && health.mode === before.mode && health.store === before.store) return
-      upstream.health = health
-      events.publish('upstream', viewOf(upstream))
-    })
-  }
-
-  function checkOne (upstream: Upstream): Promise<void> {
-    if (upstream.probe !== undefined) return upstream.probe
-    upstream.probe = new Promise((resolve) => {
-      let done = false
-      const finish = (ok: boolean, reason: string): void => {
-        if (done) return
-        done = true
-        upstream.probe = undefined
-        if (ok) {
-          upstream.probeFailures = 0
-          markUp(upstream)
-        } else if (!upstream.removed) {
-          upstream.failures++
-          upstream.probeFailures++
-          // A refused connection is certain (nothing listens); a timeout or a 5xx
-          // may be one slow moment on a busy machine, so it must repeat.
-          if (reason === 'ECONNREFUSED' || upstream.probeFailures >= healthFall) markDown(upstream, reason)
-        }
-        resolve()
-      }
-      const probe = http.get(upstream.healthUrl, { agent: healthAgent, timeout: config.healthTimeoutMs }, (res) => {
-        readHealth(upstream, res)
-        const status = res.statusCode ?? 0
-        finish(status < 500, `health check answered ${status}`)
-      })
-      probe.on('timeout', () => { probe.destroy(Object.assign(new Error('health check timed out'), { code: 'ETIMEDOUT' })) })
-      probe.on('error', (err) => { finish(false, errorCode(err)) })
-    })
-    return upstream.probe
-  }
-
-  async function checkHealth (): Promise<void> {
-    await Promise.all(list.map(checkOne))
-  }
-
-  // A new round starts only when the previous one finished, so a hanging
-  // upstream never piles up probes.
-  function scheduleHealth (): void {
-    if (!running) return
-    healthTimer = setTimeout(() => {
-      checkHealth().then(scheduleHealth, scheduleHealth)
-    }, config.healthIntervalMs)
-    healthTimer.unref()
-  }
-
   function stats (): BalancerStats {
     return {
-      strategy,
-      upstreams: list.map((u) => ({ url: u.url, healthy: u.healthy, requests: u.requests, failures: u.failures }))
+      strategy: pool.strategy,
+      upstreams: pool.stats(),
+      ownAnswers: { ...proxy.ownAnswers }
     }
   }
 
-  function viewOf (u: Upstream): UpstreamView {
-    return { url: u.url, healthy: u.healthy, requests: u.requests, failures: u.failures, pin: u.pin, ...u.health }
+  function answerTotals (): { answers: Record<string, AnswerCounts>, ownAnswers: AnswerCounts } {
+    const answers: Record<string, AnswerCounts> = {}
+    for (const u of pool.upstreams) answers[u.url] = { ...u.answers }
+    return { answers, ownAnswers: { ...proxy.ownAnswers } }
   }
 
   const dashboard = createDashboard({
     hub: events,
     control: options.control,
-    snapshot: () => ({ balancerId: config.balancerId, strategy, stickyCookie: STICKY_COOKIE, upstreams: list.map(viewOf) }),
+    snapshot: () => ({ balancerId: config.balancerId, startedAt, strategy: pool.strategy, stickyCookie: STICKY_COOKIE, upstreams: pool.views(), ownAnswers: { ...proxy.ownAnswers } }),
     logger
   })
 
@@ -670,41 +179,14 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
     }
   }
 
-  function setUpstreams (urls: readonly string[]): void {
-    const next = parseUpstreams(urls)
-    const current = new Map(list.map((u) => [u.url, u]))
-    const added: Upstream[] = []
-    const nextList = next.map((url) => {
-      const existing = current.get(url)
-      if (existing !== undefined) {
-        current.delete(url)
-        return existing
-      }
-      const upstream = createUpstream(url)
-      added.push(upstream)
-      return upstream
-    })
-    // Removed upstreams keep their proxy so requests in flight finish.
-    for (const gone of current.values()) gone.removed = true
-    list = nextList
-    byPin = new Map(list.map((u) => [u.pin, u]))
-    cursor = 0
-    if (added.length > 0 || current.size > 0) {
-      logger.info({ added: added.map((u) => u.url), removed: [...current.keys()], upstreams: next }, 'upstreams changed')
-      events.publish('upstreams', list.map(viewOf))
-    }
-    if (running) for (const upstream of added) checkOne(upstream)
-  }
-
   function listen (): Promise<string> {
     return new Promise((resolve, reject) => {
       server.once('error', reject)
       server.listen(config.port, config.host, () => {
         server.off('error', reject)
-        running = true
         // Upstreams start healthy and the first probe comes one interval
         // later; until then the passive check catches a dead one.
-        scheduleHealth()
+        pool.start()
         resolve(urlOf(server.address() as AddressInfo))
       })
     })
@@ -717,8 +199,7 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
   }
 
   async function shutdown (): Promise<void> {
-    running = false
-    clearTimeout(healthTimer)
+    pool.stop()
     // An open event stream never goes idle: end it, or close() would wait forever.
     events.close()
     if (server.listening) {
@@ -732,190 +213,20 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
       clearInterval(sweep)
     }
     await agent.close()
-    healthAgent.destroy()
+    pool.close()
   }
 
   return {
     server,
     agent,
-    get upstreams () { return list.map((u) => u.url) },
+    get upstreams () { return pool.upstreams.map((u) => u.url) },
     listen,
     close,
     stats,
-    setUpstreams,
-    checkHealth,
+    setUpstreams: pool.setUpstreams,
+    checkHealth: pool.checkHealth,
     events
   }
-}
-
-// Shared listeners: `this` is the emitter, so no per-request closure exists.
-
-function onClientDrain (this: ProxiedResponse): void {
-  clearTimeout(this[kStallTimer])
-  this[kStallTimer] = undefined
-  this[kAttempt]?.controller?.resume()
-}
-
-function onResponseClose (this: http.ServerResponse): void {
-  const stalled = (this as ProxiedResponse)[kStallTimer]
-  if (stalled !== undefined) clearTimeout(stalled)
-  if (this.writableFinished) return
-  // The client hung up before the proxied response was done: abort the
-  // upstream request too, or it and its pooled connection would live on.
-  // (http-proxy only listened for 'aborted' on the request, which does not
-  // fire once a request body was fully read: http-proxy #1586.)
-  const controller = (this as ProxiedResponse)[kAttempt]?.controller
-  if (controller !== undefined && !controller.aborted) controller.abort(new Error('client closed'))
-}
-
-/** The value of the sticky cookie in a Cookie header, or '' (no upstream has that pin). */
-function readPin (cookie: string | undefined): string {
-  if (cookie === undefined) return ''
-  return PIN_PATTERN.exec(cookie)?.[1] ?? ''
-}
-
-function pinCookie (pin: string): string {
-  // Not HttpOnly: the pin is no secret, and the dashboard shows which server it names.
-  return `${STICKY_COOKIE}=${pin}; Path=/; SameSite=Lax`
-}
-
-// `OPTIONS *` asks about the server as a whole, not a resource (RFC 9110 9.3.7),
-// and to a client the balancer is the server: it answers for the cluster. (undici
-// sends only origin-form paths, so it could not be passed on anyway.) Node's parser
-// lets `*` through with any method; only OPTIONS means something with it.
-function answerAsterisk (req: http.IncomingMessage, res: http.ServerResponse): void {
-  if (req.method === 'OPTIONS') {
-    if (!req.complete) req.resume()
-    res.writeHead(204, { allow: 'GET, HEAD, POST, OPTIONS', 'cache-control': 'no-store' })
-    res.end()
-  } else {
-    sendJson(req, res, 400, ASTERISK_BODY)
-  }
-}
-
-const ASTERISK_BODY = JSON.stringify({ error: 'bad_request', reason: 'asterisk_target_needs_options' })
-
-/** Whether a request's Content-Length says more than `limit` bytes (Node's parser has checked it is digits). */
-function declaredTooLarge (headers: http.IncomingHttpHeaders, limit: number): boolean {
-  const length = headers['content-length']
-  return length !== undefined && Number(length) > limit
-}
-
-/**
- * The header names a Connection header lists besides `close` and `keep-alive` (lower-cased), or
- * undefined when there are none, as on nearly every message: RFC 9110 7.6.1 makes each of them
- * hop-by-hop, for a proxy to drop. (`Connection: close, X-Secret` must not take X-Secret past us.)
- */
-function connectionOptions (value: string | string[] | undefined): string[] | undefined {
-  if (value === undefined || value === 'keep-alive' || value === 'close') return undefined
-  let named: string[] | undefined
-  for (const option of (typeof value === 'string' ? value : value.join(',')).split(',')) {
-    const name = option.trim().toLowerCase()
-    if (name === '' || name === 'close' || name === 'keep-alive') continue
-    named ??= []
-    named.push(name)
-  }
-  return named
-}
-
-// An interim answer from the upstream (RFC 9110 15.2). 103 Early Hints carries Link headers a
-// browser can start preloading from while the final answer is made (RFC 8297): passed on, with
-// its Link headers only, to HTTP/1.1 clients (a 1xx must not go to an HTTP/1.0 one, RFC 9110
-// 15.2). Any other 1xx is dropped: 102 Processing is obsolete, and Node's server has answered an
-// Expect: 100-continue on the client's hop already. undici never hands us a 100: it takes an
-// unasked 100 Continue for a broken answer and fails the request (client-h1.js, "bad response").
-function passInterim (res: http.ServerResponse, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
-  const link = headers.link
-  if (statusCode !== 103 || link === undefined || res.req.httpVersionMinor === 0) return
-  try {
-    res.writeEarlyHints({ link })
-  } catch {
-    // A Link value Node refuses to write: the hint is dropped, the final answer still follows.
-  }
-}
-
-/** Whether a request has a body: a Content-Length other than 0, or a Transfer-Encoding (RFC 9112 6.3). */
-function hasBody (headers: http.IncomingHttpHeaders): boolean {
-  const length = headers['content-length']
-  return (length !== undefined && length !== '0') || headers['transfer-encoding'] !== undefined
-}
-
-function sendJson (req: http.IncomingMessage, res: http.ServerResponse, status: number, body: string): void {
-  if (res.headersSent) {
-    res.destroy()
-    return
-  }
-  // Drain whatever of the request body is left, so the connection can carry
-  // the next request.
-  if (!req.complete) req.resume()
-  res.writeHead(status, { ...JSON_HEADERS, 'content-length': Buffer.byteLength(body) })
-  res.end(body)
-}
-
-const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 405: 'Method Not Allowed', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' }
-
-/**
- * A whole response written straight to a socket the HTTP server has given up on, then closed;
- * after the responses still in flight on it, if any (pipelining). False when one was already
- * under way: Node's parser reports each later chunk of a refused connection again.
- */
-function endWithJson (socket: Socket, status: number, body: string): boolean {
-  return refuseAfterInFlight(socket, `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\ncontent-type: application/json; charset=utf-8\r\ncache-control: no-store\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
-}
-
-// The reason is undici's error code (ECONNREFUSED, UND_ERR_SOCKET...). Which upstream failed goes
-// to the log line, never to the client: an internal address is nobody's business outside.
-function badGatewayBody (reason: string): string {
-  return JSON.stringify({ error: 'bad_gateway', reason })
-}
-
-const GATEWAY_TIMEOUT_BODY = JSON.stringify({ error: 'gateway_timeout' })
-
-function errorCode (err: unknown): string {
-  const code = (err as { code?: unknown } | null)?.code
-  return typeof code === 'string' ? code : 'UNKNOWN'
-}
-
-// The path to send upstream: the request's own, or for an absolute-form
-// target (`GET http://host/path`) its path and query.
-function originPath (url: string): string {
-  if (url.charCodeAt(0) === 47 /* / */) return url
-  try {
-    const parsed = new URL(url)
-    return parsed.pathname + parsed.search
-  } catch {
-    return url
-  }
-}
-
-// The headers sent upstream: the client's, less the hop-by-hop ones (the fixed list and those
-// its Connection header names), and X-Forwarded-* set by us, replacing whatever the client sent
-// (a retry sets the same values again). req.headers is changed in place: no copy per request.
-function forwardedHeaders (req: http.IncomingMessage): http.IncomingHttpHeaders {
-  const headers = req.headers
-  const host = headers.host
-  const named = connectionOptions(headers.connection)
-  for (let i = 0; i < REQUEST_HOP_BY_HOP.length; i++) {
-    const name = REQUEST_HOP_BY_HOP[i] as string
-    if (headers[name] !== undefined) delete headers[name]
-  }
-  if (named !== undefined) for (const name of named) delete headers[name]
-  const socket = req.socket
-  // For: the address of the peer of this TCP connection, the one fact about the client we know
-  // first-hand. The app servers count failed logins under it (they trust it from us only).
-  headers['x-forwarded-for'] = socket.remoteAddress ?? ''
-  // Port: the port the client connected to, of this connection (not the Host header's, which
-  // is the client's to write, and names no port at all on a default one). Behind a container's
-  // port mapping it is the balancer's own port, not the host's.
-  headers['x-forwarded-port'] = String(socket.localPort ?? '')
-  // Proto: the scheme the client used to reach us. The balancer listens on plain HTTP only (no
-  // TLS), so it is always http; a TLS terminator in front of it would have to say otherwise.
-  headers['x-forwarded-proto'] = 'http'
-  // Host: the authority the client asked for (its Host header, read before a Connection option
-  // could drop it), for an app building absolute links. It is the client's claim, used for
-  // nothing that decides access; empty when the request had none.
-  headers['x-forwarded-host'] = host ?? ''
-  return headers
 }
 
 function urlOf (address: AddressInfo): string {

@@ -1,12 +1,13 @@
-import { readFileSync } from 'node:fs'
+import { readFileSync, readdirSync } from 'node:fs'
 import type http from 'node:http'
+import { extname } from 'node:path'
 import type { Logger } from 'pino'
 import type { ClusterControl, ControlAction } from './control.ts'
 import type { EventHub } from './events.ts'
 
 /**
- * The live dashboard under /_balancer/: three static files (no build step, no
- * CDN), the event stream, and the stop/start relay to the launcher.
+ * The live dashboard under /_balancer/: a page, its stylesheet and its ES modules (no build
+ * step, no CDN), the event stream, and the stop/start relay to the launcher.
  *
  *   GET  /_balancer/            the page (also /_balancer/dashboard)
  *   GET  /_balancer/events      Server-Sent Events: hello, requests, upstream, cluster
@@ -27,12 +28,14 @@ export interface DashboardOptions {
 
 interface StaticFile { body: Buffer, type: string }
 
-const FILES: Record<string, { file: string, type: string }> = {
-  '/_balancer/': { file: 'index.html', type: 'text/html; charset=utf-8' },
-  '/_balancer/dashboard': { file: 'index.html', type: 'text/html; charset=utf-8' },
-  '/_balancer/dashboard.css': { file: 'dashboard.css', type: 'text/css; charset=utf-8' },
-  '/_balancer/dashboard.js': { file: 'dashboard.js', type: 'text/javascript; charset=utf-8' }
+// The page and its modules, read once at start: every file in dashboard/ of a type below is
+// served under /_balancer/<name>, and nothing else (no path is ever joined to a request's).
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8'
 }
+const PAGE = 'index.html'
 
 // Everything comes from this origin: the page works offline, and nothing else can be loaded into it.
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
@@ -42,8 +45,16 @@ const NO_CONTROL = 'Stop and start need the local launcher: run the cluster with
 export function createDashboard (options: DashboardOptions): Dashboard {
   const { hub, control, snapshot, logger } = options
   const files = new Map<string, StaticFile>()
-  for (const [path, { file, type }] of Object.entries(FILES)) {
-    files.set(path, { body: readFileSync(new URL(`./dashboard/${file}`, import.meta.url)), type })
+  const dir = new URL('./dashboard/', import.meta.url)
+  for (const name of readdirSync(dir)) {
+    const type = TYPES[extname(name)]
+    if (type === undefined) continue
+    const file = { body: readFileSync(new URL(name, dir)), type }
+    files.set(`/_balancer/${name}`, file)
+    if (name === PAGE) {
+      files.set('/_balancer/', file)
+      files.set('/_balancer/dashboard', file)
+    }
   }
 
   function handle (req: http.IncomingMessage, res: http.ServerResponse, path: string): boolean {

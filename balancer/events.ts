@@ -1,4 +1,6 @@
 import type http from 'node:http'
+import { answerClassOf, noAnswers } from './answer-counts.ts'
+import type { AnswerCounts } from './answer-counts.ts'
 
 /** One proxied request, as the balancer saw it pass. */
 export interface RequestEvent {
@@ -18,8 +20,8 @@ export interface RequestEvent {
   reason: string | null
 }
 
-/** Per server, how the requests that were not sent one by one ended. */
-export type Tally = Record<string, { ok: number, refused: number, failed: number }>
+/** Per server, how the requests that were not sent one by one ended, by answer class. */
+export type Tally = Record<string, AnswerCounts>
 
 export interface EventHub {
   /**
@@ -44,6 +46,11 @@ export interface EventHubOptions {
   maxPerFlush?: number
   /** Pages at once; default 32. */
   maxSubscribers?: number
+  /**
+   * Added to every batch of requests: the balancer's totals at that moment (answers by class
+   * per upstream), so a page's counts are the balancer's, whatever it missed or was not sent.
+   */
+  totals?: () => object
 }
 
 // A page that stops reading is dropped rather than buffered without end.
@@ -60,6 +67,7 @@ export function createEventHub (options: EventHubOptions = {}): EventHub {
   const flushMs = options.flushMs ?? 100
   const maxPerFlush = options.maxPerFlush ?? 200
   const maxSubscribers = options.maxSubscribers ?? 32
+  const totals = options.totals ?? (() => ({}))
   const subscribers = new Set<http.ServerResponse>()
   let queue: RequestEvent[] = []
   let omitted: Tally = {}
@@ -123,8 +131,8 @@ export function createEventHub (options: EventHubOptions = {}): EventHub {
     } else {
       omittedCount++
       const key = event.servedBy ?? 'balancer'
-      const tally = omitted[key] ??= { ok: 0, refused: 0, failed: 0 }
-      tally[outcomeOf(event.status)]++
+      const tally = omitted[key] ??= noAnswers()
+      tally[answerClassOf(event.status)]++
     }
     flushTimer ??= setTimeout(flush, flushMs)
   }
@@ -132,7 +140,7 @@ export function createEventHub (options: EventHubOptions = {}): EventHub {
   function flush (): void {
     flushTimer = undefined
     if (queue.length === 0 && omittedCount === 0) return
-    const data = omittedCount === 0 ? { requests: queue } : { requests: queue, omitted, omittedCount }
+    const data = omittedCount === 0 ? { requests: queue, ...totals() } : { requests: queue, omitted, omittedCount, ...totals() }
     queue = []
     omitted = {}
     omittedCount = 0
@@ -161,13 +169,6 @@ export function createEventHub (options: EventHubOptions = {}): EventHub {
   }
 
   return hub
-}
-
-/** How the dashboard colours an answer: accepted (green), refused (red), failed (amber). */
-export function outcomeOf (status: number): 'ok' | 'refused' | 'failed' {
-  if (status >= 500) return 'failed'
-  if (status >= 400) return 'refused'
-  return 'ok'
 }
 
 /**

@@ -69,6 +69,18 @@ export class ForwardedBody extends Readable {
   }
 }
 
+/** Whether a request has a body: a Content-Length other than 0, or a Transfer-Encoding (RFC 9112 6.3). */
+export function hasBody (headers: http.IncomingHttpHeaders): boolean {
+  const length = headers['content-length']
+  return (length !== undefined && length !== '0') || headers['transfer-encoding'] !== undefined
+}
+
+/** Whether a request's Content-Length says more than `limit` bytes (Node's parser has checked it is digits). */
+export function declaredTooLarge (headers: http.IncomingHttpHeaders, limit: number): boolean {
+  const length = headers['content-length']
+  return length !== undefined && Number(length) > limit
+}
+
 /** Whether the client's whole body went upstream, its end included. */
 export function bodySent (body: ForwardedBody): boolean {
   return body.readableEnded

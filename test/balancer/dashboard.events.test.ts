@@ -7,7 +7,7 @@ import { createBalancer } from '../../balancer/balancer.ts'
 import type { ClusterControl, ClusterInfo, ControlRequest } from '../../balancer/control.ts'
 import { createIpcControl } from '../../balancer/control.ts'
 import { reasonOf } from '../../balancer/events.ts'
-import { clientAgent, request, startBalancer, startUpstream, testConfig, waitFor } from './fixtures/helpers.ts'
+import { clientAgent, deadUrl, request, startBalancer, startUpstream, testConfig, waitFor } from './fixtures/helpers.ts'
 
 interface Frame { event: string, data: unknown }
 
@@ -122,13 +122,109 @@ t.test('under load, requests beyond a batch are counted, not sent one by one', a
     let seen = 0
     for (const f of stream.frames) {
       if (f.event !== 'requests') continue
-      const data = f.data as { requests: unknown[], omitted?: Record<string, { ok: number }> }
-      seen += data.requests.length + Object.values(data.omitted ?? {}).reduce((n, x) => n + x.ok, 0)
+      const data = f.data as { requests: unknown[], omitted?: Record<string, { accepted: number }> }
+      seen += data.requests.length + Object.values(data.omitted ?? {}).reduce((n, x) => n + x.accepted, 0)
     }
     return seen === 260
   })
   const largest = Math.max(...stream.frames.filter((f) => f.event === 'requests').map((f) => (f.data as { requests: unknown[] }).requests.length))
   t.ok(largest <= 200, `at most 200 requests one by one per batch (largest: ${largest})`)
+})
+
+/** An upstream that answers `/status/NNN` with that status, the way an app server signs its answers. */
+async function startStatusUpstream (t: Test, id: string): Promise<string> {
+  const server = http.createServer((req, res) => {
+    if (req.url === '/health') {
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ status: 'ok', servedBy: id }))
+      return
+    }
+    const status = Number(/^\/status\/(\d{3})$/.exec(req.url ?? '')?.[1] ?? 200)
+    req.resume()
+    req.on('end', () => {
+      res.writeHead(status, { 'content-type': 'application/json', 'x-served-by': id, ...(status === 302 ? { location: '/' } : {}) })
+      res.end('{}')
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { server.closeAllConnections(); server.close() })
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+}
+
+interface Answers { accepted: number, refused: number, unavailable: number, other: number }
+interface StatsBody { strategy: string, upstreams: Array<{ url: string, healthy: boolean, requests: number, failures: number, answers: Answers }>, ownAnswers: Answers }
+
+t.test('answers by class per upstream, counted from the balancer\'s start: in /_balancer/stats, the hello snapshot and each batch', async (t) => {
+  const upstream = await startStatusUpstream(t, 'app-1')
+  const { url } = await startBalancer(t, [upstream], { maxBodyBytes: 16 * 1024 })
+  const agent = clientAgent(t)
+  const send = async (path: string, times: number, method = 'GET'): Promise<void> => {
+    // At once, not one after another: the counters must not lose an increment under concurrency.
+    const replies = await Promise.all(Array.from({ length: times }, async () => await request(`${url}${path}`, { agent, method })))
+    for (const reply of replies) t.equal(reply.status, Number(path.slice(-3)), `${method} ${path}`)
+  }
+  // Before any page is open, as curl would: nothing of it reaches an event stream.
+  await send('/status/200', 40)
+  await send('/status/204', 2, 'POST')
+  await send('/status/401', 25)
+  await send('/status/403', 3)
+  await send('/status/503', 4)
+  await send('/status/404', 2)
+  await send('/status/302', 1)
+  await send('/status/500', 1)
+  // The balancer's own answer, with no upstream to count it for: a body over MAX_BODY_BYTES.
+  const tooLarge = await request(`${url}/status/200`, { agent, method: 'POST', body: 'x'.repeat(20 * 1024) })
+  t.equal(tooLarge.status, 413)
+  await request(`${url}/_balancer/stats`, { agent }) // admin paths are not proxied, not counted
+
+  const expected = { accepted: 42, refused: 28, unavailable: 4, other: 4 }
+  const stats = JSON.parse((await request(`${url}/_balancer/stats`, { agent })).body) as StatsBody
+  t.match(stats, { strategy: 'round-robin', upstreams: [{ url: upstream, healthy: true, requests: 78, failures: 0 }] }, 'the contract\'s fields, as they were')
+  t.same(stats.upstreams[0]?.answers, expected, 'accepted 2xx, refused 401/403, unavailable 503, other: everything else')
+  t.same(stats.ownAnswers, { accepted: 0, refused: 0, unavailable: 0, other: 1 }, 'the balancer\'s own 413')
+
+  const stream = await subscribe(t, url)
+  const hello = (await stream.next('hello')).data as { upstreams: Array<{ url: string, answers: Answers }>, ownAnswers: Answers }
+  t.same(hello.upstreams.map((u) => [u.url, u.answers]), [[upstream, expected]], 'a page starts from what passed before it opened')
+  t.same(hello.ownAnswers, stats.ownAnswers)
+  t.ok(Number.isInteger((hello as { startedAt?: unknown }).startedAt), 'when the balancer started: a page seeing another start counts afresh')
+
+  const after = stream.frames.length
+  await send('/status/200', 5)
+  await send('/status/401', 3)
+  let latest: Answers | undefined
+  let reported = 0
+  await waitFor('the batches to report all eight', () => {
+    reported = 0
+    for (const frame of stream.frames.slice(after)) {
+      if (frame.event !== 'requests') continue
+      const batch = frame.data as { requests: unknown[], answers: Record<string, Answers> }
+      reported += batch.requests.length
+      latest = batch.answers[upstream]
+    }
+    return reported === 8
+  })
+  t.same(latest, { ...expected, accepted: 47, refused: 31 }, 'each batch carries the totals, the batch\'s own requests included')
+})
+
+t.test('answers: a 502 or 504 counts for the upstream that failed, a 503 with no upstream left is the balancer\'s own', async (t) => {
+  const dead = await deadUrl()
+  const { url, balancer } = await startBalancer(t, [dead])
+  const agent = clientAgent(t)
+  // Not retried (a POST), refused: a 502 for the one upstream tried, which is then taken out.
+  const refused = await request(`${url}/login`, { agent, method: 'POST', body: '{}' })
+  t.equal(refused.status, 502)
+  const none = await request(`${url}/feeds`, { agent })
+  t.equal(none.status, 503)
+  const stats = balancer.stats() as unknown as StatsBody
+  t.match(stats.upstreams[0], { url: dead, healthy: false, failures: 1, answers: { accepted: 0, refused: 0, unavailable: 0, other: 1 } })
+  t.same(stats.ownAnswers, { accepted: 0, refused: 0, unavailable: 1, other: 0 })
+
+  // Silent past PROXY_TIMEOUT_MS: the 504 counts for the upstream that kept the client waiting.
+  const slow = await startUpstream(t, 'app-1', { slowMs: 5000 })
+  const timing = await startBalancer(t, [slow.url], { proxyTimeoutMs: 200 })
+  t.equal((await request(`${timing.url}/slow`, { agent })).status, 504)
+  t.match(timing.balancer.stats().upstreams[0], { url: slow.url, answers: { accepted: 0, refused: 0, unavailable: 0, other: 1 } })
 })
 
 t.test('the dashboard page and its files', async (t) => {
@@ -140,12 +236,20 @@ t.test('the dashboard page and its files', async (t) => {
     t.equal(page.status, 200, path)
     t.match(page.headers['content-type'], /^text\/html/)
     t.match(page.headers['content-security-policy'], /default-src 'none'/, 'nothing from another origin can load')
-    t.match(page.body, '<script src="dashboard.js"')
+    t.match(page.body, '<script type="module" src="main.js">')
     t.notMatch(page.body, /https?:\/\//, 'no CDN, no external link')
   }
-  const script = await request(`${url}/_balancer/dashboard.js`, { agent })
-  t.match(script.headers['content-type'], /^text\/javascript/)
-  t.notMatch(script.body.replaceAll('http://www.w3.org/2000/svg', ''), /https?:\/\//, 'the script names no other site (the SVG namespace aside)')
+  // The page's modules, followed from main.js through every import: each one is served, as
+  // JavaScript (a module with another type is refused by the browser), naming no other site.
+  const modules = new Set<string>(['main.js'])
+  for (const name of modules) {
+    const script = await request(`${url}/_balancer/${name}`, { agent })
+    t.equal(script.status, 200, name)
+    t.match(script.headers['content-type'], /^text\/javascript/, name)
+    t.notMatch(script.body.replaceAll('http://www.w3.org/2000/svg', ''), /https?:\/\//, `${name} names no other site (the SVG namespace aside)`)
+    for (const match of script.body.matchAll(/^import .* from '\.\/([\w-]+\.js)'$/gm)) modules.add(match[1] as string)
+  }
+  t.ok(modules.size >= 8, `the page is ${modules.size} modules: ${[...modules].join(', ')}`)
   t.match((await request(`${url}/_balancer/dashboard.css`, { agent })).headers['content-type'], /^text\/css/)
   t.equal((await request(`${url}/_balancer/`, { agent, method: 'HEAD' })).status, 200)
   t.equal((await request(`${url}/_balancer/`, { agent, method: 'POST' })).status, 405)

@@ -103,7 +103,7 @@ t.test('a refused probe takes an upstream out at once: nothing listens there', a
   const dead = await deadUrl()
   const { balancer } = await startBalancer(t, [dead], { healthFall: 5 })
   await balancer.checkHealth()
-  t.same(balancer.stats().upstreams, [{ url: dead, healthy: false, requests: 0, failures: 1 }])
+  t.same(balancer.stats().upstreams, [{ url: dead, healthy: false, requests: 0, failures: 1, answers: { accepted: 0, refused: 0, unavailable: 0, other: 0 } }])
 })
 
 t.test('a health check that hangs times out and counts as down', async (t) => {
@@ -129,7 +129,7 @@ t.test('POST to a dead upstream: 502 JSON, not retried', async (t) => {
   t.match(reply.headers['content-type'], /^application\/json/)
   t.same(JSON.parse(reply.body), { error: 'bad_gateway', reason: 'ECONNREFUSED' }, 'the upstream\'s address is in the log, not in the answer')
   t.notMatch(reply.body, new URL(dead).port)
-  t.same(balancer.stats().upstreams, [{ url: dead, healthy: false, requests: 1, failures: 1 }])
+  t.same(balancer.stats().upstreams, [{ url: dead, healthy: false, requests: 1, failures: 1, answers: { accepted: 0, refused: 0, unavailable: 0, other: 1 } }])
 })
 
 t.test('POST is not retried even when another upstream is up', async (t) => {
@@ -163,6 +163,7 @@ t.test('all upstreams dead: 502 then 503, and the balancer keeps serving', async
   t.equal(first.status, 502, 'tried every upstream, reports the last failure')
   t.same(JSON.parse(first.body), { error: 'bad_gateway', reason: 'ECONNREFUSED' })
   t.same(balancer.stats().upstreams.map((u) => [u.healthy, u.requests, u.failures]), [[false, 1, 1], [false, 1, 1]], 'each upstream tried exactly once')
+  t.same(balancer.stats().upstreams.map((u) => u.answers.other), [0, 1], 'the 502 counts for the last upstream tried')
 
   for (let i = 0; i < 5; i++) {
     const reply = await request(`${url}/feeds`, { agent })

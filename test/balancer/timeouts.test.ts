@@ -15,7 +15,7 @@ t.test('an upstream slower than the proxy timeout gives a 504 JSON', async (t) =
   t.ok(elapsed >= 140 && elapsed < 2500, `answered after the proxy timeout, long before the upstream (${elapsed} ms)`)
   await waitFor('the upstream to see its request closed', () => up.pending === 0)
   t.equal(up.closedUnanswered, 1, 'the stuck upstream request was cut off')
-  t.same(balancer.stats().upstreams, [{ url: up.url, healthy: true, requests: 1, failures: 1 }], 'slow is not down')
+  t.same(balancer.stats().upstreams, [{ url: up.url, healthy: true, requests: 1, failures: 1, answers: { accepted: 0, refused: 0, unavailable: 0, other: 1 } }], 'slow is not down; its 504 counts for it')
 
   const next = await request(`${url}/`, { agent })
   t.equal(next.status, 200)
@@ -50,7 +50,7 @@ t.test('clients hanging up mid-request leak no upstream request or socket', asyn
   t.equal(up.closedUnanswered, batches * perBatch, 'every upstream request was closed unanswered')
   await waitFor('the upstream connections to close', async () => (await up.connections()) === 0)
   t.same(socketCount(balancer.agent), { active: 0, free: 0 }, 'no socket left in the agent')
-  t.same(balancer.stats().upstreams, [{ url: up.url, healthy: true, requests: batches * perBatch, failures: 0 }],
+  t.same(balancer.stats().upstreams, [{ url: up.url, healthy: true, requests: batches * perBatch, failures: 0, answers: { accepted: 0, refused: 0, unavailable: 0, other: 0 } }],
     'a client hanging up is not an upstream failure')
 
   const agent = clientAgent(t)

@@ -1,0 +1,213 @@
+// The diagram: client, balancer, one card per server with its counts, the session store or the
+// secret, and the wires between them. Redrawn from state.js whenever the balancer or the
+// launcher says something changed.
+/* global document, requestAnimationFrame */
+import { controlButtons } from './cluster-control.js'
+import { $, h } from './dom.js'
+import { CLASSES, SYMBOL, noAnswers, since, total } from './answers.js'
+import { state } from './state.js'
+
+const LESSONS = {
+  memory: 'memory mode: each server keeps its sessions in its own memory. Only the server you logged in on knows you; the others refuse you (red).',
+  redis: 'redis mode: every server reads the session from Redis: one network round trip per request. Stop Redis, and everyone is locked out (503).',
+  jwt: 'jwt mode: every server checks the token’s signature with the same JWT_SECRET. No lookup, no shared state, and no way to take a token back before it expires.',
+  sticky: 'sticky balancer: a cookie pins each client to one server, so memory sessions work… until that server goes away, and its users are logged out. The load follows the pins, not the servers.',
+  jwtRevocation: 'jwt mode with a revocation list (JWT_REVOCATION=redis): logout works everywhere, because every server asks Redis on every request. State again: stop Redis, and no token can be checked (503).'
+}
+
+export function serverName (view) {
+  if (view.servedBy) return view.servedBy
+  const target = state.cluster?.targets.find((t) => t.url === view.url)
+  if (target) return target.id
+  return ':' + new URL(view.url).port
+}
+
+function targetFor (view) {
+  return state.cluster?.targets.find((t) => t.url === view.url)
+}
+
+export function renderServers () {
+  const row = $('servers')
+  row.replaceChildren()
+  const old = state.cards
+  state.cards = new Map()
+  for (const view of state.upstreams.values()) {
+    // A card counts from where "Reset counts" left it (hello starts afresh when the balancer restarted).
+    const base = old.get(view.url)?.base ?? noAnswers()
+    const parts = {
+      name: h('span', { class: 'name' }),
+      state: h('span', { class: 'state' }),
+      where: h('small'),
+      accepted: h('span', { class: 'accepted', title: 'accepted (2xx)' }),
+      refused: h('span', { class: 'refused', title: 'refused (401, 403)' }),
+      unavailable: h('span', { class: 'unavailable', title: 'unavailable (503)' }),
+      other: h('span', { class: 'other', title: 'other answers' }),
+      last: h('span', { class: 'last' }),
+      actions: h('span', { class: 'actions' })
+    }
+    const el = h('div', { class: 'box server', 'data-url': view.url },
+      parts.name, parts.state, parts.where,
+      h('div', { class: 'counts' }, parts.accepted, parts.refused, parts.unavailable, parts.other),
+      parts.last, parts.actions)
+    row.append(el)
+    state.cards.set(view.url, { el, base, parts, flashTimer: undefined })
+    updateCard(view.url)
+  }
+  updateMode()
+  requestAnimationFrame(drawWires)
+}
+
+export function updateCard (url) {
+  const card = state.cards.get(url)
+  const view = state.upstreams.get(url)
+  if (!card || !view) return
+  const { parts } = card
+  const counts = since(view.answers, card.base)
+  const name = serverName(view)
+  card.el.dataset.server = name
+  parts.name.textContent = name
+  const target = targetFor(view)
+  const stopped = target ? !target.running : false
+  const down = !view.healthy || stopped
+  parts.state.textContent = stopped ? '■ stopped' : view.healthy ? '● up' : '✘ down'
+  parts.state.className = 'state ' + (down ? 'down' : 'up')
+  card.el.classList.toggle('is-down', down)
+  parts.where.textContent = whereText(view)
+  // Accepted and refused always; unavailable and other when there are any (the legend names all four).
+  for (const name of CLASSES) {
+    const shown = name === 'accepted' || name === 'refused' || counts[name] > 0
+    parts[name].textContent = shown ? `${SYMBOL[name]} ${counts[name]}` : ''
+    card.el.dataset[name] = String(counts[name])
+  }
+  parts.actions.replaceChildren(...(target ? controlButtons(target, refreshDiagram) : []))
+}
+
+function whereText (view) {
+  const mode = view.mode ?? state.mode
+  if (mode === 'memory') return 'sessions: its own memory'
+  if (mode === 'redis') return view.store === 'down' ? 'sessions: Redis (unreachable!)' : 'sessions: in Redis'
+  if (mode === 'jwt') return view.store === 'down' ? 'revocation list unreachable!' : revocationList() ? 'signatures + revocation list' : 'checks signatures'
+  return view.url
+}
+
+function currentMode () {
+  if (state.cluster?.mode) return state.cluster.mode
+  for (const view of state.upstreams.values()) if (view.mode) return view.mode
+  return state.mode
+}
+
+export function updateMode () {
+  const mode = currentMode()
+  state.mode = mode
+  $('mode').textContent = `mode: ${mode ?? '?'}`
+  $('strategy').textContent = state.strategy
+  const lesson = mode === 'jwt' && revocationList() ? LESSONS.jwtRevocation : state.strategy === 'sticky' && mode !== 'jwt' ? LESSONS.sticky : LESSONS[mode]
+  $('lesson').textContent = lesson ?? 'Waiting for the servers to say which mode they run in…'
+  const pins = state.strategy === 'sticky'
+  $('balancer-note').textContent = pins
+    ? `sticky: a cookie (${state.stickyCookie}=…) pins each client to one server`
+    : 'round robin: each request to the next server'
+  $('forge').disabled = state.busy || mode !== 'jwt'
+  $('forge').title = mode === 'jwt' ? 'sign the same claims with a secret the servers do not have' : 'only for jwt mode'
+  updateStore()
+  updatePin()
+}
+
+/** jwt mode with JWT_REVOCATION=redis: the servers report a store, and the launcher a Redis. */
+export function revocationList () {
+  if (state.mode !== 'jwt') return false
+  if (state.cluster?.targets.some((t) => t.kind === 'redis')) return true
+  return [...state.upstreams.values()].some((v) => v.store === 'up' || v.store === 'down')
+}
+
+function updateStore () {
+  const mode = state.mode
+  const box = $('store')
+  const redisTarget = state.cluster?.targets.find((t) => t.kind === 'redis')
+  box.classList.remove('store-none', 'store-up', 'store-down')
+  $('store-actions').replaceChildren()
+  if (mode === 'redis' || revocationList()) {
+    const views = [...state.upstreams.values()]
+    const down = views.filter((v) => v.store === 'down').length
+    const stopped = redisTarget !== undefined && !redisTarget.running
+    const what = mode === 'redis' ? 'a session' : 'the revocation list'
+    $('store-title').textContent = mode === 'redis' ? 'Redis' : 'Redis: revoked tokens'
+    $('store-note').textContent = stopped
+      ? `stopped: no server can read ${what}`
+      : down > 0 ? `${down} of ${views.length} servers cannot reach it` : mode === 'redis' ? 'every server reads every session here' : 'JWT_REVOCATION=redis: every server checks it on every request'
+    box.classList.add(stopped || down > 0 ? 'store-down' : 'store-up')
+    if (redisTarget) $('store-actions').replaceChildren(...controlButtons(redisTarget, refreshDiagram))
+  } else if (mode === 'jwt') {
+    $('store-title').textContent = 'JWT_SECRET'
+    $('store-note').textContent = 'the same secret on every server: no store, no lookup'
+    box.classList.add('store-none')
+  } else if (mode === 'memory') {
+    $('store-title').textContent = 'no shared store'
+    $('store-note').textContent = 'each server keeps its own Map of sessions'
+    box.classList.add('store-none')
+  } else {
+    $('store-title').textContent = '?'
+    $('store-note').textContent = ''
+  }
+  requestAnimationFrame(drawWires)
+}
+
+export function updatePin () {
+  const match = new RegExp(`(?:^|;\\s*)${state.stickyCookie}=([^;]*)`).exec(document.cookie)
+  const pin = state.strategy === 'sticky' && match ? match[1] : null
+  let pinnedName = null
+  for (const [url, card] of state.cards) {
+    const view = state.upstreams.get(url)
+    const pinned = pin !== null && view?.pin === pin
+    card.el.classList.toggle('is-pinned', pinned)
+    if (pinned) pinnedName = serverName(view)
+  }
+  $('client-note').textContent = pinnedName ? `you · pinned to ${pinnedName}` : 'you'
+}
+
+export function centre (el, stage, edge) {
+  const r = el.getBoundingClientRect()
+  const s = stage.getBoundingClientRect()
+  const y = edge === 'top' ? r.top : edge === 'bottom' ? r.bottom : r.top + r.height / 2
+  const x = edge === 'left' ? r.left : edge === 'right' ? r.right : r.left + r.width / 2
+  return { x: x - s.left, y: y - s.top }
+}
+
+export function drawWires () {
+  const stage = $('stage')
+  const svg = $('wires')
+  const lines = []
+  const line = (a, b, cls) => {
+    const l = document.createElementNS('http://www.w3.org/2000/svg', 'line')
+    l.setAttribute('x1', a.x)
+    l.setAttribute('y1', a.y)
+    l.setAttribute('x2', b.x)
+    l.setAttribute('y2', b.y)
+    if (cls) l.setAttribute('class', cls)
+    lines.push(l)
+  }
+  const balancer = $('balancer')
+  line(centre($('client'), stage, 'right'), centre(balancer, stage, 'left'))
+  for (const card of state.cards.values()) {
+    line(centre(balancer, stage, 'bottom'), centre(card.el, stage, 'top'))
+    if (state.mode === 'redis' || revocationList()) line(centre(card.el, stage, 'bottom'), centre($('store'), stage, 'top'), 'wire-store')
+    else if (state.mode === 'jwt') line(centre(card.el, stage, 'bottom'), centre($('store'), stage, 'top'), 'wire-secret')
+  }
+  svg.replaceChildren(...lines)
+}
+
+/** The balancer's own answers (a 503 with no server up, a 413), on its box when there are any. */
+export function updateBalancerCounts () {
+  const own = since(state.ownAnswers, state.ownBase)
+  const box = $('balancer-own')
+  box.textContent = total(own) === 0
+    ? ''
+    : 'its own answers: ' + CLASSES.filter((name) => own[name] > 0).map((name) => `${SYMBOL[name]} ${own[name]} ${name}`).join(' · ')
+  for (const name of CLASSES) box.dataset[name] = String(own[name])
+}
+
+/** Every card and the mode again, after the launcher stopped or started something. */
+export function refreshDiagram () {
+  for (const url of state.cards.keys()) updateCard(url)
+  updateMode()
+}

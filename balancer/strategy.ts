@@ -1,0 +1,96 @@
+// Choosing an upstream for a request, once per attempt: round robin over the healthy ones, or
+// sticky, where a cookie pins each client to one while it is healthy. Both run on the hot path:
+// no allocation, and the sticky pin to set is left on the response under a symbol.
+import type http from 'node:http'
+import type { Strategy } from './config.ts'
+import type { Upstream } from './upstream.ts'
+
+/** The cookie that pins a client to an upstream under the sticky strategy. */
+export const STICKY_COOKIE = 'lb'
+const PIN_PATTERN = /(?:^|;)\s*lb=([^;\s]*)/
+
+/** Set by the sticky strategy when the answer must pin the client: the pin cookie's value. */
+export const kPin = Symbol('balancer.pin')
+
+/** The response a choice is made for; only the sticky strategy writes to it. */
+export interface PinnedResponse {
+  [kPin]?: string | undefined
+}
+
+export interface UpstreamChooser {
+  /** The upstream for this request, or undefined when none is healthy. */
+  choose (req: http.IncomingMessage, res: PinnedResponse): Upstream | undefined
+  /** The upstream set changed: choose from `list` from now on, starting over. */
+  use (list: readonly Upstream[]): void
+}
+
+export function createChooser (strategy: Strategy, list: readonly Upstream[]): UpstreamChooser {
+  return strategy === 'sticky' ? new Sticky(list) : new RoundRobin(list)
+}
+
+/** Each request to the next healthy upstream, in the set's order. */
+class RoundRobin implements UpstreamChooser {
+  list: readonly Upstream[]
+  cursor: number
+
+  constructor (list: readonly Upstream[]) {
+    this.list = list
+    this.cursor = 0
+  }
+
+  choose (): Upstream | undefined {
+    const list = this.list
+    const n = list.length
+    for (let i = 0; i < n; i++) {
+      const upstream = list[this.cursor % n] as Upstream
+      this.cursor = (this.cursor + 1) % n
+      if (upstream.healthy) return upstream
+    }
+    return undefined
+  }
+
+  use (list: readonly Upstream[]): void {
+    this.list = list
+    this.cursor = 0
+  }
+}
+
+// Sticky: the upstream named by the client's pin cookie while it is healthy;
+// otherwise the next in the rotation, and the answer pins the client to it.
+class Sticky implements UpstreamChooser {
+  readonly rotation: RoundRobin
+  byPin: Map<string, Upstream>
+
+  constructor (list: readonly Upstream[]) {
+    this.rotation = new RoundRobin(list)
+    this.byPin = new Map(list.map((u) => [u.pin, u]))
+  }
+
+  choose (req: http.IncomingMessage, res: PinnedResponse): Upstream | undefined {
+    const pinned = this.byPin.get(readPin(req.headers.cookie))
+    if (pinned !== undefined && pinned.healthy && !pinned.removed) {
+      res[kPin] = undefined
+      return pinned
+    }
+    const upstream = this.rotation.choose()
+    res[kPin] = upstream?.pin
+    return upstream
+  }
+
+  use (list: readonly Upstream[]): void {
+    this.rotation.use(list)
+    this.byPin = new Map(list.map((u) => [u.pin, u]))
+  }
+}
+
+/** The value of the sticky cookie in a Cookie header, or '' (no upstream has that pin). */
+function readPin (cookie: string | undefined): string {
+  if (cookie === undefined) return ''
+  return PIN_PATTERN.exec(cookie)?.[1] ?? ''
+}
+
+/** The Set-Cookie that pins a client to the upstream with this pin. */
+export function pinCookie (pin: string): string {
+  // Not HttpOnly: the pin is no secret, and the dashboard shows which server it names.
+  return `${STICKY_COOKIE}=${pin}; Path=/; SameSite=Lax`
+}
