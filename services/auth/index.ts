@@ -1,4 +1,5 @@
-import type { AuthMode, AuthenticatorFactory } from './authenticator.ts'
+import type { AuthenticatorFactory } from './authenticator.ts'
+import type { AuthMode } from './modes.ts'
 
 /**
  * The one place a mode is chosen: AUTH_MODE names a key here. Each mode is imported only
