@@ -1,13 +1,12 @@
 import fastifyCookie from '@fastify/cookie'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import type { AppConfig } from './config.ts'
-import { authenticators } from './auth/index.ts'
-import { SessionStoreUnavailableError, type Authenticator } from './auth/authenticator.ts'
-import { createMetrics, type Metrics } from './metrics.ts'
-import { createUserStore, type UserStore } from './users.ts'
-import { connectStore } from './auth/redis-client.ts'
-import { createMemoryThrottle, type LoginThrottle } from './login-throttle.ts'
-import { createRedisThrottle } from './login-throttle-redis.ts'
+import { SessionStoreUnavailableError } from './auth/authenticator.ts'
+import authenticatorPlugin from './plugins/authenticator.ts'
+import configPlugin from './plugins/config.ts'
+import loginThrottlePlugin from './plugins/login-throttle.ts'
+import metricsPlugin from './plugins/metrics.ts'
+import usersPlugin from './plugins/users.ts'
 import { authRoutes } from './routes/auth.ts'
 import { feedRoutes } from './routes/feeds.ts'
 import { opsRoutes } from './routes/ops.ts'
@@ -15,13 +14,6 @@ import { poisoningKey, unexpectedFields } from './refused-fields.ts'
 import { refuseAfterInFlight } from '../lib/refuse-after-in-flight.ts'
 
 declare module 'fastify' {
-  interface FastifyInstance {
-    config: AppConfig
-    authenticator: Authenticator
-    users: UserStore
-    metrics: Metrics
-    loginThrottle: LoginThrottle
-  }
   interface FastifyRequest {
     /** Body fields refused by name (unexpected or forbidden), for the request log line. */
     refusedFields?: string[]
@@ -31,7 +23,7 @@ declare module 'fastify' {
 export interface BuildOptions {
   /** A pino logger (the entry file's) or fastify logger options; tests pass false. */
   logger?: FastifyBaseLogger | FastifyServerOptions['logger']
-  /** The clock the in-memory sessions and login counters read (Date.now); tests move their own instead of sleeping. */
+  /** The clock the sessions' timeouts and the login counters' windows read (Date.now); tests move their own instead of sleeping. */
   now?: () => number
 }
 
@@ -84,20 +76,12 @@ export async function buildApp (config: AppConfig, options: BuildOptions = {}): 
     }
   })
 
-  app.decorate('config', config)
-  app.decorate('metrics', createMetrics(config.serverId, config.mode))
-  app.decorate('users', await createUserStore())
-  const createAuthenticator = await authenticators[config.mode]()
-  app.decorate('authenticator', await createAuthenticator({ config, log: app.log, metrics: app.metrics, app, ...(options.now !== undefined ? { now: options.now } : {}) }))
-  app.addHook('onClose', async () => app.authenticator.close())
-  // LOGIN_THROTTLE_STORE; by default in Redis when this server already uses one.
-  const throttleStore = config.loginThrottle.store === 'redis'
-    ? await connectStore({ url: config.redis.url, commandTimeoutMs: config.redis.commandTimeoutMs, log: app.log, name: 'login-throttle' })
-    : undefined
-  app.decorate('loginThrottle', throttleStore === undefined
-    ? createMemoryThrottle(config.loginThrottle, options.now !== undefined ? { now: options.now } : {})
-    : createRedisThrottle(config.loginThrottle, throttleStore, config.redis.keyPrefix))
-  app.addHook('onClose', async () => { app.loginThrottle.close() })
+  const now = options.now ?? Date.now
+  await app.register(configPlugin, { config })
+  await app.register(metricsPlugin)
+  await app.register(usersPlugin)
+  await app.register(authenticatorPlugin, { now })
+  await app.register(loginThrottlePlugin, { now })
 
   // Fastify's JSON parser refuses "__proto__" and "constructor.prototype" keys (prototype
   // poisoning) but says only "not valid JSON"; this one refuses the same bodies and says which key.
