@@ -1,7 +1,7 @@
-import fastifyCookie from '@fastify/cookie'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import type { AppConfig } from './config.ts'
 import { SessionStoreUnavailableError } from './auth/authenticator.ts'
+import authenticatePlugin from './plugins/authenticate.ts'
 import authenticatorPlugin from './plugins/authenticator.ts'
 import configPlugin from './plugins/config.ts'
 import loginThrottlePlugin from './plugins/login-throttle.ts'
@@ -101,10 +101,8 @@ export async function buildApp (config: AppConfig, options: BuildOptions = {}): 
     })
   })
 
-  await app.register(fastifyCookie)
+  await app.register(authenticatePlugin)
   // Declared up front so every request object has the same shape.
-  app.decorateRequest('username', undefined)
-  app.decorateRequest('refusal', undefined)
   app.decorateRequest('refusedFields', undefined)
 
   // Every answer says which server made it: the demo is about exactly that.

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
-import { AUTH_COOKIE, readCredential } from '../authenticate.ts'
+import { AUTH_COOKIE, readCredential } from '../plugins/authenticate.ts'
 import { addressKey } from '../login-throttle.ts'
 
 const LoginBody = Type.Object({

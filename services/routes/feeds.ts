@@ -1,5 +1,4 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { authenticate } from '../authenticate.ts'
 
 /** Stand-in content: what matters is who may read it, not what it says. */
 const FEEDS: Record<string, Array<{ id: number, from: string, text: string }>> = {
@@ -22,7 +21,7 @@ export async function feedRoutes (app: FastifyInstance): Promise<void> {
     user: request.username,
     feeds: FEEDS[request.username ?? ''] ?? []
   })
-  app.get('/feeds', { preHandler: authenticate }, handler)
+  app.get('/feeds', { preHandler: app.authenticate }, handler)
   // The name the blog post uses.
-  app.get('/getFeeds', { preHandler: authenticate }, handler)
+  app.get('/getFeeds', { preHandler: app.authenticate }, handler)
 }
