@@ -4,21 +4,15 @@ import { SessionStoreUnavailableError } from './auth/authenticator.ts'
 import authenticatePlugin from './plugins/authenticate.ts'
 import authenticatorPlugin from './plugins/authenticator.ts'
 import configPlugin from './plugins/config.ts'
+import jsonBodyPlugin from './plugins/json-body.ts'
 import loginThrottlePlugin from './plugins/login-throttle.ts'
 import metricsPlugin from './plugins/metrics.ts'
 import usersPlugin from './plugins/users.ts'
 import { authRoutes } from './routes/auth.ts'
 import { feedRoutes } from './routes/feeds.ts'
 import { opsRoutes } from './routes/ops.ts'
-import { poisoningKey, unexpectedFields } from './refused-fields.ts'
+import { unexpectedFields } from './refused-fields.ts'
 import { refuseAfterInFlight } from '../lib/refuse-after-in-flight.ts'
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** Body fields refused by name (unexpected or forbidden), for the request log line. */
-    refusedFields?: string[]
-  }
-}
 
 export interface BuildOptions {
   /** A pino logger (the entry file's) or fastify logger options; tests pass false. */
@@ -83,27 +77,8 @@ export async function buildApp (config: AppConfig, options: BuildOptions = {}): 
   await app.register(authenticatorPlugin, { now })
   await app.register(loginThrottlePlugin, { now })
 
-  // Fastify's JSON parser refuses "__proto__" and "constructor.prototype" keys (prototype
-  // poisoning) but says only "not valid JSON"; this one refuses the same bodies and says which key.
-  const parseJson = app.getDefaultJsonParser('error', 'error')
-  app.removeContentTypeParser('application/json')
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    const text = body as string
-    parseJson(request, text, (err, value) => {
-      const key = err == null ? undefined : poisoningKey(text)
-      if (key === undefined) {
-        done(err ?? null, value)
-        return
-      }
-      request.refusedFields = [key]
-      const holding = key === 'constructor' ? ' holding "prototype"' : ''
-      done(Object.assign(new Error(`body has a forbidden field "${key}"${holding}: it could change an object's prototype`), { statusCode: 400 }), undefined)
-    })
-  })
-
+  await app.register(jsonBodyPlugin)
   await app.register(authenticatePlugin)
-  // Declared up front so every request object has the same shape.
-  app.decorateRequest('refusedFields', undefined)
 
   // Every answer says which server made it: the demo is about exactly that.
   app.addHook('onRequest', async (request, reply) => {
