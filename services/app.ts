@@ -7,6 +7,8 @@ import configPlugin from './plugins/config.ts'
 import jsonBodyPlugin from './plugins/json-body.ts'
 import loginThrottlePlugin from './plugins/login-throttle.ts'
 import metricsPlugin from './plugins/metrics.ts'
+import requestLogPlugin from './plugins/request-log.ts'
+import responseHeadersPlugin from './plugins/response-headers.ts'
 import usersPlugin from './plugins/users.ts'
 import { authRoutes } from './routes/auth.ts'
 import { feedRoutes } from './routes/feeds.ts'
@@ -31,7 +33,7 @@ export async function buildApp (config: AppConfig, options: BuildOptions = {}): 
     ...(isLoggerInstance(logger) ? { loggerInstance: logger } : { logger }),
     // Logins are the only bodies: nothing legitimate comes near this.
     bodyLimit: 16 * 1024,
-    // One readable line per request comes from the onResponse hook below instead.
+    // One readable line per request comes from the request-log plugin instead.
     logController: new LogController({ disableRequestLogging: true }),
     routerOptions: { maxParamLength: 200 },
     // request.ip is the client's address only if X-Forwarded-For comes from a proxy we know:
@@ -80,20 +82,8 @@ export async function buildApp (config: AppConfig, options: BuildOptions = {}): 
   await app.register(jsonBodyPlugin)
   await app.register(authenticatePlugin)
 
-  // Every answer says which server made it: the demo is about exactly that.
-  app.addHook('onRequest', async (request, reply) => {
-    reply.header('x-served-by', config.serverId)
-    // Every answer here carries a credential (login), a user's data (feeds) or a refusal about
-    // one: none of it may be kept by a browser or a shared cache (OWASP session management).
-    reply.header('cache-control', 'no-store')
-  })
-  app.addHook('onResponse', async (request, reply) => {
-    // The balancer polls /health every second; those lines only at debug.
-    const level = request.url === '/health' || request.url === '/metrics' ? 'debug' : 'info'
-    const reason = request.refusal ?? (request.refusedFields !== undefined ? 'refused_fields' : undefined)
-    request.log[level]({ method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100, user: request.username, reason, fields: request.refusedFields },
-      `${request.method} ${request.url} ${reply.statusCode}${reason !== undefined ? ` ${reason}` : ''}`)
-  })
+  await app.register(responseHeadersPlugin)
+  await app.register(requestLogPlugin)
 
   app.setErrorHandler((err, request, reply) => {
     if (err instanceof SessionStoreUnavailableError) {
