@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 
 /** Stand-in content: what matters is who may read it, not what it says. */
-const FEEDS: Record<string, Array<{ id: number, from: string, text: string }>> = {
+export const FEEDS: Record<string, Array<{ id: number, from: string, text: string }>> = {
   alice: [
     { id: 1, from: 'white-rabbit', text: 'I am late, I am late, for a very important date.' },
     { id: 2, from: 'cheshire-cat', text: 'We are all mad here.' }
