@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
-import { buildModeApp, eventually, feedsWithBearer, feedsWithCookie, login, metricValue, scrapeMetrics, sleep } from '../../helpers/service-app.ts'
-import { freePort, startRedis } from '../../helpers/redis-server.ts'
+import { buildModeApp, eventually, feedsWithBearer, feedsWithCookie, login, metricValue, scrapeMetrics, sleep } from '../../../helpers/service-app.ts'
+import { freePort, startRedis } from '../../../helpers/redis-server.ts'
 
 const redis = await startRedis()
 t.teardown(async () => await redis.stop())
