@@ -16,9 +16,9 @@ export const createRedisStore: SessionStoreFactory = async ({ config, log, metri
   const client = await connectStore({ url: config.redis.url, commandTimeoutMs: config.redis.commandTimeoutMs, log, name: 'session-store' })
   const { redis } = client
 
-  // Counted when sent, answered or not: the load each request puts on the store. The lookup
-  // is counted as 'get': GETEX is a GET that also renews the idle expiry.
-  async function run<T> (command: 'get' | 'set' | 'del', send: () => Promise<T>): Promise<T> {
+  // Counted when sent, answered or not: the load each request puts on the store. The label is
+  // the command Redis runs.
+  async function run<T> (command: 'getex' | 'set' | 'del', send: () => Promise<T>): Promise<T> {
     metrics.sessionStoreCommands.inc({ command })
     return await client.run(send)
   }
@@ -28,7 +28,7 @@ export const createRedisStore: SessionStoreFactory = async ({ config, log, metri
       await run('set', async () => await redis.set(keyPrefix + id, JSON.stringify({ user, expiresAt }), 'EX', idle))
     },
     async touch (id) {
-      const value = await run('get', async () => await redis.getex(keyPrefix + id, 'EX', idle))
+      const value = await run('getex', async () => await redis.getex(keyPrefix + id, 'EX', idle))
       if (value === null) return undefined
       const session = parseSession(value)
       if (session === undefined) log.warn('a session key in Redis holds something this server did not write')

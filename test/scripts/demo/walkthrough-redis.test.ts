@@ -26,5 +26,5 @@ t.test('step 4: redis sessions, their cost, and a Redis outage', async (t) => {
   t.match(reports[0]?.lesson, 'Every server accepted alice (6 of 6')
   t.match(reports[0]?.lesson, '1 Redis command per read')
   t.match(reports[0]?.lesson, '6 of 6 reads were refused with 503 session_store_unavailable')
-  t.match(output, /1 SET, 6 GET\s+for\s+1\s+login\s+and\s+6\s+reads/)
+  t.match(output, /1 SET, 6 GETEX\s+for\s+1\s+login\s+and\s+6\s+reads/)
 })

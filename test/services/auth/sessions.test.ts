@@ -27,7 +27,7 @@ async function build (t: Test, mode: 'memory' | 'redis', env: Record<string, str
   t.teardown(async () => { await authenticator.close(); await app.close() })
   const commands = async (): Promise<number> => {
     const text = await metrics.registry.metrics()
-    return ['get', 'set', 'del'].reduce((n, command) => n + metricValue(text, 'session_store_commands_total', { command }), 0)
+    return ['getex', 'set', 'del'].reduce((n, command) => n + metricValue(text, 'session_store_commands_total', { command }), 0)
   }
   return { authenticator, commands }
 }
