@@ -44,7 +44,10 @@ export interface AuthenticatorContext {
   metrics: Metrics
   /** jwt mode registers @fastify/jwt on it; the others ignore it. */
   app: FastifyInstance
-  /** The clock, in milliseconds since the epoch, for a mode that keeps time itself; Date.now unless a test moves its own. */
+  /**
+   * The clock the session modes' timeouts read, in milliseconds since the epoch; Date.now unless a
+   * test moves its own. jwt ignores it: fast-jwt checks exp against the real time.
+   */
   now?: () => number
 }
 
