@@ -1,37 +1,24 @@
-import fastifyCookie from '@fastify/cookie'
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { AppConfig } from './config.ts'
-import { authenticators } from './auth/index.ts'
-import { SessionStoreUnavailableError, type Authenticator } from './auth/authenticator.ts'
-import { createMetrics, type Metrics } from './metrics.ts'
-import { createUserStore, type UserStore } from './users.ts'
-import { connectStore } from './auth/redis-client.ts'
-import { createMemoryThrottle, type LoginThrottle } from './login-throttle.ts'
-import { createRedisThrottle } from './login-throttle-redis.ts'
+import { clientErrorHandler, frameworkErrors } from './early-errors.ts'
+import authenticatePlugin from './plugins/authenticate.ts'
+import authenticatorPlugin from './plugins/authenticator.ts'
+import configPlugin from './plugins/config.ts'
+import errorHandlerPlugin from './plugins/error-handler.ts'
+import jsonBodyPlugin from './plugins/json-body.ts'
+import loginThrottlePlugin from './plugins/login-throttle.ts'
+import metricsPlugin from './plugins/metrics.ts'
+import requestLogPlugin from './plugins/request-log.ts'
+import responseHeadersPlugin from './plugins/response-headers.ts'
+import usersPlugin from './plugins/users.ts'
 import { authRoutes } from './routes/auth.ts'
 import { feedRoutes } from './routes/feeds.ts'
 import { opsRoutes } from './routes/ops.ts'
-import { poisoningKey, unexpectedFields } from './refused-fields.ts'
-import { refuseAfterInFlight } from '../lib/refuse-after-in-flight.ts'
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    config: AppConfig
-    authenticator: Authenticator
-    users: UserStore
-    metrics: Metrics
-    loginThrottle: LoginThrottle
-  }
-  interface FastifyRequest {
-    /** Body fields refused by name (unexpected or forbidden), for the request log line. */
-    refusedFields?: string[]
-  }
-}
 
 export interface BuildOptions {
   /** A pino logger (the entry file's) or fastify logger options; tests pass false. */
   logger?: FastifyBaseLogger | FastifyServerOptions['logger']
-  /** The clock the in-memory sessions and login counters read (Date.now); tests move their own instead of sleeping. */
+  /** The clock the sessions' timeouts and the login counters' windows read (Date.now); tests move their own instead of sleeping. */
   now?: () => number
 }
 
@@ -45,7 +32,7 @@ export async function buildApp (config: AppConfig, options: BuildOptions = {}): 
     ...(isLoggerInstance(logger) ? { loggerInstance: logger } : { logger }),
     // Logins are the only bodies: nothing legitimate comes near this.
     bodyLimit: 16 * 1024,
-    // One readable line per request comes from the onResponse hook below instead.
+    // One readable line per request comes from the request-log plugin instead.
     logController: new LogController({ disableRequestLogging: true }),
     routerOptions: { maxParamLength: 200 },
     // request.ip is the client's address only if X-Forwarded-For comes from a proxy we know:
@@ -58,123 +45,31 @@ export async function buildApp (config: AppConfig, options: BuildOptions = {}): 
     // It also drops fields a schema does not allow (removeAdditional) without a word.
     // A body of the wrong shape is a 400, as the contract says, naming what is wrong.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
-    // A URL Fastify cannot decode (GET /%zz) is answered before any hook runs; without this
-    // that 400 has no x-served-by and not our error shape.
-    frameworkErrors: (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-      // No hook runs for these, the onResponse log line included: log it here, once.
-      request.log.info({ method: request.method, url: request.url, statusCode: 400, code: err.code }, `${request.method} ${request.url} 400 ${err.code}`)
-      reply.code(400).header('x-served-by', config.serverId)
-        .send({ error: 'bad_request', message: err.message, servedBy: config.serverId })
-    },
-    // What Node's parser refuses before Fastify sees a request (headers over 16 KiB, a
-    // malformed request line, Content-Length with Transfer-Encoding): our JSON shape, then close.
-    clientErrorHandler: (err: NodeJS.ErrnoException & { bytesParsed?: number }, socket) => {
-      if (err.code === 'ECONNRESET' || socket.destroyed || !socket.writable) {
-        socket.destroy()
-        return
-      }
-      const [status, error] = err.code === 'HPE_HEADER_OVERFLOW'
-        ? [431, 'request_header_fields_too_large']
-        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'request_timeout'] : [400, 'bad_request']
-      const body = JSON.stringify({ error, servedBy: config.serverId })
-      // Behind a pipelined request still being answered, the refusal waits its turn (see the helper);
-      // Node reports the rest of a refused connection's bytes as more errors, answered once.
-      if (!refuseAfterInFlight(socket, `HTTP/1.1 ${status} ${error.replaceAll('_', ' ')}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-served-by: ${config.serverId}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${body}`)) return
-      app.log.info({ code: err.code, status }, 'refused a request the HTTP parser could not accept')
-    }
+    // Requests refused before any hook runs: a URL Fastify cannot decode (GET /%zz), and what
+    // Node's HTTP parser refuses. Fastify takes these only here; they answer like the error handler.
+    frameworkErrors: frameworkErrors(config.serverId),
+    clientErrorHandler: clientErrorHandler(config.serverId)
   })
 
-  app.decorate('config', config)
-  app.decorate('metrics', createMetrics(config.serverId, config.mode))
-  app.decorate('users', await createUserStore())
-  const createAuthenticator = await authenticators[config.mode]()
-  app.decorate('authenticator', await createAuthenticator({ config, log: app.log, metrics: app.metrics, app, ...(options.now !== undefined ? { now: options.now } : {}) }))
-  app.addHook('onClose', async () => app.authenticator.close())
-  // LOGIN_THROTTLE_STORE; by default in Redis when this server already uses one.
-  const throttleStore = config.loginThrottle.store === 'redis'
-    ? await connectStore({ url: config.redis.url, commandTimeoutMs: config.redis.commandTimeoutMs, log: app.log, name: 'login-throttle' })
-    : undefined
-  app.decorate('loginThrottle', throttleStore === undefined
-    ? createMemoryThrottle(config.loginThrottle, options.now !== undefined ? { now: options.now } : {})
-    : createRedisThrottle(config.loginThrottle, throttleStore, config.redis.keyPrefix))
-  app.addHook('onClose', async () => { app.loginThrottle.close() })
+  const now = options.now ?? Date.now
+  await app.register(configPlugin, { config })
+  await app.register(metricsPlugin)
+  await app.register(usersPlugin)
+  await app.register(authenticatorPlugin, { now })
+  await app.register(loginThrottlePlugin, { now })
 
-  // Fastify's JSON parser refuses "__proto__" and "constructor.prototype" keys (prototype
-  // poisoning) but says only "not valid JSON"; this one refuses the same bodies and says which key.
-  const parseJson = app.getDefaultJsonParser('error', 'error')
-  app.removeContentTypeParser('application/json')
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    const text = body as string
-    parseJson(request, text, (err, value) => {
-      const key = err == null ? undefined : poisoningKey(text)
-      if (key === undefined) {
-        done(err ?? null, value)
-        return
-      }
-      request.refusedFields = [key]
-      const holding = key === 'constructor' ? ' holding "prototype"' : ''
-      done(Object.assign(new Error(`body has a forbidden field "${key}"${holding}: it could change an object's prototype`), { statusCode: 400 }), undefined)
-    })
-  })
+  await app.register(jsonBodyPlugin)
+  await app.register(authenticatePlugin)
 
-  await app.register(fastifyCookie)
-  // Declared up front so every request object has the same shape.
-  app.decorateRequest('username', undefined)
-  app.decorateRequest('refusal', undefined)
-  app.decorateRequest('refusedFields', undefined)
+  await app.register(responseHeadersPlugin)
+  await app.register(requestLogPlugin)
 
-  // Every answer says which server made it: the demo is about exactly that.
-  app.addHook('onRequest', async (request, reply) => {
-    reply.header('x-served-by', config.serverId)
-    // Every answer here carries a credential (login), a user's data (feeds) or a refusal about
-    // one: none of it may be kept by a browser or a shared cache (OWASP session management).
-    reply.header('cache-control', 'no-store')
-  })
-  app.addHook('onResponse', async (request, reply) => {
-    // The balancer polls /health every second; those lines only at debug.
-    const level = request.url === '/health' || request.url === '/metrics' ? 'debug' : 'info'
-    const reason = request.refusal ?? (request.refusedFields !== undefined ? 'refused_fields' : undefined)
-    request.log[level]({ method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100, user: request.username, reason, fields: request.refusedFields },
-      `${request.method} ${request.url} ${reply.statusCode}${reason !== undefined ? ` ${reason}` : ''}`)
-  })
-
-  app.setErrorHandler((err, request, reply) => {
-    if (err instanceof SessionStoreUnavailableError) {
-      request.log.warn({ err: err.cause instanceof Error ? err.cause.message : String(err.cause) }, 'session store unavailable')
-      return reply.code(503).header('retry-after', '1').send({ error: 'session_store_unavailable', servedBy: config.serverId })
-    }
-    const status = (err as { statusCode?: number }).statusCode ?? 500
-    if (status >= 500) {
-      request.log.error({ err }, 'request failed')
-      return reply.code(500).send({ error: 'internal_error', servedBy: config.serverId })
-    }
-    const refused = status === 400 ? unexpectedFields(err as Parameters<typeof unexpectedFields>[0], request) : undefined
-    if (refused !== undefined) request.refusedFields = refused.fields
-    return reply.code(status).send({ error: errorName(status), message: refused?.message ?? (err as Error).message, servedBy: config.serverId })
-  })
-  app.setNotFoundHandler((request, reply) => {
-    reply.code(404).send({ error: 'not_found', message: `${request.method} ${request.url} is not a route`, servedBy: config.serverId })
-  })
+  await app.register(errorHandlerPlugin)
 
   await app.register(authRoutes)
   await app.register(feedRoutes)
   await app.register(opsRoutes)
   return app
-}
-
-function errorName (status: number): string {
-  switch (status) {
-    case 400: return 'bad_request'
-    case 401: return 'unauthorized'
-    case 404: return 'not_found'
-    case 405: return 'method_not_allowed'
-    case 413: return 'payload_too_large'
-    case 414: return 'uri_too_long'
-    case 415: return 'unsupported_media_type'
-    case 429: return 'too_many_attempts'
-    case 431: return 'request_header_fields_too_large'
-    default: return 'client_error'
-  }
 }
 
 function isLoggerInstance (logger: unknown): logger is FastifyBaseLogger {

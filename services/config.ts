@@ -3,7 +3,7 @@ import { isIP } from 'node:net'
 import { hostname } from 'node:os'
 import { Type } from 'typebox'
 import { ConfigError, readEnv } from '../lib/config.ts'
-import { AUTH_MODES, type AuthMode } from './auth/authenticator.ts'
+import { AUTH_MODES, type AuthMode } from './auth/modes.ts'
 import { publicSecretProblem } from './published-secrets.ts'
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const

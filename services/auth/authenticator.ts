@@ -1,9 +1,10 @@
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import type { AppConfig } from '../config.ts'
 import type { Metrics } from '../metrics.ts'
+import type { AuthMode } from './modes.ts'
 
-export const AUTH_MODES = ['memory', 'redis', 'jwt'] as const
-export type AuthMode = typeof AUTH_MODES[number]
+// The scripts (npm start, compare, the walkthrough) name the modes through this module.
+export { AUTH_MODES, type AuthMode } from './modes.ts'
 
 /** Why a credential was refused; the contract's `reason` values. */
 export type RefusalReason = 'missing_token' | 'unknown_session' | 'expired' | 'invalid_token' | 'revoked'
@@ -43,7 +44,10 @@ export interface AuthenticatorContext {
   metrics: Metrics
   /** jwt mode registers @fastify/jwt on it; the others ignore it. */
   app: FastifyInstance
-  /** The clock, in milliseconds since the epoch, for a mode that keeps time itself; Date.now unless a test moves its own. */
+  /**
+   * The clock the session modes' timeouts read, in milliseconds since the epoch; Date.now unless a
+   * test moves its own. jwt ignores it: fast-jwt checks exp against the real time.
+   */
   now?: () => number
 }
 

@@ -1,11 +1,14 @@
-import type { AuthMode, AuthenticatorFactory } from './authenticator.ts'
+import type { AuthenticatorFactory } from './authenticator.ts'
+import type { AuthMode } from './modes.ts'
+import { createSessionAuthenticator } from './sessions.ts'
 
 /**
  * The one place a mode is chosen: AUTH_MODE names a key here. Each mode is imported only
- * when chosen, so a memory-mode server never loads ioredis or fast-jwt.
+ * when chosen, so a memory-mode server never loads ioredis or fast-jwt. A session mode is a
+ * store (./stores/) under the one session authenticator (./sessions.ts).
  */
 export const authenticators: Record<AuthMode, () => Promise<AuthenticatorFactory>> = {
-  memory: async () => (await import('./session-store-memory.ts')).createMemoryAuthenticator,
-  redis: async () => (await import('./session-store-redis.ts')).createRedisAuthenticator,
+  memory: async () => createSessionAuthenticator('memory', (await import('./stores/memory.ts')).createMemoryStore),
+  redis: async () => createSessionAuthenticator('redis', (await import('./stores/redis.ts')).createRedisStore),
   jwt: async () => (await import('./jwt.ts')).createJwtAuthenticator
 }

@@ -8,30 +8,30 @@ t.teardown(async () => await redis.stop())
 
 const commands = (text: string, command?: string): number =>
   command === undefined
-    ? ['get', 'set', 'del'].reduce((n, c) => n + metricValue(text, 'session_store_commands_total', { command: c }), 0)
+    ? ['getex', 'set', 'del', 'exists'].reduce((n, c) => n + metricValue(text, 'session_store_commands_total', { command: c }), 0)
     : metricValue(text, 'session_store_commands_total', { command })
 
 t.test('session_store_commands_total is in every registry, labelled with the server and mode', async (t) => {
   const metrics = createMetrics('app-9', 'redis')
-  metrics.sessionStoreCommands.inc({ command: 'get' })
+  metrics.sessionStoreCommands.inc({ command: 'getex' })
   const text = await metrics.registry.metrics()
   t.match(text, '# TYPE session_store_commands_total counter')
-  t.equal(metricValue(text, 'session_store_commands_total', { command: 'get', server: 'app-9', mode: 'redis' }), 1)
+  t.equal(metricValue(text, 'session_store_commands_total', { command: 'getex', server: 'app-9', mode: 'redis' }), 1)
 })
 
-t.test('redis mode: one SET per login, one GET per authenticated request, one DEL per logout', async (t) => {
+t.test('redis mode: one SET per login, one GETEX per authenticated request, one DEL per logout', async (t) => {
   const app = await buildModeApp(t, 'redis', redis.url)
   const { token } = await login(app)
   t.equal(commands(await scrapeMetrics(app), 'set'), 1, 'the login stored the session')
   for (let i = 0; i < 5; i++) t.equal((await feedsWithBearer(app, token)).statusCode, 200)
   await feedsWithBearer(app, 'Z'.repeat(43))
   const text = await scrapeMetrics(app)
-  t.equal(commands(text, 'get'), 6, 'five good requests and one unknown session: six lookups')
+  t.equal(commands(text, 'getex'), 6, 'five good requests and one unknown session: six lookups')
   t.equal(metricValue(text, 'auth_outcomes_total', { outcome: 'ok' }) + metricValue(text, 'auth_outcomes_total', { outcome: 'unauthorized' }), 6,
     'so commands per authenticated request is exactly 1')
 
   await feedsWithBearer(app, 'not-a-session-id')
-  t.equal(commands(await scrapeMetrics(app), 'get'), 6, 'a token that could never be a session id costs no command')
+  t.equal(commands(await scrapeMetrics(app), 'getex'), 6, 'a token that could never be a session id costs no command')
 
   await app.inject({ method: 'POST', url: '/logout', headers: { authorization: `Bearer ${token}` } })
   t.equal(commands(await scrapeMetrics(app), 'del'), 1)
@@ -46,7 +46,7 @@ t.test('a command Redis cannot answer is still counted: it was sent, and cost th
   t.teardown(() => own.resume())
   t.equal((await feedsWithBearer(app, token)).statusCode, 503)
   own.resume()
-  t.equal(commands(await scrapeMetrics(app), 'get'), 1)
+  t.equal(commands(await scrapeMetrics(app), 'getex'), 1)
 })
 
 for (const mode of ['memory', 'jwt'] as const) {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { buildModeApp, feedsWithBearer, login } from '../../helpers/service-app.ts'
+import { buildModeApp, feedsWithBearer, login } from '../../../helpers/service-app.ts'
 
 const SESSION_ID = /^[A-Za-z0-9_-]{43}$/
 

@@ -1,7 +1,7 @@
 import type { InjectOptions } from 'fastify'
 import t from 'tap'
-import { buildModeApp, login, seededRandom, type Mode } from '../helpers/service-app.ts'
-import { startRedis } from '../helpers/redis-server.ts'
+import { buildModeApp, login, seededRandom, type Mode } from '../../helpers/service-app.ts'
+import { startRedis } from '../../helpers/redis-server.ts'
 
 const redis = await startRedis()
 t.teardown(async () => await redis.stop())

@@ -1,9 +1,15 @@
+import fastifyCookie from '@fastify/cookie'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { RefusalReason } from './auth/authenticator.ts'
+import fp from 'fastify-plugin'
+import type { RefusalReason } from '../auth/authenticator.ts'
 
 export const AUTH_COOKIE = 'auth'
 
 declare module 'fastify' {
+  interface FastifyInstance {
+    /** preHandler for protected routes: sets request.username, or answers 401 with a reason. */
+    authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+  }
   interface FastifyRequest {
     /** Set once the credential is accepted. */
     username?: string
@@ -24,10 +30,10 @@ export function readCredential (request: FastifyRequest): { token: string } | { 
 }
 
 /**
- * preHandler for protected routes: a refused credential is a 401 with a reason and the
- * server's name; a store that cannot answer throws, and the error handler makes it a 503.
+ * A refused credential is a 401 with a reason and the server's name; a store that cannot
+ * answer throws, and the error handler makes it a 503.
  */
-export async function authenticate (request: FastifyRequest, reply: FastifyReply): Promise<void> {
+async function authenticate (request: FastifyRequest, reply: FastifyReply): Promise<void> {
   const { authenticator, metrics, config } = request.server
   const credential = readCredential(request)
   let reason: RefusalReason
@@ -60,3 +66,12 @@ export async function authenticate (request: FastifyRequest, reply: FastifyReply
   await reply.send({ error: 'unauthorized', reason, servedBy: config.serverId })
   return reply
 }
+
+/** Who is asking: the credential from the Bearer header or the `auth` cookie, checked by the mode's authenticator. */
+export default fp(async (app) => {
+  await app.register(fastifyCookie)
+  // Declared up front so every request object has the same shape.
+  app.decorateRequest('username', undefined)
+  app.decorateRequest('refusal', undefined)
+  app.decorate('authenticate', authenticate)
+}, { name: 'authenticate', dependencies: ['config', 'metrics', 'authenticator'] })
