@@ -18,6 +18,8 @@ export interface RequestEvent {
   ms: number
   /** Why it was refused or failed, as far as the headers say; null when accepted. */
   reason: string | null
+  /** The auth step alone, as the app server timed it (`Server-Timing: auth;dur=`), in ms; null when it did not say. */
+  authMs: number | null
 }
 
 /** Per server, how the requests that were not sent one by one ended, by answer class. */

@@ -32,6 +32,6 @@ export interface ProxiedResponse extends http.ServerResponse, PinnedResponse {
    */
   [kHasBody]: boolean
   [kStarted]?: number
-  [kSeen]?: { servedBy: string | string[] | undefined, authenticate: string | string[] | undefined }
+  [kSeen]?: { servedBy: string | string[] | undefined, authenticate: string | string[] | undefined, serverTiming: string | string[] | undefined }
   [kStallTimer]: NodeJS.Timeout | undefined
 }

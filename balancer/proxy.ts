@@ -222,7 +222,7 @@ export function createProxy (options: ProxyOptions): ReverseProxy {
         if (pin !== undefined) out.push('set-cookie', pinCookie(pin))
       }
       // Only while a dashboard watches: what its line needs from the upstream's answer.
-      if (res[kStarted] !== undefined) res[kSeen] = { servedBy: headers['x-served-by'], authenticate: headers['www-authenticate'] }
+      if (res[kStarted] !== undefined) res[kSeen] = { servedBy: headers['x-served-by'], authenticate: headers['www-authenticate'], serverTiming: headers['server-timing'] }
       try {
         // The status code only: Node writes the standard reason phrase. The
         // upstream's own phrase may hold bytes a parser lets through and

@@ -26,7 +26,8 @@ export function createRequestWatcher (events: EventHub): (res: ProxiedResponse) 
       servedBy: by,
       upstream: this[kAttempt]?.upstream.url ?? null,
       ms: Math.round((performance.now() - (this[kStarted] ?? 0)) * 100) / 100,
-      reason: reasonOf(status, typeof authenticate === 'string' ? authenticate : undefined, by)
+      reason: reasonOf(status, typeof authenticate === 'string' ? authenticate : undefined, by),
+      authMs: authDurationOf(seen?.serverTiming)
     })
   }
 
@@ -34,4 +35,13 @@ export function createRequestWatcher (events: EventHub): (res: ProxiedResponse) 
     res[kStarted] = performance.now()
     res.once('finish', onWatchedFinish)
   }
+}
+
+const AUTH_DURATION = /(?:^|,)\s*auth;dur=([0-9.]+)/
+
+/** The auth step's time from an upstream's Server-Timing (W3C Server Timing), read only while a page watches. */
+function authDurationOf (serverTiming: string | string[] | undefined): number | null {
+  const value = Array.isArray(serverTiming) ? serverTiming.join(',') : serverTiming
+  const match = value === undefined ? null : AUTH_DURATION.exec(value)
+  return match?.[1] === undefined ? null : Number(match[1])
 }

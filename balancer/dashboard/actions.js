@@ -7,6 +7,7 @@ import { $, sleep } from './dom.js'
 import { decodeJwt, toBase64url } from './jwt.js'
 import { CLASSES, SYMBOL, classOf, describeCounts, total } from './answers.js'
 import { state } from './state.js'
+import { showAuthTiming, timeAuthStep } from './auth-timing.js'
 
 const PASSWORDS = { alice: 'wonderland', bob: 'builder', carol: 'lighthouse' }
 
@@ -57,14 +58,14 @@ function describe (answer) {
 export async function busy (work) {
   if (state.busy) return
   state.busy = true
-  for (const id of ['login', 'fetch1', 'fetch20', 'logout', 'tamper', 'forge', 'restore']) $(id).disabled = true
+  for (const id of ['login', 'fetch1', 'fetch20', 'logout', 'time-auth', 'tamper', 'forge', 'restore']) $(id).disabled = true
   try {
     await work()
   } catch (err) {
     say(`⚠ ${err.message}`, 'notice')
   } finally {
     state.busy = false
-    for (const id of ['login', 'fetch1', 'fetch20', 'logout', 'tamper', 'restore']) $(id).disabled = false
+    for (const id of ['login', 'fetch1', 'fetch20', 'logout', 'time-auth', 'tamper', 'restore']) $(id).disabled = false
     updateMode()
   }
 }
@@ -105,6 +106,13 @@ export async function fetchFeed (times) {
     if (times > 1) await sleep(120)
   }
   if (times > 1) say(`${times} fetches sent; the last: ${describe(last)[0]}. Counts below and on each server.`, classOf(last.status))
+}
+
+export async function timeAuth () {
+  say('Timing the auth step: 400 requests, 12 at a time…', 'notice')
+  const result = await timeAuthStep((done, total) => say(`Timing the auth step: ${done} of ${total}…`, 'notice'))
+  showAuthTiming(result)
+  say(result.medianMs === null ? 'No answer said how long its auth step took.' : 'Timed: the median is below, and each server\'s on its card.', result.medianMs === null ? 'notice' : 'accepted')
 }
 
 export async function logout () {

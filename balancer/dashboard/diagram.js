@@ -43,12 +43,13 @@ export function renderServers () {
       unavailable: h('span', { class: 'unavailable', title: 'unavailable (503)' }),
       other: h('span', { class: 'other', title: 'other answers' }),
       last: h('span', { class: 'last' }),
+      auth: h('small', { class: 'auth', title: 'the auth step on this server: see Time the auth step' }),
       actions: h('span', { class: 'actions' })
     }
     const el = h('div', { class: 'box server', 'data-url': view.url },
       parts.name, parts.state, parts.where,
       h('div', { class: 'counts' }, parts.accepted, parts.refused, parts.unavailable, parts.other),
-      parts.last, parts.actions)
+      parts.last, parts.auth, parts.actions)
     row.append(el)
     state.cards.set(view.url, { el, base, parts, flashTimer: undefined })
     updateCard(view.url)

@@ -6,10 +6,11 @@
 //   diagram.js          the servers, the store, the wires
 //   requests.js         the dots, the counts on each card, the list of recent requests
 //   actions.js          the "Try it" buttons
+//   auth-timing.js      "Time the auth step", measured as the walkthrough and compare do
 //   credential.js       the token, taken apart
 //   cluster-control.js  stop and start, through the launcher
 /* global ResizeObserver */
-import { busy, fetchFeed, forge, login, logout, restore, tamper } from './actions.js'
+import { busy, fetchFeed, forge, login, logout, restore, tamper, timeAuth } from './actions.js'
 import { tickExpiry } from './credential.js'
 import { drawWires } from './diagram.js'
 import { $ } from './dom.js'
@@ -20,6 +21,7 @@ $('login').addEventListener('click', () => busy(login))
 $('fetch1').addEventListener('click', () => busy(() => fetchFeed(1)))
 $('fetch20').addEventListener('click', () => busy(() => fetchFeed(20)))
 $('logout').addEventListener('click', () => busy(logout))
+$('time-auth').addEventListener('click', () => busy(timeAuth))
 $('tamper').addEventListener('click', () => tamper())
 $('forge').addEventListener('click', () => busy(forge))
 $('restore').addEventListener('click', () => restore())

@@ -6,6 +6,7 @@
 import { SYMBOL, classOf, noAnswers } from './answers.js'
 import { renderTally } from './actions.js'
 import { centre, updateBalancerCounts, updateCard } from './diagram.js'
+import { formatAuth } from './auth-timing.js'
 import { $, clock, h } from './dom.js'
 import { state } from './state.js'
 
@@ -95,7 +96,8 @@ function addLogRow (event, answer) {
     h('td', { class: 'request', text: `${event.method} ${event.path}` }),
     h('td', { text: event.servedBy ?? 'balancer' }),
     h('td', { class: 'answer', text: text.trim() }),
-    h('td', { text: event.ms.toFixed(1) })))
+    h('td', { text: event.ms.toFixed(1) }),
+    h('td', { class: 'auth', text: event.authMs == null ? '' : formatAuth(event.authMs) })))
   while (rows.children.length > MAX_LOG_ROWS) rows.lastElementChild.remove()
 }
 

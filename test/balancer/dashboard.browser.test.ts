@@ -5,6 +5,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core'
 import t from 'tap'
 import type { Test } from 'tap'
 import { feedsTimes, login, withCluster } from '../helpers/cluster.ts'
+import { measureAuthStep } from '../../scripts/lib/auth-step-timing.ts'
 
 // The dashboard in a real browser against a real cluster: the page loads, draws the servers,
 // shows traffic as it passes, and its buttons work (the stop/start ones through the launcher).
@@ -209,6 +210,18 @@ t.test('jwt mode: the token decoded, tampered with, forged, and still good after
   // Not '200': the login's answer before it says 200 too.
   await waitForText(page, '#answer', 'bob’s feed')
   t.match(await page.textContent('#answer'), /200.*bob’s feed|bob’s feed.*200/s)
+
+  // The auth step, timed as the walkthrough and compare time it: the same order of magnitude.
+  await page.click('#time-auth')
+  await waitForText(page, '#auth-timing', 'Auth step, jwt mode')
+  const timing = await page.textContent('#auth-timing') ?? ''
+  t.match(timing, "median of 200 warm requests, 12 at a time after 200 not counted, from the servers' Server-Timing", 'it says how it measured, in the walkthrough\'s words')
+  const pageMs = Number(await page.getAttribute('#auth-timing', 'data-median-ms'))
+  const fromNode = await measureAuthStep({ url: cluster.url, token: await page.evaluate("document.getElementById('cred-token').textContent") as string })
+  t.ok(pageMs > 0 && pageMs < 1, `a signature check is well under a millisecond on the page (${pageMs} ms)`)
+  t.ok(pageMs < fromNode.medianMs * 10 && fromNode.medianMs < pageMs * 10, `the page (${pageMs} ms) and the walkthrough's measure (${fromNode.medianMs} ms) agree within an order of magnitude`)
+  for (const id of ['app-1', 'app-2', 'app-3']) t.ok(Number(await page.getAttribute(`.server[data-server="${id}"]`, 'data-auth-ms')) > 0, `${id}'s card shows its own median`)
+  t.match(await page.locator('#log-rows tr td.auth').first().textContent(), /µs|ms/, 'each request in the list shows its auth step, from Server-Timing')
 
   await page.click('#tamper')
   t.equal(await page.locator('#cred-parts .changed').count(), 1, 'the changed character is marked')
