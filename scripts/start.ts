@@ -107,7 +107,8 @@ running.balancer.onUnexpectedExit = (code, signal) => log('launcher', JSON.strin
 const lessons: Record<AuthMode, string> = {
   memory: 'each server keeps its own sessions: expect 2 of every 3 /feeds to be refused (unknown_session).',
   redis: 'every server reads sessions from Redis: every /feeds succeeds, at the cost of a round trip each.',
-  jwt: 'every server checks the token\'s signature with the shared secret: every /feeds succeeds, no shared state.'
+  jwt: 'every server checks the token\'s signature with the shared secret: every /feeds succeeds, no shared state.',
+  cookie: 'the whole session is in the cookie, encrypted with a key every server holds: every /feeds succeeds, no shared state, nothing readable.'
 }
 const users = Object.entries(DEMO_USERS).map(([u, p]) => `${u} / ${p}`).join(', ')
 process.stdout.write(`

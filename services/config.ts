@@ -27,6 +27,10 @@ export const ServerEnvSchema = Type.Object({
   JWT_SECRET_FILE: Type.Optional(Type.String()),
   JWT_CLOCK_TOLERANCE_SECONDS: Type.Integer({ minimum: 0, maximum: 60, default: 5, description: 'must be a whole number of seconds from 0 to 60' }),
   JWT_REVOCATION: Type.Union([Type.Literal('off'), Type.Literal('redis')], { default: 'off' }),
+  // cookie mode's keys, in the same three forms as the JWT's.
+  COOKIE_SECRET: Type.Optional(Type.String()),
+  COOKIE_SECRETS: Type.Optional(Type.String()),
+  COOKIE_SECRET_FILE: Type.Optional(Type.String()),
   SESSION_TTL_SECONDS: seconds(2592000, ' (30 days)', 3600),
   SESSION_IDLE_SECONDS: seconds(2592000, ' (30 days)', 900),
   LOGIN_THROTTLE_WINDOW_SECONDS: seconds(86400, ' (a day)', 60),
@@ -41,7 +45,10 @@ export const ServerEnvSchema = Type.Object({
   LOG_LEVEL: Type.Union(LOG_LEVELS.map((l) => Type.Literal(l)), { default: 'info' })
 })
 
-/** One shared secret with its name: a JWT's HMAC key (`kid` in the token header picks it). */
+/**
+ * One shared secret with its name: a JWT's HMAC key (`kid` in the token header picks it) or a
+ * cookie key (cookie mode derives its encryption key and key id from it).
+ */
 export interface SecretKey { kid: string, secret: string }
 export type JwtKey = SecretKey
 
@@ -65,6 +72,10 @@ export interface AppConfig {
     clockToleranceSeconds: number
     /** 'redis': logout records the token's jti in Redis until its exp, and every server checks it. */
     revocation: 'off' | 'redis'
+  }
+  cookie: {
+    /** Values are sealed with keys[0]; every key listed opens them until it is removed (the same two passes as jwt.keys). */
+    keys: SecretKey[]
   }
   /**
    * Failed logins allowed per account and per client address in each window, before a 429;
@@ -96,6 +107,7 @@ export function loadServerConfig (env: Record<string, string | undefined>): Serv
   const e = readEnv(ServerEnvSchema, env)
   const problems: string[] = []
   const keys = e.AUTH_MODE === 'jwt' ? parseKeys(JWT_KEY_VARIABLES, e.JWT_SECRET, e.JWT_SECRETS, e.JWT_SECRET_FILE, problems) : []
+  const cookieKeys = e.AUTH_MODE === 'cookie' ? parseKeys(COOKIE_KEY_VARIABLES, e.COOKIE_SECRET, e.COOKIE_SECRETS, e.COOKIE_SECRET_FILE, problems) : []
   const trustProxy = parseTrustProxy(e.TRUST_PROXY, problems)
   if (problems.length > 0) throw new ConfigError(problems)
   const usesRedis = e.AUTH_MODE === 'redis' || (e.AUTH_MODE === 'jwt' && e.JWT_REVOCATION === 'redis')
@@ -110,6 +122,7 @@ export function loadServerConfig (env: Record<string, string | undefined>): Serv
     memory: { maxSessions: e.MAX_MEMORY_SESSIONS },
     redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX, commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS },
     jwt: { keys, issuer: JWT_ISSUER, audience: JWT_AUDIENCE, clockToleranceSeconds: e.JWT_CLOCK_TOLERANCE_SECONDS, revocation: e.JWT_REVOCATION },
+    cookie: { keys: cookieKeys },
     loginThrottle: {
       windowSeconds: e.LOGIN_THROTTLE_WINDOW_SECONDS,
       maxFailuresPerAccount: e.LOGIN_MAX_FAILURES_PER_ACCOUNT,
@@ -124,7 +137,7 @@ const GENERATE = 'e.g. $(openssl rand -base64 48)'
 
 /** The names of one mode's three key variables, and what a leaked key lets anyone do. */
 interface KeyVariables {
-  mode: string
+  mode: AuthMode
   single: string
   list: string
   file: string
@@ -133,11 +146,12 @@ interface KeyVariables {
 }
 
 const JWT_KEY_VARIABLES: KeyVariables = { mode: 'jwt', single: 'JWT_SECRET', list: 'JWT_SECRETS', file: 'JWT_SECRET_FILE', leak: 'sign tokens with it that your servers accept' }
+const COOKIE_KEY_VARIABLES: KeyVariables = { mode: 'cookie', single: 'COOKIE_SECRET', list: 'COOKIE_SECRETS', file: 'COOKIE_SECRET_FILE', leak: 'read every session cookie made with it, and make ones your servers accept' }
 
 /**
  * JWT_SECRETS=kid:secret,kid:secret (the first signs, all verify) or JWT_SECRET=secret (one key,
- * kid "default"), or, with neither set, JWT_SECRET_FILE: a file holding the secret; another
- * mode's keys the same way, under its own names.
+ * kid "default"), or, with neither set, JWT_SECRET_FILE: a file holding the secret. cookie mode
+ * reads COOKIE_SECRETS, COOKIE_SECRET and COOKIE_SECRET_FILE the same way (the first seals).
  * Secrets are never echoed in a message: only their position, kid and length.
  */
 function parseKeys (names: KeyVariables, single: string | undefined, list: string | undefined, file: string | undefined, problems: string[]): SecretKey[] {
