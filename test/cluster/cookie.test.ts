@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { freePort } from '../../scripts/lib/ports.ts'
-import { call, feeds, feedsTimes, login, tally, withCluster, type Answer } from '../helpers/cluster.ts'
+import { call, eventually, feeds, feedsTimes, login, tally, withCluster, type Answer } from '../helpers/cluster.ts'
 import { cookieForgeries, flipBit, regions } from '../helpers/cookie-forge.ts'
 import { alive, descendants, portClosed } from '../helpers/process-tree.ts'
 import { buildTestApp, login as loginByInject } from '../helpers/service-app.ts'
@@ -78,6 +78,38 @@ t.test('cookie mode: a request a second after sealing renews the value through t
   t.not(renewed, token)
   const answers = await feedsTimes(cluster.url, renewed, 3)
   t.ok(answers.every((a) => a.status === 200), 'the renewed value works on every server')
+})
+
+t.test('cookie mode: a key rotation on a running cluster, in two passes; removing the old key refuses only values nobody renewed', async (t) => {
+  const OLD = randomBytes(48).toString('base64')
+  const NEW = randomBytes(48).toString('base64')
+  const cluster = await withCluster(t, { mode: 'cookie', servers: 3, cookieSecrets: `2026-10:${OLD}` })
+  const rollOut = async (keys: string): Promise<void> => {
+    await Promise.all(cluster.servers.map(async (s) => { await s.restartWith({ COOKIE_SECRETS: keys }) }))
+    const healthy = await eventually(async () => {
+      const stats = await (await fetch(`${cluster.url}/_balancer/stats`)).json() as { upstreams: Array<{ healthy: boolean }> }
+      return stats.upstreams.every((u) => u.healthy)
+    }, 15_000)
+    if (!healthy) throw new Error(`the balancer did not see every server back after COOKIE_SECRETS=${keys.replace(/:[^,]+/g, ':...')}`)
+  }
+  const everywhere = async (token: string): Promise<string[]> => (await feedsTimes(cluster.url, token, 3)).map((a) => a.status === 200 ? 'ok' : String(a.body.reason))
+
+  const idle = (await login(cluster.url)).token
+  const active = (await login(cluster.url)).token
+  await rollOut(`2026-10:${OLD},2026-11:${NEW}`)
+  t.same(await everywhere(idle), ['ok', 'ok', 'ok'], 'pass 1 (the new key added last): old values still open everywhere')
+  await rollOut(`2026-11:${NEW},2026-10:${OLD}`)
+  t.same(await everywhere(idle), ['ok', 'ok', 'ok'], 'pass 2 (the new key first): and still')
+  const sealedNew = (await login(cluster.url)).token
+  await sleep(1100)
+  const res = await fetch(`${cluster.url}/feeds`, { headers: { cookie: `auth=${active}` }, signal: AbortSignal.timeout(5000) })
+  const renewed = /^auth=([^;]+)/.exec(res.headers.get('set-cookie') ?? '')?.[1] ?? ''
+  t.ok(renewed !== '', 'an active user\'s next request renews the value, under the new key')
+
+  await rollOut(`2026-11:${NEW}`)
+  t.same(await everywhere(idle), ['invalid_token', 'invalid_token', 'invalid_token'], 'the old key removed: a value only it opens is refused by every server')
+  t.same(await everywhere(renewed), ['ok', 'ok', 'ok'], 'the renewed value opens')
+  t.same(await everywhere(sealedNew), ['ok', 'ok', 'ok'], 'and so does one sealed after pass 2')
 })
 
 t.test('npm start -- --mode cookie: serves, and Ctrl-C leaves nothing running', { timeout: 240_000 }, async (t) => {
