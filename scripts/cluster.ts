@@ -23,6 +23,10 @@ export interface ClusterOptions {
   jwtSecret?: string
   /** jwt mode: JWT_SECRETS (kid:secret,... newest first) instead of one JWT_SECRET. */
   jwtSecrets?: string
+  /** Shared by every server in cookie mode; default a fresh random one per cluster. */
+  cookieSecret?: string
+  /** cookie mode: COOKIE_SECRETS (kid:secret,... the first seals) instead of one COOKIE_SECRET. */
+  cookieSecrets?: string
   /** jwt mode: JWT_REVOCATION=redis, so logout revokes tokens everywhere (starts a private redis-server when no redisUrl is given). */
   jwtRevocation?: boolean
   /** LOGIN_THROTTLE_STORE: where the servers count login attempts; default the servers' own (Redis when they use it). 'redis' starts a private redis-server when no redisUrl is given. */
@@ -67,6 +71,8 @@ export interface Cluster {
   /** The Redis the servers use: for sessions in redis mode, revoked tokens, or login attempts. */
   readonly redisUrl: string | undefined
   readonly jwtSecret: string | undefined
+  /** cookie mode's COOKIE_SECRET, when it has one. */
+  readonly cookieSecret: string | undefined
   /** Stops every process this cluster started; safe to call twice. */
   stop (): Promise<void>
 }
@@ -106,6 +112,8 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
 
     const jwtSecrets = mode === 'jwt' ? options.jwtSecrets : undefined
     const jwtSecret = mode === 'jwt' && jwtSecrets === undefined ? (options.jwtSecret ?? randomBytes(48).toString('base64url')) : undefined
+    const cookieSecrets = mode === 'cookie' ? options.cookieSecrets : undefined
+    const cookieSecret = mode === 'cookie' && cookieSecrets === undefined ? (options.cookieSecret ?? randomBytes(48).toString('base64url')) : undefined
     const servers: AppServer[] = []
     const starting: Array<ManagedProcess & Pick<AppServer, 'id' | 'restartWith'>> = []
     for (let i = 1; i <= count; i++) {
@@ -121,6 +129,8 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
         ...(redisUrl !== undefined ? { REDIS_URL: redisUrl } : {}),
         ...(jwtSecret !== undefined ? { JWT_SECRET: jwtSecret } : {}),
         ...(jwtSecrets !== undefined ? { JWT_SECRETS: jwtSecrets } : {}),
+        ...(cookieSecret !== undefined ? { COOKIE_SECRET: cookieSecret } : {}),
+        ...(cookieSecrets !== undefined ? { COOKIE_SECRETS: cookieSecrets } : {}),
         ...(revocation ? { JWT_REVOCATION: 'redis' } : {}),
         ...(options.loginThrottleStore !== undefined ? { LOGIN_THROTTLE_STORE: options.loginThrottleStore } : {})
       }
@@ -192,6 +202,7 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
       redis,
       redisUrl,
       jwtSecret,
+      cookieSecret,
       async stop () {
         // Whatever exits from here on was asked to: a server that closes on a signal of its own
         // while the balancer drains is not news (ManagedProcess.onUnexpectedExit).

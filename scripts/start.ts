@@ -6,12 +6,12 @@ import { LaunchError, startCluster } from './cluster.ts'
 import { parseCommandLine, wholeNumber } from './lib/cli.ts'
 import { formatLogLine } from './lib/log-format.ts'
 
-const USAGE = `Usage: npm start -- [--mode memory|redis|jwt] [--servers N] [--port P] [--strategy round-robin|sticky] [--log-level LEVEL]
+const USAGE = `Usage: npm start -- [--mode memory|redis|jwt|cookie] [--servers N] [--port P] [--strategy round-robin|sticky] [--log-level LEVEL]
 
 Starts N app servers as separate processes, the balancer in front of them on port P,
 and a private redis-server when the servers need Redis and REDIS_URL is unset (redis mode,
 JWT_REVOCATION=redis, LOGIN_THROTTLE_STORE=redis).
-  --mode       memory, redis or jwt (default jwt; or AUTH_MODE)
+  --mode       memory, redis, jwt or cookie (default jwt; or AUTH_MODE)
   --servers    how many app servers, 1 to 32 (default 3)
   --port       the balancer's port (default 8080)
   --strategy   round-robin (default), or sticky: a cookie pins each client to one server
@@ -83,6 +83,8 @@ try {
     ...(process.env.SESSION_TTL_SECONDS !== undefined ? { sessionTtlSeconds: Number(process.env.SESSION_TTL_SECONDS) } : {}),
     ...(process.env.JWT_SECRET !== undefined ? { jwtSecret: process.env.JWT_SECRET } : {}),
     ...(process.env.JWT_SECRETS !== undefined ? { jwtSecrets: process.env.JWT_SECRETS } : {}),
+    ...(process.env.COOKIE_SECRET !== undefined ? { cookieSecret: process.env.COOKIE_SECRET } : {}),
+    ...(process.env.COOKIE_SECRETS !== undefined ? { cookieSecrets: process.env.COOKIE_SECRETS } : {}),
     jwtRevocation: process.env.JWT_REVOCATION === 'redis',
     // Any other value is handed on as it is, for the servers to refuse by name.
     ...(process.env.LOGIN_THROTTLE_STORE === 'redis' || process.env.LOGIN_THROTTLE_STORE === 'memory' ? { loginThrottleStore: process.env.LOGIN_THROTTLE_STORE } : {}),
@@ -107,7 +109,8 @@ running.balancer.onUnexpectedExit = (code, signal) => log('launcher', JSON.strin
 const lessons: Record<AuthMode, string> = {
   memory: 'each server keeps its own sessions: expect 2 of every 3 /feeds to be refused (unknown_session).',
   redis: 'every server reads sessions from Redis: every /feeds succeeds, at the cost of a round trip each.',
-  jwt: 'every server checks the token\'s signature with the shared secret: every /feeds succeeds, no shared state.'
+  jwt: 'every server checks the token\'s signature with the shared secret: every /feeds succeeds, no shared state.',
+  cookie: 'the whole session is in the cookie, encrypted with a key every server holds: every /feeds succeeds, no shared state, nothing readable.'
 }
 const users = Object.entries(DEMO_USERS).map(([u, p]) => `${u} / ${p}`).join(', ')
 process.stdout.write(`

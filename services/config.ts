@@ -27,6 +27,10 @@ export const ServerEnvSchema = Type.Object({
   JWT_SECRET_FILE: Type.Optional(Type.String()),
   JWT_CLOCK_TOLERANCE_SECONDS: Type.Integer({ minimum: 0, maximum: 60, default: 5, description: 'must be a whole number of seconds from 0 to 60' }),
   JWT_REVOCATION: Type.Union([Type.Literal('off'), Type.Literal('redis')], { default: 'off' }),
+  // cookie mode's keys, in the same three forms as the JWT's.
+  COOKIE_SECRET: Type.Optional(Type.String()),
+  COOKIE_SECRETS: Type.Optional(Type.String()),
+  COOKIE_SECRET_FILE: Type.Optional(Type.String()),
   SESSION_TTL_SECONDS: seconds(2592000, ' (30 days)', 3600),
   SESSION_IDLE_SECONDS: seconds(2592000, ' (30 days)', 900),
   LOGIN_THROTTLE_WINDOW_SECONDS: seconds(86400, ' (a day)', 60),
@@ -41,8 +45,12 @@ export const ServerEnvSchema = Type.Object({
   LOG_LEVEL: Type.Union(LOG_LEVELS.map((l) => Type.Literal(l)), { default: 'info' })
 })
 
-/** One HMAC key: `kid` names it in the token header so a server knows which key to check with. */
-export interface JwtKey { kid: string, secret: string }
+/**
+ * One shared secret with its name: a JWT's HMAC key (`kid` in the token header picks it) or a
+ * cookie key (cookie mode derives its encryption key and key id from it).
+ */
+export interface SecretKey { kid: string, secret: string }
+export type JwtKey = SecretKey
 
 export interface AppConfig {
   mode: AuthMode
@@ -65,6 +73,10 @@ export interface AppConfig {
     /** 'redis': logout records the token's jti in Redis until its exp, and every server checks it. */
     revocation: 'off' | 'redis'
   }
+  cookie: {
+    /** Values are sealed with keys[0]; every key listed opens them until it is removed (the same two passes as jwt.keys). */
+    keys: SecretKey[]
+  }
   /**
    * Failed logins allowed per account and per client address in each window, before a 429;
    * counted in this process (memory) or in Redis at redis.url, shared by every server.
@@ -83,7 +95,9 @@ export interface ServerConfig extends AppConfig {
 /** The JWT claims every server signs and insists on; not secret, so not configurable per server. */
 export const JWT_ISSUER = 'auth-cluster'
 export const JWT_AUDIENCE = 'auth-cluster-api'
-export const MIN_JWT_SECRET_BYTES = 32
+/** The floor for every shared secret, JWT or cookie: 256 bits, the size of the keys made from it. */
+export const MIN_SECRET_BYTES = 32
+export const MIN_JWT_SECRET_BYTES = MIN_SECRET_BYTES
 /** The kid a lone JWT_SECRET gets: JWT_SECRET=s is the same as JWT_SECRETS=default:s. */
 export const DEFAULT_KID = 'default'
 const KID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/
@@ -92,8 +106,8 @@ const TRUST_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal'])
 export function loadServerConfig (env: Record<string, string | undefined>): ServerConfig {
   const e = readEnv(ServerEnvSchema, env)
   const problems: string[] = []
-  const needsKeys = e.AUTH_MODE === 'jwt'
-  const keys = needsKeys ? parseJwtKeys(e.JWT_SECRET, e.JWT_SECRETS, e.JWT_SECRET_FILE, problems) : []
+  const keys = e.AUTH_MODE === 'jwt' ? parseKeys(JWT_KEY_VARIABLES, e.JWT_SECRET, e.JWT_SECRETS, e.JWT_SECRET_FILE, problems) : []
+  const cookieKeys = e.AUTH_MODE === 'cookie' ? parseKeys(COOKIE_KEY_VARIABLES, e.COOKIE_SECRET, e.COOKIE_SECRETS, e.COOKIE_SECRET_FILE, problems) : []
   const trustProxy = parseTrustProxy(e.TRUST_PROXY, problems)
   if (problems.length > 0) throw new ConfigError(problems)
   const usesRedis = e.AUTH_MODE === 'redis' || (e.AUTH_MODE === 'jwt' && e.JWT_REVOCATION === 'redis')
@@ -108,6 +122,7 @@ export function loadServerConfig (env: Record<string, string | undefined>): Serv
     memory: { maxSessions: e.MAX_MEMORY_SESSIONS },
     redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX, commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS },
     jwt: { keys, issuer: JWT_ISSUER, audience: JWT_AUDIENCE, clockToleranceSeconds: e.JWT_CLOCK_TOLERANCE_SECONDS, revocation: e.JWT_REVOCATION },
+    cookie: { keys: cookieKeys },
     loginThrottle: {
       windowSeconds: e.LOGIN_THROTTLE_WINDOW_SECONDS,
       maxFailuresPerAccount: e.LOGIN_MAX_FAILURES_PER_ACCOUNT,
@@ -120,39 +135,53 @@ export function loadServerConfig (env: Record<string, string | undefined>): Serv
 
 const GENERATE = 'e.g. $(openssl rand -base64 48)'
 
+/** The names of one mode's three key variables, and what a leaked key lets anyone do. */
+interface KeyVariables {
+  mode: AuthMode
+  single: string
+  list: string
+  file: string
+  /** Ends the sentence "anyone can ...". */
+  leak: string
+}
+
+const JWT_KEY_VARIABLES: KeyVariables = { mode: 'jwt', single: 'JWT_SECRET', list: 'JWT_SECRETS', file: 'JWT_SECRET_FILE', leak: 'sign tokens with it that your servers accept' }
+const COOKIE_KEY_VARIABLES: KeyVariables = { mode: 'cookie', single: 'COOKIE_SECRET', list: 'COOKIE_SECRETS', file: 'COOKIE_SECRET_FILE', leak: 'read every session cookie made with it, and make ones your servers accept' }
+
 /**
  * JWT_SECRETS=kid:secret,kid:secret (the first signs, all verify) or JWT_SECRET=secret (one key,
- * kid "default"), or, with neither set, JWT_SECRET_FILE: a file holding the secret.
+ * kid "default"), or, with neither set, JWT_SECRET_FILE: a file holding the secret. cookie mode
+ * reads COOKIE_SECRETS, COOKIE_SECRET and COOKIE_SECRET_FILE the same way (the first seals).
  * Secrets are never echoed in a message: only their position, kid and length.
  */
-function parseJwtKeys (single: string | undefined, list: string | undefined, file: string | undefined, problems: string[]): JwtKey[] {
+function parseKeys (names: KeyVariables, single: string | undefined, list: string | undefined, file: string | undefined, problems: string[]): SecretKey[] {
   if (single !== undefined && list !== undefined) {
-    problems.push('JWT_SECRET and JWT_SECRETS are both set: set only one (JWT_SECRET=s is the same as JWT_SECRETS=default:s)')
+    problems.push(`${names.single} and ${names.list} are both set: set only one (${names.single}=s is the same as ${names.list}=default:s)`)
     return []
   }
   if (list === undefined) {
     if (single === undefined) {
-      if (file !== undefined) return keyFromFile(file, problems)
-      problems.push(`JWT_SECRET is required in jwt mode: set it to the same random value (at least ${MIN_JWT_SECRET_BYTES} bytes) on every server, ${GENERATE.replace('e.g. ', 'e.g. JWT_SECRET=')}; or set JWT_SECRETS=kid:secret,... to rotate keys`)
+      if (file !== undefined) return keyFromFile(names, file, problems)
+      problems.push(`${names.single} is required in ${names.mode} mode: set it to the same random value (at least ${MIN_SECRET_BYTES} bytes) on every server, ${GENERATE.replace('e.g. ', `e.g. ${names.single}=`)}; or set ${names.list}=kid:secret,... to rotate keys`)
       return []
     }
-    const problem = secretProblem(single)
+    const problem = secretProblem(names, single)
     if (problem !== undefined) {
-      problems.push(`JWT_SECRET ${problem}${problem.startsWith('must') ? '' : '; or leave JWT_SECRET unset: npm start makes one per run, and Compose one per cluster when .env leaves it empty'}`)
+      problems.push(`${names.single} ${problem}${problem.startsWith('must') ? '' : `; or leave ${names.single} unset: npm start makes one per run, and Compose one per cluster when .env leaves it empty`}`)
       return []
     }
     return [{ kid: DEFAULT_KID, secret: single }]
   }
-  const keys: JwtKey[] = []
+  const keys: SecretKey[] = []
   const entries = list.split(',')
   entries.forEach((entry, index) => {
-    const where = `JWT_SECRETS entry ${index + 1} of ${entries.length}`
+    const where = `${names.list} entry ${index + 1} of ${entries.length}`
     const colon = entry.indexOf(':')
     const kid = colon === -1 ? '' : entry.slice(0, colon).trim()
     const secret = colon === -1 ? '' : entry.slice(colon + 1).trim()
-    const problem = secretProblem(secret)
+    const problem = secretProblem(names, secret)
     if (colon === -1 || !KID_PATTERN.test(kid)) {
-      problems.push(`${where} must be kid:secret, the kid 1 to 64 letters, digits, dots, dashes or underscores (e.g. JWT_SECRETS=2026-11:newsecret,2026-10:oldsecret)`)
+      problems.push(`${where} must be kid:secret, the kid 1 to 64 letters, digits, dots, dashes or underscores (e.g. ${names.list}=2026-11:newsecret,2026-10:oldsecret)`)
     } else if (problem !== undefined) {
       problems.push(`${where} (kid ${JSON.stringify(kid)}): the secret ${problem}`)
     } else if (keys.some((k) => k.kid === kid)) {
@@ -165,29 +194,29 @@ function parseJwtKeys (single: string | undefined, list: string | undefined, fil
 }
 
 /** Too short, or one anybody could know: what is wrong with a secret, ending with how to make one. */
-function secretProblem (secret: string): string | undefined {
-  if (Buffer.byteLength(secret) < MIN_JWT_SECRET_BYTES) return `must be at least ${MIN_JWT_SECRET_BYTES} bytes (got ${Buffer.byteLength(secret)}), ${GENERATE}`
-  const known = publicSecretProblem(secret)
+function secretProblem (names: KeyVariables, secret: string): string | undefined {
+  if (Buffer.byteLength(secret) < MIN_SECRET_BYTES) return `must be at least ${MIN_SECRET_BYTES} bytes (got ${Buffer.byteLength(secret)}), ${GENERATE}`
+  const known = publicSecretProblem(secret, names.leak)
   return known === undefined ? undefined : `${known}. Make your own, the same on every server: openssl rand -base64 48`
 }
 
 /** The secret in a file (Compose's keygen service writes one to a shared volume), without its trailing newline. */
-function keyFromFile (path: string, problems: string[]): JwtKey[] {
+function keyFromFile (names: KeyVariables, path: string, problems: string[]): SecretKey[] {
   let secret: string
   try {
     secret = readFileSync(path, 'utf8').trim()
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error'
-    problems.push(`JWT_SECRET_FILE: cannot read ${path} (${code}); set it to a readable file holding the secret, or set JWT_SECRET instead`)
+    problems.push(`${names.file}: cannot read ${path} (${code}); set it to a readable file holding the secret, or set ${names.single} instead`)
     return []
   }
   if (secret === '') {
-    problems.push(`JWT_SECRET_FILE: ${path} is empty; write a secret into it (${GENERATE}), or set JWT_SECRET instead`)
+    problems.push(`${names.file}: ${path} is empty; write a secret into it (${GENERATE}), or set ${names.single} instead`)
     return []
   }
-  const problem = secretProblem(secret)
+  const problem = secretProblem(names, secret)
   if (problem !== undefined) {
-    problems.push(`JWT_SECRET_FILE (${path}): the secret ${problem}`)
+    problems.push(`${names.file} (${path}): the secret ${problem}`)
     return []
   }
   return [{ kid: DEFAULT_KID, secret }]

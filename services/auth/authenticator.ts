@@ -10,19 +10,27 @@ export { AUTH_MODES, type AuthMode } from './modes.ts'
 export type RefusalReason = 'missing_token' | 'unknown_session' | 'expired' | 'invalid_token' | 'revoked'
 
 export type Verdict =
-  | { ok: true, user: string }
+  | {
+    ok: true
+    user: string
+    /**
+     * A new credential to send back in place of the one presented (the login cookie is set
+     * again): cookie mode's sliding idle timeout, which lives in the value itself.
+     */
+    renewed?: Credential
+  }
   | { ok: false, reason: RefusalReason }
 
 export interface Credential {
-  /** The opaque string the client presents: a session id or a JWT. */
+  /** The opaque string the client presents: a session id, a JWT or a sealed cookie value. */
   token: string
   /** Seconds until the credential stops working. */
   expiresIn: number
 }
 
 /**
- * The one interface the three modes share. The routes know nothing else about a mode:
- * adding a fourth is one file that implements this plus one line in ./index.ts.
+ * The one interface the modes share. The routes know nothing else about a mode: adding one is
+ * one file that implements this plus one line in ./index.ts (and its name in ./modes.ts).
  */
 export interface Authenticator {
   readonly mode: AuthMode
@@ -45,8 +53,8 @@ export interface AuthenticatorContext {
   /** jwt mode registers @fastify/jwt on it; the others ignore it. */
   app: FastifyInstance
   /**
-   * The clock the session modes' timeouts read, in milliseconds since the epoch; Date.now unless a
-   * test moves its own. jwt ignores it: fast-jwt checks exp against the real time.
+   * The clock the session and cookie modes' timeouts read, in milliseconds since the epoch;
+   * Date.now unless a test moves its own. jwt ignores it: fast-jwt checks exp against the real time.
    */
   now?: () => number
 }

@@ -4,6 +4,8 @@ import fp from 'fastify-plugin'
 import type { RefusalReason } from '../auth/authenticator.ts'
 
 export const AUTH_COOKIE = 'auth'
+/** How /login sets the credential's cookie, and cookie mode sets it again when it renews it (Max-Age aside). */
+export const AUTH_COOKIE_OPTIONS = { httpOnly: true, sameSite: 'lax', path: '/' } as const
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -53,6 +55,9 @@ async function authenticate (request: FastifyRequest, reply: FastifyReply): Prom
     if (verdict.ok) {
       request.username = verdict.user
       metrics.authOutcomes.inc({ outcome: 'ok', reason: 'none' })
+      // Set however the credential came: a Bearer client that wants the idle timeout to slide
+      // takes the new value from here too.
+      if (verdict.renewed !== undefined) reply.setCookie(AUTH_COOKIE, verdict.renewed.token, { ...AUTH_COOKIE_OPTIONS, maxAge: verdict.renewed.expiresIn })
       return
     }
     reason = verdict.reason

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { AUTH_MODES } from '../auth/modes.ts'
 import { addressKey } from '../login-throttle.ts'
-import { AUTH_COOKIE, readCredential } from '../plugins/authenticate.ts'
+import { AUTH_COOKIE, AUTH_COOKIE_OPTIONS, readCredential } from '../plugins/authenticate.ts'
 
 const LoginBody = Type.Object({
   username: Type.String({ minLength: 1, maxLength: 64 }),
@@ -73,7 +73,7 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     metrics.logins.inc({ result: 'ok' })
     request.username = user
     return reply
-      .setCookie(AUTH_COOKIE, credential.token, { httpOnly: true, sameSite: 'lax', path: '/', maxAge: credential.expiresIn })
+      .setCookie(AUTH_COOKIE, credential.token, { ...AUTH_COOKIE_OPTIONS, maxAge: credential.expiresIn })
       .send({ token: credential.token, tokenType: 'Bearer', mode: authenticator.mode, expiresIn: credential.expiresIn, servedBy: config.serverId })
   })
 
@@ -81,7 +81,7 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const credential = readCredential(request)
     if ('token' in credential) await authenticator.logout(credential.token)
     return reply
-      .clearCookie(AUTH_COOKIE, { httpOnly: true, sameSite: 'lax', path: '/' })
+      .clearCookie(AUTH_COOKIE, AUTH_COOKIE_OPTIONS)
       .code(204).send()
   })
 }

@@ -84,7 +84,7 @@ t.test('interpolation: what is well formed', async (t) => {
     t.not(check(bad).length, 0, bad)
   }
   t.same([...interpolationProblems(compose).names].sort(), [
-    'AUTH_MODE', 'BALANCER_PORT', 'JWT_CLOCK_TOLERANCE_SECONDS', 'JWT_REVOCATION', 'JWT_SECRET', 'JWT_SECRETS', 'LOGIN_MAX_FAILURES_PER_ACCOUNT',
+    'AUTH_MODE', 'BALANCER_PORT', 'COOKIE_SECRET', 'COOKIE_SECRETS', 'JWT_CLOCK_TOLERANCE_SECONDS', 'JWT_REVOCATION', 'JWT_SECRET', 'JWT_SECRETS', 'LOGIN_MAX_FAILURES_PER_ACCOUNT',
     'LOGIN_MAX_FAILURES_PER_ADDRESS', 'LOGIN_THROTTLE_STORE', 'LOGIN_THROTTLE_WINDOW_SECONDS', 'LOG_LEVEL', 'MAX_MEMORY_SESSIONS', 'NGINX_PORT', 'REDIS_COMMAND_TIMEOUT_MS',
     'SESSION_IDLE_SECONDS', 'SESSION_TTL_SECONDS', 'TRUST_PROXY'
   ])
@@ -139,6 +139,25 @@ t.test('no JWT secret is written in the compose files or .env.example: keygen ma
   const passed = [...secretsIn(compose), ...secretsIn(parseCompose(hostNetworkText))]
   t.ok(passed.length >= 4, `${passed.length} places pass a secret variable`)
   for (const entry of passed) t.match(entry, /=\$\{JWT_SECRETS?:-\}$/, `${entry.split('=')[0] ?? ''}: only from the user's environment, empty by default`)
+})
+
+t.test('cookie mode\'s key the same way: keygen makes it beside the JWT secret, the app servers read that file unless the user sets one, and none is written here', async (t) => {
+  const example = read('.env.example')
+  t.match(example, /^COOKIE_SECRET=$/m, '.env.example leaves COOKIE_SECRET empty')
+  t.match(example, /^COOKIE_SECRETS=$/m, 'and COOKIE_SECRETS')
+  const s = compose.services ?? {}
+  const command = (s.keygen as { command: string[] }).command
+  const [, mountedAt] = String(((s.keygen as { volumes?: string[] }).volumes)?.[0] ?? '').split(':')
+  const file = command.find((arg) => arg.endsWith('/cookie-secret'))
+  t.ok(file?.startsWith(`${mountedAt ?? '?'}/`), `keygen writes ${file ?? 'no cookie key'} into its volume too`)
+  t.not(file, command[2], 'a file of its own: the cookie key is not the JWT secret')
+  const override = parseCompose(hostNetworkText)
+  const apps = [['docker-compose.yml app', s.app?.environment], ...Object.entries(override.services ?? {})
+    .filter(([name]) => name.startsWith('app')).map(([name, service]) => [`override ${name}`, { ...(name === 'app' ? s.app?.environment as object : {}), ...(service.environment as object) }])] as Array<[string, Record<string, unknown>]>
+  t.equal(apps.length, 4)
+  for (const [name, environment] of apps) {
+    t.match(environment, { COOKIE_SECRET_FILE: file, COOKIE_SECRET: '${COOKIE_SECRET:-}', COOKIE_SECRETS: '${COOKIE_SECRETS:-}' }, `${name}: the file, unless COOKIE_SECRET or COOKIE_SECRETS is set, empty by default`)
+  }
 })
 
 t.test('docs/configuration.md\'s table names every variable the app server reads', async (t) => {

@@ -21,7 +21,15 @@ export function fuzzCredentials (token: string, count: number, seed = 20261129):
   const int = (n: number): number => Math.floor(random() * n)
   const pick = <T>(items: readonly T[]): T => items[int(items.length)] as T
   const randomString = (alphabet: string, length: number): string => Array.from({ length }, () => alphabet[int(alphabet.length)]).join('')
+  const randomBytesFrom = (length: number): Buffer => Buffer.from(Array.from({ length }, () => int(256)))
   const segments = token.split('.')
+  // A session id or a cookie-mode value is base64url as a whole: its bytes can be changed
+  // directly (a bit in a nonce, a tag, a ciphertext), not just its characters.
+  const bytes = /^[A-Za-z0-9_-]+$/.test(token) ? Buffer.from(token, 'base64url') : Buffer.from(token)
+  const changedBytes = (change: (b: Buffer) => Buffer): string => {
+    const changed = change(Buffer.from(bytes)).toString('base64url')
+    return changed === token ? `${token}A` : changed
+  }
 
   const mutations: Array<[string, () => string]> = [
     ['random header characters', () => randomString(HEADER_CHARS, int(300))],
@@ -49,7 +57,12 @@ export function fuzzCredentials (token: string, count: number, seed = 20261129):
     ['header replaced, signature kept', () => `${b64json(pick([{ alg: 'none', typ: 'JWT' }, { alg: 'HS512', typ: 'JWT', kid: 'default' }, { alg: 'RS256', typ: 'JWT', kid: 'default' }, { alg: 'HS256', typ: 'JWT', kid: randomString(B64URL, 8) }, { alg: 'HS256', typ: 'JWT', kid: 'default', jku: 'http://127.0.0.1:1/k' }]))}.${segments[1] ?? b64json({ sub: 'alice' })}.${segments[2] ?? ''}`],
     ['claims replaced, signature kept', () => `${segments[0] ?? b64json({ alg: 'HS256' })}.${b64json({ sub: pick(['alice', 'bob', 'admin']), exp: 9_999_999_999, iat: 1, iss: 'auth-cluster', aud: 'auth-cluster-api', jti: randomString(B64URL, 22) })}.${segments[2] ?? ''}`],
     ['signature stripped', () => `${segments[0] ?? ''}.${segments[1] ?? ''}.`],
-    ['longer than the 4096-character limit', () => randomString(B64URL, 4097 + int(2000))]
+    ['longer than the 4096-character limit', () => randomString(B64URL, 4097 + int(2000))],
+    ['just over the 256-character cookie limit', () => randomString(B64URL, 257 + int(64))],
+    ['a bit flipped in the decoded bytes', () => changedBytes((b) => { const i = int(b.length); b[i] = (b[i] ?? 0) ^ (1 << int(8)); return b })],
+    ['decoded bytes cut short', () => changedBytes((b) => b.subarray(0, int(b.length)))],
+    ['a run of decoded bytes zeroed', () => changedBytes((b) => { const from = int(b.length); return b.fill(0, from, Math.min(b.length, from + 1 + int(16))) })],
+    ['decoded bytes with a block added', () => changedBytes((b) => Buffer.concat([b, randomBytesFrom(16)]))]
   ]
   const wrappers: Array<[string, (value: string) => Record<string, string>]> = [
     ['bearer', (v) => ({ authorization: `Bearer ${v}` })],

@@ -9,15 +9,26 @@ import { DEFAULT_KID, JWT_AUDIENCE, JWT_ISSUER, loadServerConfig } from '../../s
  * is one anybody could copy, and the servers refuse those (services/published-secrets.ts).
  */
 export const TEST_SECRET = randomBytes(30).toString('base64url')
+/** cookie mode's key, made per run like TEST_SECRET. */
+export const TEST_COOKIE_SECRET = randomBytes(48).toString('base64')
 
-export type Mode = 'memory' | 'redis' | 'jwt'
+export type Mode = 'memory' | 'redis' | 'jwt' | 'cookie'
+export const MODES: Mode[] = ['memory', 'redis', 'jwt', 'cookie']
+/** The modes whose credential holds the session itself: nothing to look up, nothing logout can end. */
+export const isStateless = (mode: Mode): boolean => mode === 'jwt' || mode === 'cookie'
 
 /**
  * Builds an app server from an explicit environment (never process.env) and closes it when
- * the test ends. jwt mode gets TEST_SECRET unless the env says otherwise.
+ * the test ends. jwt mode gets TEST_SECRET, cookie mode TEST_COOKIE_SECRET, unless the env
+ * says otherwise.
  */
 export async function buildTestApp (t: Test, env: Record<string, string | undefined>, options: BuildOptions = {}): Promise<FastifyInstance> {
-  const config = loadServerConfig({ SERVER_ID: 'test-app', JWT_SECRET: env.AUTH_MODE === 'jwt' && env.JWT_SECRETS === undefined ? TEST_SECRET : undefined, ...env })
+  const config = loadServerConfig({
+    SERVER_ID: 'test-app',
+    JWT_SECRET: env.AUTH_MODE === 'jwt' && env.JWT_SECRETS === undefined ? TEST_SECRET : undefined,
+    COOKIE_SECRET: env.AUTH_MODE === 'cookie' && env.COOKIE_SECRETS === undefined ? TEST_COOKIE_SECRET : undefined,
+    ...env
+  })
   const app = await buildApp(config, { logger: false, ...options })
   t.teardown(async () => await app.close())
   return app

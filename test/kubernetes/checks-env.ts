@@ -69,13 +69,13 @@ export function environmentProblems (objects: K8sObject[], image: ImageFacts = d
       }
       // The server reads the file itself: it gets a copy of the rendered Secret's bytes, so its
       // own checks (length, published secrets) judge what the pod would read.
-      const copy = mounted === undefined ? undefined : mkdtempSync(join(tmpdir(), 'jwt-secret-file-'))
+      const copy = mounted === undefined ? undefined : mkdtempSync(join(tmpdir(), 'secret-file-'))
       try {
         if (copy !== undefined) writeFileSync(join(copy, 'secret'), mounted?.bytes ?? '')
-        process.load(copy === undefined ? effective : { ...effective, JWT_SECRET_FILE: join(copy, 'secret') })
+        process.load(copy === undefined || mounted === undefined ? effective : { ...effective, [mounted.variable]: join(copy, 'secret') })
       } catch (err) {
         if (!(err instanceof ConfigError)) throw err
-        problems.push(...err.problems.map((p) => `${where}: ${process.entry} would refuse to start: ${copy === undefined ? p : p.replaceAll(join(copy, 'secret'), effective.JWT_SECRET_FILE ?? '')}`))
+        problems.push(...err.problems.map((p) => `${where}: ${process.entry} would refuse to start: ${copy === undefined || mounted === undefined ? p : p.replaceAll(join(copy, 'secret'), effective[mounted.variable] ?? '')}`))
       } finally {
         if (copy !== undefined) rmSync(copy, { recursive: true, force: true })
       }
@@ -84,23 +84,31 @@ export function environmentProblems (objects: K8sObject[], image: ImageFacts = d
   return problems
 }
 
+/** The variables naming a file a server reads its key from, in the mode that reads it, unless a key is set outright. */
+const SECRET_FILES = [
+  { variable: 'JWT_SECRET_FILE', mode: 'jwt', overriddenBy: ['JWT_SECRET', 'JWT_SECRETS'] },
+  { variable: 'COOKIE_SECRET_FILE', mode: 'cookie', overriddenBy: ['COOKIE_SECRET', 'COOKIE_SECRETS'] }
+]
+
 /**
- * JWT_SECRET_FILE names a file in a mounted Secret: what the pod would find there, from the
- * rendered Secret; undefined when the server would not read the file; a string saying what is
- * wrong with the mount.
+ * JWT_SECRET_FILE (jwt mode) or COOKIE_SECRET_FILE (cookie mode) names a file in a mounted
+ * Secret: what the pod would find there, from the rendered Secret; undefined when the server
+ * would read no such file; a string saying what is wrong with the mount.
  */
-function mountedSecretFile (objects: K8sObject[], w: Workload, c: Container, env: Record<string, string>): { bytes: Buffer } | string | undefined {
-  const path = env.JWT_SECRET_FILE
-  if (path === undefined || path === '' || env.AUTH_MODE !== 'jwt' || (env.JWT_SECRET ?? '') !== '' || (env.JWT_SECRETS ?? '') !== '') return undefined
+function mountedSecretFile (objects: K8sObject[], w: Workload, c: Container, env: Record<string, string>): { variable: string, bytes: Buffer } | string | undefined {
+  const read = SECRET_FILES.find((f) => env.AUTH_MODE === f.mode && (env[f.variable] ?? '') !== '' && f.overriddenBy.every((name) => (env[name] ?? '') === ''))
+  if (read === undefined) return undefined
+  const { variable } = read
+  const path = env[variable] ?? ''
   const mount = (c.volumeMounts ?? []).find((m) => path.startsWith(`${m.mountPath.replace(/\/$/, '')}/`))
-  if (mount === undefined) return `JWT_SECRET_FILE=${path} is on no volume the container mounts`
+  if (mount === undefined) return `${variable}=${path} is on no volume the container mounts`
   const volume = (w.pod.volumes ?? []).find((v) => v.name === mount.name)
-  if (volume?.secret === undefined) return `JWT_SECRET_FILE=${path} is on volume ${mount.name}, which is not a Secret`
+  if (volume?.secret === undefined) return `${variable}=${path} is on volume ${mount.name}, which is not a Secret`
   const secret = find(objects, 'Secret', volume.secret.secretName, w.namespace)
-  if (secret === undefined) return `JWT_SECRET_FILE=${path}: volume ${mount.name} names Secret ${String(volume.secret.secretName)}, which is not among the rendered objects`
+  if (secret === undefined) return `${variable}=${path}: volume ${mount.name} names Secret ${String(volume.secret.secretName)}, which is not among the rendered objects`
   const file = path.slice(mount.mountPath.replace(/\/$/, '').length + 1)
   const key = volume.secret.items === undefined ? file : volume.secret.items.find((item) => item.path === file)?.key
   const data = (secret.data ?? {}) as Record<string, string>
-  if (key === undefined || data[key] === undefined) return `JWT_SECRET_FILE=${path}: Secret ${String(secret.metadata.name)} has no key ${key ?? file} to be that file`
-  return { bytes: Buffer.from(data[key], 'base64') }
+  if (key === undefined || data[key] === undefined) return `${variable}=${path}: Secret ${String(secret.metadata.name)} has no key ${key ?? file} to be that file`
+  return { variable, bytes: Buffer.from(data[key], 'base64') }
 }

@@ -21,7 +21,7 @@ const rendered = new Map(overlays.map((name) => [name, renderKustomization(stage
 const objectsOf = (name: string): K8sObject[] => rendered.get(name) ?? []
 
 /** The mode each overlay runs: its name, or the name of the overlay it builds on. */
-const MODE_OF: Record<string, string> = { memory: 'memory', 'memory-sticky': 'memory', redis: 'redis', jwt: 'jwt' }
+const MODE_OF: Record<string, string> = { memory: 'memory', 'memory-sticky': 'memory', redis: 'redis', jwt: 'jwt', cookie: 'cookie' }
 
 function serverEnv (objects: K8sObject[], entry: string): Record<string, string> {
   const [first] = containersRunning(workloads(objects), entry)
@@ -81,35 +81,43 @@ t.test('Redis only where the servers use it, the one docker-compose.yml runs', a
   }
 })
 
-t.test('the jwt overlay: the secret is the file the user made, mounted read-only, never in the repository', async (t) => {
-  const objects = objectsOf('jwt')
-  const [secret] = byKind(objects, 'Secret')
-  const made = staged.madeSecrets.get('jwt/jwt-secret')
-  t.ok(made !== undefined, 'the staging made one, as the README tells the user to')
-  t.equal(Buffer.from((secret?.data as Record<string, string> | undefined)?.['jwt-secret'] ?? '', 'base64').toString(), `${made ?? ''}\n`, 'the Secret holds the file as it is')
-  const [app] = containersRunning(workloads(objects), APP_SERVER_ENTRY)
-  t.match(app?.container.volumeMounts, [{ mountPath: '/var/lib/auth-cluster', readOnly: true }])
-  t.notOk(app?.container.env?.some((v) => v.name.startsWith('JWT_SECRET')), 'no secret in the environment')
-  t.equal(serverEnv(objects, APP_SERVER_ENTRY).JWT_SECRET_FILE, '/var/lib/auth-cluster/jwt-secret')
+// The overlays whose key the user makes: the file, the Secret made from it, the variable naming it.
+const KEYED = [
+  { overlay: 'jwt', file: 'jwt-secret', variable: 'JWT_SECRET_FILE', prefix: 'JWT_SECRET' },
+  { overlay: 'cookie', file: 'cookie-secret', variable: 'COOKIE_SECRET_FILE', prefix: 'COOKIE_SECRET' }
+]
 
-  const ignored = spawnSync('git', ['check-ignore', '-q', `${DEPLOY}/overlays/jwt/jwt-secret`], { cwd: root })
-  t.equal(ignored.status, 0, 'git ignores the file the user makes')
-  const files = readdirSync(join(root, DEPLOY), { recursive: true, encoding: 'utf8' }).filter((f) => /\.(ya?ml|env)$/.test(f))
-  for (const file of files) {
-    const text = readFileSync(join(root, DEPLOY, file), 'utf8')
-    t.notMatch(text, /^kind:\s*Secret\b/m, `${file}: no Secret written out`)
-    t.notMatch(text, /^\s*JWT_SECRETS?=\S/m, `${file}: no secret in an env file`)
-  }
-})
+for (const { overlay, file, variable, prefix } of KEYED) {
+  t.test(`the ${overlay} overlay: the key is the file the user made, mounted read-only, never in the repository`, async (t) => {
+    const objects = objectsOf(overlay)
+    const [secret] = byKind(objects, 'Secret')
+    const made = staged.madeSecrets.get(`${overlay}/${file}`)
+    t.ok(made !== undefined, 'the staging made one, as the README tells the user to')
+    t.equal(Buffer.from((secret?.data as Record<string, string> | undefined)?.[file] ?? '', 'base64').toString(), `${made ?? ''}\n`, 'the Secret holds the file as it is')
+    const [app] = containersRunning(workloads(objects), APP_SERVER_ENTRY)
+    t.match(app?.container.volumeMounts, [{ mountPath: '/var/lib/auth-cluster', readOnly: true }])
+    t.notOk(app?.container.env?.some((v) => v.name.startsWith(prefix)), 'no key in the environment')
+    t.equal(serverEnv(objects, APP_SERVER_ENTRY)[variable], `/var/lib/auth-cluster/${file}`, `${variable}: the path Compose uses`)
 
-t.test('a secret the servers would refuse is refused here, with the server\'s own words', async (t) => {
-  const [published] = PUBLISHED_JWT_SECRETS.keys()
-  const refused = stage(() => published ?? '')
-  t.teardown(refused.remove)
-  const problems = environmentProblems(renderKustomization(refused.overlay('jwt')))
-  t.match(problems, [/^Deployment\/app-server container app-server: services\/server\.ts would refuse to start: JWT_SECRET_FILE \(\/var\/lib\/auth-cluster\/jwt-secret\): the secret is published in this repository/])
-  t.notMatch(problems.join('\n'), published ?? '', 'and does not repeat it')
-  const short = stage(() => 'too-short')
-  t.teardown(short.remove)
-  t.match(environmentProblems(renderKustomization(short.overlay('jwt'))), [/JWT_SECRET_FILE \(\/var\/lib\/auth-cluster\/jwt-secret\): the secret must be at least 32 bytes/])
-})
+    const ignored = spawnSync('git', ['check-ignore', '-q', `${DEPLOY}/overlays/${overlay}/${file}`], { cwd: root })
+    t.equal(ignored.status, 0, 'git ignores the file the user makes')
+    const files = readdirSync(join(root, DEPLOY), { recursive: true, encoding: 'utf8' }).filter((f) => /\.(ya?ml|env)$/.test(f))
+    for (const name of files) {
+      const text = readFileSync(join(root, DEPLOY, name), 'utf8')
+      t.notMatch(text, /^kind:\s*Secret\b/m, `${name}: no Secret written out`)
+      t.notMatch(text, new RegExp(`^\\s*${prefix}S?=\\S`, 'm'), `${name}: no key in an env file`)
+    }
+  })
+
+  t.test(`the ${overlay} overlay: a key the servers would refuse is refused here, with the server's own words`, async (t) => {
+    const [published] = PUBLISHED_JWT_SECRETS.keys()
+    const refused = stage(() => published ?? '')
+    t.teardown(refused.remove)
+    const problems = environmentProblems(renderKustomization(refused.overlay(overlay)))
+    t.match(problems, [new RegExp(`^Deployment/app-server container app-server: services/server\\.ts would refuse to start: ${variable} \\(/var/lib/auth-cluster/${file}\\): the secret is published in this repository`)])
+    t.notMatch(problems.join('\n'), published ?? '', 'and does not repeat it')
+    const short = stage(() => 'too-short')
+    t.teardown(short.remove)
+    t.match(environmentProblems(renderKustomization(short.overlay(overlay))), [new RegExp(`${variable} \\(/var/lib/auth-cluster/${file}\\): the secret must be at least 32 bytes`)])
+  })
+}

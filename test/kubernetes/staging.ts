@@ -7,7 +7,7 @@ import { parse } from 'yaml'
 
 /**
  * deploy/kubernetes, copied where the tests may write: the files a user makes before applying
- * (the jwt overlay's secret) are made there, random per run, never in the working tree, where a
+ * (the jwt overlay's secret, the cookie overlay's key) are made there, random per run, never in the working tree, where a
  * user's own would be. The repository's folder layout is kept, so fixtures that point into it
  * (../../../../deploy/kubernetes/...) render the same from the copy.
  */
@@ -24,7 +24,7 @@ export interface Staged { dir: string, overlay (name: string): string, madeSecre
 export function stage (secret: () => string = () => randomBytes(48).toString('base64')): Staged {
   const dir = mkdtempSync(join(tmpdir(), 'kubernetes-'))
   for (const path of [DEPLOY, 'test/kubernetes/fixtures']) {
-    cpSync(join(root, path), join(dir, path), { recursive: true, filter: (source) => !/\/overlays\/[^/]+\/jwt-secret$/.test(source) })
+    cpSync(join(root, path), join(dir, path), { recursive: true, filter: (source) => !/\/overlays\/[^/]+\/(jwt|cookie)-secret$/.test(source) })
   }
   const madeSecrets = new Map<string, string>()
   for (const name of overlayNames(dir)) {

@@ -76,3 +76,38 @@ t.test('servers given the file (JWT_SECRET_FILE) share the key: a token from one
   t.equal(answer.json().servedBy, 'two')
   t.equal(one.config.jwt.keys[0]?.secret, readFileSync(file, 'utf8').trim())
 })
+
+t.test('several files: one secret each, the JWT secret and the cookie key Compose\'s keygen makes', async (t) => {
+  const dir = tempDir(t)
+  const jwt = join(dir, 'jwt-secret')
+  const cookie = join(dir, 'cookie-secret')
+  const made = await makeSecret(t, jwt, cookie)
+  t.equal(made.code, 0)
+  t.match(made.output, `made a new secret in ${jwt}`)
+  t.match(made.output, `made a new secret in ${cookie}`)
+  const [a, b] = [readFileSync(jwt, 'utf8'), readFileSync(cookie, 'utf8')]
+  t.match(a, /^[A-Za-z0-9+/]{64}\n$/)
+  t.match(b, /^[A-Za-z0-9+/]{64}\n$/)
+  t.not(a, b, 'each file its own secret: one leaked key gives away nothing of the other')
+  t.equal(statSync(cookie).mode & 0o777, 0o600)
+
+  const again = await makeSecret(t, jwt, cookie)
+  t.match(again.output, /already holds a secret: kept[\s\S]*already holds a secret: kept/)
+  t.same([readFileSync(jwt, 'utf8'), readFileSync(cookie, 'utf8')], [a, b], 'both kept')
+
+  const partly = await makeSecret(t, join(dir, 'no-such-dir', 'jwt-secret'), join(dir, 'third'))
+  t.equal(partly.code, 1, 'a file it cannot write fails the run')
+  t.match(partly.output, /cannot write the secret to .*no-such-dir\/jwt-secret/)
+  t.match(readFileSync(join(dir, 'third'), 'utf8'), /^[A-Za-z0-9+/]{64}\n$/, 'after trying the others')
+})
+
+t.test('servers given the file (COOKIE_SECRET_FILE) share the cookie key: a value from one opens on the other', async (t) => {
+  const file = join(tempDir(t), 'cookie-secret')
+  await makeSecret(t, file)
+  const env = { AUTH_MODE: 'cookie', COOKIE_SECRET_FILE: file, COOKIE_SECRET: '', COOKIE_SECRETS: '' }
+  const one = await buildTestApp(t, { ...env, SERVER_ID: 'one' })
+  const two = await buildTestApp(t, { ...env, SERVER_ID: 'two' })
+  const answer = await feedsWithBearer(two, (await login(one)).token)
+  t.equal(answer.statusCode, 200)
+  t.equal(one.config.cookie.keys[0]?.secret, readFileSync(file, 'utf8').trim())
+})

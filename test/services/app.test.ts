@@ -6,13 +6,13 @@ import { loggerOptions } from '../../lib/logger.ts'
 import { buildApp } from '../../services/app.ts'
 import { SessionStoreUnavailableError } from '../../services/auth/authenticator.ts'
 import { loadServerConfig } from '../../services/config.ts'
-import { buildModeApp, login, type Mode } from '../helpers/service-app.ts'
+import { MODES, buildModeApp, login } from '../helpers/service-app.ts'
 import { startRedis } from '../helpers/redis-server.ts'
 
 const redis = await startRedis()
 t.teardown(async () => await redis.stop())
 
-for (const mode of ['memory', 'redis', 'jwt'] as Mode[]) {
+for (const mode of MODES) {
   t.test(`${mode} mode: x-served-by is on every response, whatever its status`, async (t) => {
     const app = await buildModeApp(t, mode, redis.url, { SERVER_ID: `every-${mode}` })
     const { token } = await login(app)

@@ -32,6 +32,7 @@ t.test('defaults: jwt mode on port 3000 named after the host, one-hour sessions'
     memory: { maxSessions: 1_000_000 },
     redis: { url: 'redis://127.0.0.1:6379', keyPrefix: 'session:', commandTimeoutMs: 500 },
     jwt: { keys: [{ kid: DEFAULT_KID, secret: SECRET_32 }], issuer: JWT_ISSUER, audience: JWT_AUDIENCE, clockToleranceSeconds: 5, revocation: 'off' },
+    cookie: { keys: [] },
     loginThrottle: { windowSeconds: 60, maxFailuresPerAccount: 5, maxFailuresPerAddress: 20, store: 'memory' },
     trustProxy: ['loopback', 'uniquelocal']
   })
@@ -69,9 +70,9 @@ t.test('values are read from the env object given, as numbers where numbers are 
 })
 
 t.test('a bad AUTH_MODE is refused, naming AUTH_MODE and the modes allowed', async (t) => {
-  for (const value of ['cookie', 'MEMORY', 'jwt ', 'session']) {
+  for (const value of ['cookies', 'MEMORY', 'jwt ', 'session']) {
     const err = refusal(t, { AUTH_MODE: value, JWT_SECRET: SECRET_32 })
-    t.match(err?.problems, [/^AUTH_MODE must be one of memory, redis, jwt/], `AUTH_MODE=${JSON.stringify(value)}`)
+    t.match(err?.problems, [/^AUTH_MODE must be one of memory, redis, jwt, cookie/], `AUTH_MODE=${JSON.stringify(value)}`)
     t.match(err?.message, 'AUTH_MODE')
   }
 })

@@ -6,7 +6,7 @@ import { connectStore } from '../../services/auth/redis-client.ts'
 import { addressKey, createMemoryThrottle, type LoginThrottle, type ThrottleLimits, type ThrottleVerdict } from '../../services/login-throttle.ts'
 import { createRedisThrottle } from '../../services/login-throttle-redis.ts'
 import { startRedis } from '../helpers/redis-server.ts'
-import { buildModeApp, metricValue, scrapeMetrics, sleep, type Mode } from '../helpers/service-app.ts'
+import { MODES, buildModeApp, metricValue, scrapeMetrics, sleep } from '../helpers/service-app.ts'
 
 const redis = await startRedis()
 t.teardown(async () => await redis.stop())
@@ -26,7 +26,7 @@ async function attempt (app: FastifyInstance, { username = 'alice', password = '
 // A window long enough that a slow machine's logins all land in it.
 const LIMITS = { LOGIN_MAX_FAILURES_PER_ACCOUNT: '3', LOGIN_MAX_FAILURES_PER_ADDRESS: '5', LOGIN_THROTTLE_WINDOW_SECONDS: '60' }
 
-for (const mode of ['memory', 'redis', 'jwt'] as Mode[]) {
+for (const mode of MODES) {
   t.test(`${mode} mode: per account, failed logins past the limit get a 429 with Retry-After, even with the right password`, async (t) => {
     const app = await buildModeApp(t, mode, redis.url, { ...LIMITS, REDIS_KEY_PREFIX: `throttle-${mode}-account:` })
     for (let i = 0; i < 3; i++) t.equal((await attempt(app, { from: `198.51.100.${i}` })).statusCode, 401, `failure ${i + 1}, each from another address`)

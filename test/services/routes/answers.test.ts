@@ -1,6 +1,6 @@
 import t from 'tap'
 import { FEEDS } from '../../../services/routes/feeds.ts'
-import { buildModeApp, login, type Mode } from '../../helpers/service-app.ts'
+import { MODES, buildModeApp, login } from '../../helpers/service-app.ts'
 import { startRedis } from '../../helpers/redis-server.ts'
 
 const redis = await startRedis()
@@ -11,7 +11,7 @@ t.teardown(async () => await redis.stop())
  * response schema are serialised from it (fast-json-stringify), which drops a field the schema
  * does not name without a word; these would then differ.
  */
-for (const mode of ['memory', 'redis', 'jwt'] as Mode[]) {
+for (const mode of MODES) {
   t.test(`${mode} mode: every answer's body is exactly what the contract shows`, async (t) => {
     const servedBy = `app-${mode}`
     const app = await buildModeApp(t, mode, redis.url, { LOGIN_MAX_FAILURES_PER_ACCOUNT: '1', REDIS_KEY_PREFIX: `answers-${mode}:` })

@@ -1,12 +1,10 @@
 import type { FastifyInstance, InjectOptions } from 'fastify'
 import t from 'tap'
-import { buildModeApp, feedsWithBearer, feedsWithCookie, login, metricValue, scrapeMetrics, type Mode } from '../../helpers/service-app.ts'
+import { MODES, buildModeApp, feedsWithBearer, feedsWithCookie, isStateless, login, metricValue, scrapeMetrics } from '../../helpers/service-app.ts'
 import { startRedis } from '../../helpers/redis-server.ts'
 
 const redis = await startRedis()
 t.teardown(async () => await redis.stop())
-
-const MODES: Mode[] = ['memory', 'redis', 'jwt']
 
 /** Everything a login form could send wrong, with the status class we insist on. */
 const BAD_LOGIN_BODIES: Array<{ name: string, request: Omit<InjectOptions, 'method' | 'url'>, status: number }> = [
@@ -143,8 +141,8 @@ for (const mode of MODES) {
       }
     })
 
-    if (mode === 'jwt') {
-      t.test('stateless trade-off: after logout the JWT STILL works until it expires; only the cookie is gone', async (t) => {
+    if (isStateless(mode)) {
+      t.test(`stateless trade-off: after logout the ${mode === 'jwt' ? 'JWT' : 'sealed value'} STILL works until it expires; only the cookie is gone`, async (t) => {
         const { token } = await login(app)
         const logout = await app.inject({ method: 'POST', url: '/logout', headers: { authorization: `Bearer ${token}` } })
         t.equal(logout.statusCode, 204)

@@ -1,12 +1,11 @@
 import t from 'tap'
-import { buildModeApp, feedsWithBearer, feedsWithCookie, login, metricValue, scrapeMetrics, type Mode } from '../../helpers/service-app.ts'
+import { MODES, buildModeApp, feedsWithBearer, feedsWithCookie, isStateless, login, metricValue, scrapeMetrics } from '../../helpers/service-app.ts'
 import { startRedis } from '../../helpers/redis-server.ts'
 
 const redis = await startRedis()
 t.teardown(async () => await redis.stop())
 
-const MODES: Mode[] = ['memory', 'redis', 'jwt']
-const SERVER_TIMING = /^auth;dur=\d+\.\d{3};desc="(memory|redis|jwt)"$/
+const SERVER_TIMING = /^auth;dur=\d+\.\d{3};desc="(memory|redis|jwt|cookie)"$/
 
 for (const mode of MODES) {
   t.test(`${mode} mode`, async (t) => {
@@ -114,7 +113,7 @@ for (const mode of MODES) {
       await feedsWithBearer(fresh, 'not-a-token')
       t.equal(await count({ outcome: 'unauthorized', reason: 'invalid_token' }), 2)
 
-      if (mode !== 'jwt') {
+      if (!isStateless(mode)) {
         await feedsWithBearer(fresh, 'A'.repeat(43))
         t.equal(await count({ outcome: 'unauthorized', reason: 'unknown_session' }), 1)
       }
@@ -122,7 +121,7 @@ for (const mode of MODES) {
 
       const text = await scrapeMetrics(fresh)
       // Only presented tokens are verified, hence timed: 3 accepted, 'not-a-token', and the unknown session.
-      t.equal(metricValue(text, 'auth_duration_seconds_count', { mode }), mode === 'jwt' ? 4 : 5, 'every verification is timed')
+      t.equal(metricValue(text, 'auth_duration_seconds_count', { mode }), isStateless(mode) ? 4 : 5, 'every verification is timed')
     })
   })
 }

@@ -5,9 +5,9 @@ import { startRedis } from '../../helpers/redis-server.ts'
 const redis = await startRedis()
 t.teardown(async () => await redis.stop())
 
-const STORE: Record<Mode, string> = { memory: 'none', redis: 'up', jwt: 'none' }
+const STORE: Record<Mode, string> = { memory: 'none', redis: 'up', jwt: 'none', cookie: 'none' }
 
-for (const mode of ['memory', 'redis', 'jwt'] as const) {
+for (const mode of ['memory', 'redis', 'jwt', 'cookie'] as const) {
   t.test(`${mode} mode`, async (t) => {
     const app = await buildModeApp(t, mode, redis.url)
 
