@@ -124,7 +124,7 @@ ${running.redis !== undefined ? `  redis      ${running.redis.url}   (private: r
 
   Try it:
     curl -s -c /tmp/jar -H 'content-type: application/json' -d '{"username":"alice","password":"wonderland"}' ${running.url}/login
-    for i in 1 2 3 4 5 6; do curl -s -b /tmp/jar ${running.url}/feeds; echo; done
+    for i in 1 2 3 4 5 6; do curl -s -b /tmp/jar -c /tmp/jar ${running.url}/feeds; echo; done
 
   Ctrl-C stops everything.
 
