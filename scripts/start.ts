@@ -107,6 +107,7 @@ running.balancer.onUnexpectedExit = (code, signal) => log('launcher', JSON.strin
 const lessons: Record<AuthMode, string> = {
   memory: 'each server keeps its own sessions: expect 2 of every 3 /feeds to be refused (unknown_session).',
   redis: 'every server reads sessions from Redis: every /feeds succeeds, at the cost of a round trip each.',
+  postgres: 'every server reads sessions from PostgreSQL: every /feeds succeeds, one UPDATE ... RETURNING each (a read that writes).',
   jwt: 'every server checks the token\'s signature with the shared secret: every /feeds succeeds, no shared state.'
 }
 const users = Object.entries(DEMO_USERS).map(([u, p]) => `${u} / ${p}`).join(', ')

@@ -21,6 +21,10 @@ export const ServerEnvSchema = Type.Object({
   REDIS_URL: Type.String({ pattern: '^rediss?://', default: 'redis://127.0.0.1:6379', description: 'must be a redis:// or rediss:// URL' }),
   REDIS_KEY_PREFIX: Type.String({ default: 'session:' }),
   REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 10000, default: 500, description: 'must be a whole number of milliseconds from 10 to 10000' }),
+  DATABASE_URL: Type.String({ pattern: '^postgres(ql)?://', default: 'postgres://postgres@127.0.0.1:5432/postgres', description: 'must be a postgres:// or postgresql:// URL' }),
+  // The whole of one store call: waiting for a pooled connection, then the query.
+  PG_QUERY_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 10000, default: 500, description: 'must be a whole number of milliseconds from 10 to 10000' }),
+  PG_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 100, default: 4, description: 'must be a whole number from 1 to 100' }),
   JWT_SECRET: Type.Optional(Type.String()),
   JWT_SECRETS: Type.Optional(Type.String()),
   // Read only when neither of the two above is set: Compose mounts the secret its keygen service made here.
@@ -49,10 +53,12 @@ export interface AppConfig {
   serverId: string
   /** Absolute lifetime of a session or token, from login. */
   sessionTtlSeconds: number
-  /** A session unused this long ends (memory and redis; a JWT has only its absolute exp). Never more than the TTL. */
+  /** A session unused this long ends (memory, redis and postgres; a JWT has only its absolute exp). Never more than the TTL. */
   sessionIdleSeconds: number
   memory: { maxSessions: number }
   redis: { url: string, keyPrefix: string, commandTimeoutMs: number }
+  /** postgres mode: the database, how long one store call may take in all, and how many connections each server keeps. */
+  postgres: { url: string, queryTimeoutMs: number, poolSize: number }
   jwt: {
     /**
      * Tokens are signed with keys[0]; every key listed is accepted until it is removed. A new key
@@ -107,6 +113,7 @@ export function loadServerConfig (env: Record<string, string | undefined>): Serv
     sessionIdleSeconds: Math.min(e.SESSION_IDLE_SECONDS, e.SESSION_TTL_SECONDS),
     memory: { maxSessions: e.MAX_MEMORY_SESSIONS },
     redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX, commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS },
+    postgres: { url: e.DATABASE_URL, queryTimeoutMs: e.PG_QUERY_TIMEOUT_MS, poolSize: e.PG_POOL_SIZE },
     jwt: { keys, issuer: JWT_ISSUER, audience: JWT_AUDIENCE, clockToleranceSeconds: e.JWT_CLOCK_TOLERANCE_SECONDS, revocation: e.JWT_REVOCATION },
     loginThrottle: {
       windowSeconds: e.LOGIN_THROTTLE_WINDOW_SECONDS,
