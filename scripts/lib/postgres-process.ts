@@ -32,8 +32,8 @@ export interface PostgresBinaries {
  *  3. /usr/lib/postgresql/<version>/bin, the newest: Debian and Ubuntu keep the server there, off
  *     the PATH.
  */
-export function findPostgresBinaries (env: NodeJS.ProcessEnv = process.env): PostgresBinaries {
-  const platform = `${process.platform}-${process.arch}`
+export function findPostgresBinaries (where: { env?: NodeJS.ProcessEnv, platform?: string, debian?: string } = {}): PostgresBinaries {
+  const { env = process.env, platform = `${process.platform}-${process.arch}`, debian = '/usr/lib/postgresql' } = where
   if (EMBEDDED_PLATFORMS.includes(platform)) {
     try {
       // The package exports only dist/index.js, which names ../native/bin/{initdb,postgres}.
@@ -45,7 +45,6 @@ export function findPostgresBinaries (env: NodeJS.ProcessEnv = process.env): Pos
   for (const dir of (env.PATH ?? '').split(delimiter).filter((d) => d !== '')) {
     if (existsSync(join(dir, 'postgres')) && existsSync(join(dir, 'initdb'))) return { initdb: join(dir, 'initdb'), postgres: join(dir, 'postgres'), source: dir }
   }
-  const debian = '/usr/lib/postgresql'
   if (existsSync(debian)) {
     const versions = readdirSync(debian).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a))
     for (const version of versions) {
