@@ -146,16 +146,22 @@ export async function createPostgresSessions ({ config, log, metrics, now }: Par
     let client: pg.PoolClient | undefined
     try {
       client = await pool.connect()
+      // The pool listens for errors on idle connections only. A connection that breaks under a
+      // statement fails the statement and also emits 'error', which with no listener would end
+      // the process (node-postgres: "you must handle errors on checked-out clients").
+      client.on('error', ignoreError)
       const statement: pg.QueryConfig & { query_timeout: number } = {
         ...(typeof sql === 'string' ? { text: sql } : sql),
         ...(values === undefined ? {} : { values }),
         query_timeout: Math.max(1, Math.ceil(deadline - performance.now()))
       }
       const result = await client.query(statement)
+      client.off('error', ignoreError)
       client.release()
       markUp()
       return result
     } catch (err) {
+      client?.off('error', ignoreError)
       client?.release(err as Error)
       if ((err as { code?: unknown }).code === '42P01') log.warn('the sessions table is gone: creating it again')
       markDown(err)
@@ -225,6 +231,9 @@ export async function createPostgresSessions ({ config, log, metrics, now }: Par
   schedulePrune()
   return store
 }
+
+/** The statement's own failure says it all: this only keeps the event from ending the process. */
+function ignoreError (): void {}
 
 function safeUrl (url: string): string {
   try {

@@ -1,4 +1,5 @@
 import Fastify from 'fastify'
+import pg from 'pg'
 import { pino } from 'pino'
 import t, { type Test } from 'tap'
 import { createPostgresSessions, PRUNE_BATCH_ROWS, PRUNE_INTERVAL_MS, type PostgresStore } from '../../../../services/auth/stores/postgres.ts'
@@ -236,6 +237,26 @@ t.test('PostgreSQL frozen (SIGSTOP): every request is a 503 within PG_QUERY_TIME
   t.ok(await eventually(async () => (await feedsWithBearer(app, token)).statusCode === 200, 5000), 'thawed: answers again')
   const after = await Promise.all(Array.from({ length: 20 }, async () => await feedsWithBearer(app, token)))
   t.same(after.map((a) => a.statusCode), Array(20).fill(200), 'twenty at once succeed: no connection was left stuck')
+})
+
+t.test('the connection cut under a request\'s statement (its backend killed): that request is a 503, the server lives on', async (t) => {
+  // A server of its own: killing a backend makes PostgreSQL restart every other one.
+  const { own, app, token } = await loadedServer(t, { PG_QUERY_TIMEOUT_MS: '3000' })
+  // Another session holds the row, so the request's UPDATE waits on it, connected and busy.
+  const holder = new pg.Client({ connectionString: own.url })
+  holder.on('error', () => {})
+  await holder.connect()
+  t.teardown(async () => { await holder.end().catch(() => {}) })
+  await holder.query('BEGIN')
+  await holder.query('SELECT 1 FROM sessions WHERE id = $1 FOR UPDATE', [token])
+  const waiting = feedsWithBearer(app, token)
+  const blocked = async (): Promise<Array<Record<string, unknown>>> => await own.sql("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+  t.ok(await eventually(async () => (await blocked()).length === 1, 2000), 'the request waits on the row')
+  // No goodbye from the server: the socket just closes under the statement in flight.
+  process.kill(Number((await blocked())[0]?.pid), 'SIGKILL')
+  const answer = await waiting
+  t.equal(answer.statusCode, 503, 'a 503, not a crash: a connection in use has an error listener too')
+  t.ok(await eventually(async () => (await feedsWithBearer(app, token)).statusCode === 200, 10_000), 'and once PostgreSQL has recovered, the session works again')
 })
 
 t.test('a DATABASE_URL nobody listens on: 503 at once (connection refused), never a hang', async (t) => {
