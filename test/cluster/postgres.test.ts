@@ -1,5 +1,6 @@
 import t from 'tap'
 import { call, eventually, feeds, feedsTimes, login, tally, withCluster } from '../helpers/cluster.ts'
+import { metricValue } from '../helpers/service-app.ts'
 
 /** The token with one character changed: still a well-formed id, of no session. */
 const tampered = (token: string): string => `${token[0] === 'A' ? 'B' : 'A'}${token.slice(1)}`
@@ -47,4 +48,24 @@ t.test('postgres mode: PostgreSQL restarted, the sessions are kept; killed, a 50
   await postgres.start()
   t.ok(await eventually(async () => (await feedsTimes(cluster.url, token, 3)).every((a) => a.status === 200), 10_000, 100),
     'after PostgreSQL returns, the same session works on every server again: it was on disk')
+})
+
+t.test('postgres mode under load: one statement per request, by the servers\' own count', async (t) => {
+  const cluster = await withCluster(t, { mode: 'postgres', servers: 3 })
+  const tokens = await Promise.all([0, 1, 2, 3].map(async () => (await login(cluster.url)).token))
+  const counts = async (): Promise<{ ok: number, update: number, other: number }> => {
+    const texts = await Promise.all(cluster.servers.map(async (s) => await (await fetch(`${s.url}/metrics`)).text()))
+    const sum = (name: string, labels: Record<string, string>): number => texts.reduce((n, text) => n + metricValue(text, name, labels), 0)
+    return { ok: sum('auth_outcomes_total', { outcome: 'ok' }), update: sum('session_store_commands_total', { command: 'update' }), other: sum('session_store_commands_total', { command: 'insert' }) + sum('session_store_commands_total', { command: 'delete' }) }
+  }
+  const before = await counts()
+  // 16 in flight at a time, 320 in all.
+  for (let round = 0; round < 20; round++) {
+    const answers = await Promise.all(Array.from({ length: 16 }, async (_, i) => await feeds(cluster.url, tokens[i % tokens.length] ?? '')))
+    if (answers.some((a) => a.status !== 200)) t.fail(`round ${round}: ${answers.map((a) => a.status).join(' ')}`)
+  }
+  const after = await counts()
+  t.equal(after.ok - before.ok, 320, '320 authenticated requests')
+  t.equal(after.update - before.update, 320, 'and 320 UPDATEs: one round trip each, the lookup and the renewal together')
+  t.equal(after.other - before.other, 0, 'nothing else')
 })
