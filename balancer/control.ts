@@ -7,9 +7,9 @@
  */
 
 export interface ControlTarget {
-  /** `app-1`..., or `redis`. */
+  /** `app-1`..., `redis` or `postgres`. */
   id: string
-  kind: 'server' | 'redis'
+  kind: 'server' | 'redis' | 'postgres'
   running: boolean
   url: string
 }

@@ -11,7 +11,7 @@ import type { EventHub } from './events.ts'
  *
  *   GET  /_balancer/            the page (also /_balancer/dashboard)
  *   GET  /_balancer/events      Server-Sent Events: hello, requests, upstream, cluster
- *   POST /_balancer/control     {"action":"stop"|"start","target":"app-2"|"redis"}
+ *   POST /_balancer/control     {"action":"stop"|"start","target":"app-2"|"redis"|"postgres"}
  */
 export interface Dashboard {
   /** Answers the request if the path is the dashboard's; false otherwise. */
@@ -129,7 +129,7 @@ export function createDashboard (options: DashboardOptions): Dashboard {
       }
       const { action, target } = parsed ?? {}
       if ((action !== 'stop' && action !== 'start') || typeof target !== 'string' || !/^[\w.-]{1,64}$/.test(target)) {
-        reply(req, res, 400, { error: 'bad_request', message: 'expected {"action":"stop"|"start","target":"<server id or redis>"}' })
+        reply(req, res, 400, { error: 'bad_request', message: 'expected {"action":"stop"|"start","target":"<server id, redis or postgres>"}' })
         return
       }
       logger.info({ action, target }, 'dashboard control')

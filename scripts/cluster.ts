@@ -5,6 +5,7 @@ import type { AuthMode } from '../services/auth/authenticator.ts'
 import { answerControlRequests } from './lib/cluster-control.ts'
 import { ManagedProcess, isAddressInUse, type LogSink } from './lib/managed-process.ts'
 import { checkPort, portRefusal } from './lib/ports.ts'
+import { PostgresMissingError, startPostgresProcess, type PostgresProcess } from './lib/postgres-process.ts'
 import { httpOk } from './lib/probes.ts'
 import { startRedisProcess, type RedisProcess } from './lib/redis-process.ts'
 
@@ -19,6 +20,8 @@ export interface ClusterOptions {
   port?: number
   /** Use this Redis wherever the servers need one instead of starting a private redis-server. */
   redisUrl?: string
+  /** postgres mode: use this database (DATABASE_URL) instead of starting a private PostgreSQL. */
+  databaseUrl?: string
   /** Shared by every server in jwt mode; default a fresh random one per cluster. */
   jwtSecret?: string
   /** jwt mode: JWT_SECRETS (kid:secret,... newest first) instead of one JWT_SECRET. */
@@ -70,6 +73,10 @@ export interface Cluster {
   readonly redis: RedisProcess | undefined
   /** The Redis the servers use: for sessions in redis mode, revoked tokens, or login attempts. */
   readonly redisUrl: string | undefined
+  /** The private PostgreSQL, when this cluster started one (postgres mode without databaseUrl). */
+  readonly postgres: PostgresProcess | undefined
+  /** The database the servers keep sessions in, in postgres mode. */
+  readonly databaseUrl: string | undefined
   readonly jwtSecret: string | undefined
   /** cookie mode's COOKIE_SECRET, when it has one. */
   readonly cookieSecret: string | undefined
@@ -77,13 +84,13 @@ export interface Cluster {
   stop (): Promise<void>
 }
 
-/** Raised for what the user can fix: a port taken or needing privileges, a missing redis-server. */
+/** Raised for what the user can fix: a port taken or needing privileges, a missing redis-server or PostgreSQL. */
 export class LaunchError extends Error {
   override name = 'LaunchError'
 }
 
 /**
- * Starts a whole cluster as separate processes: a private redis-server when
+ * Starts a whole cluster as separate processes: a private redis-server or PostgreSQL when
  * needed, N app servers, and the balancer in front; resolves once every one
  * answers. On any failure it stops what it started and throws.
  */
@@ -91,7 +98,8 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
   const { mode, servers: count = 3, port = 0, logLevel = 'info', strategy = 'round-robin', onLog = () => {}, ownProcessGroups: ownProcessGroup = false } = options
   const started: ManagedProcess[] = []
   const stopAll = async (): Promise<void> => {
-    await Promise.all(started.splice(0).reverse().map(async (p) => await p.stop()))
+    // A private PostgreSQL is removed with its data directory.
+    await Promise.all(started.splice(0).reverse().map(async (p) => { await ('remove' in p ? (p as PostgresProcess).remove() : p.stop()) }))
   }
 
   try {
@@ -108,6 +116,17 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
       redis = await startRedisProcess(onLog, { ownProcessGroup })
       started.push(redis)
       redisUrl = redis.url
+    }
+    let postgres: PostgresProcess | undefined
+    let databaseUrl = mode === 'postgres' ? options.databaseUrl : undefined
+    if (mode === 'postgres' && databaseUrl === undefined) {
+      try {
+        postgres = await startPostgresProcess(onLog)
+      } catch (err) {
+        throw err instanceof PostgresMissingError ? new LaunchError(err.message) : err
+      }
+      started.push(postgres)
+      databaseUrl = postgres.url
     }
 
     const jwtSecrets = mode === 'jwt' ? options.jwtSecrets : undefined
@@ -127,6 +146,7 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
         LOG_LEVEL: logLevel,
         ...(options.sessionTtlSeconds !== undefined ? { SESSION_TTL_SECONDS: String(options.sessionTtlSeconds) } : {}),
         ...(redisUrl !== undefined ? { REDIS_URL: redisUrl } : {}),
+        ...(databaseUrl !== undefined ? { DATABASE_URL: databaseUrl } : {}),
         ...(jwtSecret !== undefined ? { JWT_SECRET: jwtSecret } : {}),
         ...(jwtSecrets !== undefined ? { JWT_SECRETS: jwtSecrets } : {}),
         ...(cookieSecret !== undefined ? { COOKIE_SECRET: cookieSecret } : {}),
@@ -181,7 +201,7 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
       ipc: true,
       ownProcessGroup
     }, onLog)
-    answerControlRequests(balancer, { mode, servers, redis }, onLog)
+    answerControlRequests(balancer, { mode, servers, redis, postgres }, onLog)
     started.push(balancer)
     try {
       await balancer.start()
@@ -201,16 +221,20 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
       balancer,
       redis,
       redisUrl,
+      postgres,
+      databaseUrl,
       jwtSecret,
       cookieSecret,
       async stop () {
         // Whatever exits from here on was asked to: a server that closes on a signal of its own
         // while the balancer drains is not news (ManagedProcess.onUnexpectedExit).
-        for (const p of [balancer, ...servers, ...(redis === undefined ? [] : [redis])]) p.expectExit()
+        for (const p of [balancer, ...servers, ...(redis === undefined ? [] : [redis]), ...(postgres === undefined ? [] : [postgres])]) p.expectExit()
         // The balancer first, so no request lands on a server that is going away.
         await balancer.stop()
         await Promise.all(servers.map(async (s) => await s.stop()))
         await redis?.stop()
+        // Its data directory too: a private PostgreSQL is thrown away with its cluster.
+        await postgres?.remove()
       }
     }
   } catch (err) {

@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs'
 import { clientAborts, upstreamResets } from './faults/balancer-churn.ts'
 import { sigtermDrain } from './faults/drain.ts'
 import { killServer } from './faults/kill-server.ts'
+import { postgresOutage } from './faults/postgres-outage.ts'
 import { redisOutage } from './faults/redis-outage.ts'
 import { parseCommandLine } from './lib/cli.ts'
 import type { FaultResult } from './faults/support.ts'
@@ -11,7 +12,7 @@ const USAGE = `Usage: npm run faults -- [--only TEXT] [--json FILE]
 Breaks the cluster in each way below, under load, on this machine (127.0.0.1 only), and prints
 per fault and mode: requests sent, requests failed, time to detect, time to recover, and
 whether each bound the project promises held. Exits 1 if one did not.
-  --only TEXT  run only the faults whose name or mode contains TEXT (e.g. --only redis)
+  --only TEXT  run only the faults whose name or mode contains TEXT (e.g. --only redis, --only postgres)
   --json FILE  also write the results as JSON`
 
 const FAULTS: Array<{ name: string, run: () => Promise<FaultResult> }> = [
@@ -21,6 +22,8 @@ const FAULTS: Array<{ name: string, run: () => Promise<FaultResult> }> = [
   { name: 'redis killed: redis', run: async () => await redisOutage({ mode: 'redis', how: 'kill' }) },
   { name: 'redis frozen: redis', run: async () => await redisOutage({ mode: 'redis', how: 'freeze' }) },
   { name: 'redis killed: jwt+revocation', run: async () => await redisOutage({ mode: 'jwt', how: 'kill' }) },
+  { name: 'postgres killed: postgres', run: async () => await postgresOutage({ how: 'kill' }) },
+  { name: 'postgres frozen: postgres', run: async () => await postgresOutage({ how: 'freeze' }) },
   { name: 'client aborts: balancer', run: async () => await clientAborts({ aborts: 2000 }) },
   { name: 'upstream resets: balancer', run: async () => await upstreamResets({ resets: 2000 }) },
   { name: 'sigterm: server', run: async () => await sigtermDrain({ target: 'server' }) },

@@ -6,12 +6,13 @@ import { LaunchError, startCluster } from './cluster.ts'
 import { parseCommandLine, wholeNumber } from './lib/cli.ts'
 import { formatLogLine } from './lib/log-format.ts'
 
-const USAGE = `Usage: npm start -- [--mode memory|redis|jwt|cookie] [--servers N] [--port P] [--strategy round-robin|sticky] [--log-level LEVEL]
+const USAGE = `Usage: npm start -- [--mode ${AUTH_MODES.join('|')}] [--servers N] [--port P] [--strategy round-robin|sticky] [--log-level LEVEL]
 
 Starts N app servers as separate processes, the balancer in front of them on port P,
-and a private redis-server when the servers need Redis and REDIS_URL is unset (redis mode,
-JWT_REVOCATION=redis, LOGIN_THROTTLE_STORE=redis).
-  --mode       memory, redis, jwt or cookie (default jwt; or AUTH_MODE)
+a private redis-server when the servers need Redis and REDIS_URL is unset (redis mode,
+JWT_REVOCATION=redis, LOGIN_THROTTLE_STORE=redis), and a private PostgreSQL in postgres
+mode when DATABASE_URL is unset (its data directory is deleted at exit).
+  --mode       ${AUTH_MODES.join(', ')} (default jwt; or AUTH_MODE)
   --servers    how many app servers, 1 to 32 (default 3)
   --port       the balancer's port (default 8080)
   --strategy   round-robin (default), or sticky: a cookie pins each client to one server
@@ -43,7 +44,7 @@ if (!logLevels.includes(logLevel)) fail(`${args['log-level'] === undefined ? 'LO
 function passedThrough (): Record<string, string> {
   const names = ['SESSION_IDLE_SECONDS', 'JWT_CLOCK_TOLERANCE_SECONDS', 'LOGIN_THROTTLE_WINDOW_SECONDS',
     'LOGIN_MAX_FAILURES_PER_ACCOUNT', 'LOGIN_MAX_FAILURES_PER_ADDRESS', 'TRUST_PROXY', 'REDIS_COMMAND_TIMEOUT_MS',
-    'REDIS_KEY_PREFIX', 'MAX_MEMORY_SESSIONS', 'LOGIN_THROTTLE_STORE']
+    'REDIS_KEY_PREFIX', 'MAX_MEMORY_SESSIONS', 'LOGIN_THROTTLE_STORE', 'PG_QUERY_TIMEOUT_MS', 'PG_POOL_SIZE']
   const env: Record<string, string> = {}
   for (const name of names) {
     const value = process.env[name]
@@ -79,6 +80,7 @@ try {
     port,
     strategy,
     redisUrl: process.env.REDIS_URL,
+    ...(process.env.DATABASE_URL !== undefined && process.env.DATABASE_URL !== '' ? { databaseUrl: process.env.DATABASE_URL } : {}),
     logLevel,
     ...(process.env.SESSION_TTL_SECONDS !== undefined ? { sessionTtlSeconds: Number(process.env.SESSION_TTL_SECONDS) } : {}),
     ...(process.env.JWT_SECRET !== undefined ? { jwtSecret: process.env.JWT_SECRET } : {}),
@@ -109,6 +111,7 @@ running.balancer.onUnexpectedExit = (code, signal) => log('launcher', JSON.strin
 const lessons: Record<AuthMode, string> = {
   memory: 'each server keeps its own sessions: expect 2 of every 3 /feeds to be refused (unknown_session).',
   redis: 'every server reads sessions from Redis: every /feeds succeeds, at the cost of a round trip each.',
+  postgres: 'every server reads sessions from PostgreSQL: every /feeds succeeds, one UPDATE ... RETURNING each (a read that writes).',
   jwt: 'every server checks the token\'s signature with the shared secret: every /feeds succeeds, no shared state.',
   cookie: 'the whole session is in the cookie, encrypted with a key every server holds: every /feeds succeeds, no shared state, nothing readable.'
 }
@@ -119,7 +122,7 @@ process.stdout.write(`
   dashboard  ${running.url}/_balancer/   (open it in a browser: live traffic, buttons, the JWT decoded)
   balancer   ${running.url}   (upstreams: ${running.url}/_balancer/stats)
 ${running.servers.map((s) => `  ${s.id.padEnd(9)}  ${s.url}`).join('\n')}
-${running.redis !== undefined ? `  redis      ${running.redis.url}   (private: removed on exit)\n` : running.redisUrl !== undefined ? `  redis      ${running.redisUrl}\n` : ''}
+${running.redis !== undefined ? `  redis      ${running.redis.url}   (private: removed on exit)\n` : running.redisUrl !== undefined ? `  redis      ${running.redisUrl}\n` : ''}${running.postgres !== undefined ? `  postgres   ${running.postgres.url}   (private, from ${running.postgres.binaries.source}; removed on exit with its data in ${running.postgres.dataDir})\n` : running.databaseUrl !== undefined ? `  postgres   ${redactPassword(running.databaseUrl)}\n` : ''}
   Demo users: ${users}
 
   Try it:
@@ -130,11 +133,23 @@ ${running.redis !== undefined ? `  redis      ${running.redis.url}   (private: r
 
 `)
 
+/** A DATABASE_URL as it may be shown: without its password. */
+function redactPassword (url: string): string {
+  try {
+    const u = new URL(url)
+    if (u.password !== '') u.password = '***'
+    return u.toString()
+  } catch {
+    return '(DATABASE_URL)'
+  }
+}
+
 let stopping = false
 async function shutdown (signal: string): Promise<void> {
   if (stopping) return
   stopping = true
-  process.stdout.write(`\n${signal}: stopping the balancer, the servers${running.redis !== undefined ? ' and redis' : ''}...\n`)
+  const stores = [running.redis !== undefined ? 'redis' : '', running.postgres !== undefined ? 'postgres' : ''].filter((s) => s !== '')
+  process.stdout.write(`\n${signal}: stopping the balancer, the servers${stores.map((s) => ` and ${s}`).join('')}...\n`)
   await running.stop()
   process.stdout.write('All stopped.\n')
   process.exit(0)

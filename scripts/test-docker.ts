@@ -10,7 +10,7 @@ import { ServerEnvSchema } from '../services/config.ts'
 import { PUBLISHED_JWT_SECRETS } from '../services/published-secrets.ts'
 import { freePort, isPortFree } from './lib/ports.ts'
 
-const USAGE = `Usage: npm run test:docker -- [--modes jwt,memory,redis] [--keep]
+const USAGE = `Usage: npm run test:docker -- [--modes jwt,memory,redis,postgres] [--keep]
 
 The Docker smoke test: builds the image, brings the compose stack up with the host-network
 override (docker/compose.host-network.yml) and .env.example as it is, logs in through the
@@ -20,18 +20,18 @@ refused, tries UPSTREAMS_DNS in a container, the nginx and bench profiles and a 
 and always tears the stack down.
 
 Without a Docker engine or Compose it is SKIPPED (exit code 77), never passed. It never pulls:
-missing base images (node:24-slim, redis:7, nginx:1.28) are built as STAND-INS from Debian
+missing base images (node:24-slim, redis:7, postgres:18, nginx:1.28) are built as STAND-INS from Debian
 packages by scripts/docker/standin-images.sh when run as root with debootstrap, and it says so.
-  --modes LIST   which modes, in order (default jwt,memory,redis)
+  --modes LIST   which modes, in order (default jwt,memory,redis,postgres)
   --keep         leave the stack running at the end (tear down with the printed command)`
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const PROJECT = 'auth-cluster-smoke'
 const IMAGE = 'auth-cluster:latest'
-const BASE_IMAGES = ['node:24-slim', 'redis:7', 'nginx:1.28']
+const BASE_IMAGES = ['node:24-slim', 'redis:7', 'postgres:18', 'nginx:1.28']
 const STANDIN_LABEL = 'auth-cluster.standin'
 // The fixed ports of docker/compose.host-network.yml; the balancer's is chosen here.
-const FIXED_PORTS = { redis: 6380, 'app-1': 3001, 'app-2': 3002, 'app-3': 3003, nginx: 8081 }
+const FIXED_PORTS = { redis: 6380, postgres: 5433, 'app-1': 3001, 'app-2': 3002, 'app-3': 3003, nginx: 8081 }
 const SERVERS = ['app-1', 'app-2', 'app-3']
 // docker-compose.yml's volume for the JWT secret, as Compose names it in this project.
 const SECRET_VOLUME = `${PROJECT}_jwt-secret`
@@ -427,7 +427,7 @@ async function checkImage (): Promise<void> {
 // ---- main ---------------------------------------------------------------------------------
 
 async function main (): Promise<number> {
-  const { values } = parseArgs({ options: { modes: { type: 'string', default: 'jwt,memory,redis' }, keep: { type: 'boolean', default: false }, help: { type: 'boolean', default: false } } })
+  const { values } = parseArgs({ options: { modes: { type: 'string', default: 'jwt,memory,redis,postgres' }, keep: { type: 'boolean', default: false }, help: { type: 'boolean', default: false } } })
   if (values.help) {
     log(USAGE)
     return 0

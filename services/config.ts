@@ -21,6 +21,12 @@ export const ServerEnvSchema = Type.Object({
   REDIS_URL: Type.String({ pattern: '^rediss?://', default: 'redis://127.0.0.1:6379', description: 'must be a redis:// or rediss:// URL' }),
   REDIS_KEY_PREFIX: Type.String({ default: 'session:' }),
   REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 10000, default: 500, description: 'must be a whole number of milliseconds from 10 to 10000' }),
+  DATABASE_URL: Type.String({ pattern: '^postgres(ql)?://', default: 'postgres://postgres@127.0.0.1:5432/postgres', description: 'must be a postgres:// or postgresql:// URL' }),
+  // Read only in postgres mode, and only when DATABASE_URL holds no password: a mounted Secret, kept out of the environment.
+  DATABASE_PASSWORD_FILE: Type.Optional(Type.String()),
+  // The whole of one store call: waiting for a pooled connection, then the query.
+  PG_QUERY_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 10000, default: 500, description: 'must be a whole number of milliseconds from 10 to 10000' }),
+  PG_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 100, default: 4, description: 'must be a whole number from 1 to 100' }),
   JWT_SECRET: Type.Optional(Type.String()),
   JWT_SECRETS: Type.Optional(Type.String()),
   // Read only when neither of the two above is set: Compose mounts the secret its keygen service made here.
@@ -57,10 +63,12 @@ export interface AppConfig {
   serverId: string
   /** Absolute lifetime of a session or token, from login. */
   sessionTtlSeconds: number
-  /** A session unused this long ends (memory and redis; a JWT has only its absolute exp). Never more than the TTL. */
+  /** A session unused this long ends (memory, redis and postgres; a JWT has only its absolute exp). Never more than the TTL. */
   sessionIdleSeconds: number
   memory: { maxSessions: number }
   redis: { url: string, keyPrefix: string, commandTimeoutMs: number }
+  /** postgres mode: the database, how long one store call may take in all, and how many connections each server keeps. */
+  postgres: { url: string, queryTimeoutMs: number, poolSize: number }
   jwt: {
     /**
      * Tokens are signed with keys[0]; every key listed is accepted until it is removed. A new key
@@ -109,6 +117,7 @@ export function loadServerConfig (env: Record<string, string | undefined>): Serv
   const keys = e.AUTH_MODE === 'jwt' ? parseKeys(JWT_KEY_VARIABLES, e.JWT_SECRET, e.JWT_SECRETS, e.JWT_SECRET_FILE, problems) : []
   const cookieKeys = e.AUTH_MODE === 'cookie' ? parseKeys(COOKIE_KEY_VARIABLES, e.COOKIE_SECRET, e.COOKIE_SECRETS, e.COOKIE_SECRET_FILE, problems) : []
   const trustProxy = parseTrustProxy(e.TRUST_PROXY, problems)
+  const databaseUrl = e.AUTH_MODE === 'postgres' ? withPasswordFrom(e.DATABASE_URL, e.DATABASE_PASSWORD_FILE, problems) : e.DATABASE_URL
   if (problems.length > 0) throw new ConfigError(problems)
   const usesRedis = e.AUTH_MODE === 'redis' || (e.AUTH_MODE === 'jwt' && e.JWT_REVOCATION === 'redis')
   return {
@@ -121,6 +130,7 @@ export function loadServerConfig (env: Record<string, string | undefined>): Serv
     sessionIdleSeconds: Math.min(e.SESSION_IDLE_SECONDS, e.SESSION_TTL_SECONDS),
     memory: { maxSessions: e.MAX_MEMORY_SESSIONS },
     redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX, commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS },
+    postgres: { url: databaseUrl, queryTimeoutMs: e.PG_QUERY_TIMEOUT_MS, poolSize: e.PG_POOL_SIZE },
     jwt: { keys, issuer: JWT_ISSUER, audience: JWT_AUDIENCE, clockToleranceSeconds: e.JWT_CLOCK_TOLERANCE_SECONDS, revocation: e.JWT_REVOCATION },
     cookie: { keys: cookieKeys },
     loginThrottle: {
@@ -220,6 +230,38 @@ function keyFromFile (names: KeyVariables, path: string, problems: string[]): Se
     return []
   }
   return [{ kid: DEFAULT_KID, secret }]
+}
+
+/**
+ * DATABASE_URL with the password DATABASE_PASSWORD_FILE holds (its first line), when that is
+ * set: a file, like JWT_SECRET_FILE, so the password is not in the process's environment.
+ */
+function withPasswordFrom (url: string, file: string | undefined, problems: string[]): string {
+  if (file === undefined) return url
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    problems.push('DATABASE_URL is not a URL (postgres://user@host:5432/database)')
+    return url
+  }
+  if (parsed.password !== '') {
+    problems.push('DATABASE_URL holds a password and DATABASE_PASSWORD_FILE is set too: set only one')
+    return url
+  }
+  let password: string
+  try {
+    password = readFileSync(file, 'utf8').split('\n')[0]?.trim() ?? ''
+  } catch (err) {
+    problems.push(`DATABASE_PASSWORD_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'}); set it to a readable file holding the database password, or leave it unset`)
+    return url
+  }
+  if (password === '') {
+    problems.push(`DATABASE_PASSWORD_FILE: ${file} is empty; write the database password into it, or leave it unset`)
+    return url
+  }
+  parsed.password = encodeURIComponent(password)
+  return parsed.toString()
 }
 
 /** TRUST_PROXY: comma-separated IP addresses, CIDR ranges, or loopback / linklocal / uniquelocal. */

@@ -32,7 +32,7 @@ export function createMetrics (serverId: string, mode: string) {
     }),
     sessionStoreCommands: new Counter({
       name: 'session_store_commands_total',
-      help: 'Commands sent to the session store (Redis), by command: divided by requests, the store round trips each request costs',
+      help: 'Commands sent to the session store, by command (Redis: getex, set, del, exists; PostgreSQL: update, insert, delete): divided by requests, the store round trips each request costs',
       labelNames: ['command'] as const,
       registers: [registry]
     })

@@ -26,7 +26,7 @@ async function control (action, target, onDone) {
     const body = await res.json()
     if (res.ok) {
       state.cluster = body.cluster
-      note.textContent = `${target} ${action === 'stop' ? 'stopped' : 'started'}.` + (action === 'stop' && target !== 'redis' ? ' The balancer routes around it once it notices.' : '')
+      note.textContent = `${target} ${action === 'stop' ? 'stopped' : 'started'}.` + (action === 'stop' && target !== 'redis' && target !== 'postgres' ? ' The balancer routes around it once it notices.' : '')
     } else {
       note.textContent = `Could not ${action} ${target}: ${body.message ?? body.error}`
     }

@@ -55,10 +55,15 @@ export function renderCredential () {
     tokenLine.append(h('span', { class: 't-payload', text: cred.token }))
     const where = cred.mode === 'redis'
       ? 'in Redis, which every server asks on every request'
-      : `only in ${cred.issuedBy}’s memory: no other server has heard of it`
+      : cred.mode === 'postgres'
+        ? 'in a PostgreSQL table, which every server asks on every request'
+        : `only in ${cred.issuedBy}’s memory: no other server has heard of it`
     add('Session id', h('p', { class: 'note', text: `A random 256-bit reference. It says nothing by itself: the session it names lives ${where}.` }))
     if (cred.altered) parts.append(h('p', { class: 'note', text: `You changed ${cred.altered.what}: no server has a session by that name.` }))
-    if (cred.loggedOut && !cred.altered) parts.append(h('p', { class: 'note', text: 'You logged out: only the server that took the logout deleted its copy. Fetch and see.' }))
+    if (cred.loggedOut && !cred.altered) {
+      const shared = cred.mode === 'redis' || cred.mode === 'postgres'
+      parts.append(h('p', { class: 'note', text: shared ? 'You logged out: the session was deleted from the store every server reads. Fetch and see.' : 'You logged out: only the server that took the logout deleted its copy. Fetch and see.' }))
+    }
   }
 }
 

@@ -10,6 +10,7 @@ import { state } from './state.js'
 const LESSONS = {
   memory: 'memory mode: each server keeps its sessions in its own memory. Only the server you logged in on knows you; the others refuse you (red).',
   redis: 'redis mode: every server reads the session from Redis: one network round trip per request. Stop Redis, and everyone is locked out (503).',
+  postgres: 'postgres mode: every server reads the session from a PostgreSQL table: one UPDATE … RETURNING per request, which renews the idle timeout (a read that writes). Stop PostgreSQL, and everyone is locked out (503).',
   jwt: 'jwt mode: every server checks the token’s signature with the same JWT_SECRET. No lookup, no shared state, and no way to take a token back before it expires.',
   sticky: 'sticky balancer: a cookie pins each client to one server, so memory sessions work… until that server goes away, and its users are logged out. The load follows the pins, not the servers.',
   jwtRevocation: 'jwt mode with a revocation list (JWT_REVOCATION=redis): logout works everywhere, because every server asks Redis on every request. State again: stop Redis, and no token can be checked (503).'
@@ -87,6 +88,7 @@ function whereText (view) {
   const mode = view.mode ?? state.mode
   if (mode === 'memory') return 'sessions: its own memory'
   if (mode === 'redis') return view.store === 'down' ? 'sessions: Redis (unreachable!)' : 'sessions: in Redis'
+  if (mode === 'postgres') return view.store === 'down' ? 'sessions: PostgreSQL (unreachable!)' : 'sessions: in PostgreSQL'
   if (mode === 'jwt') return view.store === 'down' ? 'revocation list unreachable!' : revocationList() ? 'signatures + revocation list' : 'checks signatures'
   return view.url
 }
@@ -121,23 +123,29 @@ export function revocationList () {
   return [...state.upstreams.values()].some((v) => v.store === 'up' || v.store === 'down')
 }
 
+/** Whether every server asks one store on every request: redis and postgres modes, jwt with a revocation list. */
+function sharedStore () {
+  return state.mode === 'redis' || state.mode === 'postgres' || revocationList()
+}
+
 function updateStore () {
   const mode = state.mode
   const box = $('store')
-  const redisTarget = state.cluster?.targets.find((t) => t.kind === 'redis')
+  // The launcher's private store process, when it started one: postgres in postgres mode, else redis.
+  const storeTarget = state.cluster?.targets.find((t) => t.kind === (mode === 'postgres' ? 'postgres' : 'redis'))
   box.classList.remove('store-none', 'store-up', 'store-down')
   $('store-actions').replaceChildren()
-  if (mode === 'redis' || revocationList()) {
+  if (sharedStore()) {
     const views = [...state.upstreams.values()]
     const down = views.filter((v) => v.store === 'down').length
-    const stopped = redisTarget !== undefined && !redisTarget.running
-    const what = mode === 'redis' ? 'a session' : 'the revocation list'
-    $('store-title').textContent = mode === 'redis' ? 'Redis' : 'Redis: revoked tokens'
+    const stopped = storeTarget !== undefined && !storeTarget.running
+    const what = mode === 'jwt' ? 'the revocation list' : 'a session'
+    $('store-title').textContent = mode === 'postgres' ? 'PostgreSQL' : mode === 'redis' ? 'Redis' : 'Redis: revoked tokens'
     $('store-note').textContent = stopped
       ? `stopped: no server can read ${what}`
-      : down > 0 ? `${down} of ${views.length} servers cannot reach it` : mode === 'redis' ? 'every server reads every session here' : 'JWT_REVOCATION=redis: every server checks it on every request'
+      : down > 0 ? `${down} of ${views.length} servers cannot reach it` : mode === 'jwt' ? 'JWT_REVOCATION=redis: every server checks it on every request' : 'every server reads every session here'
     box.classList.add(stopped || down > 0 ? 'store-down' : 'store-up')
-    if (redisTarget) $('store-actions').replaceChildren(...controlButtons(redisTarget, refreshDiagram))
+    if (storeTarget) $('store-actions').replaceChildren(...controlButtons(storeTarget, refreshDiagram))
   } else if (mode === 'jwt') {
     $('store-title').textContent = 'JWT_SECRET'
     $('store-note').textContent = 'the same secret on every server: no store, no lookup'
@@ -191,7 +199,7 @@ export function drawWires () {
   line(centre($('client'), stage, 'right'), centre(balancer, stage, 'left'))
   for (const card of state.cards.values()) {
     line(centre(balancer, stage, 'bottom'), centre(card.el, stage, 'top'))
-    if (state.mode === 'redis' || revocationList()) line(centre(card.el, stage, 'bottom'), centre($('store'), stage, 'top'), 'wire-store')
+    if (sharedStore()) line(centre(card.el, stage, 'bottom'), centre($('store'), stage, 'top'), 'wire-store')
     else if (state.mode === 'jwt') line(centre(card.el, stage, 'bottom'), centre($('store'), stage, 'top'), 'wire-secret')
   }
   svg.replaceChildren(...lines)

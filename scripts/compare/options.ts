@@ -1,12 +1,12 @@
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util'
 import { withNegativeValues } from '../lib/cli.ts'
-import { COMPARE_MODES, type CompareMode } from './modes.ts'
+import { COMPARE_MODES, DEFAULT_COMPARE_MODES, type CompareMode } from './modes.ts'
 
 export const USAGE = `Usage: npm run compare -- [options]
 
 Load-tests each auth mode on a fresh cluster of its own (app servers behind the balancer)
 and prints what each mode costs and how often it refuses a logged-in user.
-  --modes LIST            which modes, comma-separated (default memory,redis,jwt,jwt-revocation;
+  --modes LIST            which modes, comma-separated, of ${COMPARE_MODES.join(', ')} (default ${DEFAULT_COMPARE_MODES.join(',')};
                           jwt-revocation is jwt with JWT_REVOCATION=redis: logout works, one Redis lookup per request)
   --servers N             app servers per cluster, 1 to 32 (default 3)
   --connections C         concurrent connections, each with its own session (default 50)
@@ -82,7 +82,7 @@ export function parseSweep (value: string): number[] {
 }
 
 const OPTIONS = {
-  modes: { type: 'string', default: COMPARE_MODES.join(',') },
+  modes: { type: 'string', default: DEFAULT_COMPARE_MODES.join(',') },
   servers: { type: 'string', default: '3' },
   connections: { type: 'string', default: '50' },
   duration: { type: 'string', default: '10' },

@@ -270,6 +270,12 @@ function memoryCostOf (mode: CompareMode, costs: SessionCosts | null): MemoryCos
           ? `Redis used_memory growth after ${fmt(costs.redis.sessions)} SET session:<id> <user> EX <ttl> by the redis authenticator, shared by every server`
           : 'not measured'
       }
+    case 'postgres':
+      return {
+        credentialBytes: sessionId,
+        bytesPerSession: null,
+        measuredAs: 'not measured by compare yet (session-memory.ts measurePostgresSessions measures it)'
+      }
     case 'jwt':
       return {
         credentialBytes: costs?.credentials.jwtBytes ?? null,

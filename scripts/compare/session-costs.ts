@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import type { CredentialSizes, MemorySessionCost, RedisSessionCost } from './session-memory.ts'
+import type { CredentialSizes, MemorySessionCost, PostgresSessionCost, RedisSessionCost } from './session-memory.ts'
 
 const ENTRY = fileURLToPath(new URL('./session-memory-process.ts', import.meta.url))
 
@@ -9,17 +9,20 @@ export interface SessionCosts {
   /** null when not asked for. */
   memory: MemorySessionCost | null
   redis: RedisSessionCost | null
+  postgres: PostgresSessionCost | null
   credentials: CredentialSizes
 }
 
 /**
  * Runs the session memory measurement in a child process of its own (with --expose-gc, and
- * nothing else in its heap) and returns what it found. redisUrl: an empty Redis to fill.
+ * nothing else in its heap) and returns what it found. redisUrl: an empty Redis to fill;
+ * databaseUrl: an empty PostgreSQL database to fill.
  */
-export async function measureSessionCosts (sessions: number, what: { memory: boolean, redisUrl?: string }): Promise<SessionCosts> {
+export async function measureSessionCosts (sessions: number, what: { memory: boolean, redisUrl?: string, databaseUrl?: string }): Promise<SessionCosts> {
   const args = ['--expose-gc', ENTRY, '--sessions', String(sessions)]
   if (what.memory) args.push('--memory')
   if (what.redisUrl !== undefined) args.push('--redis', what.redisUrl)
+  if (what.databaseUrl !== undefined) args.push('--postgres', what.databaseUrl)
   const running = promisify(execFile)(process.execPath, args, {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' },
     timeout: 300_000,

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import Fastify from 'fastify'
 import { Redis } from 'ioredis'
+import pg from 'pg'
 import type { Authenticator, AuthenticatorFactory } from '../../services/auth/authenticator.ts'
 import { authenticators } from '../../services/auth/index.ts'
 import { loadServerConfig } from '../../services/config.ts'
@@ -27,6 +28,18 @@ export interface RedisSessionCost {
   usedMemoryBefore: number
   usedMemoryAfter: number
   keys: number
+  bytesPerSession: number
+}
+
+export interface PostgresSessionCost {
+  sessions: number
+  /** pg_total_relation_size('sessions'), after VACUUM: the rows, both indexes, TOAST and the free-space and visibility maps. */
+  totalBytesBefore: number
+  totalBytesAfter: number
+  /** Of the growth, the rows (the table's main fork) and the indexes (the id, the idle end). */
+  tableBytes: number
+  indexBytes: number
+  rows: number
   bytesPerSession: number
 }
 
@@ -106,6 +119,50 @@ export async function measureRedisSessions (sessions: number, redisUrl: string):
     })
   } finally {
     inspector.disconnect()
+  }
+}
+
+/**
+ * PostgreSQL's on-disk growth for `sessions` sessions written by the postgres authenticator (one
+ * INSERT each), per session: the table and its indexes, as pg_total_relation_size counts them,
+ * each time after a VACUUM, so the free-space and visibility maps are there before and after
+ * and only the sessions differ. Rows that a touch has replaced and VACUUM not yet reclaimed
+ * come on top of this in a busy cluster; this is what a live session itself costs. Give it an
+ * empty database of its own.
+ */
+export async function measurePostgresSessions (sessions: number, databaseUrl: string): Promise<PostgresSessionCost> {
+  const inspector = new pg.Client({ connectionString: databaseUrl })
+  inspector.on('error', () => {})
+  await inspector.connect()
+  try {
+    return await withAuthenticator({ AUTH_MODE: 'postgres', DATABASE_URL: databaseUrl, PG_QUERY_TIMEOUT_MS: '10000', PG_POOL_SIZE: '8' }, async (authenticator) => {
+      const sizes = async (): Promise<{ total: number, table: number, indexes: number, rows: number }> => {
+        await inspector.query('VACUUM (ANALYZE) sessions')
+        const { rows } = await inspector.query("SELECT pg_total_relation_size('sessions')::float8 AS total, pg_relation_size('sessions')::float8 AS table, pg_indexes_size('sessions')::float8 AS indexes, (SELECT count(*) FROM sessions)::float8 AS rows")
+        return rows[0] as { total: number, table: number, indexes: number, rows: number }
+      }
+      const before = await sizes()
+      const inFlight = 200
+      for (let done = 0; done < sessions; done += inFlight) {
+        const batch: Array<Promise<unknown>> = []
+        for (let i = done; i < Math.min(sessions, done + inFlight); i++) batch.push(authenticator.login(USERS[i % USERS.length] as string))
+        await Promise.all(batch)
+      }
+      const after = await sizes()
+      const rows = after.rows - before.rows
+      if (rows !== sessions) throw new Error(`expected ${sessions} new rows in PostgreSQL, found ${rows}`)
+      return {
+        sessions,
+        totalBytesBefore: before.total,
+        totalBytesAfter: after.total,
+        tableBytes: after.table - before.table,
+        indexBytes: after.indexes - before.indexes,
+        rows,
+        bytesPerSession: (after.total - before.total) / sessions
+      }
+    })
+  } finally {
+    await inspector.end()
   }
 }
 

@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# Builds STAND-IN base images under the official names node:24-slim, redis:7 and
-# nginx:1.28, for machines that can reach Debian's packages and the npm registry
+# Builds STAND-IN base images under the official names node:24-slim, redis:7,
+# postgres:18 and nginx:1.28, for machines that can reach Debian's packages and the npm registry
 # but no image registry (so `docker pull` and `FROM node:24-slim` cannot fetch the
 # real ones). Each stand-in is a Debian bookworm rootfs made with debootstrap,
 # plus what the official image provides that the project relies on:
 #   node:24-slim  the Node 24 binary from this checkout's node_modules, npm from
 #                 the host, a `node` user with uid 1000, CMD ["node"]
 #   redis:7       Debian's redis-server and redis-cli (7.0), CMD redis-server
+#   postgres:18   Debian's postgresql (15: older than the tag says) and pg_isready, run as
+#                 the user postgres; an entrypoint that, as the official one does, makes
+#                 the cluster in $PGDATA on first start from POSTGRES_PASSWORD (or
+#                 POSTGRES_HOST_AUTH_METHOD=trust), POSTGRES_USER and POSTGRES_DB, listens
+#                 on every interface, and then runs the command (CMD postgres); no
+#                 STOPSIGNAL (docker import cannot set one): Compose gives stop_signal
 #   nginx:1.28    Debian's nginx (1.22: older than the tag says), conf.d included
 #                 from the http block, logs to stdout/stderr, CMD nginx -g 'daemon off;'
 # Every stand-in carries the label auth-cluster.standin=true. An image that already
@@ -39,7 +45,7 @@ kind_of() {
 }
 
 needed=()
-for image in node:24-slim redis:7 nginx:1.28; do
+for image in node:24-slim redis:7 postgres:18 nginx:1.28; do
   case "$(kind_of "$image")" in
     real) say "$image: a real image is present; using it" ;;
     standin) if $rebuild; then needed+=("$image"); else say "$image: stand-in already built (--rebuild to redo)"; fi ;;
@@ -163,6 +169,50 @@ for image in "${needed[@]}"; do
       # protected mode off, in /data.
       slim_and_import "$image" --change 'WORKDIR /data' --change 'USER redis' \
         --change 'CMD ["redis-server", "--protected-mode", "no"]'
+      ;;
+    postgres:18)
+      chroot_apt postgresql
+      bin=$(ls -d "$rootfs"/usr/lib/postgresql/*/bin | sort -V | tail -1)
+      bin=${bin#"$rootfs"}
+      # Debian's package made a cluster of its own (/etc/postgresql, /var/lib/postgresql/N): the
+      # official image has none; its entrypoint makes one in $PGDATA on the first start.
+      chroot "$rootfs" sh -c 'for v in $(ls /etc/postgresql); do pg_dropcluster "$v" main; done' || true
+      mkdir -p "$rootfs/var/lib/postgresql/data" "$rootfs/var/run/postgresql"
+      chroot "$rootfs" chown -R postgres:postgres /var/lib/postgresql /var/run/postgresql
+      chroot "$rootfs" chmod 700 /var/lib/postgresql/data
+      cat >"$rootfs/usr/local/bin/docker-entrypoint.sh" <<'ENTRY'
+#!/bin/sh
+# STAND-IN for the official postgres image's entrypoint: the part this project uses.
+set -eu
+if [ "${1:-}" = postgres ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
+  user=${POSTGRES_USER:-postgres}
+  method=${POSTGRES_HOST_AUTH_METHOD:-scram-sha-256}
+  if [ -n "${POSTGRES_PASSWORD:-}" ]; then
+    pwfile=$(mktemp)
+    printf '%s
+' "$POSTGRES_PASSWORD" >"$pwfile"
+    initdb -D "$PGDATA" -U "$user" --pwfile="$pwfile" --auth-local=trust --auth-host="$method" >/dev/null
+    rm -f "$pwfile"
+  elif [ "$method" = trust ]; then
+    initdb -D "$PGDATA" -U "$user" --auth=trust >/dev/null
+  else
+    echo 'Error: Database is uninitialized and superuser password is not specified.' >&2
+    echo '  Set POSTGRES_PASSWORD, or POSTGRES_HOST_AUTH_METHOD=trust to allow all connections without a password.' >&2
+    exit 1
+  fi
+  echo "listen_addresses = '*'" >>"$PGDATA/postgresql.conf"
+  echo "host all all all $method" >>"$PGDATA/pg_hba.conf"
+  db=${POSTGRES_DB:-$user}
+  if [ "$db" != postgres ]; then
+    echo "CREATE DATABASE \"$db\"" | postgres --single -D "$PGDATA" -j postgres >/dev/null
+  fi
+fi
+exec "$@"
+ENTRY
+      chmod 0755 "$rootfs/usr/local/bin/docker-entrypoint.sh"
+      slim_and_import "$image" --change "ENV PATH=$bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+        --change 'ENV PGDATA=/var/lib/postgresql/data' --change 'USER postgres' \
+        --change 'ENTRYPOINT ["docker-entrypoint.sh"]' --change 'CMD ["postgres"]'
       ;;
     nginx:1.28)
       chroot_apt nginx

@@ -1,7 +1,7 @@
 import type { ClusterInfo, ControlReply, ControlRequest, ControlTarget } from '../../balancer/control.ts'
 import type { LogSink, ManagedProcess } from './managed-process.ts'
 
-/** What the launcher can stop and start: its app servers, and its private redis-server. */
+/** What the launcher can stop and start: its app servers, and its private redis-server and PostgreSQL. */
 export interface ControlledProcess {
   readonly running: boolean
   start (): Promise<void>
@@ -12,6 +12,7 @@ export interface ControlledCluster {
   mode: string
   servers: ReadonlyArray<ControlledProcess & { id: string, url: string }>
   redis: (ControlledProcess & { url: string }) | undefined
+  postgres?: (ControlledProcess & { url: string }) | undefined
 }
 
 /**
@@ -36,7 +37,7 @@ export function answerControlRequests (balancer: ManagedProcess, cluster: Contro
 
   async function handle (request: Partial<ControlRequest>): Promise<ClusterInfo> {
     if (request.action === 'info') return info()
-    const target = request.target === 'redis' ? cluster.redis : cluster.servers.find((s) => s.id === request.target)
+    const target = request.target === 'redis' ? cluster.redis : request.target === 'postgres' ? cluster.postgres : cluster.servers.find((s) => s.id === request.target)
     if (target === undefined) throw new Error(`no process named ${JSON.stringify(request.target)} that this launcher can stop or start`)
     if (request.action === 'stop') {
       log(`dashboard: stopping ${request.target}`)
@@ -53,6 +54,7 @@ export function answerControlRequests (balancer: ManagedProcess, cluster: Contro
   function info (): ClusterInfo {
     const targets: ControlTarget[] = cluster.servers.map((s) => ({ id: s.id, kind: 'server', running: s.running, url: s.url }))
     if (cluster.redis !== undefined) targets.push({ id: 'redis', kind: 'redis', running: cluster.redis.running, url: cluster.redis.url })
+    if (cluster.postgres !== undefined) targets.push({ id: 'postgres', kind: 'postgres', running: cluster.postgres.running, url: cluster.postgres.url })
     return { mode: cluster.mode, targets }
   }
 

@@ -32,6 +32,9 @@ export interface ProcessSpec {
    * own also means the terminal's signals no longer end a child its launcher left behind.
    */
   ownProcessGroup?: boolean
+  /** Runs the child as this user and group (the launcher must be root): PostgreSQL refuses to run as root. */
+  uid?: number
+  gid?: number
 }
 
 /** True for the error `start` throws when the child said its address was in use (EADDRINUSE). */
@@ -84,7 +87,8 @@ export class ManagedProcess {
     let addressInUse = false
     const ipc = this.#spec.ipc === true || portVariable !== undefined
     const stdio: StdioOptions = ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe']
-    const child = spawn(command, args, { env, stdio, detached: this.#spec.ownProcessGroup === true }) as ChildProcess & { stdout: NodeJS.ReadableStream, stderr: NodeJS.ReadableStream }
+    const { uid, gid } = this.#spec
+    const child = spawn(command, args, { env, stdio, detached: this.#spec.ownProcessGroup === true, ...(uid === undefined ? {} : { uid }), ...(gid === undefined ? {} : { gid }) }) as ChildProcess & { stdout: NodeJS.ReadableStream, stderr: NodeJS.ReadableStream }
     this.#child = child
     if (ipc) {
       child.on('message', (message) => {

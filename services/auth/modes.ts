@@ -3,5 +3,5 @@
  * variable) and by authenticator.ts (to type an authenticator's mode): had either held it, each
  * would import the other.
  */
-export const AUTH_MODES = ['memory', 'redis', 'jwt', 'cookie'] as const
+export const AUTH_MODES = ['memory', 'redis', 'postgres', 'jwt', 'cookie'] as const
 export type AuthMode = typeof AUTH_MODES[number]

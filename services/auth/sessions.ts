@@ -12,8 +12,11 @@ export interface Session {
 /** A session as `touch` found it, before that touch renewed it. */
 export interface FoundSession extends Session {
   /**
-   * When it would end unused, as it stood before this touch. Absent from a store that drops a
-   * session left idle by itself (Redis's EX): there a session found is one still in its window.
+   * When it would end unused, as it stood before this touch, or, from a store that renews in the
+   * same statement (PostgreSQL's UPDATE ... RETURNING), after it: a window already over is never
+   * renewed, so either way it is at or before `at` exactly when the session ended idle. Absent
+   * from a store that drops a session left idle by itself (Redis's EX): there a session found is
+   * one still in its window.
    */
   idleUntil?: number
 }

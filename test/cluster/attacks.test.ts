@@ -123,7 +123,7 @@ function crack (token: string, args: string[]): string {
   return `${run.stdout}${run.stderr}`
 }
 
-for (const mode of ['memory', 'redis', 'jwt', 'cookie'] as const) {
+for (const mode of ['memory', 'redis', 'postgres', 'jwt', 'cookie'] as const) {
   t.test(`${mode} mode: forged and mutated credentials through the balancer get only 401s`, async (t) => {
     const cluster = await withCluster(t, { mode, servers: 3 })
     const { token } = await login(cluster.url)
@@ -197,7 +197,7 @@ for (const mode of ['memory', 'redis', 'jwt', 'cookie'] as const) {
       })
     }
 
-    t.ok([cluster.balancer, ...cluster.servers, ...(cluster.redis === undefined ? [] : [cluster.redis])].every((p) => p.running), 'every process is still running')
+    t.ok([cluster.balancer, ...cluster.servers, ...(cluster.redis === undefined ? [] : [cluster.redis]), ...(cluster.postgres === undefined ? [] : [cluster.postgres])].every((p) => p.running), 'every process is still running')
     // Three tries: in memory mode only the server that made the session knows it. Fresh
     // connections: the pooled ones may have idled past the balancer's keep-alive meanwhile.
     const fresh = new http.Agent({ keepAlive: false })

@@ -43,27 +43,30 @@ const CASES: Array<{ name: string, data: string, status: number }> = [
   { name: 'a malformed request line', data: 'GET\r\n\r\n', status: 400 }
 ]
 
-t.test('bad input through the balancer: a 4xx with a JSON body, never a 5xx, one log line each', async (t) => {
-  const lines: string[] = []
-  const cluster = await withCluster(t, { mode: 'memory', servers: 2, logLevel: 'info', onLog: (source, line) => { lines.push(`${source} ${line}`) } })
-  const port = Number(new URL(cluster.url).port)
-  const startLine = lines.length
-  for (const { name, data, status } of CASES) {
-    const answer = await rawJson(port, data, 5000)
-    t.equal(answer.status, status, `${name}: ${status}`)
-    t.match(answer.headers['content-type'], /^application\/json/, `${name}: JSON`)
-    t.match(answer.json, { error: String }, `${name}: an error in the body`)
-    t.equal(answer.count, 1, `${name}: one answer`)
-  }
-  // Wait for the last lines to arrive through the pipes.
-  await new Promise((resolve) => setTimeout(resolve, 500))
-  const logged = lines.slice(startLine).filter((line) => !line.includes('"/health"') && !/"level":(20|10)/.test(line))
-  t.equal(logged.length, CASES.length, `one log line per bad request (${logged.length} for ${CASES.length})`, { logged })
-  t.notOk(logged.some((line) => /"level":(50|60)/.test(line)), 'none of them at error level: they are the client\'s mistakes')
-  t.ok([cluster.balancer, ...cluster.servers].every((p) => p.running), 'no process died')
+// postgres mode too: its servers and the PostgreSQL they log beside (whose lines are not counted) take the same bad input.
+for (const mode of ['memory', 'postgres'] as const) {
+  t.test(`${mode} mode: bad input through the balancer: a 4xx with a JSON body, never a 5xx, one log line each`, async (t) => {
+    const lines: string[] = []
+    const cluster = await withCluster(t, { mode, servers: 2, logLevel: 'info', onLog: (source, line) => { lines.push(`${source} ${line}`) } })
+    const port = Number(new URL(cluster.url).port)
+    const startLine = lines.length
+    for (const { name, data, status } of CASES) {
+      const answer = await rawJson(port, data, 5000)
+      t.equal(answer.status, status, `${name}: ${status}`)
+      t.match(answer.headers['content-type'], /^application\/json/, `${name}: JSON`)
+      t.match(answer.json, { error: String }, `${name}: an error in the body`)
+      t.equal(answer.count, 1, `${name}: one answer`)
+    }
+    // Wait for the last lines to arrive through the pipes.
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    const logged = lines.slice(startLine).filter((line) => !line.startsWith('postgres ') && !line.includes('"/health"') && !/"level":(20|10)/.test(line))
+    t.equal(logged.length, CASES.length, `one log line per bad request (${logged.length} for ${CASES.length})`, { logged })
+    t.notOk(logged.some((line) => /"level":(50|60)/.test(line)), 'none of them at error level: they are the client\'s mistakes')
+    t.ok([cluster.balancer, ...cluster.servers].every((p) => p.running), 'no process died')
 
-  // Not bad input: OPTIONS * asks about the server as a whole, and the balancer answers for the cluster.
-  const options = await rawJson(port, get('*', '', 'OPTIONS'), 5000)
-  t.equal(options.status, 204, 'OPTIONS *: 204 from the balancer')
-  t.equal(options.headers.allow, 'GET, HEAD, POST, OPTIONS', 'OPTIONS *: the methods the cluster answers')
-})
+    // Not bad input: OPTIONS * asks about the server as a whole, and the balancer answers for the cluster.
+    const options = await rawJson(port, get('*', '', 'OPTIONS'), 5000)
+    t.equal(options.status, 204, 'OPTIONS *: 204 from the balancer')
+    t.equal(options.headers.allow, 'GET, HEAD, POST, OPTIONS', 'OPTIONS *: the methods the cluster answers')
+  })
+}

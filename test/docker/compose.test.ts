@@ -85,7 +85,7 @@ t.test('interpolation: what is well formed', async (t) => {
   }
   t.same([...interpolationProblems(compose).names].sort(), [
     'AUTH_MODE', 'BALANCER_PORT', 'COOKIE_SECRET', 'COOKIE_SECRETS', 'JWT_CLOCK_TOLERANCE_SECONDS', 'JWT_REVOCATION', 'JWT_SECRET', 'JWT_SECRETS', 'LOGIN_MAX_FAILURES_PER_ACCOUNT',
-    'LOGIN_MAX_FAILURES_PER_ADDRESS', 'LOGIN_THROTTLE_STORE', 'LOGIN_THROTTLE_WINDOW_SECONDS', 'LOG_LEVEL', 'MAX_MEMORY_SESSIONS', 'NGINX_PORT', 'REDIS_COMMAND_TIMEOUT_MS',
+    'LOGIN_MAX_FAILURES_PER_ADDRESS', 'LOGIN_THROTTLE_STORE', 'LOGIN_THROTTLE_WINDOW_SECONDS', 'LOG_LEVEL', 'MAX_MEMORY_SESSIONS', 'NGINX_PORT', 'PG_POOL_SIZE', 'PG_QUERY_TIMEOUT_MS', 'REDIS_COMMAND_TIMEOUT_MS',
     'SESSION_IDLE_SECONDS', 'SESSION_TTL_SECONDS', 'TRUST_PROXY'
   ])
 })
@@ -168,12 +168,15 @@ t.test('docs/configuration.md\'s table names every variable the app server reads
 
 t.test('the services the issue asks for', async (t) => {
   const s = compose.services ?? {}
-  t.same(Object.keys(s).sort(), ['app', 'balancer', 'bench', 'keygen', 'nginx', 'redis'])
-  t.match(s.app, { deploy: { replicas: 3 }, depends_on: { redis: { condition: 'service_healthy' } } })
+  t.same(Object.keys(s).sort(), ['app', 'balancer', 'bench', 'keygen', 'nginx', 'postgres', 'redis'])
+  t.match(s.app, { deploy: { replicas: 3 }, depends_on: { redis: { condition: 'service_healthy' }, postgres: { condition: 'service_healthy' } } })
   t.notOk('container_name' in (s.app ?? {}), 'no container_name: replicas need their own names')
   t.match(s.app?.environment, { AUTH_MODE: '${AUTH_MODE:-jwt}', JWT_SECRET: '${JWT_SECRET:-}', JWT_SECRETS: '${JWT_SECRETS:-}' })
   t.match(s.balancer, { environment: { UPSTREAMS_DNS: 'app:3000' }, depends_on: { app: { condition: 'service_healthy' } }, ports: [/:8080$/] })
   t.match(s.redis, { image: /^redis:7/, healthcheck: { test: ['CMD', 'redis-cli', 'ping'] } })
+  t.match(s.postgres, { image: /^postgres:18/, healthcheck: { test: ['CMD', 'pg_isready', '-U', 'postgres', '-d', 'sessions'] } })
+  t.match(s.app?.environment, { DATABASE_URL: 'postgres://postgres@postgres:5432/sessions' }, 'the app servers reach it by its service name')
+  t.notOk('ports' in (s.postgres ?? {}), 'it publishes no port: it trusts whoever connects')
   t.match(s.bench, { profiles: ['bench'] })
   t.match(s.nginx, { profiles: ['nginx'], image: /^nginx:/ })
 })

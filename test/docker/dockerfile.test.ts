@@ -53,6 +53,7 @@ t.test('the official Node 24 slim image, by name', async (t) => {
 t.test('production dependencies only, installed from the lock file', async (t) => {
   const runs = of('RUN').map((i) => i.args).join('\n')
   t.match(runs, /npm ci [^\n]*--omit=dev/)
+  t.match(runs, /npm ci [^\n]*--omit=optional/, 'and no optional ones: the image has no use for the PostgreSQL binaries npm start runs')
   t.notMatch(runs, /npm (install|i)( |$)/, 'no npm install, which could change the lock file or add dev deps')
   t.notMatch(runs, /--include=dev|--production=false/)
 })

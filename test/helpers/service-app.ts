@@ -12,8 +12,8 @@ export const TEST_SECRET = randomBytes(30).toString('base64url')
 /** cookie mode's key, made per run like TEST_SECRET. */
 export const TEST_COOKIE_SECRET = randomBytes(48).toString('base64')
 
-export type Mode = 'memory' | 'redis' | 'jwt' | 'cookie'
-export const MODES: Mode[] = ['memory', 'redis', 'jwt', 'cookie']
+export type Mode = 'memory' | 'redis' | 'postgres' | 'jwt' | 'cookie'
+export const MODES: Mode[] = ['memory', 'redis', 'postgres', 'jwt', 'cookie']
 /** The modes whose credential holds the session itself: nothing to look up, nothing logout can end. */
 export const isStateless = (mode: Mode): boolean => mode === 'jwt' || mode === 'cookie'
 
@@ -34,10 +34,11 @@ export async function buildTestApp (t: Test, env: Record<string, string | undefi
   return app
 }
 
-/** An app in `mode`; redis mode needs the URL of a (private) redis-server. */
-export async function buildModeApp (t: Test, mode: Mode, redisUrl?: string, env: Record<string, string> = {}, options: BuildOptions = {}): Promise<FastifyInstance> {
-  if (mode === 'redis' && redisUrl === undefined) throw new Error('redis mode needs a redis URL')
-  return await buildTestApp(t, { AUTH_MODE: mode, SERVER_ID: `app-${mode}`, ...(mode === 'redis' ? { REDIS_URL: redisUrl } : {}), ...env }, options)
+/** An app in `mode`; redis mode needs the URL of a (private) redis-server, postgres mode a database's URL. */
+export async function buildModeApp (t: Test, mode: Mode, storeUrl?: string, env: Record<string, string> = {}, options: BuildOptions = {}): Promise<FastifyInstance> {
+  if ((mode === 'redis' || mode === 'postgres') && storeUrl === undefined) throw new Error(`${mode} mode needs the store's URL`)
+  const store = mode === 'redis' ? { REDIS_URL: storeUrl } : mode === 'postgres' ? { DATABASE_URL: storeUrl } : {}
+  return await buildTestApp(t, { AUTH_MODE: mode, SERVER_ID: `app-${mode}`, ...store, ...env }, options)
 }
 
 export interface LoggedIn {

@@ -62,44 +62,50 @@ export function environmentProblems (objects: K8sObject[], image: ImageFacts = d
       if (!('HOST' in env) && (image.env.HOST === undefined || /^127\.|^localhost$/.test(image.env.HOST))) {
         problems.push(`${where}: HOST is left out, but the image does not set it to an address other pods reach (Dockerfile ENV HOST=${image.env.HOST ?? '(unset)'})`)
       }
-      const mounted = mountedSecretFile(objects, workload, container, effective)
-      if (typeof mounted === 'string') {
-        problems.push(`${where}: ${mounted}`)
-        continue
-      }
-      // The server reads the file itself: it gets a copy of the rendered Secret's bytes, so its
-      // own checks (length, published secrets) judge what the pod would read.
-      const copy = mounted === undefined ? undefined : mkdtempSync(join(tmpdir(), 'secret-file-'))
+      // The server reads such files itself: it gets copies of the rendered Secrets' bytes, so its
+      // own checks (length, published secrets, an empty file) judge what the pod would read.
+      const copy = mkdtempSync(join(tmpdir(), 'secret-files-'))
       try {
-        if (copy !== undefined) writeFileSync(join(copy, 'secret'), mounted?.bytes ?? '')
-        process.load(copy === undefined || mounted === undefined ? effective : { ...effective, [mounted.variable]: join(copy, 'secret') })
-      } catch (err) {
-        if (!(err instanceof ConfigError)) throw err
-        problems.push(...err.problems.map((p) => `${where}: ${process.entry} would refuse to start: ${copy === undefined || mounted === undefined ? p : p.replaceAll(join(copy, 'secret'), effective[mounted.variable] ?? '')}`))
+        const files: Record<string, string> = {}
+        for (const { variable, reads } of SECRET_FILES) {
+          if (!reads(effective)) continue
+          const mounted = mountedSecretFile(objects, workload, container, variable, effective[variable] ?? '')
+          if (typeof mounted === 'string') problems.push(`${where}: ${mounted}`)
+          else if (mounted !== undefined) {
+            files[variable] = join(copy, variable)
+            writeFileSync(files[variable], mounted.bytes)
+          }
+        }
+        if (SECRET_FILES.some(({ variable, reads }) => reads(effective) && files[variable] === undefined && (effective[variable] ?? '') !== '')) continue
+        try {
+          process.load({ ...effective, ...files })
+        } catch (err) {
+          if (!(err instanceof ConfigError)) throw err
+          const unmapped = (p: string): string => Object.entries(files).reduce((text, [variable, path]) => text.replaceAll(path, effective[variable] ?? ''), p)
+          problems.push(...err.problems.map((p) => `${where}: ${process.entry} would refuse to start: ${unmapped(p)}`))
+        }
       } finally {
-        if (copy !== undefined) rmSync(copy, { recursive: true, force: true })
+        rmSync(copy, { recursive: true, force: true })
       }
     }
   }
   return problems
 }
 
-/** The variables naming a file a server reads its key from, in the mode that reads it, unless a key is set outright. */
-const SECRET_FILES = [
-  { variable: 'JWT_SECRET_FILE', mode: 'jwt', overriddenBy: ['JWT_SECRET', 'JWT_SECRETS'] },
-  { variable: 'COOKIE_SECRET_FILE', mode: 'cookie', overriddenBy: ['COOKIE_SECRET', 'COOKIE_SECRETS'] }
+/** Variables that name a file the server reads at start, and when it reads it. */
+const SECRET_FILES: Array<{ variable: string, reads: (env: Record<string, string>) => boolean }> = [
+  { variable: 'JWT_SECRET_FILE', reads: (env) => env.AUTH_MODE === 'jwt' && (env.JWT_SECRET ?? '') === '' && (env.JWT_SECRETS ?? '') === '' },
+  { variable: 'COOKIE_SECRET_FILE', reads: (env) => env.AUTH_MODE === 'cookie' && (env.COOKIE_SECRET ?? '') === '' && (env.COOKIE_SECRETS ?? '') === '' },
+  { variable: 'DATABASE_PASSWORD_FILE', reads: (env) => env.AUTH_MODE === 'postgres' }
 ]
 
 /**
- * JWT_SECRET_FILE (jwt mode) or COOKIE_SECRET_FILE (cookie mode) names a file in a mounted
- * Secret: what the pod would find there, from the rendered Secret; undefined when the server
- * would read no such file; a string saying what is wrong with the mount.
+ * A file variable (JWT_SECRET_FILE, DATABASE_PASSWORD_FILE) names a file in a mounted Secret:
+ * what the pod would find there, from the rendered Secret; undefined when the variable is empty;
+ * a string saying what is wrong with the mount.
  */
-function mountedSecretFile (objects: K8sObject[], w: Workload, c: Container, env: Record<string, string>): { variable: string, bytes: Buffer } | string | undefined {
-  const read = SECRET_FILES.find((f) => env.AUTH_MODE === f.mode && (env[f.variable] ?? '') !== '' && f.overriddenBy.every((name) => (env[name] ?? '') === ''))
-  if (read === undefined) return undefined
-  const { variable } = read
-  const path = env[variable] ?? ''
+function mountedSecretFile (objects: K8sObject[], w: Workload, c: Container, variable: string, path: string): { bytes: Buffer } | string | undefined {
+  if (path === '') return undefined
   const mount = (c.volumeMounts ?? []).find((m) => path.startsWith(`${m.mountPath.replace(/\/$/, '')}/`))
   if (mount === undefined) return `${variable}=${path} is on no volume the container mounts`
   const volume = (w.pod.volumes ?? []).find((v) => v.name === mount.name)
@@ -110,5 +116,5 @@ function mountedSecretFile (objects: K8sObject[], w: Workload, c: Container, env
   const key = volume.secret.items === undefined ? file : volume.secret.items.find((item) => item.path === file)?.key
   const data = (secret.data ?? {}) as Record<string, string>
   if (key === undefined || data[key] === undefined) return `${variable}=${path}: Secret ${String(secret.metadata.name)} has no key ${key ?? file} to be that file`
-  return { variable, bytes: Buffer.from(data[key], 'base64') }
+  return { bytes: Buffer.from(data[key], 'base64') }
 }

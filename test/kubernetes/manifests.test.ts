@@ -21,7 +21,7 @@ const rendered = new Map(overlays.map((name) => [name, renderKustomization(stage
 const objectsOf = (name: string): K8sObject[] => rendered.get(name) ?? []
 
 /** The mode each overlay runs: its name, or the name of the overlay it builds on. */
-const MODE_OF: Record<string, string> = { memory: 'memory', 'memory-sticky': 'memory', redis: 'redis', jwt: 'jwt', cookie: 'cookie' }
+const MODE_OF: Record<string, string> = { memory: 'memory', 'memory-sticky': 'memory', redis: 'redis', postgres: 'postgres', jwt: 'jwt', cookie: 'cookie' }
 
 function serverEnv (objects: K8sObject[], entry: string): Record<string, string> {
   const [first] = containersRunning(workloads(objects), entry)
@@ -79,6 +79,41 @@ t.test('Redis only where the servers use it, the one docker-compose.yml runs', a
       t.same(container.args, composed.command, `${name}: and its arguments (nothing saved)`)
     }
   }
+})
+
+t.test('PostgreSQL only in the postgres overlay, on the Service DATABASE_URL names, reachable from the app servers alone', async (t) => {
+  for (const name of overlays) {
+    const postgres = workloads(objectsOf(name)).filter((w) => w.pod.containers.some((c) => /^postgres:/.test(c.image ?? '')))
+    t.equal(postgres.length, MODE_OF[name] === 'postgres' ? 1 : 0, `${name}: ${postgres.length === 0 ? 'no' : 'a'} PostgreSQL`)
+  }
+  const objects = objectsOf('postgres')
+  const composed = parseCompose(readFileSync(join(root, 'docker-compose.yml'), 'utf8')).services?.postgres as { image: string }
+  const [server] = workloads(objects).filter((w) => w.pod.containers.some((c) => /^postgres:/.test(c.image ?? '')))
+  t.equal(server?.pod.containers[0]?.image, composed.image, 'docker-compose.yml\'s PostgreSQL image')
+  const url = new URL(serverEnv(objects, APP_SERVER_ENTRY).DATABASE_URL ?? '')
+  const service = byKind(objects, 'Service').find((s) => s.metadata.name === url.hostname)
+  t.ok(service !== undefined, `DATABASE_URL names the Service ${url.hostname}`)
+  t.match(service?.spec, { selector: { 'app.kubernetes.io/component': 'postgres' }, ports: [{ port: Number(url.port) }] }, 'of the PostgreSQL pod, on its port')
+  t.match(byKind(objects, 'NetworkPolicy').find((p) => p.metadata.name === 'postgres')?.spec, { ingress: [{ from: [{ podSelector: { matchLabels: { 'app.kubernetes.io/component': 'app-server' } } }] }] }, 'only the app servers may connect')
+})
+
+t.test('the postgres overlay: the password is the file the user made, given to PostgreSQL and the app servers as files, never in an environment', async (t) => {
+  const objects = objectsOf('postgres')
+  const [secret] = byKind(objects, 'Secret')
+  const made = staged.madeSecrets.get('postgres/postgres-password')
+  t.ok(made !== undefined, 'the staging made one, as the overlay tells the user to')
+  t.equal(Buffer.from((secret?.data as Record<string, string> | undefined)?.['postgres-password'] ?? '', 'base64').toString(), `${made ?? ''}\n`, 'the Secret holds the file as it is')
+  const [app] = containersRunning(workloads(objects), APP_SERVER_ENTRY)
+  t.match(app?.container.volumeMounts, [{ mountPath: '/var/lib/auth-cluster', readOnly: true }])
+  t.equal(serverEnv(objects, APP_SERVER_ENTRY).DATABASE_PASSWORD_FILE, '/var/lib/auth-cluster/postgres-password')
+  const database = workloads(objects).find((w) => w.pod.containers.some((c) => /^postgres:/.test(c.image ?? '')))
+  t.match(database?.pod.containers[0]?.env, [{ name: 'POSTGRES_PASSWORD_FILE', value: '/run/secrets/postgres/password' }], 'PostgreSQL reads it from a file too')
+  t.match(database?.pod.volumes?.find((v) => v.name === 'password')?.secret, { secretName: secret?.metadata.name }, 'the same Secret, by its hashed name')
+  for (const w of workloads(objects)) {
+    for (const c of w.pod.containers) t.notOk((c.env ?? []).some((v) => v.valueFrom?.secretKeyRef !== undefined || /PASSWORD=|^POSTGRES_PASSWORD$/.test(v.name)), `${w.name}: no password in the environment`)
+  }
+  const ignored = spawnSync('git', ['check-ignore', '-q', `${DEPLOY}/overlays/postgres/postgres-password`], { cwd: root })
+  t.equal(ignored.status, 0, 'git ignores the file the user makes')
 })
 
 // The overlays whose key the user makes: the file, the Secret made from it, the variable naming it.

@@ -24,7 +24,7 @@ export interface Staged { dir: string, overlay (name: string): string, madeSecre
 export function stage (secret: () => string = () => randomBytes(48).toString('base64')): Staged {
   const dir = mkdtempSync(join(tmpdir(), 'kubernetes-'))
   for (const path of [DEPLOY, 'test/kubernetes/fixtures']) {
-    cpSync(join(root, path), join(dir, path), { recursive: true, filter: (source) => !/\/overlays\/[^/]+\/(jwt|cookie)-secret$/.test(source) })
+    cpSync(join(root, path), join(dir, path), { recursive: true, filter: (source) => !/\/overlays\/[^/]+\/(jwt-secret|cookie-secret|postgres-password)$/.test(source) })
   }
   const madeSecrets = new Map<string, string>()
   for (const name of overlayNames(dir)) {

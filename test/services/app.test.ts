@@ -6,15 +6,20 @@ import { loggerOptions } from '../../lib/logger.ts'
 import { buildApp } from '../../services/app.ts'
 import { SessionStoreUnavailableError } from '../../services/auth/authenticator.ts'
 import { loadServerConfig } from '../../services/config.ts'
-import { MODES, buildModeApp, login } from '../helpers/service-app.ts'
+import { MODES, buildModeApp, login, type Mode } from '../helpers/service-app.ts'
+import { startPostgres } from '../helpers/postgres-server.ts'
 import { startRedis } from '../helpers/redis-server.ts'
 
 const redis = await startRedis()
 t.teardown(async () => await redis.stop())
+const postgres = await startPostgres()
+t.teardown(async () => await postgres.remove())
+/** The store a mode's app is given: a private redis-server, or a database of its own on a private PostgreSQL. */
+const storeFor = async (mode: Mode): Promise<string> => mode === 'postgres' ? await postgres.createDatabase() : redis.url
 
 for (const mode of MODES) {
   t.test(`${mode} mode: x-served-by is on every response, whatever its status`, async (t) => {
-    const app = await buildModeApp(t, mode, redis.url, { SERVER_ID: `every-${mode}` })
+    const app = await buildModeApp(t, mode, await storeFor(mode), { SERVER_ID: `every-${mode}` })
     const { token } = await login(app)
     const requests: Array<[InjectOptions, number]> = [
       [{ method: 'POST', url: '/login', payload: { username: 'alice', password: 'wonderland' } }, 200],

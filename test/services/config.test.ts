@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto'
-import { hostname } from 'node:os'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { hostname, tmpdir } from 'node:os'
+import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { ConfigError } from '../../lib/config.ts'
 import { DEFAULT_KID, JWT_AUDIENCE, JWT_ISSUER, MIN_JWT_SECRET_BYTES, loadServerConfig } from '../../services/config.ts'
@@ -31,6 +33,7 @@ t.test('defaults: jwt mode on port 3000 named after the host, one-hour sessions'
     sessionIdleSeconds: 900,
     memory: { maxSessions: 1_000_000 },
     redis: { url: 'redis://127.0.0.1:6379', keyPrefix: 'session:', commandTimeoutMs: 500 },
+    postgres: { url: 'postgres://postgres@127.0.0.1:5432/postgres', queryTimeoutMs: 500, poolSize: 4 },
     jwt: { keys: [{ kid: DEFAULT_KID, secret: SECRET_32 }], issuer: JWT_ISSUER, audience: JWT_AUDIENCE, clockToleranceSeconds: 5, revocation: 'off' },
     cookie: { keys: [] },
     loginThrottle: { windowSeconds: 60, maxFailuresPerAccount: 5, maxFailuresPerAddress: 20, store: 'memory' },
@@ -72,7 +75,7 @@ t.test('values are read from the env object given, as numbers where numbers are 
 t.test('a bad AUTH_MODE is refused, naming AUTH_MODE and the modes allowed', async (t) => {
   for (const value of ['cookies', 'MEMORY', 'jwt ', 'session']) {
     const err = refusal(t, { AUTH_MODE: value, JWT_SECRET: SECRET_32 })
-    t.match(err?.problems, [/^AUTH_MODE must be one of memory, redis, jwt, cookie/], `AUTH_MODE=${JSON.stringify(value)}`)
+    t.match(err?.problems, [/^AUTH_MODE must be one of memory, redis, postgres, jwt, cookie/], `AUTH_MODE=${JSON.stringify(value)}`)
     t.match(err?.message, 'AUTH_MODE')
   }
 })
@@ -107,6 +110,32 @@ t.test('other bad variables are named too', async (t) => {
   t.match(refusal(t, { AUTH_MODE: 'memory', MAX_MEMORY_SESSIONS: '0' })?.problems, [/^MAX_MEMORY_SESSIONS /])
   t.match(refusal(t, { AUTH_MODE: 'memory', LOG_LEVEL: 'loud' })?.problems, [/^LOG_LEVEL must be one of/])
   t.match(refusal(t, { AUTH_MODE: 'memory', REDIS_COMMAND_TIMEOUT_MS: '5' })?.problems, [/^REDIS_COMMAND_TIMEOUT_MS /])
+  t.match(refusal(t, { AUTH_MODE: 'postgres', DATABASE_URL: 'mysql://db/x' })?.problems, ['DATABASE_URL must be a postgres:// or postgresql:// URL (got "mysql://db/x")'])
+  t.match(refusal(t, { AUTH_MODE: 'postgres', PG_QUERY_TIMEOUT_MS: '5' })?.problems, [/^PG_QUERY_TIMEOUT_MS must be a whole number of milliseconds from 10 to 10000/])
+  t.match(refusal(t, { AUTH_MODE: 'postgres', PG_POOL_SIZE: '0' })?.problems, [/^PG_POOL_SIZE must be a whole number from 1 to 100/])
+})
+
+t.test('postgres mode: DATABASE_PASSWORD_FILE puts the password it holds into DATABASE_URL, or names what is wrong', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'database-password-'))
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+  const file = join(dir, 'password')
+  writeFileSync(file, 'p@ss/word:1\n')
+  const config = loadServerConfig({ AUTH_MODE: 'postgres', DATABASE_URL: 'postgres://auth@db:5432/sessions', DATABASE_PASSWORD_FILE: file })
+  t.equal(config.postgres.url, 'postgres://auth:p%40ss%2Fword%3A1@db:5432/sessions', 'escaped, so any character may be in it')
+  const { parse } = await import('pg-connection-string')
+  t.equal(parse(config.postgres.url).password, 'p@ss/word:1', 'and pg reads it back as written')
+  t.equal(loadServerConfig({ AUTH_MODE: 'memory', DATABASE_PASSWORD_FILE: join(dir, 'missing') }).mode, 'memory', 'read only in postgres mode')
+  t.match(refusal(t, { AUTH_MODE: 'postgres', DATABASE_URL: 'postgres://auth:x@db/s', DATABASE_PASSWORD_FILE: file })?.problems, ['DATABASE_URL holds a password and DATABASE_PASSWORD_FILE is set too: set only one'])
+  t.match(refusal(t, { AUTH_MODE: 'postgres', DATABASE_PASSWORD_FILE: join(dir, 'missing') })?.problems, [`DATABASE_PASSWORD_FILE: cannot read ${join(dir, 'missing')} (ENOENT); set it to a readable file holding the database password, or leave it unset`])
+  writeFileSync(file, '\n')
+  t.match(refusal(t, { AUTH_MODE: 'postgres', DATABASE_PASSWORD_FILE: file })?.problems, [`DATABASE_PASSWORD_FILE: ${file} is empty; write the database password into it, or leave it unset`])
+})
+
+t.test('postgres mode: the database, the timeout of a whole store call, the pool; login counters in memory unless told', async (t) => {
+  const config = loadServerConfig({ AUTH_MODE: 'postgres', DATABASE_URL: 'postgresql://app:pw@db.example:5433/sessions', PG_QUERY_TIMEOUT_MS: '250', PG_POOL_SIZE: '8' })
+  t.same(config.postgres, { url: 'postgresql://app:pw@db.example:5433/sessions', queryTimeoutMs: 250, poolSize: 8 })
+  t.equal(config.loginThrottle.store, 'memory', 'no PostgreSQL throttle store: memory by default')
+  t.equal(loadServerConfig({ AUTH_MODE: 'postgres', LOGIN_THROTTLE_STORE: 'redis' }).loginThrottle.store, 'redis', 'or Redis, when asked')
 })
 
 t.test('several bad variables are all reported at once', async (t) => {

@@ -6,11 +6,14 @@ import { authenticators } from '../../../services/auth/index.ts'
 import { createSessionAuthenticator, type FoundSession, type Session, type SessionStore } from '../../../services/auth/sessions.ts'
 import { loadServerConfig } from '../../../services/config.ts'
 import { createMetrics } from '../../../services/metrics.ts'
+import { startPostgres } from '../../helpers/postgres-server.ts'
 import { startRedis } from '../../helpers/redis-server.ts'
 import { metricValue } from '../../helpers/service-app.ts'
 
 const redis = await startRedis()
 t.teardown(async () => await redis.stop())
+const postgres = await startPostgres()
+t.teardown(async () => await postgres.remove())
 
 /** A clock the test moves, in seconds. */
 function testClock (): { now: () => number, advance: (seconds: number) => void } {
@@ -19,22 +22,23 @@ function testClock (): { now: () => number, advance: (seconds: number) => void }
 }
 
 /** A mode's real authenticator, built as the authenticator plugin builds it, on a clock the test moves. */
-async function build (t: Test, mode: 'memory' | 'redis', env: Record<string, string>, now: () => number): Promise<{ authenticator: Authenticator, commands: () => Promise<number> }> {
-  const config = loadServerConfig({ AUTH_MODE: mode, SERVER_ID: 'sessions-test', REDIS_URL: redis.url, REDIS_KEY_PREFIX: `sessions-test-${Math.random()}:`, ...env })
+async function build (t: Test, mode: 'memory' | 'redis' | 'postgres', env: Record<string, string>, now: () => number): Promise<{ authenticator: Authenticator, commands: () => Promise<number> }> {
+  const database = mode === 'postgres' ? { DATABASE_URL: await postgres.createDatabase() } : {}
+  const config = loadServerConfig({ AUTH_MODE: mode, SERVER_ID: 'sessions-test', REDIS_URL: redis.url, REDIS_KEY_PREFIX: `sessions-test-${Math.random()}:`, ...database, ...env })
   const app = Fastify({ logger: false })
   const metrics = createMetrics(config.serverId, mode)
   const authenticator = await (await authenticators[mode]())({ config, log: pino({ level: 'silent' }), metrics, app, now })
   t.teardown(async () => { await authenticator.close(); await app.close() })
   const commands = async (): Promise<number> => {
     const text = await metrics.registry.metrics()
-    return ['getex', 'set', 'del'].reduce((n, command) => n + metricValue(text, 'session_store_commands_total', { command }), 0)
+    return ['getex', 'set', 'del', 'update', 'insert', 'delete'].reduce((n, command) => n + metricValue(text, 'session_store_commands_total', { command }), 0)
   }
   return { authenticator, commands }
 }
 
 const reasonOf = (verdict: Awaited<ReturnType<Authenticator['verify']>>): string => verdict.ok ? 'ok' : verdict.reason
 
-for (const mode of ['memory', 'redis'] as const) {
+for (const mode of ['memory', 'redis', 'postgres'] as const) {
   t.test(`${mode}: requests at once on a session past its absolute timeout are all refused`, async (t) => {
     const clock = testClock()
     const { authenticator } = await build(t, mode, { SESSION_TTL_SECONDS: '60', SESSION_IDLE_SECONDS: '60' }, clock.now)
@@ -66,7 +70,7 @@ for (const mode of ['memory', 'redis'] as const) {
     await authenticator.logout('not-a-session-id')
     t.equal(await commands(), 0)
     t.equal(reasonOf(await authenticator.verify('Q'.repeat(43))), 'unknown_session')
-    t.equal(await commands(), mode === 'redis' ? 1 : 0, 'a well-formed one is looked up, once')
+    t.equal(await commands(), mode === 'memory' ? 0 : 1, 'a well-formed one is looked up, once')
   })
 }
 

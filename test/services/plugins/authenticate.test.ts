@@ -1,10 +1,15 @@
 import type { InjectOptions } from 'fastify'
 import t from 'tap'
-import { MODES, buildModeApp, isStateless, login, seededRandom } from '../../helpers/service-app.ts'
+import { MODES, buildModeApp, isStateless, login, seededRandom, type Mode } from '../../helpers/service-app.ts'
+import { startPostgres } from '../../helpers/postgres-server.ts'
 import { startRedis } from '../../helpers/redis-server.ts'
 
 const redis = await startRedis()
 t.teardown(async () => await redis.stop())
+const postgres = await startPostgres()
+t.teardown(async () => await postgres.remove())
+/** The store a mode's app is given: a private redis-server, or a database of its own on a private PostgreSQL. */
+const storeFor = async (mode: Mode): Promise<string> => mode === 'postgres' ? await postgres.createDatabase() : redis.url
 
 const REASONS = ['missing_token', 'unknown_session', 'expired', 'invalid_token', 'revoked']
 const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
@@ -50,7 +55,7 @@ function fuzzCases (seed: number, real: string, count: number, charset: string):
 
 for (const [index, mode] of MODES.entries()) {
   t.test(`${mode} mode: a few hundred random and mutated credentials are all refused with a 401 and a reason`, async (t) => {
-    const app = await buildModeApp(t, mode, redis.url)
+    const app = await buildModeApp(t, mode, await storeFor(mode))
     const { token } = await login(app)
     const unexpected: string[] = []
     const reasons = new Map<string, number>()

@@ -1,10 +1,15 @@
 import t from 'tap'
 import { FEEDS } from '../../../services/routes/feeds.ts'
-import { MODES, buildModeApp, login } from '../../helpers/service-app.ts'
+import { MODES, buildModeApp, login, type Mode } from '../../helpers/service-app.ts'
+import { startPostgres } from '../../helpers/postgres-server.ts'
 import { startRedis } from '../../helpers/redis-server.ts'
 
 const redis = await startRedis()
 t.teardown(async () => await redis.stop())
+const postgres = await startPostgres()
+t.teardown(async () => await postgres.remove())
+/** The store a mode's app is given: a private redis-server, or a database of its own on a private PostgreSQL. */
+const storeFor = async (mode: Mode): Promise<string> => mode === 'postgres' ? await postgres.createDatabase() : redis.url
 
 /**
  * Each answer's body, byte for byte: its fields, their values and their order. Routes with a
@@ -14,7 +19,7 @@ t.teardown(async () => await redis.stop())
 for (const mode of MODES) {
   t.test(`${mode} mode: every answer's body is exactly what the contract shows`, async (t) => {
     const servedBy = `app-${mode}`
-    const app = await buildModeApp(t, mode, redis.url, { LOGIN_MAX_FAILURES_PER_ACCOUNT: '1', REDIS_KEY_PREFIX: `answers-${mode}:` })
+    const app = await buildModeApp(t, mode, await storeFor(mode), { LOGIN_MAX_FAILURES_PER_ACCOUNT: '1', REDIS_KEY_PREFIX: `answers-${mode}:` })
     const json = /^application\/json; charset=utf-8$/
 
     const loggedIn = await login(app, 'bob', 'builder')
@@ -45,7 +50,7 @@ for (const mode of MODES) {
     t.match(throttled.headers['content-type'], json)
 
     const health = await app.inject({ method: 'GET', url: '/health' })
-    t.equal(health.body, JSON.stringify({ status: 'ok', servedBy, mode, store: mode === 'redis' ? 'up' : 'none' }), 'GET /health 200')
+    t.equal(health.body, JSON.stringify({ status: 'ok', servedBy, mode, store: mode === 'redis' || mode === 'postgres' ? 'up' : 'none' }), 'GET /health 200')
     t.match(health.headers['content-type'], json)
 
     const invalid = await app.inject({ method: 'POST', url: '/login', payload: { username: 'alice' } })

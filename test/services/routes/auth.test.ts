@@ -1,10 +1,15 @@
 import type { FastifyInstance, InjectOptions } from 'fastify'
 import t from 'tap'
-import { MODES, buildModeApp, feedsWithBearer, feedsWithCookie, isStateless, login, metricValue, scrapeMetrics } from '../../helpers/service-app.ts'
+import { MODES, buildModeApp, feedsWithBearer, feedsWithCookie, isStateless, login, metricValue, scrapeMetrics, type Mode } from '../../helpers/service-app.ts'
+import { startPostgres } from '../../helpers/postgres-server.ts'
 import { startRedis } from '../../helpers/redis-server.ts'
 
 const redis = await startRedis()
 t.teardown(async () => await redis.stop())
+const postgres = await startPostgres()
+t.teardown(async () => await postgres.remove())
+/** The store a mode's app is given: a private redis-server, or a database of its own on a private PostgreSQL. */
+const storeFor = async (mode: Mode): Promise<string> => mode === 'postgres' ? await postgres.createDatabase() : redis.url
 
 /** Everything a login form could send wrong, with the status class we insist on. */
 const BAD_LOGIN_BODIES: Array<{ name: string, request: Omit<InjectOptions, 'method' | 'url'>, status: number }> = [
@@ -43,7 +48,7 @@ const BAD_LOGIN_BODIES: Array<{ name: string, request: Omit<InjectOptions, 'meth
 
 for (const mode of MODES) {
   t.test(`${mode} mode`, async (t) => {
-    const app = await buildModeApp(t, mode, redis.url)
+    const app = await buildModeApp(t, mode, await storeFor(mode))
 
     t.test('POST /login with the right pair: 200, the token in the body and in an HttpOnly cookie, not cached', async (t) => {
       const res = await app.inject({ method: 'POST', url: '/login', payload: { username: 'alice', password: 'wonderland' } })
@@ -60,7 +65,7 @@ for (const mode of MODES) {
     })
 
     t.test('SESSION_TTL_SECONDS sets expiresIn and the cookie Max-Age', async (t) => {
-      const short = await buildModeApp(t, mode, redis.url, { SESSION_TTL_SECONDS: '90' })
+      const short = await buildModeApp(t, mode, await storeFor(mode), { SESSION_TTL_SECONDS: '90' })
       const { response } = await login(short, 'bob', 'builder')
       t.equal(response.json().expiresIn, 90)
       t.match(response.headers['set-cookie'], /; Max-Age=90; /)
@@ -116,7 +121,7 @@ for (const mode of MODES) {
     })
 
     t.test('login outcomes are counted in /metrics', async (t) => {
-      const fresh = await buildModeApp(t, mode, redis.url)
+      const fresh = await buildModeApp(t, mode, await storeFor(mode))
       await login(fresh)
       await login(fresh, 'carol', 'lighthouse')
       await fresh.inject({ method: 'POST', url: '/login', payload: { username: 'alice', password: 'nope' } })

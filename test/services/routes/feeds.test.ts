@@ -1,15 +1,20 @@
 import t from 'tap'
-import { MODES, buildModeApp, feedsWithBearer, feedsWithCookie, isStateless, login, metricValue, scrapeMetrics } from '../../helpers/service-app.ts'
+import { MODES, buildModeApp, feedsWithBearer, feedsWithCookie, isStateless, login, metricValue, scrapeMetrics, type Mode } from '../../helpers/service-app.ts'
+import { startPostgres } from '../../helpers/postgres-server.ts'
 import { startRedis } from '../../helpers/redis-server.ts'
 
 const redis = await startRedis()
 t.teardown(async () => await redis.stop())
+const postgres = await startPostgres()
+t.teardown(async () => await postgres.remove())
+/** The store a mode's app is given: a private redis-server, or a database of its own on a private PostgreSQL. */
+const storeFor = async (mode: Mode): Promise<string> => mode === 'postgres' ? await postgres.createDatabase() : redis.url
 
-const SERVER_TIMING = /^auth;dur=\d+\.\d{3};desc="(memory|redis|jwt|cookie)"$/
+const SERVER_TIMING = /^auth;dur=\d+\.\d{3};desc="(memory|redis|postgres|jwt|cookie)"$/
 
 for (const mode of MODES) {
   t.test(`${mode} mode`, async (t) => {
-    const app = await buildModeApp(t, mode, redis.url)
+    const app = await buildModeApp(t, mode, await storeFor(mode))
     const servedBy = `app-${mode}`
     const alice = await login(app)
 
@@ -95,7 +100,7 @@ for (const mode of MODES) {
     })
 
     t.test('auth_outcomes_total moves with each outcome and reason', async (t) => {
-      const fresh = await buildModeApp(t, mode, redis.url)
+      const fresh = await buildModeApp(t, mode, await storeFor(mode))
       const { token } = await login(fresh)
       const count = async (labels: Record<string, string>): Promise<number> => metricValue(await scrapeMetrics(fresh), 'auth_outcomes_total', { ...labels, mode, server: servedBy })
 

@@ -1,15 +1,18 @@
 import t from 'tap'
 import { buildModeApp, metricValue, type Mode } from '../../helpers/service-app.ts'
+import { startPostgres } from '../../helpers/postgres-server.ts'
 import { startRedis } from '../../helpers/redis-server.ts'
 
 const redis = await startRedis()
 t.teardown(async () => await redis.stop())
+const postgres = await startPostgres()
+t.teardown(async () => await postgres.remove())
 
-const STORE: Record<Mode, string> = { memory: 'none', redis: 'up', jwt: 'none', cookie: 'none' }
+const STORE: Record<Mode, string> = { memory: 'none', redis: 'up', postgres: 'up', jwt: 'none', cookie: 'none' }
 
-for (const mode of ['memory', 'redis', 'jwt', 'cookie'] as const) {
+for (const mode of ['memory', 'redis', 'postgres', 'jwt', 'cookie'] as const) {
   t.test(`${mode} mode`, async (t) => {
-    const app = await buildModeApp(t, mode, redis.url)
+    const app = await buildModeApp(t, mode, mode === 'postgres' ? postgres.url : redis.url)
 
     t.test('GET /health: 200 ok with the server, the mode and the state of its store', async (t) => {
       const res = await app.inject({ method: 'GET', url: '/health' })
