@@ -26,7 +26,9 @@ async function attempt (app: FastifyInstance, { username = 'alice', password = '
 // A window long enough that a slow machine's logins all land in it.
 const LIMITS = { LOGIN_MAX_FAILURES_PER_ACCOUNT: '3', LOGIN_MAX_FAILURES_PER_ADDRESS: '5', LOGIN_THROTTLE_WINDOW_SECONDS: '60' }
 
-for (const mode of MODES) {
+// Where the counters live is what differs between modes: memory for memory, jwt, cookie (and
+// postgres, which has no throttle store of its own: it counts as memory mode does), Redis for redis.
+for (const mode of MODES.filter((m) => m !== 'postgres')) {
   t.test(`${mode} mode: per account, failed logins past the limit get a 429 with Retry-After, even with the right password`, async (t) => {
     const app = await buildModeApp(t, mode, redis.url, { ...LIMITS, REDIS_KEY_PREFIX: `throttle-${mode}-account:` })
     for (let i = 0; i < 3; i++) t.equal((await attempt(app, { from: `198.51.100.${i}` })).statusCode, 401, `failure ${i + 1}, each from another address`)
