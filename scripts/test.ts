@@ -10,6 +10,9 @@ import { Parser, type Result } from 'tap-parser'
  * `N passed, N failed` (each tap assertion counts, at any depth, and each of the first two steps;
  * skipped and todo assertions are counted apart, as `, N skipped`).
  * Extra arguments go to tap, e.g. `npm test -- test/cluster`.
+ *
+ * `npm run test:heavy` (`--heavy`) runs the checks too heavy for every run of `npm test`: each
+ * breaks a whole cluster under load for tens of seconds (HEAVY below). CI runs both.
  */
 const root = fileURLToPath(new URL('..', import.meta.url))
 const bin = (name: string): string => join(root, 'node_modules', '.bin', name)
@@ -23,18 +26,27 @@ function step (title: string, command: string, args: string[]): boolean {
   return ok
 }
 
+/** Test files `npm test` leaves to `npm run test:heavy`: the fault tests, `npm run faults` under tap. */
+const HEAVY = [/^test\/faults\//]
+
+const heavy = process.argv[2] === '--heavy'
+const given = process.argv.slice(heavy ? 3 : 2)
+const all = listFiles(join(root, 'test'), '.test.ts').map((file) => file.slice(root.length)).sort()
+const suite = all.filter((file) => HEAVY.some((pattern) => pattern.test(file)) === heavy)
+
 let passed = 0
 let failed = 0
 let skipped = 0
-for (const [title, command, args] of [['type check', bin('tsc'), ['--noEmit', '-p', '.']], ['lint', bin('eslint'), ['.']]] as const) {
+// The type check and the lint once, in npm test: the heavy suite runs the same tree after it.
+const checks = heavy ? [] : [['type check', bin('tsc'), ['--noEmit', '-p', '.']], ['lint', bin('eslint'), ['.']]] as const
+for (const [title, command, args] of checks) {
   if (step(title, command, [...args])) passed++
   else failed++
 }
-
 rmSync(results, { recursive: true, force: true })
-const tapOk = step('tap', bin('tap'), process.argv.slice(2))
+const tapOk = step(heavy ? 'tap (heavy: npm run test:heavy)' : 'tap', bin('tap'), given.length > 0 ? given : suite)
 let counted = 0
-for (const file of listFiles(results)) {
+for (const file of listFiles(results, '.tap')) {
   const parser = new Parser()
   countAssertions(parser)
   parser.end(readFileSync(file))
@@ -61,12 +73,12 @@ function countAssertions (parser: Parser): void {
   parser.on('child', countAssertions)
 }
 
-function listFiles (dir: string): string[] {
+function listFiles (dir: string, suffix: string): string[] {
   let entries
   try {
     entries = readdirSync(dir, { withFileTypes: true, recursive: true })
   } catch {
     return []
   }
-  return entries.filter((e) => e.isFile() && e.name.endsWith('.tap')).map((e) => join(e.parentPath, e.name))
+  return entries.filter((e) => e.isFile() && e.name.endsWith(suffix)).map((e) => join(e.parentPath, e.name))
 }
