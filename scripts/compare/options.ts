@@ -11,7 +11,9 @@ and prints what each mode costs and how often it refuses a logged-in user.
   --servers N             app servers per cluster, 1 to 32 (default 3)
   --connections C         concurrent connections, each with its own session (default 50)
   --duration S            seconds of measured load per run (default 10)
-  --warmup S              seconds of unmeasured load before each run (default 2)
+  --warmup S              the most unmeasured load before each run, in seconds (default 15): the warm-up ends
+                          sooner once the load is steady, i.e. the last two one-second windows are within 3%
+                          of the two before in req/s and in CPU per request; 0 for none
   --runs R                repeat each mode R times, interleaved; report the median and spread (default 1)
   --sessions N            sessions created to measure memory per session; 0 skips it (default 100000)
   --redis-latency-ms N    put a delay proxy adding N ms per round trip between the servers and Redis
@@ -86,7 +88,7 @@ const OPTIONS = {
   servers: { type: 'string', default: '3' },
   connections: { type: 'string', default: '50' },
   duration: { type: 'string', default: '10' },
-  warmup: { type: 'string', default: '2' },
+  warmup: { type: 'string', default: '15' },
   runs: { type: 'string', default: '1' },
   sessions: { type: 'string', default: '100000' },
   'redis-latency-ms': { type: 'string', default: '0' },

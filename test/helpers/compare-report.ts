@@ -1,9 +1,11 @@
 import { judgeBottleneck, type RunResult } from '../../scripts/compare/measure.ts'
 import { usesRedis } from '../../scripts/compare/modes.ts'
 import { combineRuns, expectedFailureRate, type CompareReport, type KeyRotationDone, type MemoryCost } from '../../scripts/compare/run-compare.ts'
+import { meanInterval } from '../../scripts/compare/stats.ts'
 
-/** A made-up but self-consistent run: N servers, round robin, memory refusing (N-1)/N. */
-export function fakeRun (mode: string, servers: number, rps: number, authUs: number): RunResult {
+/** A made-up but self-consistent run: N servers, round robin, memory refusing (N-1)/N; its ten one-second windows 1% either side of its rate by turns. */
+export function fakeRun (mode: string, servers: number, rps: number, authUs: number, round = 1): RunResult {
+  const windows = Array.from({ length: 10 }, (_, i) => i % 2 === 0 ? 0.99 : 1.01).map((f) => ({ seconds: 1, requests: Math.round(rps * f), rps: rps * f, cpuUsPerRequest: 700 }))
   const requests = Math.round(rps * 2)
   const unauthorized = mode === 'memory' ? Math.round(requests * (servers - 1) / servers) : 0
   const ok = requests - unauthorized
@@ -39,6 +41,7 @@ export function fakeRun (mode: string, servers: number, rps: number, authUs: num
     storeCommandsPerRequest: usesRedis(mode) ? 1 : 0,
     cpuUsPerRequest: 300,
     balancerCpuUsPerRequest: 250,
+    loadGeneratorCpuUsPerRequest: 150,
     bottleneck: judgeBottleneck({ balancerCores: 0.5, serverCores: 0.9, loadGeneratorCores: 0.3, machineBusy: 0.8, otherCores: 0, cores: 2, servers }),
     // jwt (as compare runs it): half the connections hold a token from each of two keys, checked as fast.
     byKid: mode === 'jwt'
@@ -46,7 +49,13 @@ export function fakeRun (mode: string, servers: number, rps: number, authUs: num
           new: { connections: 5, ok: Math.ceil(ok / 2), unauthorized: 0, other: 0, authUs: { count: Math.ceil(ok / 2), mean: authUs, p50: authUs * 0.8, p99: authUs * 3 } },
           old: { connections: 5, ok: Math.floor(ok / 2), unauthorized: 0, other: 0, authUs: { count: Math.floor(ok / 2), mean: authUs, p50: authUs * 0.8, p99: authUs * 3 } }
         }
-      : null
+      : null,
+    warmup: { seconds: 4.2, capSeconds: 15, steady: true, windows: [] },
+    windows,
+    rpsWithinRun: meanInterval(windows.map((w) => w.rps)),
+    servedBefore: 5000 * round,
+    round,
+    order: 1
   }
 }
 
