@@ -1,6 +1,7 @@
 import { judgeBottleneck, type RunResult } from '../../scripts/compare/measure.ts'
 import { usesRedis } from '../../scripts/compare/modes.ts'
 import { combineRuns, expectedFailureRate, type CompareReport, type KeyRotationDone, type MemoryCost } from '../../scripts/compare/run-compare.ts'
+import { differences } from '../../scripts/compare/significance.ts'
 import { meanInterval } from '../../scripts/compare/stats.ts'
 
 /** A made-up but self-consistent run: N servers, round robin, memory refusing (N-1)/N; its ten one-second windows 1% either side of its rate by turns. */
@@ -68,19 +69,29 @@ const COSTS: Record<string, MemoryCost> = {
 const AUTH_US: Record<string, number> = { memory: 2, redis: 90, jwt: 15, 'jwt-revocation': 95 }
 const ROTATION: KeyRotationDone = { kids: { newer: 'new', older: 'old' }, restartSeconds: 1.2, sessions: { older: 5, newer: 5 } }
 
-/** A whole report as runCompare would return it, with a sweep over 1..3 servers when asked. */
-export function fakeReport (options: { sweep?: boolean } = {}): CompareReport {
+// With --runs 3: each mode's rate 2% below, at and 2% above its own, its auth step the same each time.
+const ROUND_FACTORS = [0.98, 1, 1.02]
+
+/**
+ * A whole report as runCompare would return it, with a sweep over 1..3 servers when asked, and
+ * three runs per mode when asked (rates 50 req/s apart between modes, ±2% between runs: memory,
+ * redis and jwt-revocation clearly apart, jwt and jwt-revocation's neighbours too).
+ */
+export function fakeReport (options: { sweep?: boolean, runs?: 1 | 3 } = {}): CompareReport {
   const sizes = options.sweep === true ? [1, 2, 3] : [3]
   const modes = ['memory', 'redis', 'jwt', 'jwt-revocation']
-  const bySize = sizes.map((n) => modes.map((m, i) => combineRuns([fakeRun(m, n, 1000 + 100 * n - 50 * i, AUTH_US[m] as number)], COSTS[m] as MemoryCost, m === 'jwt' ? ROTATION : null)))
+  const factors = options.runs === 3 ? ROUND_FACTORS : [1]
+  const bySize = sizes.map((n) => modes.map((m, i) => combineRuns(
+    factors.map((f, round) => fakeRun(m, n, (1000 + 100 * n - 50 * i) * f, AUTH_US[m] as number, round + 1)),
+    COSTS[m] as MemoryCost, m === 'jwt' ? ROTATION : null)))
   const results = bySize[bySize.length - 1] ?? []
   return {
     config: {
       servers: sizes[sizes.length - 1] as number,
       connections: 10,
       durationSeconds: 2,
-      warmupSeconds: 1,
-      runs: 1,
+      warmupSeconds: 15,
+      runs: factors.length,
       modes,
       redisLatencyMs: 0,
       sessionsMeasured: 1000,
@@ -88,6 +99,7 @@ export function fakeReport (options: { sweep?: boolean } = {}): CompareReport {
       sweep: options.sweep === true ? sizes : null,
       target: 'a fake cluster',
       machine: { cores: 2, loadAverageAtStart: 1 },
+      warmupRule: 'until steady (a made-up rule), at most 15 s',
       startedAt: new Date(0).toISOString(),
       elapsedSeconds: 10
     },
@@ -106,6 +118,7 @@ export function fakeReport (options: { sweep?: boolean } = {}): CompareReport {
       }))
       : null,
     sessionCosts: null,
+    differences: differences(results),
     notes: []
   }
 }

@@ -7,6 +7,10 @@ t.test('defaults: the three modes and jwt with revocation, 3 servers, 50 connect
   t.match(o, { servers: 3, connections: 50, durationSeconds: 10, warmupSeconds: 15, runs: 1, sessions: 100_000, redisLatencyMs: 0, sweep: null, url: null, json: null, html: null })
 })
 
+t.test('a mode named twice is measured twice: the same mode on two clusters, to see the noise', async (t) => {
+  t.same(parseCompareArgs(['--modes', 'jwt,jwt']).modes, ['jwt', 'jwt'])
+})
+
 t.test('every flag is read', async (t) => {
   const o = parseCompareArgs(['--modes', 'jwt,memory,jwt-revocation', '--servers', '2', '--connections', '8', '--duration', '1.5', '--warmup', '0',
     '--runs', '3', '--sessions', '0', '--redis-latency-ms', '20', '--json', 'out.json', '--html', 'out.html'])
