@@ -222,7 +222,8 @@ export function reportSections (report: CompareReport): ReportSection[] {
   if (rotated(report.results).length > 0) {
     section('key-rotation', 'Per signing key: the jwt servers list two keys in JWT_SECRETS, the first signs; half the sessions logged in before the servers restarted with the new key first, half after:', kidTable(report))
   }
-  if (report.results.length > 1 && report.config.runs > 1) section('differences', differencesTitle(report), differencesTable(report))
+  // (A report saved before the intervals has no differences to show.)
+  if (report.results.length > 1 && report.config.runs > 1 && report.differences !== undefined) section('differences', differencesTitle(report), differencesTable(report))
   if (report.results.some((r) => r.allRuns !== undefined)) section('rounds', ROUNDS_TITLE, roundsTable(report))
   if (report.sweep !== null) section('sweep', 'Sweep over cluster sizes (req/s and refused share; * = balancer-bound):', sweepTable(report))
   section('balancer-check', 'Balancer check (CPU in cores: 1.00 = one core flat out):', tableData(['mode', 'verdict', 'CPU, cores', 'warnings'], report.results.map((r) => {
@@ -250,7 +251,8 @@ export function formatReport (report: CompareReport): string {
   const c = report.config
   const out: string[] = []
   out.push(`Compared on ${c.target}; ${c.connections} connections (one session each), ${c.durationSeconds} s of load after ${warmupWords(report)}` +
-    `${c.runs > 1 ? `, ${c.runs} runs per mode in a rotating order (the mean, ±its 95% interval)` : ''}.` +
+    // A report saved before the intervals (--from an older JSON) gave medians.
+    `${c.runs > 1 ? `, ${c.runs} runs per mode ${c.warmupRule === undefined ? '(the median)' : 'in a rotating order (the mean, ±its 95% interval)'}` : ''}.` +
     ` The machine: ${c.machine.cores} cores, load average ${dec(c.machine.loadAverageAtStart, 1)} at the start (the round-by-round table says how busy it was during each run).`)
   for (const s of reportSections(report)) {
     out.push('', s.title)

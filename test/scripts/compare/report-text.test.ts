@@ -1,5 +1,6 @@
 import t from 'tap'
 import { formatReport, plainWords, table } from '../../../scripts/compare/report-text.ts'
+import type { CompareReport, ModeResult } from '../../../scripts/compare/run-compare.ts'
 import { differences } from '../../../scripts/compare/significance.ts'
 import { fakeReport } from '../../helpers/compare-report.ts'
 
@@ -88,6 +89,17 @@ t.test('three runs: each figure with its 95% interval, which differences are lar
   if (jwt === undefined) throw new Error('no jwt')
   jwt.trend.rps = 0.12
   t.match(plainWords(climbing).join('\n'), 'rounds: req/s moved round after round in jwt (+12.0% a round; server CPU per request 300 → 300 µs, other work 0.0 → 0.0 cores). Where it fell as other work grew, that was the machine')
+})
+
+t.test('a report saved before the intervals (--from an older JSON) is still read as what it was', async (t) => {
+  const old = fakeReport({ runs: 3 }) as Partial<CompareReport> & CompareReport
+  delete (old.config as Partial<CompareReport['config']>).warmupRule
+  delete (old as Partial<CompareReport>).differences
+  for (const r of old.results) delete (r as Partial<ModeResult>).confidence
+  const text = formatReport(old)
+  t.match(text, '15 s of warm-up, 3 runs per mode (the median).', 'a fixed warm-up and medians, as it was written')
+  t.match(text, /^memory +1,300 +2\.00 +4\.00 +9\.00 /m, 'no intervals it does not have')
+  t.notMatch(text, 'Differences between modes')
 })
 
 t.test('one run: it says what it cannot tell', async (t) => {
