@@ -7,7 +7,8 @@ const ENTRY = fileURLToPath(new URL('./load-generator-process.ts', import.meta.u
 export interface LoadGenerator {
   /** The generator's process id, to tell it apart from the servers'. */
   readonly pid: number | undefined
-  run (job: LoadJob, onTick?: (tick: Tick) => void): Promise<LoadResult>
+  /** Runs one job; an abort of `signal` ends it early, and it still resolves with what it measured. */
+  run (job: LoadJob, onTick?: (tick: Tick) => void, signal?: AbortSignal): Promise<LoadResult>
   close (): Promise<void>
 }
 
@@ -49,13 +50,20 @@ export function startLoadGenerator (): LoadGenerator {
 
   return {
     pid: child.pid,
-    async run (job, onTick = () => {}) {
+    async run (job, onTick = () => {}, signal) {
       if (exited) throw new Error('the load generator is not running')
       const id = nextId++
-      return await new Promise<LoadResult>((resolve, reject) => {
-        pending.set(id, { resolve, reject, onTick })
-        child.send({ id, job })
-      })
+      const stop = (): void => { if (!exited) child.send({ id, type: 'stop' }) }
+      try {
+        return await new Promise<LoadResult>((resolve, reject) => {
+          pending.set(id, { resolve, reject, onTick })
+          child.send({ id, job })
+          if (signal?.aborted === true) stop()
+          signal?.addEventListener('abort', stop, { once: true })
+        })
+      } finally {
+        signal?.removeEventListener('abort', stop)
+      }
     },
     async close () {
       if (exited) return

@@ -33,6 +33,10 @@ export interface LoadResult {
   cpuSeconds: number
   /** Per label of job.groups: the connections with such a token, their responses by status, and their Server-Timing; null without groups. */
   byGroup: Record<string, GroupLoad> | null
+  /** Responses in each one-second window from the start, the last one shorter (its own seconds): how the rate moved during the load. */
+  windows: Array<{ seconds: number, requests: number }>
+  /** Ended by the caller (a warm-up that reached steady state) before its duration. */
+  stoppedEarly: boolean
 }
 
 export interface GroupLoad {
@@ -41,7 +45,13 @@ export interface GroupLoad {
   serverTimingAuthMs: { count: number, mean: number, p50: number, p99: number } | null
 }
 
-export interface Tick { second: number, requests: number, totalRequests: number }
+/** One window of the load: `requests` responses in `seconds` (1, or less for the last one). */
+export interface Tick { second: number, requests: number, seconds: number, totalRequests: number }
+
+const WINDOW_MS = 1000
+// autocannon looks at its stop flag, and its duration, once per sample interval (1 s by default):
+// a stop would then take up to a second of extra load. Its per-interval request histogram is not used here.
+const SAMPLE_INTERVAL_MS = 100
 
 const SERVER_TIMING_AUTH = /(?:^|,)\s*auth;dur=([0-9.]+)/
 
@@ -51,14 +61,15 @@ const SERVER_TIMING_AUTH = /(?:^|,)\s*auth;dur=([0-9.]+)/
  * latency in whole milliseconds and only for 2xx; here every response's latency is kept as a
  * float, because a 401 is an answer too and loopback latencies are often below a millisecond.
  */
-export async function runLoad (job: LoadJob, onTick: (tick: Tick) => void = () => {}): Promise<LoadResult> {
+export async function runLoad (job: LoadJob, onTick: (tick: Tick) => void = () => {}, signal?: AbortSignal): Promise<LoadResult> {
   if (job.tokens.length === 0) throw new Error('runLoad needs at least one token')
   const latencies = new Samples()
   const authMs = new Samples()
   const groups = new Map<string, { connections: number, statusCounts: Record<string, number>, authMs: Samples }>()
   let next = 0
-  let second = 0
   let total = 0
+  const windows: Array<{ seconds: number, requests: number }> = []
+  let inWindow = 0
   const cpuBefore = process.cpuUsage()
   const started = performance.now()
   let lastResponse = started
@@ -68,6 +79,7 @@ export async function runLoad (job: LoadJob, onTick: (tick: Tick) => void = () =
     url: new URL(job.path, job.url).toString(),
     connections: job.connections,
     duration: job.durationSeconds,
+    sampleInt: SAMPLE_INTERVAL_MS,
     // A 401 is an outcome to count, not a failure of the load generator.
     excludeErrorStats: false,
     setupClient (client) {
@@ -100,15 +112,36 @@ export async function runLoad (job: LoadJob, onTick: (tick: Tick) => void = () =
   instance.on('response', (_client: unknown, _status: number, _bytes: number, responseTime: number) => {
     latencies.push(responseTime)
     lastResponse = performance.now()
+    inWindow++
   })
-  // The typings say a tick carries nothing; it carries the requests of the past second.
-  ;(instance as NodeJS.EventEmitter).on('tick', (counter: { counter: number }) => {
-    second++
-    total += counter.counter
-    onTick({ second, requests: counter.counter, totalRequests: total })
-  })
+  // Windows of our own, timed here: autocannon's tick shares a timer with its sampling, so its count can straddle two seconds.
+  let windowStart = started
+  const closeWindow = (now: number): void => {
+    const seconds = (now - windowStart) / 1000
+    windowStart = now
+    total += inWindow
+    windows.push({ seconds, requests: inWindow })
+    onTick({ second: windows.length, requests: inWindow, seconds, totalRequests: total })
+    inWindow = 0
+  }
+  const windowTimer = setInterval(() => closeWindow(performance.now()), WINDOW_MS)
+  let stoppedEarly = false
+  const stop = (): void => {
+    stoppedEarly = true
+    instance.stop()
+  }
+  if (signal?.aborted === true) stop()
+  signal?.addEventListener('abort', stop, { once: true })
 
-  const result = await instance
+  let result: autocannon.Result
+  try {
+    result = await instance
+  } finally {
+    clearInterval(windowTimer)
+    signal?.removeEventListener('abort', stop)
+  }
+  // The last window, up to the last response; none when the load ended on a window's edge.
+  if (inWindow > 0) closeWindow(Math.max(lastResponse, windowStart))
   const cpu = process.cpuUsage(cpuBefore)
   const sorted = latencies.sorted()
   const authSorted = authMs.sorted()
@@ -134,7 +167,9 @@ export async function runLoad (job: LoadJob, onTick: (tick: Tick) => void = () =
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
     byGroup: groups.size === 0
       ? null
-      : Object.fromEntries([...groups].map(([label, g]) => [label, { connections: g.connections, statusCounts: g.statusCounts, serverTimingAuthMs: timingOf(g.authMs) }]))
+      : Object.fromEntries([...groups].map(([label, g]) => [label, { connections: g.connections, statusCounts: g.statusCounts, serverTimingAuthMs: timingOf(g.authMs) }])),
+    windows,
+    stoppedEarly
   }
 }
 

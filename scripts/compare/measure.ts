@@ -1,16 +1,33 @@
+import { readFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { DEMO_USERS } from '../../services/users.ts'
 import { decodeJwt } from '../demo/jwt.ts'
 import type { LoadGenerator } from './load-client.ts'
 import type { GroupLoad, LoadResult, Tick } from './load-generator.ts'
+import { processCpuSeconds } from './process-cpu.ts'
 import { difference, type ServerCounters } from './prometheus.ts'
+import { meanInterval, type Interval } from './stats.ts'
+import { fullWindows, warmUp, windowRecorder, type LoadWindow, type Warmup } from './steady-state.ts'
 import type { Target } from './target.ts'
 
 export interface RunSettings {
   connections: number
   durationSeconds: number
+  /** The most a warm-up may take; it ends sooner once the load is steady (steady-state.ts). 0: none. */
   warmupSeconds: number
+}
+
+/** Where a run stood: what it followed, and how worn in the cluster's processes were. */
+export interface RunContext {
+  warmup: Warmup
+  /** The measured load, one-second window by window. */
+  windows: LoadWindow[]
+  /** Requests the cluster's app servers had answered before the measured load (logins, warm-ups, earlier rounds); null when not counted. */
+  servedBefore: number | null
+  /** Which round (1 to --runs), and which place in it (1 = the first mode measured in that round). */
+  round: number
+  order: number
 }
 
 /** What one server did during one measured run, from its own /metrics. */
@@ -73,9 +90,18 @@ export interface RunResult {
   cpuUsPerRequest: number
   /** The balancer's CPU time / requests, µs; null when not visible. */
   balancerCpuUsPerRequest: number | null
+  /** The load generator's CPU time / requests, µs. */
+  loadGeneratorCpuUsPerRequest: number
   bottleneck: Bottleneck
   /** JWTs: the connections grouped by the kid their token was signed with; null for session ids. */
   byKid: Record<string, KidRun> | null
+  warmup: Warmup
+  windows: LoadWindow[]
+  /** req/s over the run's full one-second windows, with a 95% interval: windows of one run are correlated, so it understates the noise between runs. */
+  rpsWithinRun: Interval
+  servedBefore: number | null
+  round: number
+  order: number
 }
 
 /** The connections whose tokens one key (kid) signed, during one run. */
@@ -132,7 +158,23 @@ export async function loginSessions (url: string, count: number, onProgress: Pro
   return tokens
 }
 
+/**
+ * The machine's CPU time so far, busy and in all, in the same unit. /proc/stat where there is one:
+ * os.cpus() leaves out softirq (much of loopback networking's kernel work) and steal (time a
+ * virtual machine's host gave to another guest), and both are time our processes could not run.
+ */
 function machineTimes (): { busy: number, total: number } {
+  try {
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number)
+    const fields = [user, nice, system, idle, iowait, irq, softirq, steal]
+    if (fields.every((f) => f !== undefined && Number.isFinite(f))) {
+      const [u, n, sy, id, io, ir, so, st] = fields as number[]
+      const busy = (u as number) + (n as number) + (sy as number) + (ir as number) + (so as number) + (st as number)
+      return { busy, total: busy + (id as number) + (io as number) }
+    }
+  } catch {
+    // Not Linux: what os.cpus() says.
+  }
   let busy = 0
   let total = 0
   for (const cpu of cpus()) {
@@ -143,31 +185,47 @@ function machineTimes (): { busy: number, total: number } {
   return { busy, total }
 }
 
+/** The CPU seconds of every process of ours that serves or makes the load; undefined when one cannot be seen (--url). */
+function ourCpuSeconds (target: Target, loadGenerator: LoadGenerator): () => number | undefined {
+  return () => {
+    const parts = [target.balancerCpuSeconds(), target.serverCpuSeconds(), processCpuSeconds(loadGenerator.pid)]
+    return parts.every((p) => p !== undefined) ? (parts as number[]).reduce((a, b) => a + b, 0) : undefined
+  }
+}
+
 /**
- * One measured run: a warm-up (not counted), then the servers' counters, the balancer's CPU and
- * the machine's CPU before and after the measured load. Tokens: one per connection.
+ * One measured run: a warm-up until steady (not counted), then the servers' counters, the
+ * balancer's CPU and the machine's CPU before and after the measured load, and the load window by
+ * window. Tokens: one per connection.
  */
-export async function measureRun (target: Target, tokens: string[], settings: RunSettings, loadGenerator: LoadGenerator, onProgress: Progress = () => {}): Promise<RunResult> {
+export async function measureRun (target: Target, tokens: string[], settings: RunSettings, loadGenerator: LoadGenerator, onProgress: Progress = () => {}, at: { round: number, order: number } = { round: 1, order: 1 }): Promise<RunResult> {
   const groups = kidsOf(tokens)
   const job = { url: target.url, path: '/feeds', tokens, connections: settings.connections, ...(groups === undefined ? {} : { groups }) }
-  if (settings.warmupSeconds > 0) {
-    await loadGenerator.run({ ...job, durationSeconds: settings.warmupSeconds },
-      (t: Tick) => onProgress({ phase: 'warmup', done: Math.min(t.second, settings.warmupSeconds), total: settings.warmupSeconds, rps: t.requests }))
-  }
+  const cpuSeconds = ourCpuSeconds(target, loadGenerator)
+  const warmup = await warmUp(job, settings.warmupSeconds, loadGenerator, cpuSeconds,
+    (w, elapsed) => onProgress({ phase: 'warmup', done: Math.round(elapsed), total: settings.warmupSeconds, rps: w.rps }))
   // Requests the warm-up left in flight still reach the servers' counters: let them land first.
-  if (settings.warmupSeconds > 0) await sleep(SETTLE_MS)
+  if (warmup.seconds > 0) await sleep(SETTLE_MS)
   const before = await target.scrape()
   const balancerBefore = target.balancerCpuSeconds()
   const machineBefore = machineTimes()
-  const load: LoadResult = await loadGenerator.run({ ...job, durationSeconds: settings.durationSeconds },
-    (t: Tick) => onProgress({ phase: 'load', done: Math.min(t.second, settings.durationSeconds), total: settings.durationSeconds, rps: t.requests }))
+  const windows: LoadWindow[] = []
+  const record = windowRecorder(cpuSeconds)
+  const load: LoadResult = await loadGenerator.run({ ...job, durationSeconds: settings.durationSeconds }, (t: Tick) => {
+    windows.push(record(t))
+    onProgress({ phase: 'load', done: Math.min(t.second, settings.durationSeconds), total: settings.durationSeconds, rps: t.requests / Math.max(t.seconds, 1e-3) })
+  })
   const machineAfter = machineTimes()
   const balancerAfter = target.balancerCpuSeconds()
   const after = await target.scrape()
+  const servedBefore = [...before.values()].reduce((n, c) => n + c.ok + c.unauthorized + c.unavailable, 0)
   return summarizeRun(target, settings, load, before, after,
     balancerBefore !== undefined && balancerAfter !== undefined ? balancerAfter - balancerBefore : undefined,
-    (machineAfter.busy - machineBefore.busy) / Math.max(1, machineAfter.total - machineBefore.total))
+    (machineAfter.busy - machineBefore.busy) / Math.max(1, machineAfter.total - machineBefore.total),
+    { warmup, windows, servedBefore, ...at })
 }
+
+const NO_CONTEXT: RunContext = { warmup: { seconds: 0, capSeconds: 0, steady: false, windows: [] }, windows: [], servedBefore: null, round: 1, order: 1 }
 
 /** Turns raw measurements into a run's numbers; kept apart from measureRun so it can be checked on made-up inputs. */
 export function summarizeRun (
@@ -177,7 +235,8 @@ export function summarizeRun (
   before: Map<string, ServerCounters>,
   after: Map<string, ServerCounters>,
   balancerCpuSeconds: number | undefined,
-  machineBusy: number
+  machineBusy: number,
+  context: RunContext = NO_CONTEXT
 ): RunResult {
   const seconds = load.durationSeconds > 0 ? load.durationSeconds : settings.durationSeconds
   const ok = Object.entries(load.statusCounts).filter(([s]) => s.startsWith('2')).reduce((n, [, c]) => n + c, 0)
@@ -237,8 +296,11 @@ export function summarizeRun (
     storeCommandsPerRequest: serverAnswered > 0 ? totals.storeCommands / serverAnswered : 0,
     cpuUsPerRequest: serverAnswered > 0 ? totals.cpuSeconds / serverAnswered * 1e6 : 0,
     balancerCpuUsPerRequest: balancerCpuSeconds === undefined || load.requests === 0 ? null : balancerCpuSeconds / load.requests * 1e6,
+    loadGeneratorCpuUsPerRequest: load.requests === 0 ? 0 : load.cpuSeconds / load.requests * 1e6,
     bottleneck: judgeBottleneck({ balancerCores, serverCores, loadGeneratorCores, machineBusy, otherCores, cores, servers: target.serverCount }),
-    byKid: load.byGroup === null ? null : Object.fromEntries(Object.entries(load.byGroup).map(([kid, g]) => [kid, kidRun(g)]))
+    byKid: load.byGroup === null ? null : Object.fromEntries(Object.entries(load.byGroup).map(([kid, g]) => [kid, kidRun(g)])),
+    ...context,
+    rpsWithinRun: meanInterval(fullWindows(context.windows).map((w) => w.rps))
   }
 }
 

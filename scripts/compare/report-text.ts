@@ -1,27 +1,11 @@
 import type { KidRun } from './measure.ts'
+import { certaintyWords, ci, differencesTable, differencesTitle, ROUNDS_TITLE, roundsTable } from './report-certainty.ts'
+import { dec, int, pct, range, table, us, type TableData } from './report-format.ts'
+import { baseMode } from './mode-names.ts'
 import type { CompareReport, ModeResult } from './run-compare.ts'
 
-/** A table as data: the text report lays it out in columns, the HTML one as a <table>. */
-export interface TableData {
-  header: string[]
-  rows: string[][]
-  /** How many leading columns are names (left-aligned); the rest are numbers. */
-  leftColumns: number
-}
+export { dec, int, pct, table, type TableData } from './report-format.ts'
 
-/** Columns of text, numbers right-aligned, with a rule under the header. */
-export function table (header: string[], rows: string[][], leftColumns = 1): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
-  const line = (cells: string[]): string => cells
-    .map((c, i) => i < leftColumns ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))
-    .join('  ').trimEnd()
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n')
-}
-
-export const int = (n: number): string => Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '-'
-export const dec = (n: number, digits = 1): string => Number.isFinite(n) ? n.toFixed(digits) : '-'
-export const pct = (n: number): string => Number.isFinite(n) ? `${(n * 100).toFixed(1)}%` : '-'
-const plusMinus = (relative: number, runs: number): string => runs > 1 && Number.isFinite(relative) ? ` ±${Math.round(relative * 100)}%` : ''
 const bytes = (n: number | null): string => n === null ? '-' : `${int(n)} B`
 /**
  * The typical auth step: the median of the Server-Timing values when the responses carried
@@ -34,8 +18,6 @@ const bytes = (n: number | null): string => n === null ? '-' : `${int(n)} B`
 export function typicalAuthUs (r: ModeResult): { us: number, what: string } {
   return r.serverTimingAuthUs !== null ? { us: r.serverTimingAuthUs.p50, what: 'median under load' } : { us: r.authUsPerRequest, what: 'mean under load' }
 }
-/** Microseconds: one decimal below 100, whole numbers above. */
-const us = (n: number): string => n < 100 ? dec(n, 1) : int(n)
 const authText = (r: ModeResult): string => `${us(typicalAuthUs(r).us)} µs`
 
 const tableData = (header: string[], rows: string[][], leftColumns = 1): TableData => ({ header, rows, leftColumns })
@@ -45,10 +27,10 @@ function throughputTable (results: ModeResult[]): TableData {
     ['mode', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'requests', '2xx', '401', 'errors', 'refused', 'expected'],
     results.map((r) => [
       r.mode,
-      int(r.rps) + plusMinus(r.spread.rps.relative, r.runs),
-      dec(r.latencyMs.p50, 2),
+      int(r.rps) + ci(r, 'rps'),
+      dec(r.latencyMs.p50, 2) + ci(r, 'p50'),
       dec(r.latencyMs.p90, 2),
-      dec(r.latencyMs.p99, 2) + plusMinus(r.spread.p99.relative, r.runs),
+      dec(r.latencyMs.p99, 2) + ci(r, 'p99'),
       int(r.requests),
       int(r.ok),
       int(r.unauthorized),
@@ -64,12 +46,12 @@ function costTable (results: ModeResult[]): TableData {
     results.map((r) => [
       r.mode,
       us(r.authUsPerRequest),
-      r.serverTimingAuthUs === null ? '-' : `${us(r.serverTimingAuthUs.p50)} / ${us(r.serverTimingAuthUs.p99)}`,
+      r.serverTimingAuthUs === null ? '-' : `${us(r.serverTimingAuthUs.p50)}${ci(r, 'authP50')} / ${us(r.serverTimingAuthUs.p99)}`,
       dec(r.storeCommandsPerRequest, 2),
-      int(r.cpuUsPerRequest),
+      int(r.cpuUsPerRequest) + ci(r, 'cpuUsPerRequest'),
       r.balancerCpuUsPerRequest === null ? '-' : int(r.balancerCpuUsPerRequest),
       bytes(r.memoryCost.credentialBytes),
-      r.mode === 'jwt' ? '0 B' : bytes(r.memoryCost.bytesPerSession)
+      baseMode(r.mode) === 'jwt' ? '0 B' : bytes(r.memoryCost.bytesPerSession)
     ]))
 }
 
@@ -209,6 +191,7 @@ export function plainWords (report: CompareReport): string[] {
     lines.push(`throughput: from ${int(top.rps)} req/s (${top.mode}) to ${int(bottom.rps)} req/s (${bottom.mode}). Most of a request's cost is HTTP, the balancer and the route, not the auth step, ` +
       `so req/s moves less than the auth columns${busy ? '; and the machine was saturated, so req/s also reflects whatever else ran on it' : ''}.`)
   }
+  lines.push(...certaintyWords(report))
   if (report.results.some((r) => r.bottleneck.balancerIsBottleneck)) {
     lines.push('balancer: in this run the balancer, not the app servers, set the pace (see the balancer check): read req/s and latency as a measurement of the balancer, and compare modes by the auth-step columns.')
   }
@@ -239,6 +222,9 @@ export function reportSections (report: CompareReport): ReportSection[] {
   if (rotated(report.results).length > 0) {
     section('key-rotation', 'Per signing key: the jwt servers list two keys in JWT_SECRETS, the first signs; half the sessions logged in before the servers restarted with the new key first, half after:', kidTable(report))
   }
+  // (A report saved before the intervals has no differences to show.)
+  if (report.results.length > 1 && report.config.runs > 1 && report.differences !== undefined) section('differences', differencesTitle(report), differencesTable(report))
+  if (report.results.some((r) => r.allRuns !== undefined)) section('rounds', ROUNDS_TITLE, roundsTable(report))
   if (report.sweep !== null) section('sweep', 'Sweep over cluster sizes (req/s and refused share; * = balancer-bound):', sweepTable(report))
   section('balancer-check', 'Balancer check (CPU in cores: 1.00 = one core flat out):', tableData(['mode', 'verdict', 'CPU, cores', 'warnings'], report.results.map((r) => {
     const b = r.bottleneck
@@ -252,11 +238,22 @@ function balancerCores (r: ModeResult): string {
   return `balancer ${b.balancerCores === null ? '?' : dec(b.balancerCores, 2)}, app servers ${dec(b.serverCores, 2)}, load generator ${dec(b.loadGeneratorCores, 2)}, machine ${pct(b.machineBusy)} busy`
 }
 
+/** "a warm-up until steady (at most 15 s; 4.1 to 9.0 s here)", or the fixed warm-up of a report written before. */
+export function warmupWords (report: CompareReport): string {
+  const c = report.config
+  if (c.warmupSeconds <= 0) return 'no warm-up'
+  if (c.warmupRule === undefined) return `${c.warmupSeconds} s of warm-up`
+  const seconds = report.results.flatMap((r) => (r.allRuns ?? []).map((run) => run.warmup?.seconds)).filter((x): x is number => x !== undefined)
+  return `a warm-up until steady (at most ${c.warmupSeconds} s${seconds.length > 0 ? `; ${range(seconds, (n) => dec(n, 1))} s here` : ''})`
+}
+
 export function formatReport (report: CompareReport): string {
   const c = report.config
   const out: string[] = []
-  out.push(`Compared on ${c.target}; ${c.connections} connections (one session each), ${c.durationSeconds} s of load after ${c.warmupSeconds} s of warm-up` +
-    `${c.runs > 1 ? `, ${c.runs} runs per mode (median, ±half the range)` : ''}.`)
+  out.push(`Compared on ${c.target}; ${c.connections} connections (one session each), ${c.durationSeconds} s of load after ${warmupWords(report)}` +
+    // A report saved before the intervals (--from an older JSON) gave medians.
+    `${c.runs > 1 ? `, ${c.runs} runs per mode ${c.warmupRule === undefined ? '(the median)' : 'in a rotating order (the mean, ±its 95% interval)'}` : ''}.` +
+    ` The machine: ${c.machine.cores} cores, load average ${dec(c.machine.loadAverageAtStart, 1)} at the start (the round-by-round table says how busy it was during each run).`)
   for (const s of reportSections(report)) {
     out.push('', s.title)
     if (s.id === 'balancer-check') {

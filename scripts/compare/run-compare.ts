@@ -7,7 +7,11 @@ import { REDIS_MISSING } from '../lib/redis-process.ts'
 import { startPrivateRedis } from './private-redis.ts'
 import { measureSessionCosts, type SessionCosts } from './session-costs.ts'
 import { usesRedis, type CompareMode } from './modes.ts'
-import { median, spread, type Spread } from './stats.ts'
+import type { Spread } from './stats.ts'
+import { combineRuns, type Confidence, type Trend } from './combine-runs.ts'
+import { differences, type Difference } from './significance.ts'
+import { runNames } from './mode-names.ts'
+import { STEADY_RULE_TEXT } from './steady-state.ts'
 import { connectToTarget, startLocalTarget, type Target } from './target.ts'
 
 /** What a session weighs in each mode: on the server side, and on the wire. */
@@ -25,8 +29,12 @@ export interface ModeResult extends RunResult {
   /** What a round-robin balancer predicts: (N-1)/N for memory, 0 for the shared-state modes. */
   expectedAuthFailureRate: number
   runs: number
-  /** Across the runs: the top-level rps, latency and costs are these medians; the counts are the median-rps run's. */
+  /** Across the runs: the median and the range. (The top-level rps, latency and costs are the means; the counts are the median-rps run's.) */
   spread: { rps: Spread, p50: Spread, p90: Spread, p99: Spread, authUsPerRequest: Spread, cpuUsPerRequest: Spread }
+  /** Across the runs: each figure's mean with its 95% interval (Student's t); no interval with one run. */
+  confidence: Confidence
+  /** How req/s, the auth step's median and the servers' CPU per request moved from round to round. */
+  trend: Trend
   memoryCost: MemoryCost
   /** Every run, in the order they ran. */
   allRuns: RunResult[]
@@ -73,12 +81,16 @@ export interface CompareReport {
     sweep: number[] | null
     target: string
     machine: { cores: number, loadAverageAtStart: number }
+    /** How each warm-up decided it was done (warmupSeconds is its cap). */
+    warmupRule: string
     startedAt: string
     elapsedSeconds: number
   }
   results: ModeResult[]
   sweep: SweepPoint[] | null
   sessionCosts: SessionCosts | null
+  /** Each pair of modes, each figure: is the difference larger than the noise? (significance.ts) */
+  differences: Difference[]
   /** Why something was not measured. */
   notes: string[]
 }
@@ -90,9 +102,7 @@ export interface Reporter {
   status (text: string): void
 }
 
-export function expectedFailureRate (mode: string, servers: number): number {
-  return mode === 'memory' ? (servers - 1) / servers : 0
-}
+export { combineRuns, expectedFailureRate } from './combine-runs.ts'
 
 function fmt (n: number): string {
   return Math.round(n).toLocaleString('en-US')
@@ -116,6 +126,7 @@ export async function runCompare (options: CompareOptions, reporter: Reporter, o
     reporter.step(`Measuring ${remote.description}, in ${remote.mode} mode (from its /health).`)
   }
   const modes: CompareMode[] = remote !== undefined ? [remote.mode] : options.modes
+  const named = runNames(modes)
   if (remote !== undefined && remote.mode.startsWith('jwt')) notes.push('key rotation not measured: the keys of a cluster this command did not start cannot be changed from here')
 
   // Memory per session is measured in a child of its own while the clusters start: it counts
@@ -129,51 +140,43 @@ export async function runCompare (options: CompareOptions, reporter: Reporter, o
   let sessionCosts: SessionCosts | null | undefined
   try {
     for (const size of remote !== undefined ? [remote.serverCount] : sizes) {
-      const targets: Array<{ target: Target, tokens: string[] }> = []
+      const targets: Array<{ name: string, target: Target, tokens: string[] }> = []
       try {
-        for (const mode of modes) {
+        for (const { mode, name } of named) {
           let target: Target
           if (remote !== undefined) target = remote
           else {
-            reporter.status(`${mode}: starting ${size} app server${size === 1 ? '' : 's'} and the balancer...`)
+            reporter.status(`${name}: starting ${size} app server${size === 1 ? '' : 's'} and the balancer...`)
             const t0 = performance.now()
             target = await startLocalTarget({ mode, servers: size, redisLatencyMs: usesRedis(mode) ? options.redisLatencyMs : 0, onLog })
-            reporter.step(`${mode}: ${target.description}, up in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+            reporter.step(`${name}: ${target.description}, up in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
           }
-          targets.push({ target, tokens: [] })
-          const entry = targets[targets.length - 1] as { target: Target, tokens: string[] }
-          const progress = (e: { done: number, total: number }): void => reporter.status(`${mode}: logging in ${e.done}/${e.total} sessions (one per connection)`)
-          if (target.keys === undefined) {
-            entry.tokens = await loginSessions(target.url, options.connections, progress)
-            reporter.step(`${mode}: ${options.connections} sessions logged in through the balancer`)
-          } else {
-            const { kids } = target.keys
-            const older = await loginSessions(target.url, Math.ceil(options.connections / 2), progress)
-            reporter.status(`${mode}: restarting every server with JWT_SECRETS=${kids.newer},${kids.older}...`)
-            const restartSeconds = await target.keys.rotate()
-            const newer = await loginSessions(target.url, options.connections - older.length, progress)
-            // Alternate, so the connections with either key are spread alike over the servers.
-            entry.tokens = older.flatMap((token, i) => newer[i] === undefined ? [token] : [token, newer[i] as string])
-            rotations.set(mode, { kids, restartSeconds, sessions: { older: older.length, newer: newer.length } })
-            reporter.step(`${mode}: ${options.connections} sessions logged in through the balancer, ${older.length} under key "${kids.older}", then every server restarted with JWT_SECRETS=${kids.newer},${kids.older} (${restartSeconds.toFixed(1)} s), ${newer.length} under "${kids.newer}"`)
-          }
+          targets.push({ name, target, tokens: [] })
+          const { tokens, rotation } = await logIn(name, target, options.connections, reporter)
+          ;(targets[targets.length - 1] as { tokens: string[] }).tokens = tokens
+          if (rotation !== null) rotations.set(name, rotation)
         }
         sessionCosts ??= await sessionCostsPending
 
         const runs = new Map<string, RunResult[]>()
         for (let round = 1; round <= options.runs; round++) {
-          for (const { target, tokens } of targets) {
-            const label = `${target.mode}${options.runs > 1 ? ` run ${round}/${options.runs}` : ''}${sizes.length > 1 ? ` (${size} servers)` : ''}`
+          // Each round starts one mode further on (A B C, then B C A, then C A B): no mode is
+          // always the first measured, or always the one measured after a given other.
+          const shift = (round - 1) % targets.length
+          const order = [...targets.slice(shift), ...targets.slice(0, shift)]
+          for (const [place, { name, target, tokens }] of order.entries()) {
+            const label = `${name}${options.runs > 1 ? ` run ${round}/${options.runs}` : ''}${sizes.length > 1 ? ` (${size} servers)` : ''}`
             const onProgress: Progress = (e) => {
-              reporter.status(`${label}: ${e.phase === 'warmup' ? 'warming up' : 'measuring'} ${e.done}/${e.total} s${e.rps !== undefined ? `, ${fmt(e.rps)} req/s` : ''}`)
+              reporter.status(`${label}: ${e.phase === 'warmup' ? `warming up until steady, ${e.done} s (at most ${e.total})` : `measuring ${e.done}/${e.total} s`}${e.rps !== undefined ? `, ${fmt(e.rps)} req/s` : ''}`)
             }
-            const run = await measureRun(target, tokens, options, loadGenerator, onProgress)
-            runs.set(target.mode, [...(runs.get(target.mode) ?? []), run])
+            const measured = await measureRun(target, tokens, options, loadGenerator, onProgress, { round, order: place + 1 })
+            const run: RunResult = { ...measured, mode: name }
+            runs.set(name, [...(runs.get(name) ?? []), run])
             reporter.step(`${label}: ${fmt(run.rps)} req/s, p99 ${run.latencyMs.p99.toFixed(1)} ms, ${(run.authFailureRate * 100).toFixed(1)}% refused` +
-              (run.bottleneck.balancerIsBottleneck ? ' (balancer-bound)' : ''))
+              (run.bottleneck.balancerIsBottleneck ? ' (balancer-bound)' : '') + `; ${roundLine(run)}`)
           }
         }
-        bySize.set(size, modes.map((mode) => combineRuns(runs.get(mode) ?? [], memoryCostOf(mode, sessionCosts ?? null), rotations.get(mode) ?? null)))
+        bySize.set(size, named.map(({ mode, name }) => combineRuns(runs.get(name) ?? [], memoryCostOf(mode, sessionCosts ?? null), rotations.get(name) ?? null)))
       } finally {
         if (remote === undefined) {
           reporter.status('stopping the clusters...')
@@ -209,20 +212,55 @@ export async function runCompare (options: CompareOptions, reporter: Reporter, o
       durationSeconds: options.durationSeconds,
       warmupSeconds: options.warmupSeconds,
       runs: options.runs,
-      modes,
+      modes: named.map((n) => n.name),
       redisLatencyMs: options.redisLatencyMs,
       sessionsMeasured: options.sessions,
       url: options.url,
       sweep: options.sweep,
       target: remote?.description ?? `a fresh local cluster per mode: ${lastSize} app server${lastSize === 1 ? '' : 's'} behind the balancer${options.redisLatencyMs > 0 ? `, Redis ${options.redisLatencyMs} ms away` : ''}`,
       machine: { cores: cpus().length, loadAverageAtStart: loadavg()[0] ?? 0 },
+      warmupRule: options.warmupSeconds > 0 ? `until steady (${STEADY_RULE_TEXT}), at most ${options.warmupSeconds} s` : 'none',
       startedAt,
       elapsedSeconds: (performance.now() - started) / 1000
     },
     results,
     sweep,
     sessionCosts: sessionCosts ?? null,
+    differences: differences(results),
     notes
+  }
+}
+
+/** What a run's progress line says beside its rate: its warm-up, the CPU per request, the machine. */
+function roundLine (run: RunResult): string {
+  const w = run.warmup
+  const warm = w.capSeconds <= 0 ? 'no warm-up' : `warm-up ${w.seconds.toFixed(1)} s${w.steady ? ' (steady)' : ' (not steady by the cap)'}`
+  const b = run.bottleneck
+  return `${warm}, CPU µs/req balancer ${run.balancerCpuUsPerRequest === null ? '?' : fmt(run.balancerCpuUsPerRequest)}, servers ${fmt(run.cpuUsPerRequest)}, ` +
+    `load generator ${fmt(run.loadGeneratorCpuUsPerRequest)}; machine ${Math.round(b.machineBusy * 100)}% busy, ${b.otherCores.toFixed(1)} cores not ours`
+}
+
+/**
+ * One session per connection, logged in through the balancer. A local jwt cluster logs half in,
+ * has every server restart with the keys swapped, and logs the other half in (KeyRotationDone).
+ */
+async function logIn (name: string, target: Target, connections: number, reporter: Reporter): Promise<{ tokens: string[], rotation: KeyRotationDone | null }> {
+  const progress = (e: { done: number, total: number }): void => reporter.status(`${name}: logging in ${e.done}/${e.total} sessions (one per connection)`)
+  if (target.keys === undefined) {
+    const tokens = await loginSessions(target.url, connections, progress)
+    reporter.step(`${name}: ${connections} sessions logged in through the balancer`)
+    return { tokens, rotation: null }
+  }
+  const { kids } = target.keys
+  const older = await loginSessions(target.url, Math.ceil(connections / 2), progress)
+  reporter.status(`${name}: restarting every server with JWT_SECRETS=${kids.newer},${kids.older}...`)
+  const restartSeconds = await target.keys.rotate()
+  const newer = await loginSessions(target.url, connections - older.length, progress)
+  reporter.step(`${name}: ${connections} sessions logged in through the balancer, ${older.length} under key "${kids.older}", then every server restarted with JWT_SECRETS=${kids.newer},${kids.older} (${restartSeconds.toFixed(1)} s), ${newer.length} under "${kids.newer}"`)
+  return {
+    // Alternate, so the connections with either key are spread alike over the servers.
+    tokens: older.flatMap((token, i) => newer[i] === undefined ? [token] : [token, newer[i] as string]),
+    rotation: { kids, restartSeconds, sessions: { older: older.length, newer: newer.length } }
   }
 }
 
@@ -288,46 +326,5 @@ function memoryCostOf (mode: CompareMode, costs: SessionCosts | null): MemoryCos
         bytesPerSession: 0,
         measuredAs: 'nothing per live session; each logout keeps the token\'s jti in Redis until its exp'
       }
-  }
-}
-
-/** Runs of one mode to one result: medians of rates and costs, counts of the median-rps run, and the spread. */
-export function combineRuns (runs: RunResult[], memoryCost: MemoryCost, keyRotation: KeyRotationDone | null = null): ModeResult {
-  if (runs.length === 0) throw new Error('no runs to combine')
-  const byRps = [...runs].sort((a, b) => a.rps - b.rps)
-  const middle = byRps[Math.ceil(byRps.length / 2) - 1] as RunResult
-  const of = (pick: (r: RunResult) => number): Spread => spread(runs.map(pick))
-  const s = {
-    rps: of((r) => r.rps),
-    p50: of((r) => r.latencyMs.p50),
-    p90: of((r) => r.latencyMs.p90),
-    p99: of((r) => r.latencyMs.p99),
-    authUsPerRequest: of((r) => r.authUsPerRequest),
-    cpuUsPerRequest: of((r) => r.cpuUsPerRequest)
-  }
-  return {
-    ...middle,
-    rps: s.rps.median,
-    latencyMs: { ...middle.latencyMs, p50: s.p50.median, p90: s.p90.median, p99: s.p99.median },
-    authUsPerRequest: s.authUsPerRequest.median,
-    cpuUsPerRequest: s.cpuUsPerRequest.median,
-    storeCommandsPerRequest: median(runs.map((r) => r.storeCommandsPerRequest)),
-    bottleneck: {
-      ...middle.bottleneck,
-      balancerIsBottleneck: runs.some((r) => r.bottleneck.balancerIsBottleneck),
-      loadGeneratorIsBottleneck: runs.some((r) => r.bottleneck.loadGeneratorIsBottleneck),
-      warnings: [
-        ...middle.bottleneck.warnings,
-        ...(runs.length > 1 && runs.some((r) => r.bottleneck.balancerIsBottleneck) && !middle.bottleneck.balancerIsBottleneck
-          ? [`the balancer was the bottleneck in ${runs.filter((r) => r.bottleneck.balancerIsBottleneck).length} of ${runs.length} runs`]
-          : [])
-      ]
-    },
-    expectedAuthFailureRate: expectedFailureRate(middle.mode, middle.servers),
-    runs: runs.length,
-    spread: s,
-    memoryCost,
-    allRuns: runs,
-    keyRotation
   }
 }

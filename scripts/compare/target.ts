@@ -21,6 +21,8 @@ export interface Target {
   scrape (): Promise<Map<string, ServerCounters>>
   /** The balancer process's CPU seconds so far; undefined when its process cannot be seen (--url). */
   balancerCpuSeconds (): number | undefined
+  /** All app servers' CPU seconds so far, from /proc (read each time: a restart changes their pids); undefined when not visible (--url). */
+  serverCpuSeconds (): number | undefined
   /** jwt mode on a local cluster: two keys, and the second pass of a rotation; undefined elsewhere. */
   readonly keys?: KeyRotation
   stop (): Promise<void>
@@ -114,6 +116,10 @@ export async function startLocalTarget (options: LocalTargetOptions): Promise<Ta
     description: `${servers} app server${servers === 1 ? '' : 's'} behind the balancer${redis !== undefined && redis.delayMs > 0 ? `, Redis ${redis.delayMs} ms away` : ''}`,
     scrape: async () => await scrapeEach(urls),
     balancerCpuSeconds: () => processCpuSeconds(balancerPid),
+    serverCpuSeconds: () => {
+      const each = running.servers.map((s) => processCpuSeconds(s.pid))
+      return each.every((c) => c !== undefined) ? (each as number[]).reduce((a, b) => a + b, 0) : undefined
+    },
     ...(keys === undefined ? {} : { keys }),
     async stop () {
       await cluster.stop()
@@ -183,6 +189,7 @@ export async function connectToTarget (url: string): Promise<Target> {
       `${strategy !== undefined && strategy !== 'round-robin' ? `; balancer strategy ${strategy}, so (N-1)/N need not apply` : ''})`,
     scrape,
     balancerCpuSeconds: () => undefined,
+    serverCpuSeconds: () => undefined,
     async stop () {}
   }
 }

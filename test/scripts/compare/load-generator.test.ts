@@ -78,6 +78,29 @@ t.test('groups: the connections of each label of tokens are counted apart, with 
   t.equal(plain.byGroup, null, 'no groups asked for, none counted')
 })
 
+t.test('the load window by window, and a stop that ends it early with what it measured', async (t) => {
+  const server = createServer((_req, res) => { setTimeout(() => res.end('{}'), 5) })
+  const { url, generator } = await serveAndGenerate(t, server)
+
+  const ticks: Array<{ second: number, seconds: number }> = []
+  const result = await generator.run({ url, path: '/', tokens: ['a'], connections: 4, durationSeconds: 2.5 }, (tick) => ticks.push(tick))
+  // A timer on a busy machine fires late: each window carries the length it really had.
+  const lengths = result.windows.map((w) => w.seconds.toFixed(2)).join(', ')
+  t.ok(result.windows.slice(0, 2).every((w) => w.seconds >= 0.99 && w.seconds < 1.4), `two windows of a second (${lengths} s)`)
+  t.ok(result.windows.length === 3 && (result.windows[2]?.seconds ?? 1) < 0.9, 'and what was left after them')
+  t.ok(Math.abs(result.windows.reduce((n, w) => n + w.seconds, 0) - result.durationSeconds) < 0.15, 'the windows cover the load')
+  t.equal(result.windows.reduce((n, w) => n + w.requests, 0), result.requests, 'every response in one window')
+  t.same(ticks.map((x) => x.second), [1, 2, 3], 'a tick as each window closes')
+  t.ok(result.durationSeconds > 2.3 && result.durationSeconds < 3, `the duration kept: ${result.durationSeconds.toFixed(2)} s`)
+  t.equal(result.stoppedEarly, false)
+
+  const stop = new AbortController()
+  const stopped = await generator.run({ url, path: '/', tokens: ['a'], connections: 4, durationSeconds: 30 }, (tick) => { if (tick.second === 1) stop.abort() }, stop.signal)
+  t.equal(stopped.stoppedEarly, true)
+  t.ok(stopped.durationSeconds < 1.5, `a 30 s job stopped after its first window, within a tenth of a second or so (${stopped.durationSeconds.toFixed(2)} s)`)
+  t.ok(stopped.requests > 0 && stopped.windows.length >= 1, 'and it still says what it measured')
+})
+
 t.test('a job the generator cannot run is an error, not a hang', async (t) => {
   const generator = startLoadGenerator()
   t.teardown(async () => await generator.close())

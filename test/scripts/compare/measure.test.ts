@@ -15,7 +15,9 @@ const load: LoadResult = {
   latencyMs: { p50: 1, p90: 2, p99: 3, mean: 1.2, max: 9 },
   serverTimingAuthMs: { count: 1010, mean: 0.05, p50: 0.04, p99: 0.2 },
   cpuSeconds: 0.4,
-  byGroup: null
+  byGroup: null,
+  windows: [{ seconds: 1, requests: 500 }, { seconds: 1, requests: 510 }],
+  stoppedEarly: false
 }
 
 t.test('a run\'s numbers: the client\'s counts, and per server the difference of its own counters', async (t) => {

@@ -1,10 +1,14 @@
 import t from 'tap'
 import { parseCompareArgs, parseSweep, UsageError } from '../../../scripts/compare/options.ts'
 
-t.test('defaults: the three modes and jwt with revocation, 3 servers, 50 connections, 10 s, one run, 100k sessions measured', async (t) => {
+t.test('defaults: the three modes and jwt with revocation, 3 servers, 50 connections, 10 s, warm-ups of at most 15 s, one run, 100k sessions measured', async (t) => {
   const o = parseCompareArgs([])
   t.same(o.modes, ['memory', 'redis', 'jwt', 'jwt-revocation'])
-  t.match(o, { servers: 3, connections: 50, durationSeconds: 10, warmupSeconds: 2, runs: 1, sessions: 100_000, redisLatencyMs: 0, sweep: null, url: null, json: null, html: null })
+  t.match(o, { servers: 3, connections: 50, durationSeconds: 10, warmupSeconds: 15, runs: 1, sessions: 100_000, redisLatencyMs: 0, sweep: null, url: null, json: null, html: null })
+})
+
+t.test('a mode named twice is measured twice: the same mode on two clusters, to see the noise', async (t) => {
+  t.same(parseCompareArgs(['--modes', 'jwt,jwt']).modes, ['jwt', 'jwt'])
 })
 
 t.test('every flag is read', async (t) => {

@@ -22,6 +22,10 @@ t.test('the page is self-contained: no script, no stylesheet or image from elsew
   const oneKey = fakeReport()
   for (const r of oneKey.results) r.byKid = null
   t.notOk(buildCharts(oneKey).some((c) => c.id === 'key-rotation'), 'no key chart when no run held tokens from two keys')
+  const threeRuns = buildCharts(fakeReport({ runs: 3 }))
+  t.same(threeRuns.map((c) => c.id).slice(0, 3), ['throughput', 'latency', 'rounds'], 'with runs: the rounds, one line per mode')
+  t.match(threeRuns[0]?.caption, 'the mean of 3 runs; the black bar is the mean\'s 95% interval over the 3 runs')
+  t.match(buildCharts(fakeReport())[0]?.caption, 'one run per mode, so no interval (--runs 3 draws them)')
 })
 
 const executablePath = findChromium()
@@ -116,6 +120,28 @@ t.test('in headless Chromium every chart renders, with marks, and the page makes
       t.ok(chart.labels.length > 0 && Math.min(...chart.labels) >= 13, `${chart.id}: axis labels at least 13 px (smallest ${Math.min(...chart.labels)})`)
       if (chart.titles.length > 0) t.ok(Math.min(...chart.titles) >= 14, `${chart.id}: axis titles at least 14 px (smallest ${Math.min(...chart.titles)})`)
     }
+  })
+
+  t.test('with runs: an error bar on each mode\'s bar, as tall as its 95% interval, and a line per mode through the rounds', async (t) => {
+    const report = fakeReport({ runs: 3 })
+    const threeRuns = join(dir, 'three-runs.html')
+    writeFileSync(threeRuns, await renderHtmlReport(report))
+    await tab.goto(pathToFileURL(threeRuns).href)
+    const sizes = async (selector: string): Promise<Array<{ width: number, height: number }>> => await tab.$$eval(selector, (marks) => marks.map((m) => {
+      const b = (m as unknown as { getBBox: () => { width: number, height: number } }).getBBox()
+      return { width: b.width, height: b.height }
+    }))
+    const bars = await sizes('#chart-throughput svg g.mark-rect.role-mark > path')
+    const whiskers = await sizes('#chart-throughput svg g.mark-rule.role-mark > line')
+    t.equal(whiskers.length, 4, 'a whisker per mode')
+    // Each interval is ±5% of its mean, so 10% of the bar's height (the axis starts at 0).
+    for (const [i, w] of whiskers.entries()) {
+      const bar = bars[i]?.height ?? 0
+      t.ok(Math.abs(w.height - 0.0994 * bar) < 3, `whisker ${i + 1}: ${w.height.toFixed(1)} px for a bar of ${bar.toFixed(1)} px`)
+    }
+    const points = await sizes('#chart-rounds svg g.mark-symbol.role-mark > path')
+    t.equal(points.length, 4 * 3, 'a point per mode and round')
+    t.match(await tab.$eval('#chart-rounds svg', (svg) => svg.textContent ?? ''), /round[\s\S]*req\/s/)
   })
 
   const shot = join(tmpdir(), 'compare-report-test.png')

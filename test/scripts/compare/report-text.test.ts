@@ -1,5 +1,7 @@
 import t from 'tap'
 import { formatReport, plainWords, table } from '../../../scripts/compare/report-text.ts'
+import type { CompareReport, ModeResult } from '../../../scripts/compare/run-compare.ts'
+import { differences } from '../../../scripts/compare/significance.ts'
 import { fakeReport } from '../../helpers/compare-report.ts'
 
 t.test('table: left-aligned names, right-aligned numbers, a rule under the header', async (t) => {
@@ -64,4 +66,62 @@ t.test('revocation and key rotation: what they cost, in plain words from the num
   const oneKey = fakeReport()
   for (const r of oneKey.results) r.byKid = null
   t.notMatch(formatReport(oneKey), /Per signing key|key rotation/, 'no rotation table or words when no run held tokens from two keys')
+})
+
+t.test('three runs: each figure with its 95% interval, which differences are larger than the noise, and the rounds', async (t) => {
+  const report = fakeReport({ runs: 3 })
+  const text = formatReport(report)
+  t.match(text, '3 runs per mode in a rotating order (the mean, ±its 95% interval)')
+  t.match(text, /^memory +1,300 ±5\.0% /m, 'req/s ±5.0%: runs 2% apart, t(2) = 4.303 over √3')
+  t.match(text, 'Differences between modes (the second against the first): yes = larger than the noise, the two 95% intervals over the 3 runs do not overlap')
+  t.match(text, /^jwt-revocation vs memory +−11\.5% yes /m, '1,150 against 1,300: apart')
+  t.match(text, /^redis vs memory +−3\.8% no /m, '1,250 against 1,300: within the noise')
+  t.match(text, /^redis vs memory .* ×45\.0 yes /m, 'a big change as a ratio')
+  t.match(text, /^jwt +3 +1 +4\.2 s +1,224 +±0\.8% +12\.0 +250 \/ 300 \/ 150 /m, 'round by round: warm-up, rate, window interval, auth step, CPU per request of each process')
+  const words = plainWords(report).join('\n')
+  t.match(words, 'certainty: every figure is the mean of 3 runs per mode with its 95% interval (Student\'s t): req/s ±5.0% in every mode.')
+  t.match(words, 'req/s: larger than the noise (the intervals do not overlap): jwt-revocation −11.5% vs memory; within the noise, not established: redis −3.8% vs memory')
+  t.match(words, 'rounds: no mode\'s req/s moved by 3.0% or more a round')
+  t.match(words, 'warm-up: each run warmed up until steady (a made-up rule), at most 15 s: 4.2 s; every one became steady before the cap.')
+
+  const climbing = fakeReport({ runs: 3 })
+  const jwt = climbing.results.find((r) => r.mode === 'jwt')
+  if (jwt === undefined) throw new Error('no jwt')
+  jwt.trend.rps = 0.12
+  t.match(plainWords(climbing).join('\n'), 'rounds: req/s moved round after round in jwt (+12.0% a round; server CPU per request 300 → 300 µs, other work 0.0 → 0.0 cores). Where it fell as other work grew, that was the machine')
+})
+
+t.test('a report saved before the intervals (--from an older JSON) is still read as what it was', async (t) => {
+  const old = fakeReport({ runs: 3 }) as Partial<CompareReport> & CompareReport
+  delete (old.config as Partial<CompareReport['config']>).warmupRule
+  delete (old as Partial<CompareReport>).differences
+  for (const r of old.results) delete (r as Partial<ModeResult>).confidence
+  const text = formatReport(old)
+  t.match(text, '15 s of warm-up, 3 runs per mode (the median).', 'a fixed warm-up and medians, as it was written')
+  t.match(text, /^memory +1,300 +2\.00 +4\.00 +9\.00 /m, 'no intervals it does not have')
+  t.notMatch(text, 'Differences between modes')
+})
+
+t.test('one run: it says what it cannot tell', async (t) => {
+  const report = fakeReport()
+  const words = plainWords(report).join('\n')
+  t.match(words, 'certainty: one run per mode, so how much these numbers move from run to run is not measured, and no difference between modes is established')
+  t.match(words, 'each run\'s req/s has a 95% interval of memory ±0.8%')
+  t.match(words, 'so this understates the noise between runs')
+  t.match(words, '--runs 3 gives intervals over runs')
+  const text = formatReport(report)
+  t.notMatch(text, 'Differences between modes', 'no table of verdicts it has no grounds for')
+  t.notMatch(text, /±5\.0%/, 'and no interval beside a figure of one run')
+  t.match(text, 'Round by round')
+})
+
+t.test('the same mode measured twice is held to the noise', async (t) => {
+  const report = fakeReport({ runs: 3 })
+  const twin = report.results.find((r) => r.mode === 'jwt-revocation')
+  if (twin === undefined) throw new Error('no jwt-revocation')
+  // jwt-revocation's figures under the name jwt#2: 4.2% below jwt, inside the noise.
+  twin.mode = 'jwt#2'
+  report.differences = differences(report.results)
+  t.match(plainWords(report).join('\n'), 'jwt#2 is jwt again, on a cluster of its own: req/s −4.2%, within the noise, as the same mode should be.')
+  t.notMatch(plainWords(report).join('\n'), /jwt#2 \S+ vs jwt[,;.]/, 'and the pair is not listed among the differences between modes')
 })
