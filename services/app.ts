@@ -56,15 +56,15 @@ export async function buildApp (config: AppConfig, options: BuildOptions = {}): 
   await app.register(metricsPlugin)
   await app.register(usersPlugin)
   await app.register(authenticatorPlugin, { now })
-  await app.register(loginThrottlePlugin, { now })
+  await app.register(loginThrottlePlugin, { limits: config.loginThrottle, redis: config.redis, now })
 
   await app.register(jsonBodyPlugin)
+  await app.register(requestLogPlugin)
   await app.register(authenticatePlugin)
 
-  await app.register(responseHeadersPlugin)
-  await app.register(requestLogPlugin)
+  await app.register(responseHeadersPlugin, { serverId: config.serverId })
 
-  await app.register(errorHandlerPlugin)
+  await app.register(errorHandlerPlugin, { serverId: config.serverId })
 
   await app.register(authRoutes)
   await app.register(feedRoutes)
