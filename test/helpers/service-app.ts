@@ -14,10 +14,11 @@ export type Mode = 'memory' | 'redis' | 'jwt'
 
 /**
  * Builds an app server from an explicit environment (never process.env) and closes it when
- * the test ends. jwt mode gets TEST_SECRET unless the env says otherwise.
+ * the test ends. jwt mode (hs256) gets TEST_SECRET unless the env says otherwise.
  */
 export async function buildTestApp (t: Test, env: Record<string, string | undefined>, options: BuildOptions = {}): Promise<FastifyInstance> {
-  const config = loadServerConfig({ SERVER_ID: 'test-app', JWT_SECRET: env.AUTH_MODE === 'jwt' && env.JWT_SECRETS === undefined ? TEST_SECRET : undefined, ...env })
+  const hs256 = env.AUTH_MODE === 'jwt' && env.JWT_SIGNING !== 'eddsa'
+  const config = loadServerConfig({ SERVER_ID: 'test-app', JWT_SECRET: hs256 && env.JWT_SECRETS === undefined ? TEST_SECRET : undefined, ...env })
   const app = await buildApp(config, { logger: false, ...options })
   t.teardown(async () => await app.close())
   return app
