@@ -1,17 +1,22 @@
 import { BalancerEnvSchema, STRATEGIES, type Strategy } from '../balancer/config.ts'
 import { AUTH_MODES, type AuthMode } from '../services/auth/authenticator.ts'
-import { ServerEnvSchema } from '../services/config.ts'
+import { JWT_SIGNINGS, ServerEnvSchema, type JwtSigning } from '../services/config.ts'
 import { DEMO_USERS } from '../services/users.ts'
 import { LaunchError, startCluster } from './cluster.ts'
 import { parseCommandLine, wholeNumber } from './lib/cli.ts'
 import { formatLogLine } from './lib/log-format.ts'
 
-const USAGE = `Usage: npm start -- [--mode memory|redis|jwt] [--servers N] [--port P] [--strategy round-robin|sticky] [--log-level LEVEL]
+const USAGE = `Usage: npm start -- [--mode memory|redis|jwt] [--signing hs256|eddsa] [--servers N] [--issuers N] [--port P] [--strategy round-robin|sticky] [--log-level LEVEL]
 
 Starts N app servers as separate processes, the balancer in front of them on port P,
 and a private redis-server when the servers need Redis and REDIS_URL is unset (redis mode,
-JWT_REVOCATION=redis, LOGIN_THROTTLE_STORE=redis).
+JWT_REVOCATION=redis, LOGIN_THROTTLE_STORE=redis, --signing eddsa).
   --mode       memory, redis or jwt (default jwt; or AUTH_MODE)
+  --signing    jwt mode: hs256 (default; or JWT_SIGNING), every server holds the secret; or
+               eddsa: issuers alone hold Ed25519 keys (made for this run, removed on exit), the
+               app servers verify with their JWKS, access tokens live ACCESS_TTL_SECONDS (300)
+               and refresh tokens rotate (POST /token/refresh)
+  --issuers    --signing eddsa: how many issuers, 1 to 8 (default 1)
   --servers    how many app servers, 1 to 32 (default 3)
   --port       the balancer's port (default 8080)
   --strategy   round-robin (default), or sticky: a cookie pins each client to one server
@@ -19,6 +24,8 @@ JWT_REVOCATION=redis, LOGIN_THROTTLE_STORE=redis).
 
 const { values: args, fail } = parseCommandLine(USAGE, {
   mode: { type: 'string', default: process.env.AUTH_MODE ?? 'jwt' },
+  signing: { type: 'string' },
+  issuers: { type: 'string' },
   servers: { type: 'string', default: '3' },
   port: { type: 'string', default: '8080' },
   strategy: { type: 'string', default: 'round-robin' },
@@ -27,6 +34,13 @@ const { values: args, fail } = parseCommandLine(USAGE, {
 const mode = args.mode as AuthMode
 if (!AUTH_MODES.includes(mode)) fail(`--mode must be one of ${AUTH_MODES.join(', ')} (got "${args.mode}")`)
 const servers = wholeNumber(fail, 'servers', args.servers, 1, 32)
+// JWT_SIGNING applies to jwt mode only; given as a flag with another mode it is a mistake.
+if (args.signing !== undefined && mode !== 'jwt') fail(`--signing applies to --mode jwt (got --mode ${mode})`)
+const signingName = args.signing ?? (mode === 'jwt' ? process.env.JWT_SIGNING : undefined) ?? 'hs256'
+if (!(JWT_SIGNINGS as readonly string[]).includes(signingName)) fail(`${args.signing === undefined ? 'JWT_SIGNING' : '--signing'} must be one of ${JWT_SIGNINGS.join(', ')} (got "${signingName}")`)
+const signing = signingName as JwtSigning
+if (args.issuers !== undefined && signing !== 'eddsa') fail('--issuers needs --signing eddsa: only then is there an issuer')
+const issuers = args.issuers === undefined ? 1 : wholeNumber(fail, 'issuers', args.issuers, 1, 8)
 const port = Number(args.port)
 if (!Number.isInteger(port) || port < 1 || port > 65535) fail(`--port must be a port number from 1 to 65535 (got "${args.port}")`)
 const strategy = args.strategy as Strategy
@@ -41,9 +55,19 @@ if (!logLevels.includes(logLevel)) fail(`${args['log-level'] === undefined ? 'LO
 
 /** The app servers' tuning variables, handed on as set (each server validates them and names a bad one). */
 function passedThrough (): Record<string, string> {
-  const names = ['SESSION_IDLE_SECONDS', 'JWT_CLOCK_TOLERANCE_SECONDS', 'LOGIN_THROTTLE_WINDOW_SECONDS',
+  return fromEnvironment(['SESSION_IDLE_SECONDS', 'JWT_CLOCK_TOLERANCE_SECONDS', 'LOGIN_THROTTLE_WINDOW_SECONDS',
     'LOGIN_MAX_FAILURES_PER_ACCOUNT', 'LOGIN_MAX_FAILURES_PER_ADDRESS', 'TRUST_PROXY', 'REDIS_COMMAND_TIMEOUT_MS',
-    'REDIS_KEY_PREFIX', 'MAX_MEMORY_SESSIONS', 'LOGIN_THROTTLE_STORE']
+    'REDIS_KEY_PREFIX', 'MAX_MEMORY_SESSIONS', 'LOGIN_THROTTLE_STORE', 'JWKS_REFRESH_SECONDS', 'JWKS_COOLDOWN_SECONDS'])
+}
+
+/** The issuers' tuning variables (--signing eddsa), handed on as set: each issuer validates them. */
+function issuerPassedThrough (): Record<string, string> {
+  return fromEnvironment(['ACCESS_TTL_SECONDS', 'REFRESH_TTL_SECONDS', 'REFRESH_IDLE_SECONDS', 'JWT_CLOCK_TOLERANCE_SECONDS',
+    'LOGIN_THROTTLE_WINDOW_SECONDS', 'LOGIN_MAX_FAILURES_PER_ACCOUNT', 'LOGIN_MAX_FAILURES_PER_ADDRESS', 'LOGIN_THROTTLE_STORE',
+    'TRUST_PROXY', 'REDIS_COMMAND_TIMEOUT_MS', 'REDIS_KEY_PREFIX'])
+}
+
+function fromEnvironment (names: string[]): Record<string, string> {
   const env: Record<string, string> = {}
   for (const name of names) {
     const value = process.env[name]
@@ -70,7 +94,8 @@ const onEarlySignal = (signal: NodeJS.Signals): void => {
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
 for (const signal of SIGNALS) process.once(signal, onEarlySignal)
 
-process.stdout.write(`Starting ${servers} app server${servers === 1 ? '' : 's'} in ${mode} mode...\n`)
+const eddsa = mode === 'jwt' && signing === 'eddsa'
+process.stdout.write(`Starting ${servers} app server${servers === 1 ? '' : 's'}${eddsa ? ` and ${issuers} issuer${issuers === 1 ? '' : 's'}` : ''} in ${mode} mode${eddsa ? ' (signing eddsa)' : ''}...\n`)
 let cluster
 try {
   cluster = await startCluster({
@@ -84,6 +109,8 @@ try {
     ...(process.env.JWT_SECRET !== undefined ? { jwtSecret: process.env.JWT_SECRET } : {}),
     ...(process.env.JWT_SECRETS !== undefined ? { jwtSecrets: process.env.JWT_SECRETS } : {}),
     jwtRevocation: process.env.JWT_REVOCATION === 'redis',
+    ...(mode === 'jwt' ? { signing } : {}),
+    ...(eddsa ? { issuers, issuerEnv: issuerPassedThrough() } : {}),
     // Any other value is handed on as it is, for the servers to refuse by name.
     ...(process.env.LOGIN_THROTTLE_STORE === 'redis' || process.env.LOGIN_THROTTLE_STORE === 'memory' ? { loginThrottleStore: process.env.LOGIN_THROTTLE_STORE } : {}),
     serverEnv: passedThrough(),
@@ -99,7 +126,7 @@ try {
 
 const running = cluster
 for (const signal of SIGNALS) process.off(signal, onEarlySignal)
-for (const server of running.servers) {
+for (const server of [...running.servers, ...running.issuers]) {
   server.onUnexpectedExit = (code, signal) => log('launcher', JSON.stringify({ level: 40, time: Date.now(), msg: `${server.id} exited (${signal ?? `code ${String(code)}`}); the balancer will route around it` }))
 }
 running.balancer.onUnexpectedExit = (code, signal) => log('launcher', JSON.stringify({ level: 50, time: Date.now(), msg: `the balancer exited (${signal ?? `code ${String(code)}`}); press Ctrl-C and start again` }))
@@ -107,8 +134,11 @@ running.balancer.onUnexpectedExit = (code, signal) => log('launcher', JSON.strin
 const lessons: Record<AuthMode, string> = {
   memory: 'each server keeps its own sessions: expect 2 of every 3 /feeds to be refused (unknown_session).',
   redis: 'every server reads sessions from Redis: every /feeds succeeds, at the cost of a round trip each.',
-  jwt: 'every server checks the token\'s signature with the shared secret: every /feeds succeeds, no shared state.'
+  jwt: eddsa
+    ? `the issuer${issuers === 1 ? ' alone signs' : 's alone sign'} (Ed25519); the app servers verify with the public keys (JWKS) and hold no secret: every /feeds succeeds. Access tokens live ${process.env.ACCESS_TTL_SECONDS ?? '300'} s (ACCESS_TTL_SECONDS); POST /token/refresh for a new pair.`
+    : 'every server checks the token\'s signature with the shared secret: every /feeds succeeds, no shared state.'
 }
+const refreshHint = eddsa ? `    curl -s -b /tmp/jar -c /tmp/jar -X POST ${running.url}/token/refresh     # a new pair; the old refresh token is retired\n` : ''
 const users = Object.entries(DEMO_USERS).map(([u, p]) => `${u} / ${p}`).join(', ')
 process.stdout.write(`
   Cluster up in ${mode} mode: ${lessons[mode]}${strategy === 'sticky' ? '\n  Sticky strategy: the balancer pins each client to one server with a cookie (lb).' : ''}
@@ -116,13 +146,13 @@ process.stdout.write(`
   dashboard  ${running.url}/_balancer/   (open it in a browser: live traffic, buttons, the JWT decoded)
   balancer   ${running.url}   (upstreams: ${running.url}/_balancer/stats)
 ${running.servers.map((s) => `  ${s.id.padEnd(9)}  ${s.url}`).join('\n')}
-${running.redis !== undefined ? `  redis      ${running.redis.url}   (private: removed on exit)\n` : running.redisUrl !== undefined ? `  redis      ${running.redisUrl}\n` : ''}
+${running.issuers.map((i) => `  ${i.id.padEnd(9)}  ${i.url}   (JWKS: ${i.url}/.well-known/jwks.json)\n`).join('')}${running.keysDir !== undefined ? `  keys       ${running.keysDir}   (the issuers' private keys: removed on exit)\n` : ''}${running.redis !== undefined ? `  redis      ${running.redis.url}   (private: removed on exit)\n` : running.redisUrl !== undefined ? `  redis      ${running.redisUrl}\n` : ''}
   Demo users: ${users}
 
   Try it:
     curl -s -c /tmp/jar -H 'content-type: application/json' -d '{"username":"alice","password":"wonderland"}' ${running.url}/login
     for i in 1 2 3 4 5 6; do curl -s -b /tmp/jar ${running.url}/feeds; echo; done
-
+${refreshHint}
   Ctrl-C stops everything.
 
 `)
@@ -131,7 +161,7 @@ let stopping = false
 async function shutdown (signal: string): Promise<void> {
   if (stopping) return
   stopping = true
-  process.stdout.write(`\n${signal}: stopping the balancer, the servers${running.redis !== undefined ? ' and redis' : ''}...\n`)
+  process.stdout.write(`\n${signal}: stopping the balancer, the servers${running.issuers.length > 0 ? ', the issuers' : ''}${running.redis !== undefined ? ' and redis' : ''}...\n`)
   await running.stop()
   process.stdout.write('All stopped.\n')
   process.exit(0)

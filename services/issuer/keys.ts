@@ -55,12 +55,14 @@ const KEY_FILE = /^[A-Za-z0-9_-]+\.json$/
  * `intoDir`, `<kid>.json` in that directory), readable by its owner only. Written aside and
  * linked into place: a reader never sees half a key, and an existing file is never replaced.
  */
-export async function writeNewKey (target: { intoDir: string } | { path: string }, signFromMs: number): Promise<{ kid: string, path: string }> {
+export async function writeNewKey (target: { intoDir: string } | { path: string }, signFromMs: number): Promise<{ kid: string, path: string, signFrom: number }> {
   const { privateKey } = generateKeyPairSync('ed25519')
   const jwk = privateKey.export({ format: 'jwk' }) as { kty: 'OKP', crv: 'Ed25519', x: string, d: string }
   // RFC 7638: the kid is the key's own thumbprint, so it names exactly one key, whoever made it.
   const kid = await calculateJwkThumbprint({ kty: jwk.kty, crv: jwk.crv, x: jwk.x })
-  const file: KeyFile = { kty: 'OKP', crv: 'Ed25519', x: jwk.x, d: jwk.d, kid, alg: 'EdDSA', use: 'sig', signFrom: Math.floor(signFromMs / 1000) }
+  // Whole seconds, rounded up: a key never signs earlier than it was asked to.
+  const signFrom = Math.ceil(signFromMs / 1000)
+  const file: KeyFile = { kty: 'OKP', crv: 'Ed25519', x: jwk.x, d: jwk.d, kid, alg: 'EdDSA', use: 'sig', signFrom }
   const path = 'intoDir' in target ? join(target.intoDir, `${kid}.json`) : target.path
   const aside = `${path}.${process.pid}.new`
   writeFileSync(aside, `${JSON.stringify(file)}\n`, { mode: 0o600 })
@@ -69,7 +71,7 @@ export async function writeNewKey (target: { intoDir: string } | { path: string 
   } finally {
     unlinkSync(aside)
   }
-  return { kid, path }
+  return { kid, path, signFrom: signFrom * 1000 }
 }
 
 /**
