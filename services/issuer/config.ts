@@ -27,8 +27,9 @@ export const IssuerEnvSchema = Type.Object({
   LOGIN_THROTTLE_WINDOW_SECONDS: shared.LOGIN_THROTTLE_WINDOW_SECONDS,
   LOGIN_MAX_FAILURES_PER_ACCOUNT: shared.LOGIN_MAX_FAILURES_PER_ACCOUNT,
   LOGIN_MAX_FAILURES_PER_ADDRESS: shared.LOGIN_MAX_FAILURES_PER_ADDRESS,
-  // Redis by default: the issuer keeps refresh tokens there already, so every issuer shares the counts.
-  LOGIN_THROTTLE_STORE: Type.Union([Type.Literal('memory'), Type.Literal('redis')], { default: 'redis' }),
+  // No default here: redis unless set (loadIssuerConfig), the issuer keeping refresh tokens there
+  // already, so every issuer shares the counts. Empty counts as unset, as Compose passes it.
+  LOGIN_THROTTLE_STORE: shared.LOGIN_THROTTLE_STORE,
   TRUST_PROXY: shared.TRUST_PROXY,
   LOG_LEVEL: shared.LOG_LEVEL
 })
@@ -76,7 +77,7 @@ export function loadIssuerConfig (env: Record<string, string | undefined>): Issu
       windowSeconds: e.LOGIN_THROTTLE_WINDOW_SECONDS,
       maxFailuresPerAccount: e.LOGIN_MAX_FAILURES_PER_ACCOUNT,
       maxFailuresPerAddress: e.LOGIN_MAX_FAILURES_PER_ADDRESS,
-      store: e.LOGIN_THROTTLE_STORE
+      store: e.LOGIN_THROTTLE_STORE ?? 'redis'
     },
     trustProxy
   }
