@@ -32,7 +32,7 @@ COPY scripts ./scripts
 
 USER node
 
-EXPOSE 3000 8080
+EXPOSE 3000 3100 8080
 
 # Node's own fetch: the slim image has no curl or wget. Checks GET /health on $PORT (3000 when
 # unset); the balancer's service overrides the path (see docker-compose.yml).
