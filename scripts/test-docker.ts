@@ -47,6 +47,7 @@ class Skip extends Error {}
 /** What a smoke run brings the stack up in: an AUTH_MODE, or jwt with JWT_SIGNING=eddsa. */
 type SmokeMode = AuthMode | 'jwt-eddsa'
 const SMOKE_MODES: readonly SmokeMode[] = [...AUTH_MODES, 'jwt-eddsa']
+const DEFAULT_MODES: readonly SmokeMode[] = ['jwt', 'jwt-eddsa', 'memory', 'redis']
 /** The AUTH_MODE a smoke mode runs, which /health and /login report. */
 const authModeOf = (mode: SmokeMode): AuthMode => mode === 'jwt-eddsa' ? 'jwt' : mode
 
@@ -439,7 +440,7 @@ async function checkImage (): Promise<void> {
 // ---- main ---------------------------------------------------------------------------------
 
 async function main (): Promise<number> {
-  const { values } = parseArgs({ options: { modes: { type: 'string', default: SMOKE_MODES.join(',') }, keep: { type: 'boolean', default: false }, help: { type: 'boolean', default: false } } })
+  const { values } = parseArgs({ options: { modes: { type: 'string', default: DEFAULT_MODES.join(',') }, keep: { type: 'boolean', default: false }, help: { type: 'boolean', default: false } } })
   if (values.help) {
     log(USAGE)
     return 0
