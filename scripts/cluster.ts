@@ -220,7 +220,9 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
       ipc: true,
       ownProcessGroup
     }, onLog)
-    answerControlRequests(balancer, { mode, servers, redis }, onLog)
+    // The dashboard's Redis box is the sessions' (or the revocation list's): in eddsa mode Redis is
+    // the issuers', which the dashboard does not draw yet, so it is not offered there.
+    answerControlRequests(balancer, { mode, servers, redis: eddsa ? undefined : redis }, onLog)
     started.push(balancer)
     try {
       await balancer.start()

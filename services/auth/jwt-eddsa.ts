@@ -70,8 +70,10 @@ export const createEddsaVerifier: AuthenticatorFactory = async ({ config, log, m
       if (typeof iat !== 'number' || iat * 1000 > Date.now() + toleranceMs) return invalid
       return { ok: true, user: sub }
     },
-    // 'down' while the last JWKS fetch failed: tokens are still verified from the cache.
-    storeStatus: () => keys.status(),
+    // No store: a read asks nobody. The JWKS is reported on its own, 'down' while the last
+    // fetch failed (tokens are still verified from the keys held).
+    storeStatus: () => 'none',
+    jwksStatus: () => keys.status(),
     async close () {
       keys.close()
     }
