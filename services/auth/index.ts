@@ -4,7 +4,7 @@ import { createSessionAuthenticator } from './sessions.ts'
 
 /**
  * The one place a mode is chosen: AUTH_MODE names a key here. Each mode is imported only
- * when chosen, so a memory-mode server never loads ioredis, fast-jwt or jose. A session mode is a
+ * when chosen, so a memory-mode server never loads ioredis or fast-jwt. A session mode is a
  * store (./stores/) under the one session authenticator (./sessions.ts).
  */
 export const authenticators: Record<AuthMode, () => Promise<AuthenticatorFactory>> = {

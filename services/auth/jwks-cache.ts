@@ -1,9 +1,9 @@
+import { createPublicKey, type KeyObject } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
-import { importJWK } from 'jose'
 import { SessionStoreUnavailableError } from './authenticator.ts'
 
-/** A public key ready for jose's jwtVerify (a CryptoKey under Node). */
-export type VerifyKey = Awaited<ReturnType<typeof importJWK>>
+/** An Ed25519 public key, imported once per fetch. */
+export type VerifyKey = KeyObject
 
 export type FetchReason = 'start' | 'interval' | 'unknown_kid' | 'keyless'
 
@@ -49,17 +49,19 @@ const KEYLESS_RETRY_MS = 1000
 const KID_PATTERN = /^[A-Za-z0-9._-]{1,128}$/
 
 /**
- * The issuer's public keys, fetched from JWKS_URL and kept in memory. Why not jose's
- * createRemoteJWKSet, whose keys it imports and whose jwtVerify checks every token: once its set
- * is older than `cacheMaxAge` it fetches on the request's path, and if that fetch fails the
- * verification fails, so an issuer down for longer than that fails every read (measured: the
- * second verify after the issuer stopped threw "fetch failed"); and its cooldown counts from the
- * last *successful* fetch, so while the issuer is down every token with an unknown kid fetches
- * again. Here the set is refreshed only in the background or for an unknown kid, at most once per
- * cooldown from the last attempt, and a failed fetch keeps the set: reads go on from the cache for
- * as long as the issuer is away, which the access tokens' short life (ACCESS_TTL_SECONDS) bounds.
- * (get-jwks, the other candidate, converts keys with jwk-to-pem, which knows RSA and EC only, not
- * Ed25519; fetches on every unknown kid; and passes a `timeout` Node's fetch ignores.)
+ * The issuer's public keys, fetched from JWKS_URL and kept in memory. Why not one of the two
+ * well-kept caches. jose's createRemoteJWKSet (6.2): once its set is older than `cacheMaxAge` it
+ * fetches on the request's path, and if that fetch fails the verification fails, so an issuer
+ * down for longer than that fails every read (measured: the first verify after the issuer stopped
+ * and the set went stale threw "fetch failed"); and its cooldown counts from the last *successful*
+ * fetch, so while the issuer is down every token with an unknown kid fetches again. get-jwks (11),
+ * the cache @fastify/jwt documents: it converts keys with jwk-to-pem, which knows RSA and EC, not
+ * Ed25519; it fetches on every unknown kid, with no cooldown; its stale keys outlive their TTL by
+ * one TTL only; and its `timeout` is no option of Node's fetch (measured: a hung issuer held a
+ * lookup for as long as we waited). Here the set is refreshed only in the background or for an
+ * unknown kid, at most once per cooldown from the last attempt, and a failed fetch keeps the set:
+ * reads go on from the cache for as long as the issuer is away, which the access tokens' short
+ * life (ACCESS_TTL_SECONDS) bounds.
  */
 export function createJwksCache (options: JwksCacheOptions): JwksCache {
   const { url, refreshMs, cooldownMs, timeoutMs, log } = options
@@ -82,7 +84,7 @@ export function createJwksCache (options: JwksCacheOptions): JwksCache {
       await res.body?.cancel()
       throw new Error(`JWKS_URL answered ${res.status}`)
     }
-    return await importSet(JSON.parse(await readCapped(res)) as unknown, log)
+    return importSet(JSON.parse(await readCapped(res)) as unknown, log)
   }
 
   function refresh (reason: FetchReason): Promise<boolean> {
@@ -171,7 +173,7 @@ async function readCapped (res: Response): Promise<string> {
  * private part; others are skipped with a warning. A set with no usable key, or one that is not
  * a set, is a failed fetch: the keys held are kept.
  */
-async function importSet (body: unknown, log: FastifyBaseLogger): Promise<Map<string, VerifyKey>> {
+function importSet (body: unknown, log: FastifyBaseLogger): Map<string, VerifyKey> {
   const list = (body as { keys?: unknown } | null)?.keys
   if (!Array.isArray(list)) throw new Error('the JWKS has no "keys" array')
   const keys = new Map<string, VerifyKey>()
@@ -194,7 +196,8 @@ async function importSet (body: unknown, log: FastifyBaseLogger): Promise<Map<st
       continue
     }
     try {
-      keys.set(kid as string, await importJWK({ kty: 'OKP', crv: 'Ed25519', x: k?.x as string }, 'EdDSA'))
+      // Node's own JWK import checks the point is an Ed25519 public key.
+      keys.set(kid as string, createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: k?.x as string }, format: 'jwk' }))
     } catch (err) {
       log.warn({ kid, err: (err as Error).message }, 'JWKS key skipped: it does not import as an Ed25519 public key')
     }

@@ -1,8 +1,7 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { linkSync, readFileSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { FastifyBaseLogger } from 'fastify'
-import { calculateJwkThumbprint } from 'jose'
 
 // The issuer's Ed25519 keys, one file each in ISSUER_KEYS_DIR, and which of them signs and which
 // are published, decided from the files and the clock alone: several issuers reading one
@@ -51,6 +50,15 @@ export interface IssuerKey {
 const KEY_FILE = /^[A-Za-z0-9_-]+\.json$/
 
 /**
+ * RFC 7638's thumbprint of an Ed25519 public key (RFC 8037 3): the SHA-256 of its required
+ * members in lexicographic order, no whitespace, base64url. A kid that names exactly one key,
+ * whoever computes it.
+ */
+export function thumbprint (x: string): string {
+  return createHash('sha256').update(`{"crv":"Ed25519","kty":"OKP","x":"${x}"}`).digest('base64url')
+}
+
+/**
  * Makes a new Ed25519 key and writes it to `path` (a file name of your choosing, or, with
  * `intoDir`, `<kid>.json` in that directory), readable by its owner only. Written aside and
  * linked into place: a reader never sees half a key, and an existing file is never replaced.
@@ -59,7 +67,7 @@ export async function writeNewKey (target: { intoDir: string } | { path: string 
   const { privateKey } = generateKeyPairSync('ed25519')
   const jwk = privateKey.export({ format: 'jwk' }) as { kty: 'OKP', crv: 'Ed25519', x: string, d: string }
   // RFC 7638: the kid is the key's own thumbprint, so it names exactly one key, whoever made it.
-  const kid = await calculateJwkThumbprint({ kty: jwk.kty, crv: jwk.crv, x: jwk.x })
+  const kid = thumbprint(jwk.x)
   // Whole seconds, rounded up: a key never signs earlier than it was asked to.
   const signFrom = Math.ceil(signFromMs / 1000)
   const file: KeyFile = { kty: 'OKP', crv: 'Ed25519', x: jwk.x, d: jwk.d, kid, alg: 'EdDSA', use: 'sig', signFrom }
@@ -108,7 +116,7 @@ export async function readKeyFile (path: string): Promise<Omit<IssuerKey, 'file'
   const publicKey = createPublicKey(privateKey)
   const x = (publicKey.export({ format: 'jwk' }) as { x: string }).x
   if (x !== parsed.x) throw new Error('its x is not the public half of its d')
-  const kid = await calculateJwkThumbprint({ kty: 'OKP', crv: 'Ed25519', x })
+  const kid = thumbprint(x)
   if (parsed.kid !== undefined && parsed.kid !== kid) throw new Error(`its kid ${JSON.stringify(parsed.kid)} is not the key's thumbprint (${kid})`)
   return { kid, signFrom: parsed.signFrom * 1000, privateKey, publicKey, jwk: { kid, kty: 'OKP', crv: 'Ed25519', x, alg: 'EdDSA', use: 'sig' } }
 }

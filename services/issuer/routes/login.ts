@@ -42,7 +42,7 @@ export const loginRoute: FastifyPluginAsyncTypebox<{ issuer: IssuerContext }> = 
       metrics.logins.inc({ result: 'unavailable' })
       throw err
     }
-    const access = await accessTokens.sign(check.user, family)
+    const access = accessTokens.sign(check.user, family)
     metrics.logins.inc({ result: 'ok' })
     request.username = check.user
     setTokenCookies(reply, access, { token: refreshToken, expiresIn: config.refreshTtlSeconds })

@@ -63,7 +63,7 @@ export const tokenRoutes: FastifyPluginAsyncTypebox<{ issuer: IssuerContext }> =
     }
     switch (result.outcome) {
       case 'rotated': {
-        const access = await accessTokens.sign(result.user, result.family)
+        const access = accessTokens.sign(result.user, result.family)
         const refreshExpiresIn = Math.max(1, Math.floor((result.expiresAt - now()) / 1000))
         metrics.refreshes.inc({ result: 'ok' })
         request.username = result.user
@@ -89,7 +89,7 @@ export const tokenRoutes: FastifyPluginAsyncTypebox<{ issuer: IssuerContext }> =
     const presented = presentedRefreshToken(request)
     if ('badBody' in presented) throw badRequest(presented.badBody)
     const access = readCredential(request)
-    const family = 'token' in access ? await accessTokens.familyOf(access.token) : undefined
+    const family = 'token' in access ? accessTokens.familyOf(access.token) : undefined
     const refresh = 'token' in presented && isWellFormedRefreshToken(presented.token) ? presented.token : undefined
     try {
       if (refresh !== undefined) await refreshTokens.revokeByToken(hashRefreshToken(refresh))

@@ -2,10 +2,9 @@ import { execFileSync } from 'node:child_process'
 import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { calculateJwkThumbprint } from 'jose'
 import { pino } from 'pino'
 import t, { type Test } from 'tap'
-import { activationDelaySeconds, loadKeyRing, readKeyFile, writeNewKey } from '../../../services/issuer/keys.ts'
+import { activationDelaySeconds, loadKeyRing, readKeyFile, thumbprint, writeNewKey } from '../../../services/issuer/keys.ts'
 
 // The issuer's keys: files in a directory, and a schedule read from them and the clock alone
 // (published, then signing, then retired), so several issuers agree without talking.
@@ -27,7 +26,9 @@ t.test('a key file: a private Ed25519 JWK, its kid its RFC 7638 thumbprint, read
   const file = JSON.parse(readFileSync(made.path, 'utf8')) as Record<string, unknown>
   t.same(Object.keys(file).sort(), ['alg', 'crv', 'd', 'kid', 'kty', 'signFrom', 'use', 'x'])
   t.match(file, { kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA', use: 'sig', signFrom: 1_700_000_000 })
-  t.equal(made.kid, await calculateJwkThumbprint({ kty: 'OKP', crv: 'Ed25519', x: String(file.x) }))
+  t.equal(made.kid, thumbprint(String(file.x)))
+  // RFC 8037 A.3's example: the thumbprint of its Ed25519 public key.
+  t.equal(thumbprint('11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo'), 'kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k', 'RFC 8037\'s own test vector')
   const read = await readKeyFile(made.path)
   t.same(read.jwk, { kid: made.kid, kty: 'OKP', crv: 'Ed25519', x: file.x, alg: 'EdDSA', use: 'sig' }, 'what the JWKS will publish: no d')
   t.equal(read.signFrom, 1_700_000_000_000)
