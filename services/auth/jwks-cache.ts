@@ -84,7 +84,7 @@ export function createJwksCache (options: JwksCacheOptions): JwksCache {
       await res.body?.cancel()
       throw new Error(`JWKS_URL answered ${res.status}`)
     }
-    return importSet(JSON.parse(await readCapped(res)) as unknown, log)
+    return importSet(JSON.parse(await readCapped(res)) as unknown, keys, log)
   }
 
   function refresh (reason: FetchReason): Promise<boolean> {
@@ -168,12 +168,13 @@ async function readCapped (res: Response): Promise<string> {
 }
 
 /**
- * The Ed25519 signing keys of a JWKS, by kid. A key is taken only if it is exactly what the
+ * The Ed25519 signing keys of a JWKS, by kid; a key held already under the same kid, with the
+ * same public value, is kept as the same object (a verifier made for it stays good). A key is taken only if it is exactly what the
  * issuer publishes: kty OKP, crv Ed25519, alg EdDSA (or none), use sig (or none), a kid, and no
  * private part; others are skipped with a warning. A set with no usable key, or one that is not
  * a set, is a failed fetch: the keys held are kept.
  */
-function importSet (body: unknown, log: FastifyBaseLogger): Map<string, VerifyKey> {
+function importSet (body: unknown, held: ReadonlyMap<string, VerifyKey>, log: FastifyBaseLogger): Map<string, VerifyKey> {
   const list = (body as { keys?: unknown } | null)?.keys
   if (!Array.isArray(list)) throw new Error('the JWKS has no "keys" array')
   const keys = new Map<string, VerifyKey>()
@@ -195,9 +196,15 @@ function importSet (body: unknown, log: FastifyBaseLogger): Map<string, VerifyKe
       log[problem.includes('private') ? 'error' : 'warn']({ kid: typeof kid === 'string' ? kid : undefined }, `JWKS key skipped: ${problem}`)
       continue
     }
+    const x = k?.x as string
+    const same = held.get(kid as string)
+    if (same !== undefined && (same.export({ format: 'jwk' }) as { x?: string }).x === x) {
+      keys.set(kid as string, same)
+      continue
+    }
     try {
       // Node's own JWK import checks the point is an Ed25519 public key.
-      keys.set(kid as string, createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: k?.x as string }, format: 'jwk' }))
+      keys.set(kid as string, createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x }, format: 'jwk' }))
     } catch (err) {
       log.warn({ kid, err: (err as Error).message }, 'JWKS key skipped: it does not import as an Ed25519 public key')
     }

@@ -2,6 +2,7 @@ import { createVerifier } from 'fast-jwt'
 import type { AuthenticatorFactory, Verdict } from './authenticator.ts'
 import { createJwksCache, type VerifyKey } from './jwks-cache.ts'
 import { ACCESS_TOKEN_HEADER, JTI_PATTERN, expectedKid } from './jwt-header.ts'
+
 // How long a JWKS fetch may take: a request carrying an unknown kid waits at most this.
 const JWKS_TIMEOUT_MS = 1000
 
@@ -37,7 +38,7 @@ export const createEddsaVerifier: AuthenticatorFactory = async ({ config, log, m
   await keys.start()
   const invalid = { ok: false, reason: 'invalid_token' } as const
   // fast-jwt, as in hs256 mode: the algorithm fixed to EdDSA, every claim required and checked.
-  // A verifier per key, made once: the cache hands out the same key object until the set changes.
+  // A verifier per key, made once: the cache keeps a key's object for as long as the key stays.
   const verifiers = new WeakMap<VerifyKey, (token: string) => Record<string, unknown>>()
   const verifierFor = (key: VerifyKey): (token: string) => Record<string, unknown> => {
     let verify = verifiers.get(key)

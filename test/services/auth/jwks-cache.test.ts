@@ -191,3 +191,17 @@ t.test('what is not a usable set is a failed fetch, and the keys held are kept',
   t.equal(await keys.refresh('interval'), true)
   t.same(keys.kids(), ['k1'], 'a set with a good key and a leaked private one: the private one is never used')
 })
+
+t.test('a key that stays in the set stays the same object: what was made for it stays good', async (t) => {
+  const k1 = publicJwk('k1')
+  const issuer = await stubIssuer(t, [k1])
+  const { keys } = cache(t, issuer.url)
+  await keys.start()
+  const before = await keys.keyFor('k1')
+  issuer.answer = { keys: [k1, publicJwk('k2')] }
+  await keys.refresh('interval')
+  t.equal(await keys.keyFor('k1'), before, 'the same key object')
+  issuer.answer = { keys: [{ ...publicJwk('k1') }] }
+  await keys.refresh('interval')
+  t.not(await keys.keyFor('k1'), before, 'a kid whose key changed gets a new one')
+})
