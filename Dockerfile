@@ -12,7 +12,7 @@ RUN apt-get update \
 
 # Where Compose mounts the volume that keeps the cluster's JWT secret (service keygen): a new
 # named volume takes this directory's owner, so keygen, running as node, can write into it.
-RUN mkdir -p /var/lib/auth-cluster && chown node:node /var/lib/auth-cluster
+RUN mkdir -p /var/lib/auth-cluster /var/lib/auth-cluster-issuer && chown node:node /var/lib/auth-cluster /var/lib/auth-cluster-issuer
 
 ENV NODE_ENV=production \
     HOST=0.0.0.0
@@ -34,7 +34,7 @@ COPY scripts ./scripts
 
 USER node
 
-EXPOSE 3000 8080
+EXPOSE 3000 3100 8080
 
 # Node's own fetch: the slim image has no curl or wget. Checks GET /health on $PORT (3000 when
 # unset); the balancer's service overrides the path (see docker-compose.yml).

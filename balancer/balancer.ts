@@ -13,6 +13,8 @@ import type { EventHub } from './events.ts'
 import { createPool } from './pool.ts'
 import type { Pool } from './pool.ts'
 import { createProxy } from './proxy.ts'
+import { DEFAULT_POOL, createRouter } from './routes.ts'
+import type { Route } from './routes.ts'
 import { METHOD_NOT_ALLOWED_BODY, NOT_FOUND_BODY, answerAsterisk, endWithJson, sendJson } from './replies.ts'
 import { answeredBeforeBodyEnded } from './request-body.ts'
 import { STICKY_COOKIE } from './strategy.ts'
@@ -22,10 +24,20 @@ export type { UpstreamStats, UpstreamView } from './upstream.ts'
 export { STICKY_COOKIE } from './strategy.ts'
 
 export interface BalancerStats {
+  /** The default pool's (the contract's fields). */
   strategy: Strategy
   upstreams: UpstreamStats[]
   /** The balancer's own answers to proxied requests that no upstream is counted for (413, 503). */
   ownAnswers: AnswerCounts
+  /** Every pool by name, the default pool (`default`) included. */
+  pools: Record<string, PoolStats>
+  /** ROUTES: path prefixes to pools, in the order they are tried; empty when everything goes to the default pool. */
+  routes: Route[]
+}
+
+export interface PoolStats {
+  strategy: Strategy
+  upstreams: UpstreamStats[]
 }
 
 export interface BalancerOptions {
@@ -45,12 +57,12 @@ export interface Balancer {
   close (): Promise<void>
   stats (): BalancerStats
   /**
-   * Replaces the upstream set (e.g. after DNS discovery). Upstreams that stay
-   * keep their health and counters; new ones start healthy and are checked
-   * at once. Throws, changing nothing, if a URL is invalid.
+   * Replaces the upstream set of a pool (the default pool unless `pool` names another), e.g.
+   * after DNS discovery. Upstreams that stay keep their health and counters; new ones start
+   * healthy and are checked at once. Throws, changing nothing, if a URL is invalid or no pool has that name.
    */
-  setUpstreams (urls: readonly string[]): void
-  /** Runs one round of active health checks now. */
+  setUpstreams (urls: readonly string[], pool?: string): void
+  /** Runs one round of active health checks now, in every pool. */
   checkHealth (): Promise<void>
   /** The dashboard's event stream; `events.active` while a page is open. */
   readonly events: EventHub
@@ -79,7 +91,7 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
   // Each batch of requests carries the totals, so the dashboard's counts are the balancer's.
   const events = createEventHub({ totals: answerTotals })
 
-  // The app servers. Several pools, chosen per request, would each be one more createPool().
+  // The default pool: UPSTREAMS, the app servers. Requests go here unless ROUTES sends them to another.
   const pool: Pool = createPool({
     urls: config.upstreams,
     strategy: config.strategy ?? 'round-robin',
@@ -90,6 +102,26 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
     onUpstreamChange: (view) => { events.publish('upstream', view) },
     onUpstreamsChange: (views) => { events.publish('upstreams', views) }
   })
+  // The named pools (ROUTES), each with its own upstreams, strategy and health checks. The
+  // dashboard draws the default pool's servers; another pool's changes go out as a `pool` event,
+  // which a page that does not draw it ignores.
+  const named = new Map<string, Pool>((config.pools ?? []).map((p) => [p.name, createPool({
+    name: p.name,
+    urls: p.upstreams,
+    strategy: p.strategy,
+    healthIntervalMs: config.healthIntervalMs,
+    healthTimeoutMs: config.healthTimeoutMs,
+    healthFall: config.healthFall ?? 2,
+    logger,
+    onUpstreamChange: () => { events.publish('pool', poolView(p.name)) },
+    onUpstreamsChange: () => { events.publish('pool', poolView(p.name)) }
+  })]))
+  const pools: Pool[] = [pool, ...named.values()]
+  const routes = config.routes ?? []
+  const poolFor = createRouter(routes.map((r) => ({ prefix: r.prefix, pool: r.pool === DEFAULT_POOL ? pool : named.get(r.pool) ?? pool })), pool)
+  function poolView (name: string): { name: string, upstreams: ReturnType<Pool['views']> } {
+    return { name, upstreams: named.get(name)?.views() ?? [] }
+  }
 
   const proxy = createProxy({
     proxyTimeoutMs: config.proxyTimeoutMs,
@@ -114,7 +146,7 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
       answerAsterisk(req, res)
       return
     }
-    proxy.forward(req, res, pool)
+    proxy.forward(req, res, poolFor(url))
   }
 
   // What Node's HTTP parser refuses never reaches onRequest: headers over the limit,
@@ -149,20 +181,22 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
     return {
       strategy: pool.strategy,
       upstreams: pool.stats(),
-      ownAnswers: { ...proxy.ownAnswers }
+      ownAnswers: { ...proxy.ownAnswers },
+      pools: Object.fromEntries(pools.map((p) => [p.name, { strategy: p.strategy, upstreams: p.stats() }])),
+      routes: routes.map((r) => ({ ...r }))
     }
   }
 
   function answerTotals (): { answers: Record<string, AnswerCounts>, ownAnswers: AnswerCounts } {
     const answers: Record<string, AnswerCounts> = {}
-    for (const u of pool.upstreams) answers[u.url] = { ...u.answers }
+    for (const p of pools) for (const u of p.upstreams) answers[u.url] = { ...u.answers }
     return { answers, ownAnswers: { ...proxy.ownAnswers } }
   }
 
   const dashboard = createDashboard({
     hub: events,
     control: options.control,
-    snapshot: () => ({ balancerId: config.balancerId, startedAt, strategy: pool.strategy, stickyCookie: STICKY_COOKIE, upstreams: pool.views(), ownAnswers: { ...proxy.ownAnswers } }),
+    snapshot: () => ({ balancerId: config.balancerId, startedAt, strategy: pool.strategy, stickyCookie: STICKY_COOKIE, upstreams: pool.views(), ownAnswers: { ...proxy.ownAnswers }, pools: [...named.keys()].map(poolView), routes }),
     logger
   })
 
@@ -186,7 +220,7 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
         server.off('error', reject)
         // Upstreams start healthy and the first probe comes one interval
         // later; until then the passive check catches a dead one.
-        pool.start()
+        for (const p of pools) p.start()
         resolve(urlOf(server.address() as AddressInfo))
       })
     })
@@ -199,7 +233,7 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
   }
 
   async function shutdown (): Promise<void> {
-    pool.stop()
+    for (const p of pools) p.stop()
     // An open event stream never goes idle: end it, or close() would wait forever.
     events.close()
     if (server.listening) {
@@ -213,7 +247,17 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
       clearInterval(sweep)
     }
     await agent.close()
-    pool.close()
+    for (const p of pools) p.close()
+  }
+
+  function setUpstreams (urls: readonly string[], name: string = DEFAULT_POOL): void {
+    const target = name === DEFAULT_POOL ? pool : named.get(name)
+    if (target === undefined) throw new Error(`no pool named ${JSON.stringify(name)} (pools: ${pools.map((p) => p.name).join(', ')})`)
+    target.setUpstreams(urls)
+  }
+
+  async function checkHealth (): Promise<void> {
+    await Promise.all(pools.map(async (p) => { await p.checkHealth() }))
   }
 
   return {
@@ -223,8 +267,8 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
     listen,
     close,
     stats,
-    setUpstreams: pool.setUpstreams,
-    checkHealth: pool.checkHealth,
+    setUpstreams,
+    checkHealth,
     events
   }
 }

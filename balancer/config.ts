@@ -1,5 +1,7 @@
 import { Type } from 'typebox'
 import { ConfigError, readEnv } from '../lib/config.ts'
+import { DEFAULT_POOL, parseRoutes, poolVariableSuffix } from './routes.ts'
+import type { Route } from './routes.ts'
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export const STRATEGIES = ['round-robin', 'sticky'] as const
@@ -22,6 +24,10 @@ export const BalancerEnvSchema = Type.Object({
     pattern: '^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?:[0-9]{1,5}$',
     description: 'must be host:port, e.g. app:3000 (every address the host name resolves to, on that port)'
   })),
+  // Path prefixes to named pools, in order (routes.ts): ROUTES=/login:issuer,/token/:issuer. Each
+  // pool named is UPSTREAMS_<NAME> or UPSTREAMS_DNS_<NAME>, with STRATEGY_<NAME> optional:
+  // variables whose names follow the pool's, so they are read by loadBalancerConfig, not here.
+  ROUTES: Type.Optional(Type.String({ description: 'must be a comma-separated list of prefix:pool, e.g. /login:issuer,/token/:issuer' })),
   DNS_INTERVAL_MS: Type.Integer({ minimum: 100, default: 1000, description: 'must be an integer number of milliseconds, at least 100' }),
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: 'must be a port number from 0 to 65535' }),
   HOST: Type.String({ minLength: 1, default: '127.0.0.1', description: 'must be an address to listen on, e.g. 0.0.0.0' }),
@@ -72,6 +78,22 @@ export interface BalancerConfig {
    * resolves to, looked up again every `intervalMs` (e.g. Compose replicas of one service).
    */
   dns?: { hostname: string, port: number, intervalMs: number }
+  /**
+   * Pools besides the default one (the upstreams above), each named by ROUTES, with its own
+   * upstreams, strategy and health checks. Absent when ROUTES is unset: everything goes to the default pool.
+   */
+  pools?: PoolConfig[]
+  /** Path prefixes to pools (a name from `pools`, or `default`), tried in order. */
+  routes?: Route[]
+}
+
+/** A named pool (UPSTREAMS_<NAME> or UPSTREAMS_DNS_<NAME>, STRATEGY_<NAME>). */
+export interface PoolConfig {
+  name: string
+  /** Normalised base URLs; empty when `dns` finds them. */
+  upstreams: string[]
+  dns?: { hostname: string, port: number, intervalMs: number }
+  strategy: Strategy
 }
 
 /**
@@ -119,21 +141,11 @@ export function loadBalancerConfig (env: Record<string, string | undefined>): Ba
   }
   if (problems.length > 0) throw new ConfigError(problems)
 
-  let upstreams: string[] = []
-  let dns: BalancerConfig['dns']
-  if (raw.UPSTREAMS !== undefined) {
-    try {
-      upstreams = parseUpstreams(raw.UPSTREAMS.split(','))
-    } catch (err) {
-      throw new ConfigError([`UPSTREAMS: ${(err as Error).message} (got ${JSON.stringify(raw.UPSTREAMS)})`])
-    }
-    if (upstreams.length === 0) throw new ConfigError([`UPSTREAMS must name at least one URL (got ${JSON.stringify(raw.UPSTREAMS)})`])
-  } else if (raw.UPSTREAMS_DNS !== undefined) {
-    const colon = raw.UPSTREAMS_DNS.lastIndexOf(':')
-    const port = Number(raw.UPSTREAMS_DNS.slice(colon + 1))
-    if (port < 1 || port > 65535) throw new ConfigError([`UPSTREAMS_DNS must name a port from 1 to 65535 (got ${JSON.stringify(raw.UPSTREAMS_DNS)})`])
-    dns = { hostname: raw.UPSTREAMS_DNS.slice(0, colon), port, intervalMs: raw.DNS_INTERVAL_MS }
-  }
+  const source = upstreamSource('UPSTREAMS', raw.UPSTREAMS, 'UPSTREAMS_DNS', raw.UPSTREAMS_DNS, raw.DNS_INTERVAL_MS, problems)
+  const named = raw.ROUTES === undefined ? undefined : loadPools(raw.ROUTES, env, raw.DNS_INTERVAL_MS, problems)
+  if (raw.ROUTES === undefined) strayPoolVariables(env, [], problems)
+  if (problems.length > 0) throw new ConfigError(problems)
+  const { upstreams, dns } = source
   return {
     upstreams,
     port: raw.PORT,
@@ -146,6 +158,102 @@ export function loadBalancerConfig (env: Record<string, string | undefined>): Ba
     proxyTimeoutMs: raw.PROXY_TIMEOUT_MS,
     strategy: raw.STRATEGY,
     maxBodyBytes: raw.MAX_BODY_BYTES,
-    ...(dns === undefined ? {} : { dns })
+    ...(dns === undefined ? {} : { dns }),
+    ...(named === undefined ? {} : named)
+  }
+}
+
+const URLS_SHAPE = /^\s*http:\/\/[^,\s]+(\s*,\s*http:\/\/[^,\s]+)*\s*,?\s*$/
+const DNS_SHAPE = /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?:[0-9]{1,5}$/
+
+/** One pool's upstreams, from its list of URLs or its DNS name (exactly one is set), with problems named by variable. */
+function upstreamSource (listName: string, list: string | undefined, dnsName: string, dnsValue: string | undefined, intervalMs: number, problems: string[]): { upstreams: string[], dns?: BalancerConfig['dns'] } {
+  if (list !== undefined) {
+    let upstreams: string[] = []
+    try {
+      upstreams = parseUpstreams(list.split(','))
+    } catch (err) {
+      problems.push(`${listName}: ${(err as Error).message} (got ${JSON.stringify(list)})`)
+      return { upstreams }
+    }
+    if (upstreams.length === 0) problems.push(`${listName} must name at least one URL (got ${JSON.stringify(list)})`)
+    return { upstreams }
+  }
+  if (dnsValue !== undefined) {
+    const colon = dnsValue.lastIndexOf(':')
+    const port = Number(dnsValue.slice(colon + 1))
+    if (port < 1 || port > 65535) {
+      problems.push(`${dnsName} must name a port from 1 to 65535 (got ${JSON.stringify(dnsValue)})`)
+      return { upstreams: [] }
+    }
+    return { upstreams: [], dns: { hostname: dnsValue.slice(0, colon), port, intervalMs } }
+  }
+  return { upstreams: [] }
+}
+
+/**
+ * ROUTES and the variables of each pool it names: UPSTREAMS_<NAME> (http:// URLs) or
+ * UPSTREAMS_DNS_<NAME> (host:port), exactly one, and STRATEGY_<NAME> (round-robin by default).
+ * A pool variable that no route names is refused too: it is a typo, or a pool nobody reaches.
+ */
+function loadPools (routesValue: string, env: Record<string, string | undefined>, intervalMs: number, problems: string[]): { pools: PoolConfig[], routes: Route[] } | undefined {
+  let routes: Route[]
+  try {
+    routes = parseRoutes(routesValue)
+  } catch (err) {
+    problems.push(`ROUTES: ${(err as Error).message} (got ${JSON.stringify(routesValue)})`)
+    return undefined
+  }
+  const names = [...new Set(routes.map((r) => r.pool).filter((name) => name !== DEFAULT_POOL))]
+  const given = (name: string): string | undefined => env[name] === undefined || env[name] === '' ? undefined : env[name]
+  const pools: PoolConfig[] = []
+  for (const name of names) {
+    const suffix = poolVariableSuffix(name)
+    const listName = `UPSTREAMS_${suffix}`
+    const dnsName = `UPSTREAMS_DNS_${suffix}`
+    const list = given(listName)
+    const dnsValue = given(dnsName)
+    if (list === undefined && dnsValue === undefined) {
+      problems.push(`${listName} must be a comma-separated list of http:// URLs, or set ${dnsName}=host:port: ROUTES sends requests to the pool ${name} (it is not set)`)
+      continue
+    }
+    if (list !== undefined && dnsValue !== undefined) {
+      problems.push(`${listName} and ${dnsName} are both set: set only one (got ${JSON.stringify(list)} and ${JSON.stringify(dnsValue)})`)
+      continue
+    }
+    if (list !== undefined && !URLS_SHAPE.test(list)) {
+      problems.push(`${listName} must be a comma-separated list of http:// URLs, e.g. http://127.0.0.1:3101 (got ${JSON.stringify(list)})`)
+      continue
+    }
+    if (dnsValue !== undefined && !DNS_SHAPE.test(dnsValue)) {
+      problems.push(`${dnsName} must be host:port, e.g. issuer:3100 (got ${JSON.stringify(dnsValue)})`)
+      continue
+    }
+    const strategyName = `STRATEGY_${suffix}`
+    const strategy = given(strategyName) ?? 'round-robin'
+    if (!(STRATEGIES as readonly string[]).includes(strategy)) {
+      problems.push(`${strategyName} must be one of ${STRATEGIES.join(', ')} (got ${JSON.stringify(strategy)})`)
+      continue
+    }
+    pools.push({ name, strategy: strategy as Strategy, ...upstreamSource(listName, list, dnsName, dnsValue, intervalMs, problems) })
+  }
+  strayPoolVariables(env, names, problems)
+  return { pools, routes }
+}
+
+/**
+ * UPSTREAMS_DNS is the default pool's; every other UPSTREAMS_* or STRATEGY_* names a pool, and
+ * one that no route names is a typo (UPSTREAMS_ISUER) or a pool nobody reaches: refused by name.
+ */
+function strayPoolVariables (env: Record<string, string | undefined>, names: string[], problems: string[]): void {
+  const known = new Set(names.map(poolVariableSuffix))
+  for (const [variable, value] of Object.entries(env)) {
+    const match = /^(?:UPSTREAMS_DNS_|UPSTREAMS_|STRATEGY_)(.+)$/.exec(variable)
+    if (match === null || variable === 'UPSTREAMS_DNS' || value === undefined || value === '') continue
+    if (!known.has(match[1] as string)) {
+      problems.push(names.length === 0
+        ? `${variable} is set, but ROUTES is not: set ROUTES=/prefix:pool,... to send requests to that pool`
+        : `${variable} is set, but ROUTES names no pool it belongs to (pools in ROUTES: ${names.join(', ')})`)
+    }
   }
 }

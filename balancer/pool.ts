@@ -1,18 +1,22 @@
 // A pool: a set of interchangeable upstreams, how one is chosen for a request (strategy.ts), and
-// their health checks (health.ts), as one object. The balancer holds one today, of the app
-// servers; several pools (say an issuer's and the app's, chosen by path prefix) would each be
-// one more createPool() and a choice of pool per request, nothing else in here.
+// their health checks (health.ts), as one object. The balancer holds the default pool (the app
+// servers) and one more per name in ROUTES (say an issuer's), and chooses one per request by
+// path prefix (routes.ts); the proxy retries within the pool it was given.
 import type http from 'node:http'
 import type { Logger } from 'pino'
 import { parseUpstreams } from './config.ts'
 import type { Strategy } from './config.ts'
 import { createHealthChecks } from './health.ts'
+import { NO_HEALTHY_BODY } from './replies.ts'
+import { DEFAULT_POOL } from './routes.ts'
 import { createChooser } from './strategy.ts'
 import type { PinnedResponse } from './strategy.ts'
 import { createUpstream, statsOf, viewOf } from './upstream.ts'
 import type { Upstream, UpstreamStats, UpstreamView } from './upstream.ts'
 
 export interface PoolOptions {
+  /** Its name in ROUTES; default `default`, the pool of UPSTREAMS. */
+  name?: string
   /** The upstreams' base URLs, checked by parseUpstreams (a bad one throws). */
   urls: readonly string[]
   strategy: Strategy
@@ -28,6 +32,10 @@ export interface PoolOptions {
 }
 
 export interface Pool {
+  /** Its name in ROUTES (`default` for the pool of UPSTREAMS). */
+  readonly name: string
+  /** The balancer's 503 when none of its upstreams is healthy: a named pool says which. */
+  readonly noHealthyBody: string
   readonly strategy: Strategy
   /** Whether choose() may leave a pin on the response (kPin) for the answer to set. */
   readonly sticky: boolean
@@ -55,7 +63,9 @@ export interface Pool {
 }
 
 export function createPool (options: PoolOptions): Pool {
-  const { strategy, logger } = options
+  const { strategy } = options
+  const name = options.name ?? DEFAULT_POOL
+  const logger = name === DEFAULT_POOL ? options.logger : options.logger.child({ pool: name })
   const onUpstreamChange = options.onUpstreamChange ?? (() => {})
   const onUpstreamsChange = options.onUpstreamsChange ?? (() => {})
   let list: Upstream[] = parseUpstreams(options.urls).map(createUpstream)
@@ -96,6 +106,10 @@ export function createPool (options: PoolOptions): Pool {
   }
 
   return {
+    name,
+    // The default pool's answer is the contract's as it always was; another pool's names itself,
+    // so that a client (and the dashboard) can tell "no issuer" from "no app server".
+    noHealthyBody: name === DEFAULT_POOL ? NO_HEALTHY_BODY : JSON.stringify({ error: 'no_healthy_upstream', pool: name }),
     strategy,
     sticky: strategy === 'sticky',
     get upstreams () { return list },

@@ -19,7 +19,7 @@ import { HOP_BY_HOP, connectionOptions, forwardedHeaders, originPath, passInteri
 import type { Pool } from './pool.ts'
 import { kAttempt, kHasBody, kSeen, kStallTimer, kStarted, kTries } from './proxied-response.ts'
 import type { AttemptState, ProxiedResponse } from './proxied-response.ts'
-import { GATEWAY_TIMEOUT_BODY, NO_HEALTHY_BODY, badGatewayBody, errorCode, sendJson } from './replies.ts'
+import { GATEWAY_TIMEOUT_BODY, badGatewayBody, errorCode, sendJson } from './replies.ts'
 import { ForwardedBody, answerTooLarge, bodySent, closeLingering, declaredTooLarge, endWhenBodyEnds, hasBody, lingering } from './request-body.ts'
 import { createRequestWatcher } from './request-events.ts'
 import { kPin, pinCookie } from './strategy.ts'
@@ -102,7 +102,7 @@ export function createProxy (options: ProxyOptions): ReverseProxy {
     const upstream = pool.choose(req, res)
     if (upstream === undefined) {
       if (lastFailure === undefined) {
-        sendJson(req, res, 503, NO_HEALTHY_BODY)
+        sendJson(req, res, 503, pool.noHealthyBody)
         countAnswer(ownAnswers, 503)
       } else {
         // Every upstream of the pool failed this request: the 502 is the last one tried's.

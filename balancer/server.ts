@@ -26,25 +26,29 @@ const logger = pino(loggerOptions(config.balancerId, config.logLevel))
 const control = process.send === undefined ? undefined : createIpcControl(process)
 process.channel?.unref()
 const balancer = createBalancer(config, logger, { control })
-// UPSTREAMS_DNS: the upstream set follows what the name resolves to (Compose replicas).
-const discovery = config.dns === undefined
-  ? undefined
-  : createDnsDiscovery({ ...config.dns, logger, onChange: (urls) => { balancer.setUpstreams(urls) } })
+// UPSTREAMS_DNS (and UPSTREAMS_DNS_<POOL>): a pool's upstream set follows what its name
+// resolves to (Compose replicas, a headless Service's pods).
+const discoveries = [
+  ...(config.dns === undefined ? [] : [createDnsDiscovery({ ...config.dns, logger, onChange: (urls) => { balancer.setUpstreams(urls) } })]),
+  ...(config.pools ?? []).flatMap((pool) => pool.dns === undefined
+    ? []
+    : [createDnsDiscovery({ ...pool.dns, logger: logger.child({ pool: pool.name }), onChange: (urls) => { balancer.setUpstreams(urls, pool.name) } })])
+]
 
 // On SIGINT/SIGTERM (or a crash): stop accepting, let requests in flight
 // finish, free the upstream sockets; after 10 s close-with-grace exits anyway.
 closeWithGrace({ delay: 10_000, logger }, async ({ signal, err, manual }) => {
   if (err !== undefined) logger.error({ err }, 'closing because of an error')
   else logger.info({ signal, manual }, 'closing')
-  discovery?.stop()
+  for (const discovery of discoveries) discovery.stop()
   await balancer.close()
 })
 
 try {
   const url = await balancer.listen()
   reportListeningPort(balancer.server, logger)
-  discovery?.start()
-  logger.info({ url, upstreams: balancer.upstreams, dns: config.dns, healthIntervalMs: config.healthIntervalMs, strategy: config.strategy, control: control !== undefined }, `balancer listening on ${url}`)
+  for (const discovery of discoveries) discovery.start()
+  logger.info({ url, upstreams: balancer.upstreams, dns: config.dns, pools: config.pools, routes: config.routes, healthIntervalMs: config.healthIntervalMs, strategy: config.strategy, control: control !== undefined }, `balancer listening on ${url}`)
 } catch (err) {
   logger.fatal({ err, host: config.host, port: config.port }, 'cannot listen')
   await balancer.close()

@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import type { Strategy } from '../balancer/config.ts'
 import type { AuthMode } from '../services/auth/authenticator.ts'
+import type { JwtSigning } from '../services/config.ts'
 import { answerControlRequests } from './lib/cluster-control.ts'
+import { ISSUER_ROUTES, issuerProcesses, makeKeysDir, rotateKey, type Issuer, type KeysDir } from './lib/issuers.ts'
 import { ManagedProcess, isAddressInUse, type LogSink } from './lib/managed-process.ts'
 import { checkPort, portRefusal } from './lib/ports.ts'
 import { PostgresMissingError, startPostgresProcess, type PostgresProcess } from './lib/postgres-process.ts'
@@ -32,6 +34,17 @@ export interface ClusterOptions {
   cookieSecrets?: string
   /** jwt mode: JWT_REVOCATION=redis, so logout revokes tokens everywhere (starts a private redis-server when no redisUrl is given). */
   jwtRevocation?: boolean
+  /**
+   * jwt mode's JWT_SIGNING: hs256 (default), the secret every server shares; or eddsa: issuer
+   * processes alone hold private keys (a temporary directory of this run's), the app servers get
+   * only JWKS_URL, the balancer routes the issuer's paths to them, and a private redis-server
+   * keeps their refresh tokens when no redisUrl is given.
+   */
+  signing?: JwtSigning
+  /** eddsa: how many issuers (issuer-1 ... issuer-N), sharing the keys; default 1. */
+  issuers?: number
+  /** eddsa: extra environment for every issuer (ACCESS_TTL_SECONDS, REFRESH_TTL_SECONDS...). */
+  issuerEnv?: Record<string, string>
   /** LOGIN_THROTTLE_STORE: where the servers count login attempts; default the servers' own (Redis when they use it). 'redis' starts a private redis-server when no redisUrl is given. */
   loginThrottleStore?: 'memory' | 'redis'
   sessionTtlSeconds?: number
@@ -71,15 +84,28 @@ export interface Cluster {
   readonly balancer: ManagedProcess
   /** The private redis-server, when this cluster started one. */
   readonly redis: RedisProcess | undefined
-  /** The Redis the servers use: for sessions in redis mode, revoked tokens, or login attempts. */
+  /** The Redis the servers use: for sessions in redis mode, revoked tokens, or login attempts (or the issuers' refresh tokens). */
   readonly redisUrl: string | undefined
   /** The private PostgreSQL, when this cluster started one (postgres mode without databaseUrl). */
   readonly postgres: PostgresProcess | undefined
   /** The database the servers keep sessions in, in postgres mode. */
   readonly databaseUrl: string | undefined
-  readonly jwtSecret: string | undefined
   /** cookie mode's COOKIE_SECRET, when it has one. */
   readonly cookieSecret: string | undefined
+  /** hs256: the secret every app server holds. Undefined in eddsa mode: nobody but the issuers holds anything. */
+  readonly jwtSecret: string | undefined
+  /** jwt mode's signing (undefined in the other modes). */
+  readonly signing: JwtSigning | undefined
+  /** eddsa: the issuers, named issuer-1 ... issuer-N; empty otherwise. */
+  readonly issuers: Issuer[]
+  /** eddsa: the directory of the issuers' private keys (removed by stop). */
+  readonly keysDir: string | undefined
+  /**
+   * eddsa: a key rotation with no restart: a new key into the keys directory, the issuers told
+   * (SIGHUP), signing once every app server can have fetched it (after their JWKS refresh
+   * interval; `activateInSeconds` to say otherwise). Resolves with its kid and when it signs.
+   */
+  rotateIssuerKey (options?: { activateInSeconds?: number }): Promise<{ kid: string, signFrom: number }>
   /** Stops every process this cluster started; safe to call twice. */
   stop (): Promise<void>
 }
@@ -97,6 +123,7 @@ export class LaunchError extends Error {
 export async function startCluster (options: ClusterOptions): Promise<Cluster> {
   const { mode, servers: count = 3, port = 0, logLevel = 'info', strategy = 'round-robin', onLog = () => {}, ownProcessGroups: ownProcessGroup = false } = options
   const started: ManagedProcess[] = []
+  let keys: KeysDir | undefined
   const stopAll = async (): Promise<void> => {
     // A private PostgreSQL is removed with its data directory.
     await Promise.all(started.splice(0).reverse().map(async (p) => { await ('remove' in p ? (p as PostgresProcess).remove() : p.stop()) }))
@@ -109,8 +136,12 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
     }
 
     let redis: Cluster['redis']
+    const signing = mode === 'jwt' ? options.signing ?? 'hs256' : undefined
+    const eddsa = signing === 'eddsa'
     const revocation = mode === 'jwt' && options.jwtRevocation === true
-    const needsRedis = mode === 'redis' || revocation || options.loginThrottleStore === 'redis'
+    // In eddsa mode Redis is the issuers' (refresh tokens, login counters), never the app servers'.
+    const serversNeedRedis = mode === 'redis' || revocation || (!eddsa && options.loginThrottleStore === 'redis')
+    const needsRedis = serversNeedRedis || eddsa
     let redisUrl = needsRedis ? options.redisUrl : undefined
     if (needsRedis && redisUrl === undefined) {
       redis = await startRedisProcess(onLog, { ownProcessGroup })
@@ -129,8 +160,22 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
       databaseUrl = postgres.url
     }
 
-    const jwtSecrets = mode === 'jwt' ? options.jwtSecrets : undefined
-    const jwtSecret = mode === 'jwt' && jwtSecrets === undefined ? (options.jwtSecret ?? randomBytes(48).toString('base64url')) : undefined
+    // eddsa: the keys first, then the issuers, whose first one's JWKS the app servers are told of.
+    const issuers: Issuer[] = []
+    if (eddsa) {
+      keys = await makeKeysDir()
+      const starting = issuerProcesses({ count: options.issuers ?? 1, keysDir: keys.path, redisUrl: redisUrl as string, logLevel, env: options.issuerEnv ?? {}, inheritedEnv: inheritedEnv(), onLog, ownProcessGroup })
+      started.push(...starting)
+      await Promise.all(starting.map(async (p) => await p.start()))
+      for (const issuer of starting) {
+        const issuerPort = issuer.reportedPort as number
+        issuers.push(Object.assign(issuer, { url: `http://127.0.0.1:${issuerPort}`, port: issuerPort }))
+      }
+    }
+    const jwksUrl = issuers[0] === undefined ? undefined : `${issuers[0].url}/.well-known/jwks.json`
+
+    const jwtSecrets = mode === 'jwt' && !eddsa ? options.jwtSecrets : undefined
+    const jwtSecret = mode === 'jwt' && !eddsa && jwtSecrets === undefined ? (options.jwtSecret ?? randomBytes(48).toString('base64url')) : undefined
     const cookieSecrets = mode === 'cookie' ? options.cookieSecrets : undefined
     const cookieSecret = mode === 'cookie' && cookieSecrets === undefined ? (options.cookieSecret ?? randomBytes(48).toString('base64url')) : undefined
     const servers: AppServer[] = []
@@ -145,14 +190,16 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
         SERVER_ID: id,
         LOG_LEVEL: logLevel,
         ...(options.sessionTtlSeconds !== undefined ? { SESSION_TTL_SECONDS: String(options.sessionTtlSeconds) } : {}),
-        ...(redisUrl !== undefined ? { REDIS_URL: redisUrl } : {}),
+        ...(redisUrl !== undefined && serversNeedRedis ? { REDIS_URL: redisUrl } : {}),
         ...(databaseUrl !== undefined ? { DATABASE_URL: databaseUrl } : {}),
         ...(jwtSecret !== undefined ? { JWT_SECRET: jwtSecret } : {}),
         ...(jwtSecrets !== undefined ? { JWT_SECRETS: jwtSecrets } : {}),
         ...(cookieSecret !== undefined ? { COOKIE_SECRET: cookieSecret } : {}),
         ...(cookieSecrets !== undefined ? { COOKIE_SECRETS: cookieSecrets } : {}),
         ...(revocation ? { JWT_REVOCATION: 'redis' } : {}),
-        ...(options.loginThrottleStore !== undefined ? { LOGIN_THROTTLE_STORE: options.loginThrottleStore } : {})
+        ...(options.loginThrottleStore !== undefined && !eddsa ? { LOGIN_THROTTLE_STORE: options.loginThrottleStore } : {}),
+        // eddsa: where the public keys are, and nothing else: no secret, no key, no keys directory.
+        ...(jwksUrl !== undefined ? { JWT_SIGNING: 'eddsa', JWKS_URL: jwksUrl } : {})
       }
       const proc: ManagedProcess = new ManagedProcess({
         name: id,
@@ -190,6 +237,8 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
         PORT: String(port),
         HOST: '127.0.0.1',
         UPSTREAMS: servers.map((s) => s.url).join(','),
+        // eddsa: the issuer's paths to the issuer pool. The balancer knows pools and prefixes, not auth.
+        ...(issuers.length > 0 ? { ROUTES: ISSUER_ROUTES, UPSTREAMS_ISSUER: issuers.map((i) => i.url).join(',') } : {}),
         LOG_LEVEL: logLevel,
         STRATEGY: strategy,
         ...(options.healthIntervalMs !== undefined ? { HEALTH_INTERVAL_MS: String(options.healthIntervalMs) } : {}),
@@ -201,7 +250,9 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
       ipc: true,
       ownProcessGroup
     }, onLog)
-    answerControlRequests(balancer, { mode, servers, redis, postgres }, onLog)
+    // The dashboard's Redis box is the sessions' (or the revocation list's): in eddsa mode Redis is
+    // the issuers', which the dashboard does not draw yet, so it is not offered there.
+    answerControlRequests(balancer, { mode, servers, redis: eddsa ? undefined : redis, postgres }, onLog)
     started.push(balancer)
     try {
       await balancer.start()
@@ -212,6 +263,7 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
       throw err
     }
     const url = `http://127.0.0.1:${balancer.reportedPort as number}`
+    const keysDir = keys
 
     return {
       mode,
@@ -225,20 +277,34 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
       databaseUrl,
       jwtSecret,
       cookieSecret,
+      signing,
+      issuers,
+      keysDir: keysDir?.path,
+      async rotateIssuerKey (rotation = {}) {
+        if (keysDir === undefined) throw new Error('rotateIssuerKey: this cluster has no issuer (jwt mode with signing eddsa has)')
+        return await rotateKey(keysDir.path, issuers, {
+          jwksRefreshSeconds: Number(options.serverEnv?.JWKS_REFRESH_SECONDS ?? 60),
+          clockToleranceSeconds: Number(options.serverEnv?.JWT_CLOCK_TOLERANCE_SECONDS ?? 5),
+          activateInSeconds: rotation.activateInSeconds
+        })
+      },
       async stop () {
         // Whatever exits from here on was asked to: a server that closes on a signal of its own
         // while the balancer drains is not news (ManagedProcess.onUnexpectedExit).
-        for (const p of [balancer, ...servers, ...(redis === undefined ? [] : [redis]), ...(postgres === undefined ? [] : [postgres])]) p.expectExit()
+        for (const p of [balancer, ...servers, ...issuers, ...(redis === undefined ? [] : [redis]), ...(postgres === undefined ? [] : [postgres])]) p.expectExit()
         // The balancer first, so no request lands on a server that is going away.
         await balancer.stop()
         await Promise.all(servers.map(async (s) => await s.stop()))
+        await Promise.all(issuers.map(async (i) => await i.stop()))
         await redis?.stop()
         // Its data directory too: a private PostgreSQL is thrown away with its cluster.
         await postgres?.remove()
+        keysDir?.remove()
       }
     }
   } catch (err) {
     await stopAll()
+    keys?.remove()
     throw err
   }
 }

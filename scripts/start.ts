@@ -1,18 +1,23 @@
 import { BalancerEnvSchema, STRATEGIES, type Strategy } from '../balancer/config.ts'
 import { AUTH_MODES, type AuthMode } from '../services/auth/authenticator.ts'
-import { ServerEnvSchema } from '../services/config.ts'
+import { JWT_SIGNINGS, ServerEnvSchema, type JwtSigning } from '../services/config.ts'
 import { DEMO_USERS } from '../services/users.ts'
 import { LaunchError, startCluster } from './cluster.ts'
 import { parseCommandLine, wholeNumber } from './lib/cli.ts'
 import { formatLogLine } from './lib/log-format.ts'
 
-const USAGE = `Usage: npm start -- [--mode ${AUTH_MODES.join('|')}] [--servers N] [--port P] [--strategy round-robin|sticky] [--log-level LEVEL]
+const USAGE = `Usage: npm start -- [--mode ${AUTH_MODES.join('|')}] [--signing hs256|eddsa] [--servers N] [--issuers N] [--port P] [--strategy round-robin|sticky] [--log-level LEVEL]
 
 Starts N app servers as separate processes, the balancer in front of them on port P,
 a private redis-server when the servers need Redis and REDIS_URL is unset (redis mode,
-JWT_REVOCATION=redis, LOGIN_THROTTLE_STORE=redis), and a private PostgreSQL in postgres
-mode when DATABASE_URL is unset (its data directory is deleted at exit).
+JWT_REVOCATION=redis, LOGIN_THROTTLE_STORE=redis, --signing eddsa), and a private PostgreSQL
+in postgres mode when DATABASE_URL is unset (its data directory is deleted at exit).
   --mode       ${AUTH_MODES.join(', ')} (default jwt; or AUTH_MODE)
+  --signing    jwt mode: hs256 (default; or JWT_SIGNING), every server holds the secret; or
+               eddsa: issuers alone hold Ed25519 keys (made for this run, removed on exit), the
+               app servers verify with their JWKS, access tokens live ACCESS_TTL_SECONDS (300)
+               and refresh tokens rotate (POST /token/refresh)
+  --issuers    --signing eddsa: how many issuers, 1 to 8 (default 1)
   --servers    how many app servers, 1 to 32 (default 3)
   --port       the balancer's port (default 8080)
   --strategy   round-robin (default), or sticky: a cookie pins each client to one server
@@ -20,6 +25,8 @@ mode when DATABASE_URL is unset (its data directory is deleted at exit).
 
 const { values: args, fail } = parseCommandLine(USAGE, {
   mode: { type: 'string', default: process.env.AUTH_MODE ?? 'jwt' },
+  signing: { type: 'string' },
+  issuers: { type: 'string' },
   servers: { type: 'string', default: '3' },
   port: { type: 'string', default: '8080' },
   strategy: { type: 'string', default: 'round-robin' },
@@ -28,6 +35,13 @@ const { values: args, fail } = parseCommandLine(USAGE, {
 const mode = args.mode as AuthMode
 if (!AUTH_MODES.includes(mode)) fail(`--mode must be one of ${AUTH_MODES.join(', ')} (got "${args.mode}")`)
 const servers = wholeNumber(fail, 'servers', args.servers, 1, 32)
+// JWT_SIGNING applies to jwt mode only; given as a flag with another mode it is a mistake.
+if (args.signing !== undefined && mode !== 'jwt') fail(`--signing applies to --mode jwt (got --mode ${mode})`)
+const signingName = args.signing ?? (mode === 'jwt' ? process.env.JWT_SIGNING : undefined) ?? 'hs256'
+if (!(JWT_SIGNINGS as readonly string[]).includes(signingName)) fail(`${args.signing === undefined ? 'JWT_SIGNING' : '--signing'} must be one of ${JWT_SIGNINGS.join(', ')} (got "${signingName}")`)
+const signing = signingName as JwtSigning
+if (args.issuers !== undefined && signing !== 'eddsa') fail('--issuers needs --signing eddsa: only then is there an issuer')
+const issuers = args.issuers === undefined ? 1 : wholeNumber(fail, 'issuers', args.issuers, 1, 8)
 const port = Number(args.port)
 if (!Number.isInteger(port) || port < 1 || port > 65535) fail(`--port must be a port number from 1 to 65535 (got "${args.port}")`)
 const strategy = args.strategy as Strategy
@@ -42,9 +56,19 @@ if (!logLevels.includes(logLevel)) fail(`${args['log-level'] === undefined ? 'LO
 
 /** The app servers' tuning variables, handed on as set (each server validates them and names a bad one). */
 function passedThrough (): Record<string, string> {
-  const names = ['SESSION_IDLE_SECONDS', 'JWT_CLOCK_TOLERANCE_SECONDS', 'LOGIN_THROTTLE_WINDOW_SECONDS',
+  return fromEnvironment(['SESSION_IDLE_SECONDS', 'JWT_CLOCK_TOLERANCE_SECONDS', 'LOGIN_THROTTLE_WINDOW_SECONDS',
     'LOGIN_MAX_FAILURES_PER_ACCOUNT', 'LOGIN_MAX_FAILURES_PER_ADDRESS', 'TRUST_PROXY', 'REDIS_COMMAND_TIMEOUT_MS',
-    'REDIS_KEY_PREFIX', 'MAX_MEMORY_SESSIONS', 'LOGIN_THROTTLE_STORE', 'PG_QUERY_TIMEOUT_MS', 'PG_POOL_SIZE']
+    'REDIS_KEY_PREFIX', 'MAX_MEMORY_SESSIONS', 'LOGIN_THROTTLE_STORE', 'PG_QUERY_TIMEOUT_MS', 'PG_POOL_SIZE', 'JWKS_REFRESH_SECONDS', 'JWKS_COOLDOWN_SECONDS'])
+}
+
+/** The issuers' tuning variables (--signing eddsa), handed on as set: each issuer validates them. */
+function issuerPassedThrough (): Record<string, string> {
+  return fromEnvironment(['ACCESS_TTL_SECONDS', 'REFRESH_TTL_SECONDS', 'REFRESH_IDLE_SECONDS', 'JWT_CLOCK_TOLERANCE_SECONDS',
+    'LOGIN_THROTTLE_WINDOW_SECONDS', 'LOGIN_MAX_FAILURES_PER_ACCOUNT', 'LOGIN_MAX_FAILURES_PER_ADDRESS', 'LOGIN_THROTTLE_STORE',
+    'TRUST_PROXY', 'REDIS_COMMAND_TIMEOUT_MS', 'REDIS_KEY_PREFIX'])
+}
+
+function fromEnvironment (names: string[]): Record<string, string> {
   const env: Record<string, string> = {}
   for (const name of names) {
     const value = process.env[name]
@@ -71,7 +95,8 @@ const onEarlySignal = (signal: NodeJS.Signals): void => {
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
 for (const signal of SIGNALS) process.once(signal, onEarlySignal)
 
-process.stdout.write(`Starting ${servers} app server${servers === 1 ? '' : 's'} in ${mode} mode...\n`)
+const eddsa = mode === 'jwt' && signing === 'eddsa'
+process.stdout.write(`Starting ${servers} app server${servers === 1 ? '' : 's'}${eddsa ? ` and ${issuers} issuer${issuers === 1 ? '' : 's'}` : ''} in ${mode} mode${eddsa ? ' (signing eddsa)' : ''}...\n`)
 let cluster
 try {
   cluster = await startCluster({
@@ -88,6 +113,8 @@ try {
     ...(process.env.COOKIE_SECRET !== undefined ? { cookieSecret: process.env.COOKIE_SECRET } : {}),
     ...(process.env.COOKIE_SECRETS !== undefined ? { cookieSecrets: process.env.COOKIE_SECRETS } : {}),
     jwtRevocation: process.env.JWT_REVOCATION === 'redis',
+    ...(mode === 'jwt' ? { signing } : {}),
+    ...(eddsa ? { issuers, issuerEnv: issuerPassedThrough() } : {}),
     // Any other value is handed on as it is, for the servers to refuse by name.
     ...(process.env.LOGIN_THROTTLE_STORE === 'redis' || process.env.LOGIN_THROTTLE_STORE === 'memory' ? { loginThrottleStore: process.env.LOGIN_THROTTLE_STORE } : {}),
     serverEnv: passedThrough(),
@@ -103,7 +130,7 @@ try {
 
 const running = cluster
 for (const signal of SIGNALS) process.off(signal, onEarlySignal)
-for (const server of running.servers) {
+for (const server of [...running.servers, ...running.issuers]) {
   server.onUnexpectedExit = (code, signal) => log('launcher', JSON.stringify({ level: 40, time: Date.now(), msg: `${server.id} exited (${signal ?? `code ${String(code)}`}); the balancer will route around it` }))
 }
 running.balancer.onUnexpectedExit = (code, signal) => log('launcher', JSON.stringify({ level: 50, time: Date.now(), msg: `the balancer exited (${signal ?? `code ${String(code)}`}); press Ctrl-C and start again` }))
@@ -112,9 +139,12 @@ const lessons: Record<AuthMode, string> = {
   memory: 'each server keeps its own sessions: expect 2 of every 3 /feeds to be refused (unknown_session).',
   redis: 'every server reads sessions from Redis: every /feeds succeeds, at the cost of a round trip each.',
   postgres: 'every server reads sessions from PostgreSQL: every /feeds succeeds, one UPDATE ... RETURNING each (a read that writes).',
-  jwt: 'every server checks the token\'s signature with the shared secret: every /feeds succeeds, no shared state.',
+  jwt: eddsa
+    ? `the issuer${issuers === 1 ? ' alone signs' : 's alone sign'} (Ed25519); the app servers verify with the public keys (JWKS) and hold no secret: every /feeds succeeds. Access tokens live ${process.env.ACCESS_TTL_SECONDS ?? '300'} s (ACCESS_TTL_SECONDS); POST /token/refresh for a new pair.`
+    : 'every server checks the token\'s signature with the shared secret: every /feeds succeeds, no shared state.',
   cookie: 'the whole session is in the cookie, encrypted with a key every server holds: every /feeds succeeds, no shared state, nothing readable.'
 }
+const refreshHint = eddsa ? `    curl -s -b /tmp/jar -c /tmp/jar -X POST ${running.url}/token/refresh     # a new pair; the old refresh token is retired\n` : ''
 const users = Object.entries(DEMO_USERS).map(([u, p]) => `${u} / ${p}`).join(', ')
 process.stdout.write(`
   Cluster up in ${mode} mode: ${lessons[mode]}${strategy === 'sticky' ? '\n  Sticky strategy: the balancer pins each client to one server with a cookie (lb).' : ''}
@@ -122,13 +152,13 @@ process.stdout.write(`
   dashboard  ${running.url}/_balancer/   (open it in a browser: live traffic, buttons, the JWT decoded)
   balancer   ${running.url}   (upstreams: ${running.url}/_balancer/stats)
 ${running.servers.map((s) => `  ${s.id.padEnd(9)}  ${s.url}`).join('\n')}
-${running.redis !== undefined ? `  redis      ${running.redis.url}   (private: removed on exit)\n` : running.redisUrl !== undefined ? `  redis      ${running.redisUrl}\n` : ''}${running.postgres !== undefined ? `  postgres   ${running.postgres.url}   (private, from ${running.postgres.binaries.source}; removed on exit with its data in ${running.postgres.dataDir})\n` : running.databaseUrl !== undefined ? `  postgres   ${redactPassword(running.databaseUrl)}\n` : ''}
+${running.issuers.map((i) => `  ${i.id.padEnd(9)}  ${i.url}   (JWKS: ${i.url}/.well-known/jwks.json)\n`).join('')}${running.keysDir !== undefined ? `  keys       ${running.keysDir}   (the issuers' private keys: removed on exit)\n` : ''}${running.redis !== undefined ? `  redis      ${running.redis.url}   (private: removed on exit)\n` : running.redisUrl !== undefined ? `  redis      ${running.redisUrl}\n` : ''}${running.postgres !== undefined ? `  postgres   ${running.postgres.url}   (private, from ${running.postgres.binaries.source}; removed on exit with its data in ${running.postgres.dataDir})\n` : running.databaseUrl !== undefined ? `  postgres   ${redactPassword(running.databaseUrl)}\n` : ''}
   Demo users: ${users}
 
   Try it:
     curl -s -c /tmp/jar -H 'content-type: application/json' -d '{"username":"alice","password":"wonderland"}' ${running.url}/login
     for i in 1 2 3 4 5 6; do curl -s -b /tmp/jar -c /tmp/jar ${running.url}/feeds; echo; done
-
+${refreshHint}
   Ctrl-C stops everything.
 
 `)
@@ -149,7 +179,7 @@ async function shutdown (signal: string): Promise<void> {
   if (stopping) return
   stopping = true
   const stores = [running.redis !== undefined ? 'redis' : '', running.postgres !== undefined ? 'postgres' : ''].filter((s) => s !== '')
-  process.stdout.write(`\n${signal}: stopping the balancer, the servers${stores.map((s) => ` and ${s}`).join('')}...\n`)
+  process.stdout.write(`\n${signal}: stopping the balancer, the servers${running.issuers.length > 0 ? ', the issuers' : ''}${stores.map((s) => ` and ${s}`).join('')}...\n`)
   await running.stop()
   process.stdout.write('All stopped.\n')
   process.exit(0)

@@ -7,10 +7,12 @@ import { parseArgs, styleText } from 'node:util'
 import { parse } from 'yaml'
 import { AUTH_MODES, type AuthMode } from '../services/auth/authenticator.ts'
 import { ServerEnvSchema } from '../services/config.ts'
+import { IssuerEnvSchema } from '../services/issuer/config.ts'
 import { PUBLISHED_JWT_SECRETS } from '../services/published-secrets.ts'
 import { freePort, isPortFree } from './lib/ports.ts'
+import { checkEddsa } from './lib/test-docker-eddsa.ts'
 
-const USAGE = `Usage: npm run test:docker -- [--modes jwt,memory,redis,postgres] [--keep]
+const USAGE = `Usage: npm run test:docker -- [--modes jwt,jwt-eddsa,memory,redis,postgres,cookie] [--keep]
 
 The Docker smoke test: builds the image, brings the compose stack up with the host-network
 override (docker/compose.host-network.yml) and .env.example as it is, logs in through the
@@ -22,7 +24,8 @@ and always tears the stack down.
 Without a Docker engine or Compose it is SKIPPED (exit code 77), never passed. It never pulls:
 missing base images (node:24-slim, redis:7, postgres:18, nginx:1.28) are built as STAND-INS from Debian
 packages by scripts/docker/standin-images.sh when run as root with debootstrap, and it says so.
-  --modes LIST   which modes, in order (default jwt,memory,redis,postgres)
+  --modes LIST   which modes, in order (default jwt,jwt-eddsa,memory,redis,postgres,cookie; jwt-eddsa is jwt
+                 mode with JWT_SIGNING=eddsa: the issuer service signs, and a key rotation is tried)
   --keep         leave the stack running at the end (tear down with the printed command)`
 
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -31,7 +34,7 @@ const IMAGE = 'auth-cluster:latest'
 const BASE_IMAGES = ['node:24-slim', 'redis:7', 'postgres:18', 'nginx:1.28']
 const STANDIN_LABEL = 'auth-cluster.standin'
 // The fixed ports of docker/compose.host-network.yml; the balancer's is chosen here.
-const FIXED_PORTS = { redis: 6380, postgres: 5433, 'app-1': 3001, 'app-2': 3002, 'app-3': 3003, nginx: 8081 }
+const FIXED_PORTS = { redis: 6380, postgres: 5433, 'app-1': 3001, 'app-2': 3002, 'app-3': 3003, issuer: 3100, nginx: 8081 }
 const SERVERS = ['app-1', 'app-2', 'app-3']
 // docker-compose.yml's volume for the JWT secret, as Compose names it in this project.
 const SECRET_VOLUME = `${PROJECT}_jwt-secret`
@@ -40,6 +43,13 @@ const SECRET_VOLUME = `${PROJECT}_jwt-secret`
 const DEADLINE = Date.now() + Number(process.env.TEST_DOCKER_BUDGET_S ?? 780) * 1000
 
 class Skip extends Error {}
+
+/** What a smoke run brings the stack up in: an AUTH_MODE, or jwt with JWT_SIGNING=eddsa. */
+type SmokeMode = AuthMode | 'jwt-eddsa'
+const SMOKE_MODES: readonly SmokeMode[] = [...AUTH_MODES, 'jwt-eddsa']
+const DEFAULT_MODES: readonly SmokeMode[] = ['jwt', 'jwt-eddsa', 'memory', 'redis', 'postgres', 'cookie']
+/** The AUTH_MODE a smoke mode runs, which /health and /login report. */
+const authModeOf = (mode: SmokeMode): AuthMode => mode === 'jwt-eddsa' ? 'jwt' : mode
 
 // ---- running commands ---------------------------------------------------------------------
 
@@ -219,7 +229,7 @@ async function waitFor (what: string, test: () => Promise<boolean>, timeoutMs: n
 
 interface Stack {
   /** compose with the project, files and env of this run, for any subcommand. */
-  compose (args: string[], options?: RunOptions & { mode?: AuthMode }): Promise<Run>
+  compose (args: string[], options?: RunOptions & { mode?: SmokeMode }): Promise<Run>
   balancerUrl: string
 }
 
@@ -228,7 +238,8 @@ async function prepareStack (compose: { command: string[], major: number }, work
   const envFile = join(work, 'smoke.env')
   // The quick start's .env (cp .env.example .env), not the user's: no JWT secret, so keygen makes
   // one. Only what this run must change: a free port, and quieter logs.
-  const changes: Record<string, string> = { BALANCER_PORT: String(balancerPort), LOG_LEVEL: 'warn', SESSION_TTL_SECONDS: '600' }
+  // JWKS_REFRESH_SECONDS short, so a key rotation in eddsa mode is over in seconds.
+  const changes: Record<string, string> = { BALANCER_PORT: String(balancerPort), LOG_LEVEL: 'warn', SESSION_TTL_SECONDS: '600', JWKS_REFRESH_SECONDS: '2' }
   writeFileSync(envFile, readFileSync(join(root, '.env.example'), 'utf8').split('\n')
     .map((line) => {
       const name = line.slice(0, line.indexOf('='))
@@ -239,14 +250,15 @@ async function prepareStack (compose: { command: string[], major: number }, work
   const base = [...prefix, '--env-file', envFile, '-p', PROJECT]
   // Every later command (nginx, ps, down) keeps the mode of the last `up`, or Compose would
   // see the app servers' configuration change and recreate them.
-  let currentMode: AuthMode = 'jwt'
-  const envFor = (mode: AuthMode | undefined): NodeJS.ProcessEnv => {
+  let currentMode: SmokeMode = 'jwt'
+  const envFor = (mode: SmokeMode | undefined): NodeJS.ProcessEnv => {
     if (mode !== undefined) currentMode = mode
     const env = { ...process.env }
     // The shell's value would win over the env file's: none of the app servers' settings (Compose
     // passes them all, e.g. a JWT_SECRETS beside our JWT_SECRET would stop every server) or ports.
-    for (const name of [...Object.keys(ServerEnvSchema.properties), 'BALANCER_PORT', 'NGINX_PORT']) delete env[name]
-    env.AUTH_MODE = currentMode
+    for (const name of [...Object.keys(ServerEnvSchema.properties), ...Object.keys(IssuerEnvSchema.properties), 'BALANCER_PORT', 'NGINX_PORT']) delete env[name]
+    env.AUTH_MODE = authModeOf(currentMode)
+    env.JWT_SIGNING = currentMode === 'jwt-eddsa' ? 'eddsa' : 'hs256'
     return env
   }
 
@@ -282,7 +294,7 @@ async function containerOf (stack: Stack, service: string): Promise<string> {
 }
 
 /** Up (or recreated in a new mode), and the balancer sees three healthy servers in that mode. */
-async function upInMode (stack: Stack, mode: AuthMode): Promise<boolean> {
+async function upInMode (stack: Stack, mode: SmokeMode): Promise<boolean> {
   const up = await stack.compose(['up', '-d', '--no-build'], { mode, timeoutMs: 420_000 })
   if (!check(`[${mode}] compose up`, up.code === 0, tail(up.stderr))) return false
   const ready = await waitFor(`three healthy servers in ${mode} mode`, async () => {
@@ -292,7 +304,7 @@ async function upInMode (stack: Stack, mode: AuthMode): Promise<boolean> {
     const seen = new Set<string>()
     for (let i = 0; i < 3; i++) {
       const health = await http(`${stack.balancerUrl}/health`)
-      if (health.status !== 200 || health.body.mode !== mode) return false
+      if (health.status !== 200 || health.body.mode !== authModeOf(mode)) return false
       seen.add(health.servedBy)
     }
     return seen.size === 3
@@ -300,12 +312,12 @@ async function upInMode (stack: Stack, mode: AuthMode): Promise<boolean> {
   return check(`[${mode}] the balancer reports three healthy app servers, all in ${mode} mode`, ready)
 }
 
-async function checkMode (stack: Stack, mode: AuthMode): Promise<void> {
+async function checkMode (stack: Stack, mode: SmokeMode): Promise<void> {
   const url = stack.balancerUrl
   const login = await http(`${url}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: 'wonderland' }) })
   const token = String(login.body.token ?? '')
-  check(`[${mode}] POST /login through the balancer: 200, mode ${mode}, a token and an HttpOnly cookie`,
-    login.status === 200 && login.body.mode === mode && token !== '' && /HttpOnly/i.test(login.headers.get('set-cookie') ?? ''),
+  check(`[${mode}] POST /login through the balancer: 200, mode ${authModeOf(mode)}, a token and an HttpOnly cookie`,
+    login.status === 200 && login.body.mode === authModeOf(mode) && token !== '' && /HttpOnly/i.test(login.headers.get('set-cookie') ?? ''),
     `${login.status} ${JSON.stringify(login.body)}`)
 
   const replies: Reply[] = []
@@ -327,7 +339,8 @@ async function checkMode (stack: Stack, mode: AuthMode): Promise<void> {
     check(`[${mode}] every GET /feeds succeeds, on every server`, ok.length === 9 && ok.every((r) => r.body.user !== undefined),
       replies.map((r) => `${r.servedBy}:${r.status}`).join(' '))
   }
-  const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? ''
+  // The auth cookie (in eddsa mode the refresh cookie, for /token, comes too).
+  const cookie = login.headers.getSetCookie().find((c) => c.startsWith('auth='))?.split(';')[0] ?? ''
   const byCookie = await http(`${url}/feeds`, { headers: { cookie } })
   check(`[${mode}] the cookie works as well as the header`, mode === 'memory' ? [200, 401].includes(byCookie.status) : byCookie.status === 200, `${byCookie.status}`)
   const logout = await http(`${url}/logout`, { method: 'POST', headers: { authorization: `Bearer ${token}` } })
@@ -427,14 +440,14 @@ async function checkImage (): Promise<void> {
 // ---- main ---------------------------------------------------------------------------------
 
 async function main (): Promise<number> {
-  const { values } = parseArgs({ options: { modes: { type: 'string', default: 'jwt,memory,redis,postgres' }, keep: { type: 'boolean', default: false }, help: { type: 'boolean', default: false } } })
+  const { values } = parseArgs({ options: { modes: { type: 'string', default: DEFAULT_MODES.join(',') }, keep: { type: 'boolean', default: false }, help: { type: 'boolean', default: false } } })
   if (values.help) {
     log(USAGE)
     return 0
   }
   const modes = values.modes.split(',').map((m) => m.trim())
-  const unknown = modes.filter((m) => !(AUTH_MODES as readonly string[]).includes(m))
-  if (unknown.length > 0) throw new Error(`--modes: unknown ${unknown.join(', ')}; choose from ${AUTH_MODES.join(', ')}`)
+  const unknown = modes.filter((m) => !(SMOKE_MODES as readonly string[]).includes(m))
+  if (unknown.length > 0) throw new Error(`--modes: unknown ${unknown.join(', ')}; choose from ${SMOKE_MODES.join(', ')}`)
 
   const engine = await findEngine()
   const compose = await findCompose()
@@ -468,13 +481,14 @@ async function main (): Promise<number> {
   try {
     let secret: string | undefined
     let ups = 0
-    for (const mode of modes as AuthMode[]) {
+    for (const mode of modes as SmokeMode[]) {
       if (interrupted || Date.now() > DEADLINE) break
       const up = await upInMode(stack, mode)
       ups++
       if (secret === undefined) secret = await checkSecretMade()
       else await checkSecretKept(secret, ups)
       if (up) await checkMode(stack, mode)
+      if (up && mode === 'jwt-eddsa') await checkEddsa({ check, http, run, log, compose: stack.compose, balancerUrl: stack.balancerUrl, image: IMAGE, project: PROJECT })
     }
     if (!interrupted) await checkDnsDiscovery(cleanup)
     if (!interrupted) await checkNginx(stack)

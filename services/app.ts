@@ -56,17 +56,19 @@ export async function buildApp (config: AppConfig, options: BuildOptions = {}): 
   await app.register(metricsPlugin)
   await app.register(usersPlugin)
   await app.register(authenticatorPlugin, { now })
-  await app.register(loginThrottlePlugin, { now })
+  await app.register(loginThrottlePlugin, { limits: config.loginThrottle, redis: config.redis, now })
 
   await app.register(jsonBodyPlugin)
+  await app.register(requestLogPlugin)
   await app.register(authenticatePlugin)
 
-  await app.register(responseHeadersPlugin)
-  await app.register(requestLogPlugin)
+  await app.register(responseHeadersPlugin, { serverId: config.serverId })
 
-  await app.register(errorHandlerPlugin)
+  await app.register(errorHandlerPlugin, { serverId: config.serverId })
 
-  await app.register(authRoutes)
+  // In jwt mode with JWT_SIGNING=eddsa the issuer logs users in and out: this server holds no
+  // key to sign with, and answers /login and /logout as the unknown routes they are here.
+  if (!(config.mode === 'jwt' && config.jwt.signing === 'eddsa')) await app.register(authRoutes)
   await app.register(feedRoutes)
   await app.register(opsRoutes)
   return app

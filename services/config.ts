@@ -7,6 +7,9 @@ import { AUTH_MODES, type AuthMode } from './auth/modes.ts'
 import { publicSecretProblem } from './published-secrets.ts'
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+/** JWT_SIGNING's values: the shared HMAC secret (the default), or an issuer's Ed25519 keys. */
+export const JWT_SIGNINGS = ['hs256', 'eddsa'] as const
+export type JwtSigning = typeof JWT_SIGNINGS[number]
 const seconds = (max: number, what: string, fallback: number) =>
   Type.Integer({ minimum: 1, maximum: max, default: fallback, description: `must be a whole number of seconds from 1 to ${max}${what}` })
 const count = (fallback: number) =>
@@ -37,6 +40,13 @@ export const ServerEnvSchema = Type.Object({
   COOKIE_SECRET: Type.Optional(Type.String()),
   COOKIE_SECRETS: Type.Optional(Type.String()),
   COOKIE_SECRET_FILE: Type.Optional(Type.String()),
+  // jwt mode's signing: hs256, the secret every server shares (the post's), or eddsa, where an
+  // issuer process alone holds private keys and the app servers verify with its JWKS.
+  JWT_SIGNING: Type.Union(JWT_SIGNINGS.map((s) => Type.Literal(s)), { default: 'hs256' }),
+  // eddsa: where the issuer publishes its public keys. Configuration, never taken from a token.
+  JWKS_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$', description: 'must be an http:// or https:// URL, e.g. http://127.0.0.1:3100/.well-known/jwks.json' })),
+  JWKS_REFRESH_SECONDS: seconds(3600, ' (an hour)', 60),
+  JWKS_COOLDOWN_SECONDS: seconds(3600, ' (an hour)', 30),
   SESSION_TTL_SECONDS: seconds(2592000, ' (30 days)', 3600),
   SESSION_IDLE_SECONDS: seconds(2592000, ' (30 days)', 900),
   LOGIN_THROTTLE_WINDOW_SECONDS: seconds(86400, ' (a day)', 60),
@@ -80,6 +90,10 @@ export interface AppConfig {
     clockToleranceSeconds: number
     /** 'redis': logout records the token's jti in Redis until its exp, and every server checks it. */
     revocation: 'off' | 'redis'
+    /** hs256: the shared secrets above. eddsa: no secret here; the issuer's public keys from `jwks`. */
+    signing: JwtSigning
+    /** eddsa: where the public keys are, and how often they are fetched again. */
+    jwks?: JwksSettings
   }
   cookie: {
     /** Values are sealed with keys[0]; every key listed opens them until it is removed (the same two passes as jwt.keys). */
@@ -92,6 +106,15 @@ export interface AppConfig {
   loginThrottle: { windowSeconds: number, maxFailuresPerAccount: number, maxFailuresPerAddress: number, store: 'memory' | 'redis' }
   /** Addresses (or loopback, linklocal, uniquelocal, or CIDR ranges) whose X-Forwarded-For is believed. */
   trustProxy: string[]
+}
+
+/** Where an app server in eddsa mode finds the issuer's public keys (auth/jwks-cache.ts). */
+export interface JwksSettings {
+  url: string
+  /** Fetched again this often, in the background; the issuer signs with a new key only after this (and a margin). */
+  refreshSeconds: number
+  /** A token naming a kid not in the cache fetches the set again, at most once per this. */
+  cooldownSeconds: number
 }
 
 export interface ServerConfig extends AppConfig {
@@ -114,8 +137,10 @@ const TRUST_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal'])
 export function loadServerConfig (env: Record<string, string | undefined>): ServerConfig {
   const e = readEnv(ServerEnvSchema, env)
   const problems: string[] = []
-  const keys = e.AUTH_MODE === 'jwt' ? parseKeys(JWT_KEY_VARIABLES, e.JWT_SECRET, e.JWT_SECRETS, e.JWT_SECRET_FILE, problems) : []
+  const eddsa = e.AUTH_MODE === 'jwt' && e.JWT_SIGNING === 'eddsa'
+  const keys = e.AUTH_MODE === 'jwt' && !eddsa ? parseKeys(JWT_KEY_VARIABLES, e.JWT_SECRET, e.JWT_SECRETS, e.JWT_SECRET_FILE, problems) : []
   const cookieKeys = e.AUTH_MODE === 'cookie' ? parseKeys(COOKIE_KEY_VARIABLES, e.COOKIE_SECRET, e.COOKIE_SECRETS, e.COOKIE_SECRET_FILE, problems) : []
+  if (eddsa) eddsaProblems(e, problems)
   const trustProxy = parseTrustProxy(e.TRUST_PROXY, problems)
   const databaseUrl = e.AUTH_MODE === 'postgres' ? withPasswordFrom(e.DATABASE_URL, e.DATABASE_PASSWORD_FILE, problems) : e.DATABASE_URL
   if (problems.length > 0) throw new ConfigError(problems)
@@ -131,7 +156,15 @@ export function loadServerConfig (env: Record<string, string | undefined>): Serv
     memory: { maxSessions: e.MAX_MEMORY_SESSIONS },
     redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX, commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS },
     postgres: { url: databaseUrl, queryTimeoutMs: e.PG_QUERY_TIMEOUT_MS, poolSize: e.PG_POOL_SIZE },
-    jwt: { keys, issuer: JWT_ISSUER, audience: JWT_AUDIENCE, clockToleranceSeconds: e.JWT_CLOCK_TOLERANCE_SECONDS, revocation: e.JWT_REVOCATION },
+    jwt: {
+      keys,
+      issuer: JWT_ISSUER,
+      audience: JWT_AUDIENCE,
+      clockToleranceSeconds: e.JWT_CLOCK_TOLERANCE_SECONDS,
+      revocation: e.JWT_REVOCATION,
+      signing: e.JWT_SIGNING,
+      ...(eddsa && e.JWKS_URL !== undefined ? { jwks: { url: e.JWKS_URL, refreshSeconds: e.JWKS_REFRESH_SECONDS, cooldownSeconds: e.JWKS_COOLDOWN_SECONDS } } : {})
+    },
     cookie: { keys: cookieKeys },
     loginThrottle: {
       windowSeconds: e.LOGIN_THROTTLE_WINDOW_SECONDS,
@@ -157,6 +190,23 @@ interface KeyVariables {
 
 const JWT_KEY_VARIABLES: KeyVariables = { mode: 'jwt', single: 'JWT_SECRET', list: 'JWT_SECRETS', file: 'JWT_SECRET_FILE', leak: 'sign tokens with it that your servers accept' }
 const COOKIE_KEY_VARIABLES: KeyVariables = { mode: 'cookie', single: 'COOKIE_SECRET', list: 'COOKIE_SECRETS', file: 'COOKIE_SECRET_FILE', leak: 'read every session cookie made with it, and make ones your servers accept' }
+
+/**
+ * An app server in eddsa mode verifies only: it must know where the JWKS is, and must hold no
+ * secret at all (one that could sign would undo the point of an issuer). JWT_SECRET_FILE is not
+ * read in this mode (Compose names it for every mode), so it is not refused.
+ */
+function eddsaProblems (e: { JWKS_URL?: string | undefined, JWT_SECRET?: string | undefined, JWT_SECRETS?: string | undefined, JWT_REVOCATION: string }, problems: string[]): void {
+  if (e.JWKS_URL === undefined) {
+    problems.push('JWKS_URL is required in jwt mode with JWT_SIGNING=eddsa: where the issuer publishes its public keys, e.g. JWKS_URL=http://127.0.0.1:3100/.well-known/jwks.json')
+  }
+  for (const name of ['JWT_SECRET', 'JWT_SECRETS'] as const) {
+    if (e[name] !== undefined) problems.push(`${name} is set, but with JWT_SIGNING=eddsa an app server holds no secret (it verifies with the issuer's public keys from JWKS_URL): unset ${name}`)
+  }
+  if (e.JWT_REVOCATION === 'redis') {
+    problems.push('JWT_REVOCATION=redis is for JWT_SIGNING=hs256: with eddsa, access tokens live ACCESS_TTL_SECONDS (the issuer\'s) and logout revokes the refresh token family; set JWT_REVOCATION=off')
+  }
+}
 
 /**
  * JWT_SECRETS=kid:secret,kid:secret (the first signs, all verify) or JWT_SECRET=secret (one key,
@@ -265,7 +315,7 @@ function withPasswordFrom (url: string, file: string | undefined, problems: stri
 }
 
 /** TRUST_PROXY: comma-separated IP addresses, CIDR ranges, or loopback / linklocal / uniquelocal. */
-function parseTrustProxy (value: string, problems: string[]): string[] {
+export function parseTrustProxy (value: string, problems: string[]): string[] {
   const entries = value.split(',').map((s) => s.trim()).filter((s) => s !== '')
   const bad = entries.filter((entry) => {
     if (TRUST_NAMES.has(entry)) return false

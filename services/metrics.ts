@@ -35,6 +35,12 @@ export function createMetrics (serverId: string, mode: string) {
       help: 'Commands sent to the session store, by command (Redis: getex, set, del, exists; PostgreSQL: update, insert, delete): divided by requests, the store round trips each request costs',
       labelNames: ['command'] as const,
       registers: [registry]
+    }),
+    jwksFetches: new Counter({
+      name: 'jwks_fetches_total',
+      help: 'JWKS fetches (jwt mode, JWT_SIGNING=eddsa) by why (start, interval, unknown_kid, keyless) and result (ok, failed)',
+      labelNames: ['reason', 'result'] as const,
+      registers: [registry]
     })
   }
 }

@@ -42,6 +42,11 @@ export interface Authenticator {
   logout (token: string): Promise<void>
   /** Whether the state this mode depends on can be reached now ('none' for modes that keep none elsewhere). */
   storeStatus (): 'up' | 'down' | 'none'
+  /**
+   * jwt mode with JWT_SIGNING=eddsa only: whether the last fetch of the issuer's JWKS worked
+   * ('down': tokens are verified from the keys held). Not a store: no request waits on it.
+   */
+  jwksStatus? (): 'up' | 'down'
   close (): Promise<void>
 }
 

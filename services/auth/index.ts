@@ -11,6 +11,10 @@ export const authenticators: Record<AuthMode, () => Promise<AuthenticatorFactory
   memory: async () => createSessionAuthenticator('memory', (await import('./stores/memory.ts')).createMemoryStore),
   redis: async () => createSessionAuthenticator('redis', (await import('./stores/redis.ts')).createRedisStore),
   postgres: async () => createSessionAuthenticator('postgres', (await import('./stores/postgres.ts')).createPostgresStore),
-  jwt: async () => (await import('./jwt.ts')).createJwtAuthenticator,
+  // JWT_SIGNING picks the kind: hs256 signs and verifies with the shared secret; eddsa only
+  // verifies, with the issuer's published keys.
+  jwt: async () => async (context) => context.config.jwt.signing === 'eddsa'
+    ? await (await import('./jwt-eddsa.ts')).createEddsaVerifier(context)
+    : await (await import('./jwt.ts')).createJwtAuthenticator(context),
   cookie: async () => (await import('./cookie.ts')).createCookieAuthenticator
 }

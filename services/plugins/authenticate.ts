@@ -12,12 +12,6 @@ declare module 'fastify' {
     /** preHandler for protected routes: sets request.username, or answers 401 with a reason. */
     authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
   }
-  interface FastifyRequest {
-    /** Set once the credential is accepted. */
-    username?: string
-    /** Set when the credential is refused, for the request log line. */
-    refusal?: RefusalReason
-  }
 }
 
 /** The credential a client presents: `Authorization: Bearer <token>` first, else the login cookie. */
@@ -75,8 +69,5 @@ async function authenticate (request: FastifyRequest, reply: FastifyReply): Prom
 /** Who is asking: the credential from the Bearer header or the `auth` cookie, checked by the mode's authenticator. */
 export default fp(async (app) => {
   await app.register(fastifyCookie)
-  // Declared up front so every request object has the same shape.
-  app.decorateRequest('username', undefined)
-  app.decorateRequest('refusal', undefined)
   app.decorate('authenticate', authenticate)
-}, { name: 'authenticate', dependencies: ['config', 'metrics', 'authenticator'] })
+}, { name: 'authenticate', dependencies: ['config', 'metrics', 'authenticator', 'request-log'] })

@@ -2,13 +2,17 @@ import fp from 'fastify-plugin'
 import { SessionStoreUnavailableError } from '../auth/authenticator.ts'
 import { unexpectedFields } from '../refused-fields.ts'
 
+export interface ErrorHandlerOptions {
+  /** SERVER_ID: every error names the server that made it. */
+  serverId: string
+}
+
 /**
  * Every error and unknown route as JSON naming this server: a store that cannot answer is a 503
  * with Retry-After, a 5xx hides its message (it goes to the log), a 4xx keeps it. Requests
  * refused before routing are answered by ../early-errors.ts.
  */
-export default fp(async (app) => {
-  const { serverId } = app.config
+export default fp<ErrorHandlerOptions>(async (app, { serverId }) => {
   app.setErrorHandler((err, request, reply) => {
     if (err instanceof SessionStoreUnavailableError) {
       request.log.warn({ err: err.cause instanceof Error ? err.cause.message : String(err.cause) }, 'session store unavailable')
@@ -26,7 +30,7 @@ export default fp(async (app) => {
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).send({ error: 'not_found', message: `${request.method} ${request.url} is not a route`, servedBy: serverId })
   })
-}, { name: 'error-handler', dependencies: ['config', 'json-body'] })
+}, { name: 'error-handler', dependencies: ['json-body'] })
 
 function errorName (status: number): string {
   switch (status) {

@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import { connectStore } from '../auth/redis-client.ts'
+import type { AppConfig } from '../config.ts'
 import { createMemoryThrottle, type LoginThrottle } from '../login-throttle.ts'
 import { createRedisThrottle } from '../login-throttle-redis.ts'
 
@@ -11,18 +12,25 @@ declare module 'fastify' {
 }
 
 export interface LoginThrottlePluginOptions {
+  /** LOGIN_THROTTLE_*: the limits, the window, and where the counters live. */
+  limits: AppConfig['loginThrottle']
+  /** Where the counters live when `limits.store` is 'redis'. */
+  redis: AppConfig['redis']
   /** The clock the in-process counters' windows read (a Redis store's windows are Redis's own). */
   now: () => number
 }
 
-/** LOGIN_THROTTLE_STORE: in this process, or in Redis (the default when this server already uses one), shared by every server. */
-export default fp<LoginThrottlePluginOptions>(async (app, { now }) => {
-  const { config } = app
-  const store = config.loginThrottle.store === 'redis'
-    ? await connectStore({ url: config.redis.url, commandTimeoutMs: config.redis.commandTimeoutMs, log: app.log, name: 'login-throttle' })
+/**
+ * LOGIN_THROTTLE_STORE: in this process, or in Redis (the default when this server already uses
+ * one), shared by every server. Its settings come as options, not from app.config, so that the
+ * issuer (../issuer/) counts logins with the same code as the app server.
+ */
+export default fp<LoginThrottlePluginOptions>(async (app, { limits, redis, now }) => {
+  const store = limits.store === 'redis'
+    ? await connectStore({ url: redis.url, commandTimeoutMs: redis.commandTimeoutMs, log: app.log, name: 'login-throttle' })
     : undefined
   app.decorate('loginThrottle', store === undefined
-    ? createMemoryThrottle(config.loginThrottle, { now })
-    : createRedisThrottle(config.loginThrottle, store, config.redis.keyPrefix))
+    ? createMemoryThrottle(limits, { now })
+    : createRedisThrottle(limits, store, redis.keyPrefix))
   app.addHook('onClose', async () => { app.loginThrottle.close() })
-}, { name: 'login-throttle', dependencies: ['config'] })
+}, { name: 'login-throttle' })

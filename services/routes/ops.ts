@@ -8,7 +8,10 @@ const HealthAnswers = {
     status: Type.Literal('ok'),
     servedBy: Type.String(),
     mode: Type.Enum(AUTH_MODES),
-    store: Type.Enum(['up', 'down', 'none'])
+    store: Type.Enum(['up', 'down', 'none']),
+    // jwt mode with JWT_SIGNING=eddsa only: absent in every other mode, so their answer is as before.
+    signing: Type.Optional(Type.Literal('eddsa')),
+    jwks: Type.Optional(Type.Enum(['up', 'down']))
   })
 }
 
@@ -21,7 +24,8 @@ export const opsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     status: 'ok' as const,
     servedBy: config.serverId,
     mode: config.mode,
-    store: authenticator.storeStatus()
+    store: authenticator.storeStatus(),
+    ...(authenticator.jwksStatus === undefined ? {} : { signing: 'eddsa' as const, jwks: authenticator.jwksStatus() })
   }))
 
   app.get('/metrics', async (request, reply) => {

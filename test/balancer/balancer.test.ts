@@ -60,13 +60,16 @@ t.test('/_balancer/stats, unknown /_balancer paths, methods', async (t) => {
   const stats = await request(`${url}/_balancer/stats?pretty`, { agent })
   t.equal(stats.status, 200)
   t.match(stats.headers['content-type'], /^application\/json/)
+  const upstreams = [
+    { url: ups[0]?.url, healthy: true, requests: 2, failures: 0, answers: { accepted: 2, refused: 0, unavailable: 0, other: 0 } },
+    { url: ups[1]?.url, healthy: true, requests: 1, failures: 0, answers: { accepted: 1, refused: 0, unavailable: 0, other: 0 } }
+  ]
   t.same(JSON.parse(stats.body), {
     strategy: 'round-robin',
-    upstreams: [
-      { url: ups[0]?.url, healthy: true, requests: 2, failures: 0, answers: { accepted: 2, refused: 0, unavailable: 0, other: 0 } },
-      { url: ups[1]?.url, healthy: true, requests: 1, failures: 0, answers: { accepted: 1, refused: 0, unavailable: 0, other: 0 } }
-    ],
-    ownAnswers: { accepted: 0, refused: 0, unavailable: 0, other: 0 }
+    upstreams,
+    ownAnswers: { accepted: 0, refused: 0, unavailable: 0, other: 0 },
+    pools: { default: { strategy: 'round-robin', upstreams } },
+    routes: []
   })
   t.same(ups.map((u) => u.received), [2, 1], 'the stats request itself is not proxied')
 

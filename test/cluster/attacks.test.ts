@@ -1,13 +1,14 @@
 import { execFileSync, spawnSync } from 'node:child_process'
-import { generateKeyPairSync, randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto'
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
+import type { ClusterOptions } from '../../scripts/cluster.ts'
 import { fuzzCredentials } from '../helpers/fuzz-credentials.ts'
-import { login, withCluster } from '../helpers/cluster.ts'
+import { call, login, withCluster } from '../helpers/cluster.ts'
 import { cookieForgeries, flipBit, truncated } from '../helpers/cookie-forge.ts'
 import { buildTestApp, login as loginByInject } from '../helpers/service-app.ts'
 
@@ -56,7 +57,7 @@ async function onlyUnauthorized (url: string, agent: http.Agent, cases: Array<{ 
 }
 
 /** Forged JWTs signed by golang-jwt's CLI: every attack class RFC 8725 warns about. */
-function forgeries (dir: string, realSecret: string | undefined): Array<{ kind: string, token: string }> {
+function forgeries (dir: string, realSecret: string | undefined, issuerKey?: { kid: string, publicPem: string }): Array<{ kind: string, token: string }> {
   const now = Math.floor(Date.now() / 1000)
   const claims = (extra: Record<string, unknown> = {}): string => {
     const file = join(dir, `claims-${randomBytes(4).toString('hex')}.json`)
@@ -103,6 +104,20 @@ function forgeries (dir: string, realSecret: string | undefined): Array<{ kind: 
       { kind: 'the real secret, another audience', token: sign(claims({ aud: 'another-api' }), 'HS256', secretFile, ['kid=default']) }
     )
   }
+  if (issuerKey !== undefined) {
+    // eddsa: the attacks a public key invites. The public key is anybody's (the JWKS serves it):
+    // a verifier that let the token choose the algorithm would take it as an HMAC secret.
+    const publicFile = keyFile('issuer.pub', issuerKey.publicPem)
+    const eddsa = ['typ=at+jwt', `kid=${issuerKey.kid}`]
+    const edPrivate = keyFile('ed.pem', generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }))
+    list.push(
+      { kind: 'key confusion: HS256 keyed with the issuer\'s public key (PEM), its kid', token: sign(claims(), 'HS256', publicFile, eddsa) },
+      { kind: 'key confusion: HS512 keyed with the issuer\'s public key (PEM), its kid', token: sign(claims(), 'HS512', publicFile, eddsa) },
+      { kind: 'alg none with the issuer\'s kid', token: sign(claims(), 'none', undefined, eddsa) },
+      { kind: 'EdDSA with an attacker\'s Ed25519 key, the issuer\'s kid', token: sign(claims(), 'EdDSA', edPrivate, eddsa) },
+      { kind: 'EdDSA with an attacker\'s key and a jku to fetch it from', token: sign(claims(), 'EdDSA', edPrivate, [...eddsa, 'jku=http://127.0.0.1:1/jwks.json']) }
+    )
+  }
   return list
 }
 
@@ -118,15 +133,34 @@ function oneCharacterOff (secret: string): string {
   return `${secret.slice(0, i)}${secret[i] === 'A' ? 'B' : 'A'}${secret.slice(i + 1)}`
 }
 
+/** The issuer's public key and kid, from its JWKS: what any attacker can read. */
+async function publishedKey (url: string): Promise<{ kid: string, publicPem: string }> {
+  const { keys } = (await call(`${url}/.well-known/jwks.json`)).body as { keys: Array<{ kid: string, x: string }> }
+  const jwk = keys[0]
+  if (jwk === undefined) throw new Error('the JWKS has no key')
+  const publicPem = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: jwk.x }, format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString()
+  return { kid: jwk.kid, publicPem }
+}
+
 function crack (token: string, args: string[]): string {
   const run = spawnSync(join(ROOT, 'node_modules', '.bin', 'jwt-cracker'), ['-t', token, ...args], { encoding: 'utf8', timeout: 60_000 })
   return `${run.stdout}${run.stderr}`
 }
 
-for (const mode of ['memory', 'redis', 'postgres', 'jwt', 'cookie'] as const) {
+const VARIANTS: Array<[string, Pick<ClusterOptions, 'mode' | 'signing'>]> = [
+  ['memory', { mode: 'memory' }],
+  ['redis', { mode: 'redis' }],
+  ['postgres', { mode: 'postgres' }],
+  ['jwt', { mode: 'jwt' }],
+  ['cookie', { mode: 'cookie' }],
+  ['jwt-eddsa', { mode: 'jwt', signing: 'eddsa' }]
+]
+
+for (const [mode, variant] of VARIANTS) {
   t.test(`${mode} mode: forged and mutated credentials through the balancer get only 401s`, async (t) => {
-    const cluster = await withCluster(t, { mode, servers: 3 })
+    const cluster = await withCluster(t, { ...variant, servers: 3 })
     const { token } = await login(cluster.url)
+    const issuerKey = cluster.issuers.length > 0 ? await publishedKey(cluster.url) : undefined
     const agent = new http.Agent({ keepAlive: true, maxSockets: 16 })
     t.teardown(() => { agent.destroy() })
 
@@ -136,7 +170,7 @@ for (const mode of ['memory', 'redis', 'postgres', 'jwt', 'cookie'] as const) {
     await t.test('JWT forgeries from an independent implementation (golang-jwt\'s jwt command)', { skip: hasJwtTool || process.env.CI !== undefined ? false : 'the jwt command (Debian package jwt) is not installed' }, async (t: Test) => {
       const dir = mkdtempSync(join(tmpdir(), 'jwt-attacks-'))
       t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
-      const forged = forgeries(dir, cluster.jwtSecret)
+      const forged = forgeries(dir, cluster.jwtSecret, issuerKey)
       const cases = forged.flatMap((f): Array<{ kind: string, headers: Record<string, string> }> => [
         { kind: `${f.kind} (Bearer)`, headers: { authorization: `Bearer ${f.token}` } },
         { kind: `${f.kind} (cookie)`, headers: { cookie: `auth=${f.token}` } }
@@ -153,6 +187,19 @@ for (const mode of ['memory', 'redis', 'postgres', 'jwt', 'cookie'] as const) {
         const genuine = execFileSync('jwt', ['-sign', claimsFile, '-alg', 'HS256', '-key', keyFile, '-header', 'kid=default'], { encoding: 'utf8' }).trim()
         const answer = await send(cluster.url, agent, { authorization: `Bearer ${genuine}` })
         t.equal(answer.status, 200, 'the tool\'s output is accepted when it holds the real secret: the refusals above are about the attacks, not the tool')
+      }
+      if (issuerKey !== undefined && cluster.keysDir !== undefined) {
+        // The control: the same tool, given the issuer's real private key (the test is the operator here), is accepted.
+        const file = readdirSync(cluster.keysDir)[0] ?? ''
+        const jwk = JSON.parse(readFileSync(join(cluster.keysDir, file), 'utf8')) as { x: string, d: string }
+        const keyFile = join(dir, 'issuer-private.pem')
+        writeFileSync(keyFile, createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', x: jwk.x, d: jwk.d }, format: 'jwk' }).export({ type: 'pkcs8', format: 'pem' }))
+        const now = Math.floor(Date.now() / 1000)
+        const claimsFile = join(dir, 'genuine.json')
+        writeFileSync(claimsFile, JSON.stringify({ sub: 'carol', iss: 'auth-cluster', aud: 'auth-cluster-api', iat: now, exp: now + 60, jti: randomBytes(16).toString('base64url') }))
+        const genuine = execFileSync('jwt', ['-sign', claimsFile, '-alg', 'EdDSA', '-key', keyFile, '-header', 'typ=at+jwt', '-header', `kid=${issuerKey.kid}`], { encoding: 'utf8' }).trim()
+        const answer = await send(cluster.url, agent, { authorization: `Bearer ${genuine}` })
+        t.equal(answer.status, 200, 'the tool\'s EdDSA output is accepted when it holds the issuer\'s real key: the refusals above are about the attacks')
       }
     })
 
@@ -197,7 +244,7 @@ for (const mode of ['memory', 'redis', 'postgres', 'jwt', 'cookie'] as const) {
       })
     }
 
-    t.ok([cluster.balancer, ...cluster.servers, ...(cluster.redis === undefined ? [] : [cluster.redis]), ...(cluster.postgres === undefined ? [] : [cluster.postgres])].every((p) => p.running), 'every process is still running')
+    t.ok([cluster.balancer, ...cluster.servers, ...cluster.issuers, ...(cluster.redis === undefined ? [] : [cluster.redis]), ...(cluster.postgres === undefined ? [] : [cluster.postgres])].every((p) => p.running), 'every process is still running')
     // Three tries: in memory mode only the server that made the session knows it. Fresh
     // connections: the pooled ones may have idled past the balancer's keep-alive meanwhile.
     const fresh = new http.Agent({ keepAlive: false })

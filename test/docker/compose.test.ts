@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { ServerEnvSchema } from '../../services/config.ts'
+import { IssuerEnvSchema } from '../../services/issuer/config.ts'
 import { composeProblems, dependsOnProblems, environmentProblems, interpolationProblems, parseCompose, schemaProblems, type ComposeFile, type ProcessVariables } from './compose-checks.ts'
 
 const execFileAsync = promisify(execFile)
@@ -19,6 +20,9 @@ const hostNetworkText = read('docker/compose.host-network.yml')
 
 /** Every variable the app server reads (services/config.ts), with its own default. */
 const serverReads: ProcessVariables = Object.fromEntries(Object.entries(ServerEnvSchema.properties)
+  .map(([name, schema]) => [name, (schema as { default?: unknown }).default === undefined ? undefined : String((schema as { default?: unknown }).default)]))
+/** Every variable the issuer reads (services/issuer/config.ts), with its own default. */
+const issuerReads: ProcessVariables = Object.fromEntries(Object.entries(IssuerEnvSchema.properties)
   .map(([name, schema]) => [name, (schema as { default?: unknown }).default === undefined ? undefined : String((schema as { default?: unknown }).default)]))
 /** What Compose deliberately does not pass the app servers, and why (docker-compose.yml says so too). */
 const SERVER_LEFT_OUT = {
@@ -84,9 +88,10 @@ t.test('interpolation: what is well formed', async (t) => {
     t.not(check(bad).length, 0, bad)
   }
   t.same([...interpolationProblems(compose).names].sort(), [
-    'AUTH_MODE', 'BALANCER_PORT', 'COOKIE_SECRET', 'COOKIE_SECRETS', 'JWT_CLOCK_TOLERANCE_SECONDS', 'JWT_REVOCATION', 'JWT_SECRET', 'JWT_SECRETS', 'LOGIN_MAX_FAILURES_PER_ACCOUNT',
-    'LOGIN_MAX_FAILURES_PER_ADDRESS', 'LOGIN_THROTTLE_STORE', 'LOGIN_THROTTLE_WINDOW_SECONDS', 'LOG_LEVEL', 'MAX_MEMORY_SESSIONS', 'NGINX_PORT', 'PG_POOL_SIZE', 'PG_QUERY_TIMEOUT_MS', 'REDIS_COMMAND_TIMEOUT_MS',
-    'SESSION_IDLE_SECONDS', 'SESSION_TTL_SECONDS', 'TRUST_PROXY'
+    'ACCESS_TTL_SECONDS', 'AUTH_MODE', 'BALANCER_PORT', 'COOKIE_SECRET', 'COOKIE_SECRETS', 'JWKS_COOLDOWN_SECONDS', 'JWKS_REFRESH_SECONDS', 'JWT_CLOCK_TOLERANCE_SECONDS',
+    'JWT_REVOCATION', 'JWT_SECRET', 'JWT_SECRETS', 'JWT_SIGNING', 'LOGIN_MAX_FAILURES_PER_ACCOUNT', 'LOGIN_MAX_FAILURES_PER_ADDRESS', 'LOGIN_THROTTLE_STORE',
+    'LOGIN_THROTTLE_WINDOW_SECONDS', 'LOG_LEVEL', 'MAX_MEMORY_SESSIONS', 'NGINX_PORT', 'PG_POOL_SIZE', 'PG_QUERY_TIMEOUT_MS', 'REDIS_COMMAND_TIMEOUT_MS',
+    'REFRESH_IDLE_SECONDS', 'REFRESH_TTL_SECONDS', 'SESSION_IDLE_SECONDS', 'SESSION_TTL_SECONDS', 'TRUST_PROXY'
   ])
 })
 
@@ -94,6 +99,11 @@ t.test('every variable the app server reads is passed to it, defaulting to its o
   t.same(environmentProblems(compose, 'services/server.ts', serverReads, SERVER_LEFT_OUT), [], 'docker-compose.yml')
   t.same(environmentProblems(parseCompose(hostNetworkText), 'services/server.ts', serverReads, SERVER_LEFT_OUT, [compose]), [], 'the host-network override: app, app-2 and app-3')
   for (const name of Object.keys(SERVER_LEFT_OUT)) t.ok(name in serverReads, `${name}, left out on purpose, is still one the server reads`)
+})
+
+t.test('every variable the issuer reads is passed to it, defaulting to its own default', async (t) => {
+  t.same(environmentProblems(compose, 'services/issuer/server.ts', issuerReads, SERVER_LEFT_OUT), [], 'docker-compose.yml')
+  t.same(environmentProblems(parseCompose(hostNetworkText), 'services/issuer/server.ts', issuerReads, SERVER_LEFT_OUT, [compose]), [], 'the host-network override')
 })
 
 t.test('environment check: what it catches', async (t) => {
@@ -124,6 +134,7 @@ t.test('.env.example explains every variable the compose files read, each set to
   }
   for (const [name, value] of defined) {
     if (name in serverReads) t.equal(value, serverReads[name] ?? '', `${name}=${value} is the server's own default`)
+    else if (name in issuerReads) t.equal(value, issuerReads[name] ?? '', `${name}=${value} is the issuer's own default`)
   }
 })
 
@@ -168,11 +179,12 @@ t.test('docs/configuration.md\'s table names every variable the app server reads
 
 t.test('the services the issue asks for', async (t) => {
   const s = compose.services ?? {}
-  t.same(Object.keys(s).sort(), ['app', 'balancer', 'bench', 'keygen', 'nginx', 'postgres', 'redis'])
+  t.same(Object.keys(s).sort(), ['app', 'balancer', 'bench', 'issuer', 'issuer-keygen', 'keygen', 'nginx', 'postgres', 'redis'])
   t.match(s.app, { deploy: { replicas: 3 }, depends_on: { redis: { condition: 'service_healthy' }, postgres: { condition: 'service_healthy' } } })
   t.notOk('container_name' in (s.app ?? {}), 'no container_name: replicas need their own names')
   t.match(s.app?.environment, { AUTH_MODE: '${AUTH_MODE:-jwt}', JWT_SECRET: '${JWT_SECRET:-}', JWT_SECRETS: '${JWT_SECRETS:-}' })
   t.match(s.balancer, { environment: { UPSTREAMS_DNS: 'app:3000' }, depends_on: { app: { condition: 'service_healthy' } }, ports: [/:8080$/] })
+  t.match(s.app?.environment, { JWT_SIGNING: '${JWT_SIGNING:-hs256}', JWKS_URL: 'http://issuer:3100/.well-known/jwks.json' })
   t.match(s.redis, { image: /^redis:7/, healthcheck: { test: ['CMD', 'redis-cli', 'ping'] } })
   t.match(s.postgres, { image: /^postgres:18/, healthcheck: { test: ['CMD', 'pg_isready', '-U', 'postgres', '-d', 'sessions'] } })
   t.match(s.app?.environment, { DATABASE_URL: 'postgres://postgres@postgres:5432/sessions' }, 'the app servers reach it by its service name')
@@ -204,6 +216,32 @@ t.test('keygen makes the JWT secret before any app server starts, and they read 
     t.match(app.environment, { JWT_SECRET_FILE: file, JWT_SECRET: '${JWT_SECRET:-}' }, `${name} reads the file, unless JWT_SECRET or JWT_SECRETS is set`)
   }
   t.match(override.services?.keygen, { network_mode: 'host' })
+})
+
+t.test('eddsa: the issuer\'s keys in a volume only the issuer services mount; the balancer routes its paths only with JWT_SIGNING=eddsa', async (t) => {
+  const s = compose.services ?? {}
+  const override = parseCompose(hostNetworkText)
+  const keygen = s['issuer-keygen'] as Record<string, unknown>
+  t.match(keygen, { command: ['node', 'scripts/make-issuer-key.ts', '/var/lib/auth-cluster-issuer'], network_mode: 'none' })
+  const mounts = (service: Record<string, unknown> | undefined): string[] => ((service?.volumes ?? []) as string[]).map((v) => String(v).split(':')[0] ?? '')
+  const holders = Object.entries({ ...s, ...override.services }).filter(([name]) => mounts({ ...s[name], ...override.services?.[name] }).includes('issuer-keys')).map(([name]) => name).sort()
+  t.same(holders, ['issuer', 'issuer-keygen'], 'no app server, no balancer, no bench mounts the issuer\'s keys')
+  t.ok('issuer-keys' in ((compose.volumes ?? {}) as Record<string, unknown>), 'a named volume: the keys outlive the containers')
+  t.match(s.issuer, { command: ['node', 'services/issuer/server.ts'], environment: { ISSUER_KEYS_DIR: '/var/lib/auth-cluster-issuer', PORT: '3100' }, depends_on: { 'issuer-keygen': { condition: 'service_completed_successfully' }, redis: { condition: 'service_healthy' } } })
+  t.match(read('Dockerfile'), 'chown node:node /var/lib/auth-cluster /var/lib/auth-cluster-issuer', 'the image makes the mount point the user node\'s')
+  for (const [name, app] of [['app', s.app], ['app-2', override.services?.['app-2']], ['app-3', override.services?.['app-3']]] as const) {
+    const env = { ...(s.app?.environment as object), ...(app?.environment as object) } as Record<string, string>
+    t.notOk(Object.keys(env).some((k) => k === 'ISSUER_KEYS_DIR'), `${name}: not told where the keys are`)
+  }
+  // The shell in front of the balancer: ROUTES only with eddsa, read by the balancer's own config.
+  const command = (s.balancer?.command as string[]).join(' ')
+  t.match(command, 'exec node balancer/server.ts', 'the shell becomes the balancer')
+  const { loadBalancerConfig } = await import('../../balancer/config.ts')
+  const env = s.balancer?.environment as Record<string, string>
+  const [name = '', value = ''] = (env.EDDSA_ISSUER_POOL ?? '').split('=')
+  const routed = loadBalancerConfig({ UPSTREAMS_DNS: env.UPSTREAMS_DNS, ROUTES: env.EDDSA_ROUTES, [name]: value })
+  t.same(routed.routes?.map((r) => r.prefix), ['/login', '/token/', '/logout', '/.well-known/jwks.json'], 'the routes it exports are the balancer\'s to read')
+  t.same(routed.pools?.[0]?.dns, { hostname: 'issuer', port: 3100, intervalMs: 1000 }, 'every issuer replica, through Docker\'s DNS')
 })
 
 // The real tool, where one is installed: it must accept our file and refuse the broken one.

@@ -19,13 +19,14 @@ export const isStateless = (mode: Mode): boolean => mode === 'jwt' || mode === '
 
 /**
  * Builds an app server from an explicit environment (never process.env) and closes it when
- * the test ends. jwt mode gets TEST_SECRET, cookie mode TEST_COOKIE_SECRET, unless the env
+ * the test ends. jwt mode (hs256) gets TEST_SECRET, cookie mode TEST_COOKIE_SECRET, unless the env
  * says otherwise.
  */
 export async function buildTestApp (t: Test, env: Record<string, string | undefined>, options: BuildOptions = {}): Promise<FastifyInstance> {
+  const hs256 = env.AUTH_MODE === 'jwt' && env.JWT_SIGNING !== 'eddsa'
   const config = loadServerConfig({
     SERVER_ID: 'test-app',
-    JWT_SECRET: env.AUTH_MODE === 'jwt' && env.JWT_SECRETS === undefined ? TEST_SECRET : undefined,
+    JWT_SECRET: hs256 && env.JWT_SECRETS === undefined ? TEST_SECRET : undefined,
     COOKIE_SECRET: env.AUTH_MODE === 'cookie' && env.COOKIE_SECRETS === undefined ? TEST_COOKIE_SECRET : undefined,
     ...env
   })

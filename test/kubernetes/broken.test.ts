@@ -105,7 +105,7 @@ t.test('pods: security, resources, a stop that drains, and the image as the Dock
   reported(t, await broken(memory, ({ app }) => { app.command = ['node'] }), [/command \["node"\] replaces the image's ENTRYPOINT \["\/usr\/bin\/tini","--"\]/])
   reported(t, await broken(memory, ({ app }) => { app.args = ['node', 'services/servr.ts'] }), [/^Deployment\/app-server container app-server: runs services\/servr\.ts, which does not exist$/, /^no workload runs services\/server\.ts$/])
   reported(t, await broken(memory, ({ balancer }) => { balancer.args = ['node', 'test/helpers/cli.ts'] }), [/runs test\/helpers\/cli\.ts, which the Dockerfile does not COPY into the image/])
-  reported(t, await broken(memory, ({ balancer, named }) => { balancer.ports[0].containerPort = 9090; named('ConfigMap', 'balancer-env').data.PORT = '9090' }), [/port 9090 is not one the Dockerfile EXPOSEs \(3000, 8080\)/])
+  reported(t, await broken(memory, ({ balancer, named }) => { balancer.ports[0].containerPort = 9090; named('ConfigMap', 'balancer-env').data.PORT = '9090' }), [/port 9090 is not one the Dockerfile EXPOSEs \(3000, 3100, 8080\)/])
   reported(t, await broken(memory, ({ named }) => { named('ConfigMap', 'app-server-env').data.PORT = '3001' }), [/PORT=3001, but the container declares 3000/])
 })
 
@@ -114,4 +114,23 @@ t.test('who may connect: only the balancer to the app servers, only the app serv
   reported(t, await broken(memory, ({ named }) => { delete named('NetworkPolicy', 'app-server').spec.ingress[0].from }), [/spec\.ingress\[0\] has no "from": it lets every pod in/])
   reported(t, await broken(memory, ({ named }) => { named('NetworkPolicy', 'app-server').spec.podSelector.matchLabels['app.kubernetes.io/component'] = 'app' }), [/NetworkPolicy\/app-server: spec\.podSelector .* selects no pods/, /^Deployment\/app-server: no NetworkPolicy limits who connects to its pods/])
   reported(t, await broken(redis, ({ named }) => { named('NetworkPolicy', 'redis').spec.ingress[0].from.push({ ipBlock: { cidr: '10.0.0.0/8' } }) }), [/^NetworkPolicy\/redis: spec\.ingress\[0\]\.from\[1\] also lets in pods outside this namespace or addresses \(only the app servers may reach Redis/])
+})
+
+t.test('jwt-eddsa: only the balancer reaches the issuer, only the issuer Redis, and the issuer pool is the issuers', async (t) => {
+  const eddsa = renderKustomization(staged.overlay('jwt-eddsa'))
+  t.same(await manifestProblems(eddsa), [], 'the overlay as it is')
+  reported(t, await broken(eddsa, ({ named }) => { named('NetworkPolicy', 'issuer').spec.ingress[0].from.push({ podSelector: { matchLabels: { 'app.kubernetes.io/component': 'app-server' } } }) }),
+    [/^NetworkPolicy\/issuer: spec\.ingress\[0\]\.from\[1\] also lets in Deployment\/app-server \(only the balancer may reach an issuer/])
+  reported(t, await broken(eddsa, ({ named }) => { named('NetworkPolicy', 'redis').spec.ingress[0].from[0].podSelector.matchLabels['app.kubernetes.io/component'] = 'app-server' }),
+    [/^NetworkPolicy\/redis: spec\.ingress\[0\]\.from\[0\] also lets in Deployment\/app-server \(only the issuer may reach Redis/])
+  reported(t, await broken(eddsa, ({ named }) => { named('ConfigMap', 'balancer-env').data.UPSTREAMS_DNS_ISSUER = 'app-server:3000' }),
+    [/UPSTREAMS_DNS_ISSUER=app-server:3000 names Service\/app-server, whose pods are not the issuers/])
+  reported(t, await broken(eddsa, ({ named }) => { delete named('ConfigMap', 'issuer-env').data.ISSUER_KEYS_DIR }),
+    [/^Deployment\/issuer container issuer: ISSUER_KEYS_DIR is not set, but services\/issuer\/server\.ts reads it/])
+  reported(t, await broken(eddsa, ({ named }) => { named('ConfigMap', 'issuer-env').data.ACCESS_TTL_SECONDS = '86400' }),
+    [/^Deployment\/issuer container issuer: services\/issuer\/server\.ts would refuse to start: ACCESS_TTL_SECONDS must be a whole number of seconds from 1 to 3600/])
+  reported(t, await broken(eddsa, ({ named }) => { named('Deployment', 'issuer').spec.template.spec.terminationGracePeriodSeconds = 12 }),
+    [/issuer: terminationGracePeriodSeconds 12 is less than the preStop pause \(10 s\) plus the drain of services\/issuer\/server\.ts \(10 s\)/])
+  reported(t, await broken(eddsa, ({ named }) => { named('ConfigMap', 'app-server-env').data.JWKS_URL = '' }),
+    [/^Deployment\/app-server container app-server: services\/server\.ts would refuse to start: JWKS_URL is required in jwt mode with JWT_SIGNING=eddsa/])
 })

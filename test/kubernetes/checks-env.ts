@@ -4,8 +4,9 @@ import { join } from 'node:path'
 import { loadBalancerConfig, BalancerEnvSchema } from '../../balancer/config.ts'
 import { ConfigError } from '../../lib/config.ts'
 import { loadServerConfig, ServerEnvSchema } from '../../services/config.ts'
+import { IssuerEnvSchema, loadIssuerConfig } from '../../services/issuer/config.ts'
 import { dockerfileFacts, type ImageFacts } from './checks-pods.ts'
-import { APP_SERVER_ENTRY, BALANCER_ENTRY, containersRunning, environmentOf, find, workloads, type Container, type Workload } from './k8s-model.ts'
+import { APP_SERVER_ENTRY, BALANCER_ENTRY, ISSUER_ENTRY, containersRunning, environmentOf, find, workloads, type Container, type Workload } from './k8s-model.ts'
 import type { K8sObject } from './kustomize-lite.ts'
 
 /**
@@ -17,10 +18,12 @@ import type { K8sObject } from './kustomize-lite.ts'
 
 export const LEFT_OUT_ANNOTATION = 'auth-cluster/env-left-out'
 
-interface Process { entry: string, reads: string[], load: (env: Record<string, string>) => unknown }
+interface Process { entry: string, reads: string[], load: (env: Record<string, string>) => unknown, optional?: boolean }
 const PROCESSES: Process[] = [
   { entry: APP_SERVER_ENTRY, reads: Object.keys(ServerEnvSchema.properties), load: loadServerConfig },
-  { entry: BALANCER_ENTRY, reads: Object.keys(BalancerEnvSchema.properties), load: loadBalancerConfig }
+  { entry: BALANCER_ENTRY, reads: Object.keys(BalancerEnvSchema.properties), load: loadBalancerConfig },
+  // Only overlays/jwt-eddsa runs an issuer.
+  { entry: ISSUER_ENTRY, reads: Object.keys(IssuerEnvSchema.properties), load: loadIssuerConfig, optional: true }
 ]
 
 /** The annotation's "NAME: reason" lines. */
@@ -41,7 +44,7 @@ export function environmentProblems (objects: K8sObject[], image: ImageFacts = d
   const problems: string[] = []
   for (const process of PROCESSES) {
     const runners = containersRunning(all, process.entry)
-    if (runners.length === 0) problems.push(`no workload runs ${process.entry}`)
+    if (runners.length === 0 && process.optional !== true) problems.push(`no workload runs ${process.entry}`)
     for (const { workload, container } of runners) {
       const where = `${workload.name} container ${container.name}`
       const { env, problems: envProblems } = environmentOf(objects, workload, container)

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { APP_SERVER_ENTRY, BALANCER_ENTRY, entryOf, environmentOf, quantity, resolvePort, workloads, type Container, type Probe, type Workload } from './k8s-model.ts'
+import { APP_SERVER_ENTRY, BALANCER_ENTRY, ISSUER_ENTRY, entryOf, environmentOf, quantity, resolvePort, workloads, type Container, type Probe, type Workload } from './k8s-model.ts'
 import type { K8sObject } from './kustomize-lite.ts'
 
 /**
@@ -127,9 +127,9 @@ export function podProblems (objects: K8sObject[], image = dockerfileFacts()): s
     for (const c of w.pod.containers) {
       problems.push(...probeProblems(w, c), ...securityProblems(w, c, image), ...resourceProblems(w, c))
       const entry = entryOf(c)
-      const ours = c.image?.startsWith('auth-cluster') === true || entry === APP_SERVER_ENTRY || entry === BALANCER_ENTRY
+      const ours = c.image?.startsWith('auth-cluster') === true || entry === APP_SERVER_ENTRY || entry === BALANCER_ENTRY || entry === ISSUER_ENTRY
       if (ours) problems.push(...imageProblems(objects, w, c, image))
-      if (entry === APP_SERVER_ENTRY || entry === BALANCER_ENTRY) problems.push(...terminationProblems(w, c, entry))
+      if (entry === APP_SERVER_ENTRY || entry === BALANCER_ENTRY || entry === ISSUER_ENTRY) problems.push(...terminationProblems(w, c, entry))
     }
   }
   return problems

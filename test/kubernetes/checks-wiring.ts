@@ -1,5 +1,5 @@
 import {
-  APP_SERVER_ENTRY, BALANCER_ENTRY, byKind, containersRunning, environmentOf, find, matchLabels, resolvePort, selectedWorkloads,
+  APP_SERVER_ENTRY, BALANCER_ENTRY, ISSUER_ENTRY, byKind, containersRunning, environmentOf, find, matchLabels, resolvePort, selectedWorkloads,
   selects, showSelector, workloads, type LabelSelector, type Workload
 } from './k8s-model.ts'
 import type { K8sObject } from './kustomize-lite.ts'
@@ -101,6 +101,7 @@ export function networkPolicyProblems (objects: K8sObject[]): string[] {
   const problems: string[] = []
   const apps = containersRunning(all, APP_SERVER_ENTRY).map((c) => c.workload)
   const balancers = containersRunning(all, BALANCER_ENTRY).map((c) => c.workload)
+  const issuers = containersRunning(all, ISSUER_ENTRY).map((c) => c.workload)
   const redis = all.filter((w) => w.pod.containers.some((c) => /^redis:/.test(c.image ?? '')))
   const guard = (targets: Workload[], allowed: Workload[], why: string): void => {
     for (const target of targets) {
@@ -124,56 +125,69 @@ export function networkPolicyProblems (objects: K8sObject[]): string[] {
     }
   }
   guard(apps, balancers, 'only the balancer may reach an app server: the servers believe X-Forwarded-For from the private range TRUST_PROXY names')
-  guard(redis, apps, 'only the app servers may reach Redis: it has no password')
+  guard(issuers, balancers, 'only the balancer may reach an issuer: it believes X-Forwarded-For from the private range TRUST_PROXY names, and counts failed logins by it')
+  // Redis's clients: the app servers where they use it (sessions, revocation, login counters),
+  // and the issuer (refresh tokens); nobody else, least of all an app server that does not need it.
+  const appsUsingRedis = containersRunning(all, APP_SERVER_ENTRY).filter(({ workload, container }) => usesRedis(environmentOf(objects, workload, container).env)).map((c) => c.workload)
+  const clients = issuers.length > 0 ? issuers : appsUsingRedis
+  guard(redis, [...new Set([...appsUsingRedis, ...issuers])], `only ${clients === issuers ? 'the issuer' : 'the app servers'} may reach Redis: it has no password`)
   return problems
 }
 
-/** The balancer's UPSTREAMS_DNS names a headless Service of the app servers, on the port the servers listen on. */
+/**
+ * The balancer's UPSTREAMS_DNS names a headless Service of the app servers, on the port the
+ * servers listen on; and where ROUTES sends paths to the issuer pool, UPSTREAMS_DNS_ISSUER names
+ * one of the issuers.
+ */
 export function discoveryProblems (objects: K8sObject[]): string[] {
   const all = workloads(objects)
   const problems: string[] = []
-  const apps = containersRunning(all, APP_SERVER_ENTRY)
   for (const { workload, container } of containersRunning(all, BALANCER_ENTRY)) {
-    const where = `${workload.name} container ${container.name}`
-    const value = environmentOf(objects, workload, container).env.UPSTREAMS_DNS
-    if (value === undefined || value === '') {
-      problems.push(`${where}: UPSTREAMS_DNS is not set: the balancer would not find the app server pods`)
-      continue
-    }
-    const [host = '', port = ''] = value.split(':')
-    const [serviceName, namespace = workload.namespace, ...domain] = host.split('.')
-    if (domain.length > 0 && domain[0] !== 'svc') {
-      problems.push(`${where}: UPSTREAMS_DNS=${value} is not a Service's name (name, name.namespace or name.namespace.svc.cluster-domain)`)
-      continue
-    }
-    const service = find(objects, 'Service', serviceName, namespace)
-    if (service === undefined) {
-      problems.push(`${where}: UPSTREAMS_DNS=${value} names Service ${String(serviceName)} in ${String(namespace)}, which is not among the rendered objects`)
-      continue
-    }
-    const spec = service.spec as { clusterIP?: string, publishNotReadyAddresses?: boolean, selector?: Record<string, string>, ports?: Array<{ port: number, targetPort?: number | string }> }
-    if (spec.clusterIP !== 'None') problems.push(`${where}: UPSTREAMS_DNS=${value} names ${describe(service)}, which is not headless (clusterIP: None): its name resolves to one virtual IP, not to every pod`)
-    if (spec.publishNotReadyAddresses === true) problems.push(`${where}: ${describe(service)} publishes pods that are not ready: the balancer would send requests to pods still starting or stopping`)
-    const selected = selectedWorkloads(all, matchLabels(spec.selector ?? {}), service.metadata.namespace)
-    if (!apps.some((a) => selected.includes(a.workload))) problems.push(`${where}: UPSTREAMS_DNS=${value} names ${describe(service)}, whose pods are not the app servers (it selects ${selected.map((w) => w.name).join(', ') || 'nothing'})`)
-    if (!(spec.ports ?? []).some((p) => p.port === Number(port))) problems.push(`${where}: UPSTREAMS_DNS=${value}: ${describe(service)} has no port ${port}`)
-    for (const app of apps.filter((a) => selected.includes(a.workload))) {
-      if (resolvePort([app.container], Number(port)) === undefined) {
-        problems.push(`${where}: UPSTREAMS_DNS=${value}: the balancer connects to each pod's own address on port ${port} (a headless Service translates no ports), but ${app.workload.name} container ${app.container.name} listens on ${(app.container.ports ?? []).map((p) => p.containerPort).join(', ') || 'no declared port'}`)
-      }
+    const { env } = environmentOf(objects, workload, container)
+    problems.push(...poolDiscoveryProblems(objects, all, workload, container.name, 'UPSTREAMS_DNS', env.UPSTREAMS_DNS, APP_SERVER_ENTRY, 'the app servers'))
+    if ((env.ROUTES ?? '').includes(':issuer')) {
+      problems.push(...poolDiscoveryProblems(objects, all, workload, container.name, 'UPSTREAMS_DNS_ISSUER', env.UPSTREAMS_DNS_ISSUER, ISSUER_ENTRY, 'the issuers'))
     }
   }
   return problems
 }
 
-/** Where the app servers use Redis, REDIS_URL names a Service of a Redis pod, on its port. */
+function poolDiscoveryProblems (objects: K8sObject[], all: Workload[], workload: Workload, containerName: string, variable: string, value: string | undefined, entry: string, who: string): string[] {
+  const where = `${workload.name} container ${containerName}`
+  if (value === undefined || value === '') return [`${where}: ${variable} is not set: the balancer would not find ${who}`]
+  const problems: string[] = []
+  const targets = containersRunning(all, entry)
+  const [host = '', port = ''] = value.split(':')
+  const [serviceName, namespace = workload.namespace, ...domain] = host.split('.')
+  if (domain.length > 0 && domain[0] !== 'svc') return [`${where}: ${variable}=${value} is not a Service's name (name, name.namespace or name.namespace.svc.cluster-domain)`]
+  const service = find(objects, 'Service', serviceName, namespace)
+  if (service === undefined) return [`${where}: ${variable}=${value} names Service ${String(serviceName)} in ${String(namespace)}, which is not among the rendered objects`]
+  const spec = service.spec as { clusterIP?: string, publishNotReadyAddresses?: boolean, selector?: Record<string, string>, ports?: Array<{ port: number, targetPort?: number | string }> }
+  if (spec.clusterIP !== 'None') problems.push(`${where}: ${variable}=${value} names ${describe(service)}, which is not headless (clusterIP: None): its name resolves to one virtual IP, not to every pod`)
+  if (spec.publishNotReadyAddresses === true) problems.push(`${where}: ${describe(service)} publishes pods that are not ready: the balancer would send requests to pods still starting or stopping`)
+  const selected = selectedWorkloads(all, matchLabels(spec.selector ?? {}), service.metadata.namespace)
+  if (!targets.some((a) => selected.includes(a.workload))) problems.push(`${where}: ${variable}=${value} names ${describe(service)}, whose pods are not ${who} (it selects ${selected.map((w) => w.name).join(', ') || 'nothing'})`)
+  if (!(spec.ports ?? []).some((p) => p.port === Number(port))) problems.push(`${where}: ${variable}=${value}: ${describe(service)} has no port ${port}`)
+  for (const target of targets.filter((a) => selected.includes(a.workload))) {
+    if (resolvePort([target.container], Number(port)) === undefined) {
+      problems.push(`${where}: ${variable}=${value}: the balancer connects to each pod's own address on port ${port} (a headless Service translates no ports), but ${target.workload.name} container ${target.container.name} listens on ${(target.container.ports ?? []).map((p) => p.containerPort).join(', ') || 'no declared port'}`)
+    }
+  }
+  return problems
+}
+
+/** Whether an app server with this environment uses Redis. */
+function usesRedis (env: Record<string, string>): boolean {
+  return env.AUTH_MODE === 'redis' || env.JWT_REVOCATION === 'redis' || env.LOGIN_THROTTLE_STORE === 'redis'
+}
+
+/** Where the app servers (or the issuer, always) use Redis, REDIS_URL names a Service of a Redis pod, on its port. */
 export function redisProblems (objects: K8sObject[]): string[] {
   const all = workloads(objects)
   const problems: string[] = []
-  for (const { workload, container } of containersRunning(all, APP_SERVER_ENTRY)) {
+  for (const { workload, container } of [...containersRunning(all, APP_SERVER_ENTRY), ...containersRunning(all, ISSUER_ENTRY)]) {
     const { env } = environmentOf(objects, workload, container)
-    const usesRedis = env.AUTH_MODE === 'redis' || env.JWT_REVOCATION === 'redis' || env.LOGIN_THROTTLE_STORE === 'redis'
-    if (!usesRedis) continue
+    if (!usesRedis(env) && containersRunning([workload], ISSUER_ENTRY).length === 0) continue
     const where = `${workload.name} container ${container.name}`
     let url: URL
     try {

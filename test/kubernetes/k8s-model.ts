@@ -108,6 +108,8 @@ export function entryOf (container: Container): string | undefined {
 
 export const APP_SERVER_ENTRY = 'services/server.ts'
 export const BALANCER_ENTRY = 'balancer/server.ts'
+/** jwt mode with JWT_SIGNING=eddsa's issuer: only overlays/jwt-eddsa runs one. */
+export const ISSUER_ENTRY = 'services/issuer/server.ts'
 
 /** The containers that run one of our entry points, with their workload. */
 export function containersRunning (all: Workload[], entry: string): Array<{ workload: Workload, container: Container }> {

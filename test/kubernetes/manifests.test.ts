@@ -6,7 +6,7 @@ import { AUTH_MODES } from '../../services/auth/authenticator.ts'
 import { PUBLISHED_JWT_SECRETS } from '../../services/published-secrets.ts'
 import { parseCompose } from '../docker/compose-checks.ts'
 import { environmentProblems } from './checks-env.ts'
-import { APP_SERVER_ENTRY, BALANCER_ENTRY, byKind, containersRunning, environmentOf, workloads } from './k8s-model.ts'
+import { APP_SERVER_ENTRY, BALANCER_ENTRY, ISSUER_ENTRY, byKind, containersRunning, environmentOf, workloads } from './k8s-model.ts'
 import { renderKustomization, type K8sObject } from './kustomize-lite.ts'
 import { manifestProblems } from './manifest-checks.ts'
 import { installedModelsVersion, KUBERNETES_VERSION, MODELS_VERSION } from './schema.ts'
@@ -21,7 +21,9 @@ const rendered = new Map(overlays.map((name) => [name, renderKustomization(stage
 const objectsOf = (name: string): K8sObject[] => rendered.get(name) ?? []
 
 /** The mode each overlay runs: its name, or the name of the overlay it builds on. */
-const MODE_OF: Record<string, string> = { memory: 'memory', 'memory-sticky': 'memory', redis: 'redis', postgres: 'postgres', jwt: 'jwt', cookie: 'cookie' }
+const MODE_OF: Record<string, string> = { memory: 'memory', 'memory-sticky': 'memory', redis: 'redis', postgres: 'postgres', jwt: 'jwt', 'jwt-eddsa': 'jwt', cookie: 'cookie' }
+/** The overlays whose pods use Redis: for sessions, or for the issuer's refresh tokens. */
+const WITH_REDIS = new Set(['redis', 'jwt-eddsa'])
 
 function serverEnv (objects: K8sObject[], entry: string): Record<string, string> {
   const [first] = containersRunning(workloads(objects), entry)
@@ -62,7 +64,7 @@ t.test('what the issue asks of the workloads, in every overlay', async (t) => {
     t.match(app?.container, { readinessProbe: { httpGet: { path: '/health' } }, livenessProbe: { httpGet: { path: '/health' } } }, `${name}: the app servers' probes`)
     t.match(balancer?.container, { readinessProbe: { httpGet: { path: '/_balancer/stats' } }, livenessProbe: { httpGet: { path: '/_balancer/stats' } } }, `${name}: the balancer's`)
     t.match(byKind(objects, 'HorizontalPodAutoscaler'), [{ spec: { scaleTargetRef: { name: app?.workload.object.metadata.name }, minReplicas: 3, metrics: [{ resource: { name: 'cpu' } }] } }], `${name}: CPU autoscaling from 3`)
-    t.equal(byKind(objects, 'PodDisruptionBudget').length, 2, `${name}: a disruption budget for the app servers and the balancer`)
+    t.equal(byKind(objects, 'PodDisruptionBudget').length, name === 'jwt-eddsa' ? 3 : 2, `${name}: a disruption budget for the app servers and the balancer${name === 'jwt-eddsa' ? ', and the issuers' : ''}`)
     const services = Object.fromEntries(byKind(objects, 'Service').map((s) => [s.metadata.name, s.spec]))
     t.match(services['app-server'], { clusterIP: 'None', publishNotReadyAddresses: false }, `${name}: headless, ready pods only`)
     t.match(services.balancer, { type: 'ClusterIP', sessionAffinity: 'None' }, `${name}: the balancer's Service`)
@@ -73,7 +75,7 @@ t.test('Redis only where the servers use it, the one docker-compose.yml runs', a
   const composed = parseCompose(readFileSync(join(root, 'docker-compose.yml'), 'utf8')).services?.redis as { image: string, command: string[] }
   for (const name of overlays) {
     const redis = workloads(objectsOf(name)).flatMap((w) => w.pod.containers).filter((c) => /^redis:/.test(c.image ?? ''))
-    t.equal(redis.length, MODE_OF[name] === 'redis' ? 1 : 0, `${name}: ${redis.length === 0 ? 'no' : 'a'} Redis`)
+    t.equal(redis.length, WITH_REDIS.has(name) ? 1 : 0, `${name}: ${redis.length === 0 ? 'no' : 'a'} Redis`)
     for (const container of redis) {
       t.equal(container.image, composed.image, `${name}: docker-compose.yml's Redis image`)
       t.same(container.args, composed.command, `${name}: and its arguments (nothing saved)`)
@@ -156,3 +158,30 @@ for (const { overlay, file, variable, prefix } of KEYED) {
     t.match(environmentProblems(renderKustomization(short.overlay(overlay))), [new RegExp(`${variable} \\(/var/lib/auth-cluster/${file}\\): the secret must be at least 32 bytes`)])
   })
 }
+
+t.test('the jwt-eddsa overlay: the issuer\'s keys are the file the user made, mounted read-only in the issuer pods alone; the app servers hold nothing that signs', async (t) => {
+  const objects = objectsOf('jwt-eddsa')
+  const all = workloads(objects)
+  const [issuer] = containersRunning(all, ISSUER_ENTRY)
+  t.equal(issuer?.workload.replicas, 2, 'two issuers, sharing the keys')
+  t.match(issuer?.container.volumeMounts, [{ mountPath: '/var/lib/auth-cluster-issuer', readOnly: true }])
+  t.equal(serverEnv(objects, ISSUER_ENTRY).ISSUER_KEYS_DIR, '/var/lib/auth-cluster-issuer')
+  const secrets = byKind(objects, 'Secret')
+  t.equal(secrets.length, 1)
+  const made = staged.madeSecrets.get('jwt-eddsa/issuer-key.json')
+  t.equal(Buffer.from((secrets[0]?.data as Record<string, string> | undefined)?.['issuer-key.json'] ?? '', 'base64').toString(), `${made ?? ''}\n`, 'the Secret holds the file as the user made it')
+  const secretName = secrets[0]?.metadata.name
+  const mounting = all.filter((w) => (w.pod.volumes ?? []).some((v) => v.secret?.secretName === secretName)).map((w) => w.name)
+  t.same(mounting, ['Deployment/issuer'], 'only the issuer mounts it')
+
+  const app = serverEnv(objects, APP_SERVER_ENTRY)
+  t.match(app, { AUTH_MODE: 'jwt', JWT_SIGNING: 'eddsa', JWKS_URL: 'http://balancer:8080/.well-known/jwks.json', JWT_SECRET_FILE: '' })
+  t.notOk('JWT_SECRET' in app || 'JWT_SECRETS' in app || 'ISSUER_KEYS_DIR' in app, 'no secret and no keys directory in the app servers\' environment')
+  const balancer = serverEnv(objects, BALANCER_ENTRY)
+  t.equal(balancer.ROUTES, '/login:issuer,/token/:issuer,/logout:issuer,/.well-known/jwks.json:issuer')
+  t.equal(balancer.UPSTREAMS_DNS_ISSUER, 'issuer:3100')
+
+  const ignored = spawnSync('git', ['check-ignore', '-q', `${DEPLOY}/overlays/jwt-eddsa/issuer-key.json`], { cwd: root })
+  t.equal(ignored.status, 0, 'git ignores the key file the user makes')
+  t.equal(spawnSync('git', ['check-ignore', '-q', `${DEPLOY}/overlays/jwt-eddsa/issuer-key-2.json`], { cwd: root }).status, 0, 'and a second one, for a rotation')
+})

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto'
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -24,7 +24,7 @@ export interface Staged { dir: string, overlay (name: string): string, madeSecre
 export function stage (secret: () => string = () => randomBytes(48).toString('base64')): Staged {
   const dir = mkdtempSync(join(tmpdir(), 'kubernetes-'))
   for (const path of [DEPLOY, 'test/kubernetes/fixtures']) {
-    cpSync(join(root, path), join(dir, path), { recursive: true, filter: (source) => !/\/overlays\/[^/]+\/(jwt-secret|cookie-secret|postgres-password)$/.test(source) })
+    cpSync(join(root, path), join(dir, path), { recursive: true, filter: (source) => !/\/overlays\/[^/]+\/(jwt-secret|cookie-secret|postgres-password|issuer-key[^/]*\.json)$/.test(source) })
   }
   const madeSecrets = new Map<string, string>()
   for (const name of overlayNames(dir)) {
@@ -33,7 +33,8 @@ export function stage (secret: () => string = () => randomBytes(48).toString('ba
     for (const file of (kustomization.secretGenerator ?? []).flatMap((g) => g.files ?? [])) {
       const path = join(overlay, file.slice(file.indexOf('=') + 1))
       if (existsSync(path)) continue
-      const value = secret()
+      // An issuer key is a file scripts/make-issuer-key.ts makes: a real one, not random text.
+      const value = /issuer-key[^/]*\.json$/.test(path) ? issuerKeyFile() : secret()
       writeFileSync(path, `${value}\n`, { mode: 0o600 })
       madeSecrets.set(`${name}/${file}`, value)
     }
@@ -44,4 +45,11 @@ export function stage (secret: () => string = () => randomBytes(48).toString('ba
     madeSecrets,
     remove: () => { rmSync(dir, { recursive: true, force: true }) }
   }
+}
+
+/** What `node scripts/make-issuer-key.ts --out FILE` writes: a private Ed25519 JWK, its kid its RFC 7638 thumbprint, signing at once. */
+export function issuerKeyFile (): string {
+  const jwk = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' }) as { x: string, d: string }
+  const kid = createHash('sha256').update(JSON.stringify({ crv: 'Ed25519', kty: 'OKP', x: jwk.x })).digest('base64url')
+  return JSON.stringify({ kty: 'OKP', crv: 'Ed25519', x: jwk.x, d: jwk.d, kid, alg: 'EdDSA', use: 'sig', signFrom: 0 })
 }

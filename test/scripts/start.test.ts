@@ -95,6 +95,42 @@ t.test('npm start: bad flags are refused with the usage', async (t) => {
   }
 })
 
+t.test('npm start: --signing and --issuers are checked before anything starts', async (t) => {
+  for (const [args, env, message] of [
+    [['--signing', 'rs256'], {}, '--signing must be one of hs256, eddsa (got "rs256")'],
+    [[], { JWT_SIGNING: 'rs256' }, 'JWT_SIGNING must be one of hs256, eddsa (got "rs256")'],
+    [['--mode', 'memory', '--signing', 'eddsa'], {}, '--signing applies to --mode jwt (got --mode memory)'],
+    [['--issuers', '2'], {}, '--issuers needs --signing eddsa'],
+    [['--signing', 'eddsa', '--issuers', '9'], {}, '--issuers must be a whole number from 1 to 8 (got "9")']
+  ] as const) {
+    const run = launch([...args, '--port', String(await freePort())], { ...process.env, ...env })
+    t.equal(await run.exited, 2, args.join(' '))
+    t.match(run.output(), message)
+    t.notMatch(run.output(), 'Starting', 'nothing started')
+  }
+})
+
+t.test('npm start --signing eddsa: the issuers, their keys and Redis are listed; Ctrl-C leaves no process and no key', { timeout: 240_000 }, async (t) => {
+  const port = await freePort()
+  const run = launch(['--signing', 'eddsa', '--issuers', '2', '--servers', '2', '--port', String(port)], { ...process.env, REDIS_URL: undefined })
+  await waitFor(run, 'Ctrl-C stops everything')
+  const out = run.output()
+  t.match(out, 'Starting 2 app servers and 2 issuers in jwt mode (signing eddsa)')
+  t.match(out, /issuer-1 +http:\/\/127\.0\.0\.1:\d+ +\(JWKS: http:\/\/127\.0\.0\.1:\d+\/\.well-known\/jwks\.json\)/)
+  t.match(out, /issuer-2 +http:\/\/127\.0\.0\.1:\d+/)
+  t.match(out, 'POST /token/refresh')
+  const keysDir = /keys +(\S+) +\(the issuers' private keys: removed on exit\)/.exec(out)?.[1]
+  t.ok(keysDir !== undefined && readdirSync(keysDir).length === 1, 'a keys directory of this run, with its key')
+  const login = await fetch(`http://127.0.0.1:${port}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"username":"alice","password":"wonderland"}' })
+  t.equal(login.headers.get('x-served-by')?.startsWith('issuer-'), true, 'logins go to an issuer')
+  const children = [...out.matchAll(/(?:app-\d|issuer-\d|redis) +(?:http|redis):\/\/127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1]))
+  t.equal(children.length, 5, 'two app servers, two issuers and a redis-server')
+  run.child.kill('SIGINT')
+  t.equal(await run.exited, 0)
+  for (const childPort of [port, ...children]) t.ok(await portClosed(childPort), `nothing listens on ${childPort} any more`)
+  t.throws(() => readdirSync(keysDir ?? ''), { code: 'ENOENT' }, 'and the keys directory is gone')
+})
+
 t.test('npm start: a negative number is a value out of range, whichever way it is written', async (t) => {
   // Node's parseArgs takes "-1" after a flag for another flag ("argument is ambiguous").
   for (const [args, message] of [

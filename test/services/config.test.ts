@@ -34,7 +34,7 @@ t.test('defaults: jwt mode on port 3000 named after the host, one-hour sessions'
     memory: { maxSessions: 1_000_000 },
     redis: { url: 'redis://127.0.0.1:6379', keyPrefix: 'session:', commandTimeoutMs: 500 },
     postgres: { url: 'postgres://postgres@127.0.0.1:5432/postgres', queryTimeoutMs: 500, poolSize: 4 },
-    jwt: { keys: [{ kid: DEFAULT_KID, secret: SECRET_32 }], issuer: JWT_ISSUER, audience: JWT_AUDIENCE, clockToleranceSeconds: 5, revocation: 'off' },
+    jwt: { keys: [{ kid: DEFAULT_KID, secret: SECRET_32 }], issuer: JWT_ISSUER, audience: JWT_AUDIENCE, clockToleranceSeconds: 5, revocation: 'off', signing: 'hs256' },
     cookie: { keys: [] },
     loginThrottle: { windowSeconds: 60, maxFailuresPerAccount: 5, maxFailuresPerAddress: 20, store: 'memory' },
     trustProxy: ['loopback', 'uniquelocal']
@@ -177,7 +177,7 @@ t.test('the secret and the claims are the same on every server: they come from t
   const a = loadServerConfig({ AUTH_MODE: 'jwt', JWT_SECRET: SECRET_32, SERVER_ID: 'a' })
   const b = loadServerConfig({ AUTH_MODE: 'jwt', JWT_SECRET: SECRET_32, SERVER_ID: 'b' })
   t.same(a.jwt, b.jwt)
-  t.same(a.jwt, { keys: [{ kid: 'default', secret: SECRET_32 }], issuer: 'auth-cluster', audience: 'auth-cluster-api', clockToleranceSeconds: 5, revocation: 'off' })
+  t.same(a.jwt, { keys: [{ kid: 'default', secret: SECRET_32 }], issuer: 'auth-cluster', audience: 'auth-cluster-api', clockToleranceSeconds: 5, revocation: 'off', signing: 'hs256' })
 })
 
 const SECRET_B = randomBytes(30).toString('base64')
