@@ -97,6 +97,11 @@ export async function runWalkthrough (options: WalkthroughOptions): Promise<Step
         return new DemoClient(cluster.url, user, (answer, quiet) => { if (!quiet) out.answer(answer) })
       },
       settle: async () => { await settle(cluster) },
+      numberOf: (step) => {
+        const at = STEPS.indexOf(step)
+        if (at < 0) throw new Error(`the step "${step.title}" is not in steps/index.ts`)
+        return at + 1
+      },
       server: (id) => {
         const server = cluster.servers.find((s) => s.id === id)
         if (server === undefined) throw new Error(`no server named ${String(id)} in this cluster`)
