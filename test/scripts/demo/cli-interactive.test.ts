@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { jwtKeyRotation } from '../../../scripts/demo/steps/08-jwt-key-rotation.ts'
 import { STEPS } from '../../../scripts/demo/steps/index.ts'
 import { runCli, waitForOutput, type CliRun } from '../../helpers/cli.ts'
 import type { Test } from 'tap'
@@ -34,18 +35,22 @@ function alive (pid: number): boolean {
 // Real clusters on a machine that may be busy: more time than the suite's default.
 t.setTimeout(300_000)
 
+// The key rotation step runs on a cluster of its own (its JWT_SECRETS): the step before it, then it.
+const ROTATION = STEPS.indexOf(jwtKeyRotation) + 1
+
 t.test('npm run demo: waits for Enter between steps, and Ctrl-C stops every process it started', async (t) => {
-  const run = launch(t, ['--step', '6', '--port', '0'])
-  await waitForOutput(run, 'Press Enter for step 7', 60_000)
+  const run = launch(t, ['--step', String(ROTATION - 1), '--port', '0'])
+  await waitForOutput(run, `Press Enter for step ${ROTATION}`, 60_000)
   await new Promise((resolve) => setTimeout(resolve, 300))
-  t.notMatch(run.output(), `Step 7 of ${STEPS.length}`, 'it waits')
+  t.notMatch(run.output(), `Step ${ROTATION} of ${STEPS.length}`, 'it waits')
   run.child.stdin?.write('\n')
-  await waitForOutput(run, 'Press Enter for step 8', 90_000)
-  t.match(run.output().slice(run.output().indexOf(`Step 7 of ${STEPS.length}`)), 'Lesson: Alice\'s key-a token', 'Enter ran step 7 to its lesson')
-  const balancerPort = Number(/balancer http:\/\/127\.0\.0\.1:(\d+)/.exec(run.output().slice(run.output().indexOf(`Step 7 of ${STEPS.length}`)))?.[1])
-  t.ok(balancerPort > 0, 'step 7 started a cluster of its own')
+  await waitForOutput(run, `Press Enter for step ${ROTATION + 1}`, 90_000)
+  const rotation = run.output().slice(run.output().indexOf(`Step ${ROTATION} of ${STEPS.length}`))
+  t.match(rotation, 'Lesson: Alice\'s key-a token', `Enter ran step ${ROTATION} to its lesson`)
+  const balancerPort = Number(/balancer http:\/\/127\.0\.0\.1:(\d+)/.exec(rotation)?.[1])
+  t.ok(balancerPort > 0, `step ${ROTATION} started a cluster of its own`)
   const children = descendants(run.child.pid ?? 0)
-  t.ok(children.length >= 4, `Enter went on to step 7: its balancer and three servers run (${children.length} processes)`)
+  t.ok(children.length >= 4, `Enter went on to step ${ROTATION}: its balancer and three servers run (${children.length} processes)`)
   run.child.kill('SIGINT')
   t.equal(await run.exited, 130)
   t.match(run.output(), 'All stopped.')
