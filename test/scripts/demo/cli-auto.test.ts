@@ -9,9 +9,10 @@ import type { Test } from 'tap'
 import { redisSessions } from '../../../scripts/demo/steps/04-redis-sessions.ts'
 import { jwtStateless, type JwtStateless } from '../../../scripts/demo/steps/06-jwt-stateless.ts'
 import { jwtForgeries, type JwtForgeries } from '../../../scripts/demo/steps/07-jwt-forgeries.ts'
-import { jwtKeyRotation, type JwtRotation } from '../../../scripts/demo/steps/08-jwt-key-rotation.ts'
-import { jwtLogout, type JwtLogout } from '../../../scripts/demo/steps/09-jwt-logout.ts'
-import { jwtRevocation, type JwtRevocation } from '../../../scripts/demo/steps/10-jwt-revocation.ts'
+import { encryptedCookie, type EncryptedCookie } from '../../../scripts/demo/steps/08-encrypted-cookie.ts'
+import { jwtKeyRotation, type JwtRotation } from '../../../scripts/demo/steps/09-jwt-key-rotation.ts'
+import { jwtLogout, type JwtLogout } from '../../../scripts/demo/steps/10-jwt-logout.ts'
+import { jwtRevocation, type JwtRevocation } from '../../../scripts/demo/steps/11-jwt-revocation.ts'
 import { STEPS } from '../../../scripts/demo/steps/index.ts'
 import type { Step } from '../../../scripts/demo/step.ts'
 
@@ -60,6 +61,45 @@ t.test('npm run demo -- --auto --step N: the jwt steps straight through, with wh
     t.same(six[forgery].reasons, ['invalid_token'])
   }
   t.not(six.change.from, six.change.to, 'one character changed')
+
+  // Right after the forgeries, on their cluster, then on a cookie cluster of its own.
+  t.test('an encrypted session beside the JWT: unreadable, tamper-proof, and still not revocable', async (t) => {
+    const { jwt, cookie } = reportOf(encryptedCookie).result as EncryptedCookie
+    const lesson = reportOf(encryptedCookie).lesson
+    const everyone = (tally: { ok: number, total: number, servers: string[] }): number[] => [tally.ok, tally.total, tally.servers.length]
+    t.equal(numberOf(encryptedCookie), numberOf(jwtForgeries) + 1, 'it follows the forgeries')
+    t.match(out, /\[starting 3 app servers in cookie mode behind a round-robin balancer…\]/, 'its second cluster is in cookie mode')
+    t.equal(out.match(/\[starting 3 app servers in jwt mode behind a round-robin balancer…\]/g)?.length, 1, 'and its first is the forgeries\' cluster, kept')
+
+    t.match(jwt.payload, { sub: 'alice' })
+    t.ok(jwt.expiry.includes(Number(jwt.payload.exp)), `the expiry looked for is the JWT's exp (${String(jwt.payload.exp)})`)
+    t.same(jwt.decodings.map((d) => [d.name, d.found]), [['base64url', ['user', 'expiry']], ['base64', ['user', 'expiry']], ['hex', []], ['JSON', ['user', 'expiry']]], 'the JWT gives alice and its exp away to three decodings')
+    t.same(cookie.decodings.map((d) => d.name), ['base64url', 'base64', 'hex', 'JSON'], 'the sealed value is tried in all four')
+    t.same(cookie.found, [], 'and gives neither away in any')
+    t.same(cookie.parts.map((p) => [p.name, p.hex.length / 2]), [['version', 1], ['key id', 4], ['nonce', 12], ['ciphertext', 16], ['tag', 16]], 'its bytes: version, key id, nonce, one block of ciphertext, tag')
+    t.equal(cookie.parts[0]?.hex, '01')
+    t.equal(cookie.length, 66, 'alice\'s sealed value is 66 characters, as docs/modes.md says')
+    t.ok(jwt.length > 3 * cookie.length, `against the JWT's ${jwt.length}`)
+
+    for (const [name, seen] of [['JWT', jwt], ['sealed value', cookie]] as const) {
+      t.same(everyone(seen.real), [3, 3, 3], `the ${name} as issued: accepted on every server`)
+      t.same([seen.changed.refused, seen.changed.total, seen.changed.servers.length, seen.changed.reasons], [3, 3, 3, ['invalid_token']], `the ${name} with one byte changed: refused by every server`)
+      t.equal(seen.logout.status, 204)
+      t.same(everyone(seen.afterLogout), [3, 3, 3], `the ${name} after logout: still accepted on every server`)
+    }
+    t.equal(cookie.change.byteAt, 17, 'the byte changed is the first of the ciphertext')
+    t.not(cookie.change.from, cookie.change.to)
+    t.ok(cookie.change.laterBySeconds >= 2 ** 24, 'where one bit moves the sealed expiry half a year or more')
+
+    t.match(out, 'payload: {"sub":"alice"', 'the JWT\'s payload shown decoded')
+    t.match(out, /version +1 bytes +01\n +key id +4 bytes +[0-9a-f]{8}\n +nonce +12 bytes +[0-9a-f]{24}\n +ciphertext +16 bytes +[0-9a-f]{32}\n +tag +16 bytes +[0-9a-f]{32}/, 'the sealed value taken apart')
+    t.match(out, new RegExp(`hex +not hex: "." at \\d+ +no "alice", no ${cookie.expiry[0] ?? 0}`), 'each decoding on a line, with what it did not show')
+    t.match(lesson, 'Alice\'s JWT gave her name and its expiry away to base64url, base64 and JSON, no key needed; her sealed value, decoded as base64url, base64, hex and JSON, showed neither, as text or as bytes (66 characters against the JWT\'s')
+    t.match(lesson, 'The post\'s "the JWT is encrypted" is false of a JWT and true of this.')
+    t.match(lesson, 'One byte changed was refused by 3 of 3 servers (invalid_token) for the JWT and 3 of 3 servers (invalid_token) for the sealed value')
+    t.match(lesson, `the flipped bit move the sealed expiry ${Math.round(cookie.change.laterBySeconds / 86_400)} days later`)
+    t.match(lesson, `after the logout, the JWT still worked on 3 of 3 servers and the sealed value on 3 of 3: no server keeps anything it could forget, so neither can be taken back before it expires without state (step ${numberOf(jwtLogout)} waits out a JWT's exp; step ${numberOf(jwtRevocation)} keeps a revocation list`)
+  })
 
   t.test('a key rotation, measured on real restarts', async (t) => {
     const seven = reportOf(jwtKeyRotation).result as JwtRotation

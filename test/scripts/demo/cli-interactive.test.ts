@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { jwtKeyRotation } from '../../../scripts/demo/steps/08-jwt-key-rotation.ts'
+import { jwtKeyRotation } from '../../../scripts/demo/steps/09-jwt-key-rotation.ts'
 import { STEPS } from '../../../scripts/demo/steps/index.ts'
 import { runCli, waitForOutput, type CliRun } from '../../helpers/cli.ts'
 import type { Test } from 'tap'

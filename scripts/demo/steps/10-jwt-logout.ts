@@ -4,7 +4,7 @@ import { sleep, times } from '../requests.ts'
 import type { Step } from '../step.ts'
 import { redisSessions } from './04-redis-sessions.ts'
 import { jwtStateless } from './06-jwt-stateless.ts'
-import { jwtRevocation } from './10-jwt-revocation.ts'
+import { jwtRevocation } from './11-jwt-revocation.ts'
 import { tally, type Tally } from '../tally.ts'
 import { clock, list, ms } from '../words.ts'
 
