@@ -1,7 +1,8 @@
 // cookie mode's sealed value, taken apart as any client can: its bytes, laid out as docs/modes.md
 // gives them (version, key id, nonce, ciphertext, tag). Nothing here can open it: only the
 // servers hold COOKIE_SECRET, and the session is inside the ciphertext.
-/* global atob, btoa */
+/* global atob */
+import { toBase64url } from './jwt.js'
 
 const PARTS = [
   { name: 'version', bytes: 1 },
@@ -22,12 +23,6 @@ export function bytesOf (value) {
   } catch {
     return null
   }
-}
-
-export function toBase64url (bytes) {
-  let binary = ''
-  for (const byte of bytes) binary += String.fromCharCode(byte)
-  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
 }
 
 const hex = (bytes) => [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('')
