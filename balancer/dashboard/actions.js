@@ -5,6 +5,7 @@ import { renderCredential } from './credential.js'
 import { updateMode, updatePin } from './diagram.js'
 import { $, sleep } from './dom.js'
 import { decodeJwt, toBase64url } from './jwt.js'
+import { flipCiphertextBit, sealedParts } from './sealed.js'
 import { CLASSES, SYMBOL, classOf, describeCounts, total } from './answers.js'
 import { state } from './state.js'
 import { showAuthTiming, timeAuthStep } from './auth-timing.js'
@@ -139,6 +140,11 @@ export function tamper () {
     const edited = text.slice(0, at) + to + text.slice(at + 1)
     cred.token = `${jwt.parts[0]}.${toBase64url(new TextEncoder().encode(edited))}.${jwt.parts[2]}`
     cred.altered = { kind: 'tampered', what: `exp: its first digit ${from} → ${to}, the expiry pushed years ahead`, at }
+  } else if (cred.mode === 'cookie' && sealedParts(cred.real)) {
+    // One bit of the first ciphertext byte: one byte changed, which the tag catches.
+    const flip = flipCiphertextBit(cred.real)
+    cred.token = flip.value
+    cred.altered = { kind: 'tampered', what: `one bit of the first ciphertext byte (${flip.from} → ${flip.to})`, at: flip.at }
   } else {
     const from = cred.real[0]
     const to = from === 'A' ? 'B' : 'A'

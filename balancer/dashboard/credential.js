@@ -1,9 +1,11 @@
 // The credential panel: the token this page holds, taken apart. A JWT's header and payload are
-// only base64url (anyone can read them); a session id says nothing by itself.
+// only base64url (anyone can read them); a sealed cookie is bytes nobody but the servers can open;
+// a session id says nothing by itself.
 /* global document */
 import { revocationList } from './diagram.js'
 import { h, $ } from './dom.js'
 import { decodeJwt } from './jwt.js'
+import { asText, sealedParts } from './sealed.js'
 import { state } from './state.js'
 
 export function renderCredential () {
@@ -51,6 +53,8 @@ export function renderCredential () {
         : 'You logged out: the server cleared the cookie, but it keeps no record of this token, so it still works until exp. Fetch and see.'
     }
     parts.append(h('p', { class: 'note', text: note }))
+  } else if (cred.mode === 'cookie' && sealedParts(cred.token)) {
+    renderSealed(cred, tokenLine, add, parts)
   } else {
     tokenLine.append(h('span', { class: 't-payload', text: cred.token }))
     const where = cred.mode === 'redis'
@@ -65,6 +69,28 @@ export function renderCredential () {
       parts.append(h('p', { class: 'note', text: shared ? 'You logged out: the session was deleted from the store every server reads. Fetch and see.' : 'You logged out: only the server that took the logout deleted its copy. Fetch and see.' }))
     }
   }
+}
+
+/** cookie mode: the value's bytes, part by part, none of them readable; the changed byte marked. */
+function renderSealed (cred, tokenLine, add, parts) {
+  tokenLine.append(h('span', { class: 't-sealed', text: cred.token }))
+  const layout = h('pre', { class: 'sealed' })
+  for (const part of sealedParts(cred.token)) {
+    const changed = cred.altered?.kind === 'tampered' && cred.altered.at >= part.at && cred.altered.at < part.at + part.length
+    const label = `${part.name.padEnd(10)} ${String(part.length).padStart(2)} bytes  `
+    if (changed) {
+      const i = (cred.altered.at - part.at) * 2
+      layout.append(label, part.hex.slice(0, i), h('span', { class: 'changed', text: part.hex.slice(i, i + 2) }), part.hex.slice(i + 2), '\n')
+    } else {
+      layout.append(`${label}${part.hex}\n`)
+    }
+  }
+  add('Sealed value (base64url → bytes): nobody can read it', layout)
+  add('The same bytes as text', h('pre', { text: asText(cred.token) }))
+  let note = `Unlike a JWT's payload, nothing here decodes to ${cred.user}'s name or the session's expiry: both are inside the ciphertext, sealed with AES-256-GCM under COOKIE_SECRET, which only the servers hold. The tag proves it was sealed with that key and not changed since.`
+  if (cred.altered?.kind === 'tampered') note = `You changed ${cred.altered.what} and kept the old tag. It no longer matches: every server will refuse it (invalid_token). Without the tag, the flipped bit would have changed what is sealed, where the expiry sits.`
+  if (cred.loggedOut && !cred.altered) note = 'You logged out: the server cleared the cookie, but it keeps no record of this value, so it still works until it expires, as a JWT does. Fetch and see.'
+  parts.append(h('p', { class: 'note', text: note }))
 }
 
 function expiryText (exp) {

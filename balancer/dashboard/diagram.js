@@ -10,10 +10,20 @@ import { state } from './state.js'
 const LESSONS = {
   memory: 'memory mode: each server keeps its sessions in its own memory. Only the server you logged in on knows you; the others refuse you (red).',
   redis: 'redis mode: every server reads the session from Redis: one network round trip per request. Stop Redis, and everyone is locked out (503).',
-  postgres: 'postgres mode: every server reads the session from a PostgreSQL table: one UPDATE … RETURNING per request, which renews the idle timeout (a read that writes). Stop PostgreSQL, and everyone is locked out (503).',
+  postgres: 'postgres mode: every server reads the session from a PostgreSQL table: one UPDATE … RETURNING per request, which renews the idle timeout (a read that writes), so it costs more than Redis’s lookup. Stop PostgreSQL, and everyone is locked out (503); start it again, and every session is still there, where a Redis that keeps nothing on disk forgets them.',
   jwt: 'jwt mode: every server checks the token’s signature with the same JWT_SECRET. No lookup, no shared state, and no way to take a token back before it expires.',
+  cookie: 'cookie mode: the whole session travels in the cookie, sealed with AES-256-GCM under a COOKIE_SECRET every server holds. No lookup, no shared state, and, unlike a JWT, nothing the client can read; like a JWT, no way to take it back before it expires.',
   sticky: 'sticky balancer: a cookie pins each client to one server, so memory sessions work… until that server goes away, and its users are logged out. The load follows the pins, not the servers.',
   jwtRevocation: 'jwt mode with a revocation list (JWT_REVOCATION=redis): logout works everywhere, because every server asks Redis on every request. State again: stop Redis, and no token can be checked (503).'
+}
+
+/** The mode pill's tooltip: where the session lives, in a few words. */
+const MODE_TITLES = {
+  memory: 'AUTH_MODE=memory: each server keeps its own sessions',
+  redis: 'AUTH_MODE=redis: sessions in one Redis every server asks',
+  postgres: 'AUTH_MODE=postgres: sessions as rows in one PostgreSQL table every server asks',
+  jwt: 'AUTH_MODE=jwt: a signed token, readable by anyone, checked with JWT_SECRET',
+  cookie: 'AUTH_MODE=cookie: the session sealed in the cookie with COOKIE_SECRET, readable by no client'
 }
 
 export function serverName (view) {
@@ -90,6 +100,7 @@ function whereText (view) {
   if (mode === 'redis') return view.store === 'down' ? 'sessions: Redis (unreachable!)' : 'sessions: in Redis'
   if (mode === 'postgres') return view.store === 'down' ? 'sessions: PostgreSQL (unreachable!)' : 'sessions: in PostgreSQL'
   if (mode === 'jwt') return view.store === 'down' ? 'revocation list unreachable!' : revocationList() ? 'signatures + revocation list' : 'checks signatures'
+  if (mode === 'cookie') return 'sessions: sealed in the cookie'
   return view.url
 }
 
@@ -103,6 +114,7 @@ export function updateMode () {
   const mode = currentMode()
   state.mode = mode
   $('mode').textContent = `mode: ${mode ?? '?'}`
+  $('mode').title = MODE_TITLES[mode] ?? 'the servers\' AUTH_MODE'
   $('strategy').textContent = state.strategy
   const lesson = mode === 'jwt' && revocationList() ? LESSONS.jwtRevocation : state.strategy === 'sticky' && mode !== 'jwt' ? LESSONS.sticky : LESSONS[mode]
   $('lesson').textContent = lesson ?? 'Waiting for the servers to say which mode they run in…'
@@ -149,6 +161,10 @@ function updateStore () {
   } else if (mode === 'jwt') {
     $('store-title').textContent = 'JWT_SECRET'
     $('store-note').textContent = 'the same secret on every server: no store, no lookup'
+    box.classList.add('store-none')
+  } else if (mode === 'cookie') {
+    $('store-title').textContent = 'COOKIE_SECRET'
+    $('store-note').textContent = 'no store: only a key every server holds, to seal each session into its cookie and open it again'
     box.classList.add('store-none')
   } else if (mode === 'memory') {
     $('store-title').textContent = 'no shared store'
@@ -200,7 +216,7 @@ export function drawWires () {
   for (const card of state.cards.values()) {
     line(centre(balancer, stage, 'bottom'), centre(card.el, stage, 'top'))
     if (sharedStore()) line(centre(card.el, stage, 'bottom'), centre($('store'), stage, 'top'), 'wire-store')
-    else if (state.mode === 'jwt') line(centre(card.el, stage, 'bottom'), centre($('store'), stage, 'top'), 'wire-secret')
+    else if (state.mode === 'jwt' || state.mode === 'cookie') line(centre(card.el, stage, 'bottom'), centre($('store'), stage, 'top'), 'wire-secret')
   }
   svg.replaceChildren(...lines)
 }

@@ -7,7 +7,7 @@
 //   requests.js         the dots, the counts on each card, the list of recent requests
 //   actions.js          the "Try it" buttons
 //   auth-timing.js      "Time the auth step", measured as the walkthrough and compare do
-//   credential.js       the token, taken apart
+//   credential.js       the token, taken apart (jwt.js, sealed.js)
 //   cluster-control.js  stop and start, through the launcher
 /* global ResizeObserver */
 import { busy, fetchFeed, forge, login, logout, restore, tamper, timeAuth } from './actions.js'

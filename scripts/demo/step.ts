@@ -12,7 +12,7 @@ export type ClusterSpec = Required<Pick<ClusterOptions, 'mode' | 'strategy'>> &
 
 /** What one step measured and a later one quotes, by the name the first gave it. */
 export interface Memo {
-  /** The auth step's timing, e.g. memo.authStep.redis from step 4, quoted by step 8. */
+  /** The auth step's timing, e.g. memo.authStep.redis from the redis step, quoted by the jwt steps. */
   authStep: Partial<Record<string, AuthStepTiming>>
 }
 
@@ -37,6 +37,11 @@ export interface StepContext {
    * auth-step-timing.ts), through the balancer; the requests are not shown.
    */
   timeAuthStep (token: string): Promise<AuthStepTiming>
+  /**
+   * Another step's number: its place in steps/index.ts. A step that names another ("as in step
+   * 4") asks here, so inserting a step renumbers the text with the registry.
+   */
+  numberOf (step: Step<unknown>): number
   /**
    * Stops this step's cluster and starts one to `spec`, for a step that shows two set-ups
    * side by side; the context returned works on the new one.

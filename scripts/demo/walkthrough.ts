@@ -97,6 +97,11 @@ export async function runWalkthrough (options: WalkthroughOptions): Promise<Step
         return new DemoClient(cluster.url, user, (answer, quiet) => { if (!quiet) out.answer(answer) })
       },
       settle: async () => { await settle(cluster) },
+      numberOf: (step) => {
+        const at = STEPS.indexOf(step)
+        if (at < 0) throw new Error(`the step "${step.title}" is not in steps/index.ts`)
+        return at + 1
+      },
       server: (id) => {
         const server = cluster.servers.find((s) => s.id === id)
         if (server === undefined) throw new Error(`no server named ${String(id)} in this cluster`)
@@ -151,7 +156,7 @@ function sameSpec (a: ClusterSpec, b: ClusterSpec): boolean {
   return canonical(a) === canonical(b)
 }
 
-/** "3 app servers in jwt mode behind a round-robin balancer, with JWT_REVOCATION=redis, and a private redis-server" */
+/** "3 app servers in jwt mode behind a round-robin balancer, with JWT_REVOCATION=redis, and a private redis-server" (or PostgreSQL) */
 function describeCluster (spec: ClusterSpec, count: number): string {
   const settings = [
     ...(spec.sessionTtlSeconds === undefined ? [] : [`SESSION_TTL_SECONDS=${spec.sessionTtlSeconds}`]),
@@ -162,8 +167,9 @@ function describeCluster (spec: ClusterSpec, count: number): string {
     ...(spec.loginThrottleStore === undefined ? [] : [`LOGIN_THROTTLE_STORE=${spec.loginThrottleStore}`])
   ]
   const redis = spec.mode === 'redis' || spec.jwtRevocation === true || spec.loginThrottleStore === 'redis'
+  const store = redis ? ', and a private redis-server' : spec.mode === 'postgres' ? ', and a private PostgreSQL' : ''
   return `${count} app servers in ${spec.mode} mode behind a ${spec.strategy} balancer` +
-    `${settings.length === 0 ? '' : `, with ${settings.join(', ')}`}${redis ? ', and a private redis-server' : ''}`
+    `${settings.length === 0 ? '' : `, with ${settings.join(', ')}`}${store}`
 }
 
 /** Until every server process runs and the balancer has seen each one healthy. */

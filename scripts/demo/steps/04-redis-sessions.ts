@@ -2,6 +2,7 @@ import type { AuthStepTiming } from '../../lib/auth-step-timing.ts'
 import type { Answer } from '../client.ts'
 import { times } from '../requests.ts'
 import type { Step } from '../step.ts'
+import { memoryRoundRobin } from './01-memory-round-robin.ts'
 import { storeCommandsDuring, waitForStore } from '../store.ts'
 import { tally, type Tally } from '../tally.ts'
 import { list, ms, timingNote } from '../words.ts'
@@ -14,7 +15,7 @@ export interface RedisSessions {
   readCommands: number
   commandsPerFetch: number
   authStep: AuthStepTiming
-  /** Step 1's, when it ran in this walkthrough. */
+  /** The first step's (a Map lookup), when it ran in this walkthrough. */
   memoryAuthStep: AuthStepTiming | undefined
   redisDown: Tally
   loginWhileDown: Answer
@@ -40,7 +41,7 @@ export const redisSessions: Step<RedisSessions> = {
     const authStep = await ctx.timeAuthStep(alice.token ?? '')
     ctx.memo.authStep.redis = authStep
     const memoryAuthStep = ctx.memo.authStep.memory
-    ctx.out.note(timingNote(authStep, `a Redis lookup${memoryAuthStep === undefined ? '' : `, against ${ms(memoryAuthStep)} for a Map lookup in step 1, measured the same way`}`))
+    ctx.out.note(timingNote(authStep, `a Redis lookup${memoryAuthStep === undefined ? '' : `, against ${ms(memoryAuthStep)} for a Map lookup in step ${ctx.numberOf(memoryRoundRobin)}, measured the same way`}`))
     ctx.out.blank()
 
     const redis = ctx.cluster.redis

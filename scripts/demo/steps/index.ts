@@ -9,10 +9,12 @@ export const STEPS: ReadonlyArray<Step<unknown>> = [
   (await import('./02-memory-logout-restart.ts')).memoryLogoutRestart,
   (await import('./03-sticky-sessions.ts')).stickySessions,
   (await import('./04-redis-sessions.ts')).redisSessions,
-  (await import('./05-jwt-stateless.ts')).jwtStateless,
-  (await import('./06-jwt-forgeries.ts')).jwtForgeries,
-  (await import('./07-jwt-key-rotation.ts')).jwtKeyRotation,
-  (await import('./08-jwt-logout.ts')).jwtLogout,
-  (await import('./09-jwt-revocation.ts')).jwtRevocation,
-  (await import('./10-login-throttle.ts')).loginThrottle
+  (await import('./05-postgres-beside-redis.ts')).postgresBesideRedis,
+  (await import('./06-jwt-stateless.ts')).jwtStateless,
+  (await import('./07-jwt-forgeries.ts')).jwtForgeries,
+  (await import('./08-encrypted-cookie.ts')).encryptedCookie,
+  (await import('./09-jwt-key-rotation.ts')).jwtKeyRotation,
+  (await import('./10-jwt-logout.ts')).jwtLogout,
+  (await import('./11-jwt-revocation.ts')).jwtRevocation,
+  (await import('./12-login-throttle.ts')).loginThrottle
 ]

@@ -6,12 +6,15 @@ import t from 'tap'
 import { formatAuthMs } from '../../../scripts/lib/auth-step-timing.ts'
 import { runCli, type CliRun } from '../../helpers/cli.ts'
 import type { Test } from 'tap'
-import type { JwtStateless } from '../../../scripts/demo/steps/05-jwt-stateless.ts'
-import type { JwtForgeries } from '../../../scripts/demo/steps/06-jwt-forgeries.ts'
-import type { JwtRotation } from '../../../scripts/demo/steps/07-jwt-key-rotation.ts'
-import type { JwtLogout } from '../../../scripts/demo/steps/08-jwt-logout.ts'
-import type { JwtRevocation } from '../../../scripts/demo/steps/09-jwt-revocation.ts'
+import { redisSessions } from '../../../scripts/demo/steps/04-redis-sessions.ts'
+import { jwtStateless, type JwtStateless } from '../../../scripts/demo/steps/06-jwt-stateless.ts'
+import { jwtForgeries, type JwtForgeries } from '../../../scripts/demo/steps/07-jwt-forgeries.ts'
+import { encryptedCookie, type EncryptedCookie } from '../../../scripts/demo/steps/08-encrypted-cookie.ts'
+import { jwtKeyRotation, type JwtRotation } from '../../../scripts/demo/steps/09-jwt-key-rotation.ts'
+import { jwtLogout, type JwtLogout } from '../../../scripts/demo/steps/10-jwt-logout.ts'
+import { jwtRevocation, type JwtRevocation } from '../../../scripts/demo/steps/11-jwt-revocation.ts'
 import { STEPS } from '../../../scripts/demo/steps/index.ts'
+import type { Step } from '../../../scripts/demo/step.ts'
 
 const DEMO = fileURLToPath(new URL('../../../scripts/demo.ts', import.meta.url))
 const launch = (t: Test, args: string[]): CliRun => runCli(t, DEMO, args)
@@ -19,34 +22,39 @@ const launch = (t: Test, args: string[]): CliRun => runCli(t, DEMO, args)
 // Real clusters on a machine that may be busy: more time than the suite's default.
 t.setTimeout(300_000)
 
-t.test('npm run demo -- --auto --step 5: the jwt steps straight through, with what they measured', async (t) => {
+/** A step's number: its place in the registry. */
+const numberOf = (step: Step<unknown>): number => STEPS.indexOf(step) + 1
+const FIRST_JWT_STEP = numberOf(jwtStateless)
+
+t.test('npm run demo -- --auto --step N: the jwt steps straight through, with what they measured', async (t) => {
   const json = join(mkdtempSync(join(tmpdir(), 'demo-')), 'steps.json')
-  const run = launch(t, ['--auto', '--step', '5', '--port', '0', '--json', json])
+  const run = launch(t, ['--auto', '--step', String(FIRST_JWT_STEP), '--port', '0', '--json', json])
   const code = await run.exited
   t.equal(code, 0, 'exits 0')
   if (code !== 0) t.comment(run.output())
   const out = run.output()
   const total = STEPS.length
-  t.notMatch(out, `Step 4 of ${total}`)
-  t.match(out, `Step 5 of ${total}: JWT: no shared state, and nothing hidden`)
-  t.match(out, `Step 7 of ${total}: JWT: rotate the signing key with no one logged out`)
-  t.match(out, `Step 8 of ${total}: JWT: log out, and the token still works`)
+  t.notMatch(out, `Step ${FIRST_JWT_STEP - 1} of ${total}`)
+  t.match(out, `Step ${FIRST_JWT_STEP} of ${total}: JWT: no shared state, and nothing hidden`)
+  t.match(out, `Step ${numberOf(jwtKeyRotation)} of ${total}: JWT: rotate the signing key with no one logged out`)
+  t.match(out, `Step ${numberOf(jwtLogout)} of ${total}: JWT: log out, and the token still works`)
   t.match(out, 'That is the story.')
   t.notMatch(out, 'Press Enter', '--auto does not wait')
 
   const { steps } = JSON.parse(readFileSync(json, 'utf8')) as { steps: Array<{ step: number, result: unknown, lesson: string }> }
-  t.same(steps.map((s) => s.step), STEPS.map((_, i) => i + 1).slice(4), 'step 5 to the last, in order')
-  const five = steps[0]?.result as JwtStateless
+  t.same(steps.map((s) => s.step), STEPS.map((_, i) => i + 1).slice(FIRST_JWT_STEP - 1), 'the first jwt step to the last, in order')
+  const reportOf = (step: Step<unknown>): { result: unknown, lesson: string } => steps.find((s) => s.step === numberOf(step)) ?? { result: undefined, lesson: '' }
+  const five = reportOf(jwtStateless).result as JwtStateless
   t.same([five.fetches.ok, five.fetches.total, five.fetches.servers.length], [6, 6, 3], 'every server accepts the token')
   t.equal(five.signatureMatches, true, 'the signature is the HMAC of header.payload under the cluster\'s secret')
   t.match(five.header, { alg: 'HS256', typ: 'JWT' })
   t.match(five.payload, { sub: 'alice', iss: 'auth-cluster' })
   t.match(out, 'payload: {"sub":"alice"', 'the payload is shown decoded')
-  t.match(steps[0]?.lesson, 'an encoding, not encryption')
+  t.match(reportOf(jwtStateless).lesson, 'an encoding, not encryption')
   t.ok(five.authStep.medianMs > 0 && five.authStep.medianMs < 1, `the signature check timed: ${five.authStep.medianMs} ms`)
-  t.match(steps[0]?.lesson, `each server checked the signature itself, in a median of ${formatAuthMs(five.authStep.medianMs)} ms (the median of 200 warm requests, 12 at a time after 200 not counted, from the servers' Server-Timing)`)
+  t.match(reportOf(jwtStateless).lesson, `each server checked the signature itself, in a median of ${formatAuthMs(five.authStep.medianMs)} ms (the median of 200 warm requests, 12 at a time after 200 not counted, from the servers' Server-Timing)`)
 
-  const six = steps[1]?.result as JwtForgeries
+  const six = reportOf(jwtForgeries).result as JwtForgeries
   t.equal(six.real.ok, 1)
   for (const forgery of ['tampered', 'wrongSecret', 'unsigned'] as const) {
     t.same([six[forgery].refused, six[forgery].total, six[forgery].servers.length], [3, 3, 3], `${forgery}: refused by every server`)
@@ -54,8 +62,47 @@ t.test('npm run demo -- --auto --step 5: the jwt steps straight through, with wh
   }
   t.not(six.change.from, six.change.to, 'one character changed')
 
-  t.test('step 7: a key rotation, measured on real restarts', async (t) => {
-    const seven = steps[2]?.result as JwtRotation
+  // Right after the forgeries, on their cluster, then on a cookie cluster of its own.
+  t.test('an encrypted session beside the JWT: unreadable, tamper-proof, and still not revocable', async (t) => {
+    const { jwt, cookie } = reportOf(encryptedCookie).result as EncryptedCookie
+    const lesson = reportOf(encryptedCookie).lesson
+    const everyone = (tally: { ok: number, total: number, servers: string[] }): number[] => [tally.ok, tally.total, tally.servers.length]
+    t.equal(numberOf(encryptedCookie), numberOf(jwtForgeries) + 1, 'it follows the forgeries')
+    t.match(out, /\[starting 3 app servers in cookie mode behind a round-robin balancer…\]/, 'its second cluster is in cookie mode')
+    t.equal(out.match(/\[starting 3 app servers in jwt mode behind a round-robin balancer…\]/g)?.length, 1, 'and its first is the forgeries\' cluster, kept')
+
+    t.match(jwt.payload, { sub: 'alice' })
+    t.ok(jwt.expiry.includes(Number(jwt.payload.exp)), `the expiry looked for is the JWT's exp (${String(jwt.payload.exp)})`)
+    t.same(jwt.decodings.map((d) => [d.name, d.found]), [['base64url', ['user', 'expiry']], ['base64', ['user', 'expiry']], ['hex', []], ['JSON', ['user', 'expiry']]], 'the JWT gives alice and its exp away to three decodings')
+    t.same(cookie.decodings.map((d) => d.name), ['base64url', 'base64', 'hex', 'JSON'], 'the sealed value is tried in all four')
+    t.same(cookie.found, [], 'and gives neither away in any')
+    t.same(cookie.parts.map((p) => [p.name, p.hex.length / 2]), [['version', 1], ['key id', 4], ['nonce', 12], ['ciphertext', 16], ['tag', 16]], 'its bytes: version, key id, nonce, one block of ciphertext, tag')
+    t.equal(cookie.parts[0]?.hex, '01')
+    t.equal(cookie.length, 66, 'alice\'s sealed value is 66 characters, as docs/modes.md says')
+    t.ok(jwt.length > 3 * cookie.length, `against the JWT's ${jwt.length}`)
+
+    for (const [name, seen] of [['JWT', jwt], ['sealed value', cookie]] as const) {
+      t.same(everyone(seen.real), [3, 3, 3], `the ${name} as issued: accepted on every server`)
+      t.same([seen.changed.refused, seen.changed.total, seen.changed.servers.length, seen.changed.reasons], [3, 3, 3, ['invalid_token']], `the ${name} with one byte changed: refused by every server`)
+      t.equal(seen.logout.status, 204)
+      t.same(everyone(seen.afterLogout), [3, 3, 3], `the ${name} after logout: still accepted on every server`)
+    }
+    t.equal(cookie.change.byteAt, 17, 'the byte changed is the first of the ciphertext')
+    t.not(cookie.change.from, cookie.change.to)
+    t.ok(cookie.change.laterBySeconds >= 2 ** 24, 'where one bit moves the sealed expiry half a year or more')
+
+    t.match(out, 'payload: {"sub":"alice"', 'the JWT\'s payload shown decoded')
+    t.match(out, /version +1 bytes +01\n +key id +4 bytes +[0-9a-f]{8}\n +nonce +12 bytes +[0-9a-f]{24}\n +ciphertext +16 bytes +[0-9a-f]{32}\n +tag +16 bytes +[0-9a-f]{32}/, 'the sealed value taken apart')
+    t.match(out, new RegExp(`hex +not hex: "." at \\d+ +no "alice", no ${cookie.expiry[0] ?? 0}`), 'each decoding on a line, with what it did not show')
+    t.match(lesson, 'Alice\'s JWT gave her name and its expiry away to base64url, base64 and JSON, no key needed; her sealed value, decoded as base64url, base64, hex and JSON, showed neither, as text or as bytes (66 characters against the JWT\'s')
+    t.match(lesson, 'The post\'s "the JWT is encrypted" is false of a JWT and true of this.')
+    t.match(lesson, 'One byte changed was refused by 3 of 3 servers (invalid_token) for the JWT and 3 of 3 servers (invalid_token) for the sealed value')
+    t.match(lesson, `the flipped bit move the sealed expiry ${Math.round(cookie.change.laterBySeconds / 86_400)} days later`)
+    t.match(lesson, `after the logout, the JWT still worked on 3 of 3 servers and the sealed value on 3 of 3: no server keeps anything it could forget, so neither can be taken back before it expires without state (step ${numberOf(jwtLogout)} waits out a JWT's exp; step ${numberOf(jwtRevocation)} keeps a revocation list`)
+  })
+
+  t.test('a key rotation, measured on real restarts', async (t) => {
+    const seven = reportOf(jwtKeyRotation).result as JwtRotation
     const everyone = (tally: { ok: number, total: number, servers: string[] }): number[] => [tally.ok, tally.total, tally.servers.length]
     t.same(seven.kids, { old: 'key-a', new: 'key-b' })
     t.match(seven.oldHeader, { alg: 'HS256', typ: 'JWT', kid: 'key-a' }, 'alice\'s token names the key it was signed with')
@@ -83,7 +130,7 @@ t.test('npm run demo -- --auto --step 5: the jwt steps straight through, with wh
     t.same(everyone(seven.retired.newToken), [3, 3, 3], 'and the new key\'s token still passes everywhere')
     t.ok(seven.restarts.every((r) => r.seconds > 0 && r.seconds < 30), 'each restart timed')
 
-    const lesson = steps[2]?.lesson ?? ''
+    const lesson = reportOf(jwtKeyRotation).lesson
     t.match(lesson, 'Alice\'s key-a token was accepted by 3 of 3 servers at every stage while key-a was listed')
     t.match(lesson, 'with only app-1 restarted and key-b listed first, 2 of 3 servers refused the token app-1 had signed for bob (invalid_token)')
     t.match(lesson, /here 2 more restarts of about \d+\.\d s, \d+\.\d s in all/)
@@ -93,25 +140,27 @@ t.test('npm run demo -- --auto --step 5: the jwt steps straight through, with wh
     t.match(lesson, `With both keys listed, the auth step's median was ${formatAuthMs(seven.authStep.oldToken.medianMs)} ms for a key-a token and ${formatAuthMs(seven.authStep.newToken.medianMs)} ms for a key-b one`)
   })
 
-  const eight = steps[3]?.result as JwtLogout
+  const eight = reportOf(jwtLogout).result as JwtLogout
   t.equal(eight.logout.status, 204)
   t.same([eight.afterLogout.ok, eight.afterLogout.total], [3, 3], 'after logout the token still works everywhere')
   t.same([eight.afterExpiry.refused, eight.afterExpiry.reasons], [3, ['expired']], 'until it expires')
   t.ok(eight.refusedAfterSeconds >= 1 && eight.refusedAfterSeconds < 20)
-  t.match(steps[3]?.lesson, 'After the logout, 3 of 3 servers still accepted the token')
-  t.match(steps[3]?.lesson, 'A revocation list closes it, but it is state again')
-  t.match(steps[3]?.lesson, 'Step 9 runs one.')
-  t.notMatch(steps[3]?.lesson, 'the auth step\'s median was', 'step 4 did not run: no Redis figure to quote')
+  const eightLesson = reportOf(jwtLogout).lesson
+  t.match(eightLesson, 'After the logout, 3 of 3 servers still accepted the token')
+  t.match(eightLesson, 'A revocation list closes it, but it is state again')
+  t.match(eightLesson, `a shared-store round trip as in step ${numberOf(redisSessions)}.`, 'the redis step named by its place')
+  t.match(eightLesson, `Step ${numberOf(jwtRevocation)} runs one.`, 'and the revocation step too')
+  t.notMatch(eightLesson, 'the auth step\'s median was', 'the redis step did not run: no Redis figure to quote')
 
-  const nine = steps[4]?.result as JwtRevocation
+  const nine = reportOf(jwtRevocation).result as JwtRevocation
   t.equal(nine.beforeLogout.ok, 3)
   t.same([nine.afterLogout.refused, nine.afterLogout.reasons], [3, ['revoked']], 'with a revocation list, logout works on every server')
   t.equal(nine.readCommands, nine.reads, 'at one Redis lookup per read')
   t.equal(nine.logoutCommands, 1, 'and one write per logout')
   t.ok(nine.authStep.medianMs > five.authStep.medianMs, `the list adds a Redis lookup to the signature check: ${nine.authStep.medianMs} ms against ${five.authStep.medianMs} ms`)
-  t.match(steps[4]?.lesson, `the auth step's median went from ${formatAuthMs(five.authStep.medianMs)} ms (step 5, the signature alone) to ${formatAuthMs(nine.authStep.medianMs)} ms`)
+  t.match(reportOf(jwtRevocation).lesson, `the auth step's median went from ${formatAuthMs(five.authStep.medianMs)} ms (step ${FIRST_JWT_STEP}, the signature alone) to ${formatAuthMs(nine.authStep.medianMs)} ms`)
   t.same([nine.redisDown.failed, nine.redisDown.total], [3, 3], 'with Redis down no token can be checked')
   t.same(nine.redisDown.reasons, ['session_store_unavailable'])
   t.same([nine.revokedAfterReturn.ok, nine.revokedAfterReturn.total], [3, 3], 'a Redis that keeps nothing on disk forgets its revocations')
-  t.match(steps[4]?.lesson, `${nine.reads} EXISTS for ${nine.reads} reads`)
+  t.match(reportOf(jwtRevocation).lesson, `${nine.reads} EXISTS for ${nine.reads} reads`)
 })

@@ -1,6 +1,8 @@
 import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { jwtForgeries } from '../../../scripts/demo/steps/07-jwt-forgeries.ts'
+import { encryptedCookie } from '../../../scripts/demo/steps/08-encrypted-cookie.ts'
 import { STEPS } from '../../../scripts/demo/steps/index.ts'
 import { runCli, waitForOutput, type CliRun } from '../../helpers/cli.ts'
 import type { Test } from 'tap'
@@ -34,18 +36,24 @@ function alive (pid: number): boolean {
 // Real clusters on a machine that may be busy: more time than the suite's default.
 t.setTimeout(300_000)
 
+// The forgeries, then the encrypted cookie step: it goes on on the forgeries' cluster and then
+// starts a cookie cluster of its own, which runs when the walkthrough waits for Enter again.
+const COOKIE = STEPS.indexOf(encryptedCookie) + 1
+
 t.test('npm run demo: waits for Enter between steps, and Ctrl-C stops every process it started', async (t) => {
-  const run = launch(t, ['--step', '6', '--port', '0'])
-  await waitForOutput(run, 'Press Enter for step 7', 60_000)
+  t.equal(STEPS.indexOf(jwtForgeries) + 1, COOKIE - 1, 'the forgeries come first')
+  const run = launch(t, ['--step', String(COOKIE - 1), '--port', '0'])
+  await waitForOutput(run, `Press Enter for step ${COOKIE}`, 60_000)
   await new Promise((resolve) => setTimeout(resolve, 300))
-  t.notMatch(run.output(), `Step 7 of ${STEPS.length}`, 'it waits')
+  t.notMatch(run.output(), `Step ${COOKIE} of ${STEPS.length}`, 'it waits')
   run.child.stdin?.write('\n')
-  await waitForOutput(run, 'Press Enter for step 8', 90_000)
-  t.match(run.output().slice(run.output().indexOf(`Step 7 of ${STEPS.length}`)), 'Lesson: Alice\'s key-a token', 'Enter ran step 7 to its lesson')
-  const balancerPort = Number(/balancer http:\/\/127\.0\.0\.1:(\d+)/.exec(run.output().slice(run.output().indexOf(`Step 7 of ${STEPS.length}`)))?.[1])
-  t.ok(balancerPort > 0, 'step 7 started a cluster of its own')
+  await waitForOutput(run, `Press Enter for step ${COOKIE + 1}`, 90_000)
+  const cookie = run.output().slice(run.output().indexOf(`Step ${COOKIE} of ${STEPS.length}`))
+  t.match(cookie, 'Lesson: Alice\'s JWT gave her name', `Enter ran step ${COOKIE} to its lesson`)
+  const balancerPort = Number(/balancer http:\/\/127\.0\.0\.1:(\d+)/.exec(cookie)?.[1])
+  t.ok(balancerPort > 0, `step ${COOKIE} started a cluster of its own`)
   const children = descendants(run.child.pid ?? 0)
-  t.ok(children.length >= 4, `Enter went on to step 7: its balancer and three servers run (${children.length} processes)`)
+  t.ok(children.length >= 4, `Enter went on to step ${COOKIE}: its balancer and three servers run (${children.length} processes)`)
   run.child.kill('SIGINT')
   t.equal(await run.exited, 130)
   t.match(run.output(), 'All stopped.')

@@ -1,5 +1,5 @@
 import t from 'tap'
-import type { SecurityState } from '../../../scripts/demo/steps/10-login-throttle.ts'
+import type { SecurityState } from '../../../scripts/demo/steps/12-login-throttle.ts'
 import { STEPS } from '../../../scripts/demo/steps/index.ts'
 import { runWalkthrough } from '../../../scripts/demo/walkthrough.ts'
 

@@ -2,6 +2,7 @@ import type { AuthStepTiming } from '../../lib/auth-step-timing.ts'
 import type { Answer } from '../client.ts'
 import { times } from '../requests.ts'
 import type { Step } from '../step.ts'
+import { jwtStateless } from './06-jwt-stateless.ts'
 import { storeCommandsDuring, waitForStore } from '../store.ts'
 import { tally, type Tally } from '../tally.ts'
 import { list, ms, timingNote } from '../words.ts'
@@ -48,7 +49,7 @@ export const jwtRevocation: Step<JwtRevocation> = {
     await bob.login()
     const authStep = await ctx.timeAuthStep(bob.token ?? '')
     const jwt = ctx.memo.authStep.jwt
-    ctx.out.note(timingNote(authStep, `a signature check and a Redis lookup${jwt === undefined ? '' : `, against ${ms(jwt)} for the signature alone in step 5, measured the same way`}`))
+    ctx.out.note(timingNote(authStep, `a signature check and a Redis lookup${jwt === undefined ? '' : `, against ${ms(jwt)} for the signature alone in step ${ctx.numberOf(jwtStateless)}, measured the same way`}`))
     await redis.stop()
     const redisDown = tally(await times(n, async () => await bob.feeds()))
     const loginWhileDown = await ctx.client('carol').login()
@@ -62,7 +63,7 @@ export const jwtRevocation: Step<JwtRevocation> = {
       : ` After Redis came back, her token was still refused (${revokedAfterReturn.refused} of ${revokedAfterReturn.total}).`
     const cost = jwt === undefined
       ? `the auth step's median is ${ms(authStep)}`
-      : `the auth step's median went from ${ms(jwt)} (step 5, the signature alone) to ${ms(authStep)}`
+      : `the auth step's median went from ${ms(jwt)} (step ${ctx.numberOf(jwtStateless)}, the signature alone) to ${ms(authStep)}`
     return {
       result: { beforeLogout, afterLogout, readCommands, logoutCommands: logout.commands, reads, authStep, loginWhileDown, redisDown, revokedAfterReturn },
       lesson: `After the logout ${afterLogout.refused} of ${afterLogout.total} servers refused alice's token (${list(afterLogout.reasons)}): logout works, because every server now asks Redis on every request (${readCommands} EXISTS for ${reads} reads), and ${cost} (the ${authStep.how}). With Redis stopped, ${redisDown.failed} of ${redisDown.total} of bob's reads were 503 (a server that cannot check the list cannot accept the token)${loginWhileDown.status === 503 ? ', and carol could not log in either (503)' : `; carol's login got ${loginWhileDown.status}`}.${forgot} A JWT that must be revocable is a session id with extra steps.`

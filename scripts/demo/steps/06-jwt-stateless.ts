@@ -2,6 +2,7 @@ import type { AuthStepTiming } from '../../lib/auth-step-timing.ts'
 import { decodeJwt, signatureMatches } from '../jwt.ts'
 import { times } from '../requests.ts'
 import type { Step } from '../step.ts'
+import { redisSessions } from './04-redis-sessions.ts'
 import { tally, type Tally } from '../tally.ts'
 import { clock, list, ms, timingNote } from '../words.ts'
 
@@ -25,7 +26,7 @@ export const jwtStateless: Step<JwtStateless> = {
     const authStep = await ctx.timeAuthStep(alice.token ?? '')
     ctx.memo.authStep.jwt = authStep
     const redis = ctx.memo.authStep.redis
-    ctx.out.note(timingNote(authStep, `a signature check${redis === undefined ? '' : `, against ${ms(redis)} for a Redis lookup in step 4, measured the same way`}`))
+    ctx.out.note(timingNote(authStep, `a signature check${redis === undefined ? '' : `, against ${ms(redis)} for a Redis lookup in step ${ctx.numberOf(redisSessions)}, measured the same way`}`))
     ctx.out.blank()
 
     const token = alice.token ?? ''

@@ -1,5 +1,6 @@
 import { atOnce } from '../requests.ts'
 import type { Step, StepContext } from '../step.ts'
+import { redisSessions } from './04-redis-sessions.ts'
 import { list } from '../words.ts'
 
 /** One burst of wrong passwords for one account, all sent at the same moment through the balancer. */
@@ -68,7 +69,7 @@ function perServer (byServer: Record<string, number>): string {
 }
 
 // Last, after the revocation list: JWT mode keeps no sessions, yet its logins still need
-// counters, and those bring the shared store back once more. Steps 1-9 keep their numbers.
+// counters, and those bring the shared store back once more.
 export const loginThrottle: Step<SecurityState> = {
   title: 'login throttling: security state is state too',
   cluster: { mode: 'jwt', strategy: 'round-robin', loginThrottleStore: 'memory' },
@@ -90,7 +91,7 @@ export const loginThrottle: Step<SecurityState> = {
     const down = await sharedCtx.client('mallory').request('POST', '/login', { body: { username: ACCOUNT, password: 'one-more-guess' }, token: null })
     const guessWhileRedisDown = { status: down.status, reason: down.reason }
     const outage = down.status === 503
-      ? `with Redis stopped a guess got ${down.status} ${down.reason ?? ''}, not a password check: the shared outage of step 4, though better than logins left unthrottled`
+      ? `with Redis stopped a guess got ${down.status} ${down.reason ?? ''}, not a password check: the shared outage of step ${ctx.numberOf(redisSessions)}, though better than logins left unthrottled`
       : `with Redis stopped a guess got ${down.status}${down.reason === null ? '' : ` ${down.reason}`}`
     return {
       result: { account: ACCOUNT, perServer: alone, shared, guessWhileRedisDown },

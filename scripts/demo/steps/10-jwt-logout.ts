@@ -2,6 +2,9 @@ import type { Answer } from '../client.ts'
 import { decodeJwt } from '../jwt.ts'
 import { sleep, times } from '../requests.ts'
 import type { Step } from '../step.ts'
+import { redisSessions } from './04-redis-sessions.ts'
+import { jwtStateless } from './06-jwt-stateless.ts'
+import { jwtRevocation } from './11-jwt-revocation.ts'
 import { tally, type Tally } from '../tally.ts'
 import { clock, list, ms } from '../words.ts'
 
@@ -45,14 +48,15 @@ export const jwtLogout: Step<JwtLogout> = {
       await sleep(1000)
     }
     const refusedAfterSeconds = Math.round((Date.now() - loggedOutAt) / 100) / 10
-    // Quoted only when this walkthrough measured them: step 4's Redis lookup, step 5's signature check.
+    // Quoted only when this walkthrough measured them: the redis step's lookup, the first jwt step's signature check.
+    const [redisStep, jwtStep] = [ctx.numberOf(redisSessions), ctx.numberOf(jwtStateless)]
     const { redis, jwt } = ctx.memo.authStep
     const roundTrip = redis === undefined
       ? ''
-      : ` (the auth step's median was ${ms(redis)} there${jwt === undefined ? '' : `, against ${ms(jwt)} for the signature alone in step 5`}; each the ${redis.how})`
+      : ` (the auth step's median was ${ms(redis)} there${jwt === undefined ? '' : `, against ${ms(jwt)} for the signature alone in step ${jwtStep}`}; each the ${redis.how})`
     const lesson = afterLogout.ok > 0
-      ? `After the logout, ${afterLogout.ok} of ${afterLogout.total} servers still accepted the token: logout cleared a cookie, and no server keeps anything it could forget. It stopped working only at exp, ${refusedAfterSeconds} s after the logout (${list(afterExpiry.reasons)}); with npm start's 3600 s, a stolen or logged-out token works for up to an hour. A shorter lifetime narrows that window but means new tokens more often (refresh tokens: more requests, more moving parts). A revocation list closes it, but it is state again: every server checks it on every request, a shared-store round trip as in step 4${roundTrip}. Step 9 runs one.`
-      : `After the logout, ${afterLogout.refused} of ${afterLogout.total} servers refused the token (${list(afterLogout.reasons)}): these servers keep a list of logged-out tokens. That list is state again: every server checks it on every request, a shared-store round trip as in step 4${roundTrip}, the very cost JWTs were meant to avoid.`
+      ? `After the logout, ${afterLogout.ok} of ${afterLogout.total} servers still accepted the token: logout cleared a cookie, and no server keeps anything it could forget. It stopped working only at exp, ${refusedAfterSeconds} s after the logout (${list(afterExpiry.reasons)}); with npm start's 3600 s, a stolen or logged-out token works for up to an hour. A shorter lifetime narrows that window but means new tokens more often (refresh tokens: more requests, more moving parts). A revocation list closes it, but it is state again: every server checks it on every request, a shared-store round trip as in step ${redisStep}${roundTrip}. Step ${ctx.numberOf(jwtRevocation)} runs one.`
+      : `After the logout, ${afterLogout.refused} of ${afterLogout.total} servers refused the token (${list(afterLogout.reasons)}): these servers keep a list of logged-out tokens. That list is state again: every server checks it on every request, a shared-store round trip as in step ${redisStep}${roundTrip}, the very cost JWTs were meant to avoid.`
     return {
       result: { ttlSeconds: SHORT_TTL_SECONDS, logout, afterLogout, refusedAfterSeconds, afterExpiry },
       lesson
