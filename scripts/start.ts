@@ -2,6 +2,7 @@ import { BalancerEnvSchema, STRATEGIES, type Strategy } from '../balancer/config
 import { AUTH_MODES, type AuthMode } from '../services/auth/authenticator.ts'
 import { JWT_SIGNINGS, ServerEnvSchema, type JwtSigning } from '../services/config.ts'
 import { DEMO_USERS } from '../services/users.ts'
+import { withoutPassword } from '../lib/safe-url.ts'
 import { LaunchError, startCluster } from './cluster.ts'
 import { parseCommandLine, wholeNumber } from './lib/cli.ts'
 import { formatLogLine } from './lib/log-format.ts'
@@ -152,7 +153,7 @@ process.stdout.write(`
   dashboard  ${running.url}/_balancer/   (open it in a browser: live traffic, buttons, the JWT decoded)
   balancer   ${running.url}   (upstreams: ${running.url}/_balancer/stats)
 ${running.servers.map((s) => `  ${s.id.padEnd(9)}  ${s.url}`).join('\n')}
-${running.issuers.map((i) => `  ${i.id.padEnd(9)}  ${i.url}   (JWKS: ${i.url}/.well-known/jwks.json)\n`).join('')}${running.keysDir !== undefined ? `  keys       ${running.keysDir}   (the issuers' private keys: removed on exit)\n` : ''}${running.redis !== undefined ? `  redis      ${running.redis.url}   (private: removed on exit)\n` : running.redisUrl !== undefined ? `  redis      ${running.redisUrl}\n` : ''}${running.postgres !== undefined ? `  postgres   ${running.postgres.url}   (private, from ${running.postgres.binaries.source}; removed on exit with its data in ${running.postgres.dataDir})\n` : running.databaseUrl !== undefined ? `  postgres   ${redactPassword(running.databaseUrl)}\n` : ''}
+${running.issuers.map((i) => `  ${i.id.padEnd(9)}  ${i.url}   (JWKS: ${i.url}/.well-known/jwks.json)\n`).join('')}${running.keysDir !== undefined ? `  keys       ${running.keysDir}   (the issuers' private keys: removed on exit)\n` : ''}${running.redis !== undefined ? `  redis      ${running.redis.url}   (private: removed on exit)\n` : running.redisUrl !== undefined ? `  redis      ${running.redisUrl}\n` : ''}${running.postgres !== undefined ? `  postgres   ${running.postgres.url}   (private, from ${running.postgres.binaries.source}; removed on exit with its data in ${running.postgres.dataDir})\n` : running.databaseUrl !== undefined ? `  postgres   ${withoutPassword(running.databaseUrl)}\n` : ''}
   Demo users: ${users}
 
   Try it:
@@ -162,17 +163,6 @@ ${refreshHint}
   Ctrl-C stops everything.
 
 `)
-
-/** A DATABASE_URL as it may be shown: without its password. */
-function redactPassword (url: string): string {
-  try {
-    const u = new URL(url)
-    if (u.password !== '') u.password = '***'
-    return u.toString()
-  } catch {
-    return '(DATABASE_URL)'
-  }
-}
 
 let stopping = false
 async function shutdown (signal: string): Promise<void> {

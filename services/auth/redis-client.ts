@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { Redis } from 'ioredis'
+import { withoutPassword } from '../../lib/safe-url.ts'
 import { SessionStoreUnavailableError } from './authenticator.ts'
 
 export interface StoreClient {
@@ -34,15 +35,15 @@ export async function connectStore (options: { url: string, commandTimeoutMs: nu
   redis.on('ready', () => {
     status = 'up'
     lastError = ''
-    log.info({ redis: safeUrl(url), client: name }, 'redis connected')
+    log.info({ redis: withoutPassword(url), client: name }, 'redis connected')
   })
   redis.on('error', (err: Error) => {
     // Logged once per distinct error, not once per reconnection attempt.
-    if (err.message !== lastError) log.warn({ err: err.message, redis: safeUrl(url), client: name }, 'redis error')
+    if (err.message !== lastError) log.warn({ err: err.message, redis: withoutPassword(url), client: name }, 'redis error')
     lastError = err.message
   })
   redis.on('close', () => {
-    if (status === 'up') log.warn({ redis: safeUrl(url), client: name }, 'redis connection lost')
+    if (status === 'up') log.warn({ redis: withoutPassword(url), client: name }, 'redis connection lost')
     status = 'down'
   })
   // A server whose Redis is down still starts: it answers 503 until Redis is reachable.
@@ -62,10 +63,4 @@ export async function connectStore (options: { url: string, commandTimeoutMs: nu
       redis.disconnect()
     }
   }
-}
-
-export function safeUrl (url: string): string {
-  const u = new URL(url)
-  if (u.password !== '') u.password = '***'
-  return u.toString()
 }

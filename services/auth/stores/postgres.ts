@@ -1,4 +1,5 @@
 import pg from 'pg'
+import { withoutPassword } from '../../../lib/safe-url.ts'
 import { SessionStoreUnavailableError } from '../authenticator.ts'
 import type { FoundSession, SessionStore, SessionStoreFactory } from '../sessions.ts'
 
@@ -109,14 +110,14 @@ export async function createPostgresSessions ({ config, log, metrics, now }: Par
   const isClosed = (): boolean => closed
 
   function markUp (): void {
-    if (status === 'down') log.info({ postgres: safeUrl(url) }, 'postgres reachable')
+    if (status === 'down') log.info({ postgres: withoutPassword(url) }, 'postgres reachable')
     status = 'up'
     lastError = ''
   }
   function markDown (err: unknown): void {
     const message = (err as Error).message
     // Logged once per distinct error, not once per request during an outage.
-    if (message !== lastError) log.warn({ err: message, postgres: safeUrl(url) }, 'postgres error')
+    if (message !== lastError) log.warn({ err: message, postgres: withoutPassword(url) }, 'postgres error')
     lastError = message
     status = 'down'
     startProbing()
@@ -234,13 +235,3 @@ export async function createPostgresSessions ({ config, log, metrics, now }: Par
 
 /** The statement's own failure says it all: this only keeps the event from ending the process. */
 function ignoreError (): void {}
-
-function safeUrl (url: string): string {
-  try {
-    const u = new URL(url)
-    if (u.password !== '') u.password = '***'
-    return u.toString()
-  } catch {
-    return '(a DATABASE_URL that is not a URL)'
-  }
-}
