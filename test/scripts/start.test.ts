@@ -4,6 +4,7 @@ import { connect, createServer } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { descendants, portClosed } from '../helpers/process-tree.ts'
 import { runCli, waitForOutput, type CliRun } from '../helpers/cli.ts'
 import { findCommand } from '../../scripts/lib/bench-proxies.ts'
 import { freePort } from '../../scripts/lib/ports.ts'
@@ -263,33 +264,3 @@ t.test('npm start: a closed terminal (SIGHUP) stops every child too, now that th
   t.match(run.output(), 'SIGHUP: stopping the balancer, the servers')
   for (const p of [port, ...servers]) t.ok(await portClosed(p), `nothing listens on ${p} any more`)
 })
-
-/** The processes below `root` (Linux /proc), with their command lines. */
-function descendants (root: number): Array<{ pid: number, cmdline: string }> {
-  const parentOf = new Map<number, number>()
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
-      // The fields after the command, which is in parentheses and may hold spaces: state, ppid, ...
-      parentOf.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]))
-    } catch {}
-  }
-  const below = (pid: number): boolean => {
-    for (let p = parentOf.get(pid); p !== undefined && p > 1; p = parentOf.get(p)) if (p === root) return true
-    return false
-  }
-  return [...parentOf.keys()].filter(below).map((pid) => {
-    let cmdline = ''
-    try { cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ') } catch {}
-    return { pid, cmdline }
-  })
-}
-
-async function portClosed (port: number): Promise<boolean> {
-  const probe = createServer()
-  return await new Promise((resolve) => {
-    probe.once('error', () => resolve(false))
-    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)))
-  })
-}
