@@ -10,7 +10,8 @@ import { createSessionAuthenticator } from './sessions.ts'
 export const authenticators: Record<AuthMode, () => Promise<AuthenticatorFactory>> = {
   memory: async () => createSessionAuthenticator('memory', (await import('./stores/memory.ts')).createMemoryStore),
   redis: async () => createSessionAuthenticator('redis', (await import('./stores/redis.ts')).createRedisStore),
-  postgres: async () => createSessionAuthenticator('postgres', (await import('./stores/postgres.ts')).createPostgresStore),
+  // With SESSION_CACHE set, the same store behind a cache (./stores/cached.ts): a decorator, not a mode.
+  postgres: async () => createSessionAuthenticator('postgres', (await import('./stores/cached.ts')).createPostgresStoreWithCache),
   jwt: async () => (await import('./jwt.ts')).createJwtAuthenticator,
   cookie: async () => (await import('./cookie.ts')).createCookieAuthenticator
 }
