@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import type { Strategy } from '../balancer/config.ts'
 import type { AuthMode } from '../services/auth/authenticator.ts'
+import type { SessionCacheKind } from '../services/config.ts'
 import { answerControlRequests } from './lib/cluster-control.ts'
 import { ManagedProcess, isAddressInUse, type LogSink } from './lib/managed-process.ts'
 import { checkPort, portRefusal } from './lib/ports.ts'
@@ -22,6 +23,8 @@ export interface ClusterOptions {
   redisUrl?: string
   /** postgres mode: use this database (DATABASE_URL) instead of starting a private PostgreSQL. */
   databaseUrl?: string
+  /** postgres mode: SESSION_CACHE, a cache in front of the sessions table; 'redis' starts a private redis-server when no redisUrl is given. */
+  sessionCache?: SessionCacheKind
   /** Shared by every server in jwt mode; default a fresh random one per cluster. */
   jwtSecret?: string
   /** jwt mode: JWT_SECRETS (kid:secret,... newest first) instead of one JWT_SECRET. */
@@ -110,7 +113,8 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
 
     let redis: Cluster['redis']
     const revocation = mode === 'jwt' && options.jwtRevocation === true
-    const needsRedis = mode === 'redis' || revocation || options.loginThrottleStore === 'redis'
+    const sessionCache = mode === 'postgres' ? options.sessionCache : undefined
+    const needsRedis = mode === 'redis' || revocation || options.loginThrottleStore === 'redis' || sessionCache === 'redis'
     let redisUrl = needsRedis ? options.redisUrl : undefined
     if (needsRedis && redisUrl === undefined) {
       redis = await startRedisProcess(onLog, { ownProcessGroup })
@@ -147,6 +151,7 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
         ...(options.sessionTtlSeconds !== undefined ? { SESSION_TTL_SECONDS: String(options.sessionTtlSeconds) } : {}),
         ...(redisUrl !== undefined ? { REDIS_URL: redisUrl } : {}),
         ...(databaseUrl !== undefined ? { DATABASE_URL: databaseUrl } : {}),
+        ...(sessionCache !== undefined ? { SESSION_CACHE: sessionCache } : {}),
         ...(jwtSecret !== undefined ? { JWT_SECRET: jwtSecret } : {}),
         ...(jwtSecrets !== undefined ? { JWT_SECRETS: jwtSecrets } : {}),
         ...(cookieSecret !== undefined ? { COOKIE_SECRET: cookieSecret } : {}),
