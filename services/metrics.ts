@@ -32,7 +32,7 @@ export function createMetrics (serverId: string, mode: string) {
     }),
     sessionStoreCommands: new Counter({
       name: 'session_store_commands_total',
-      help: 'Commands sent to the session store, by command (Redis: getex, set, del, exists; PostgreSQL: update, insert, delete): divided by requests, the store round trips each request costs',
+      help: 'Commands sent to the session store, by command (Redis: getex, set, del, exists; PostgreSQL: update, insert, delete, and ping, with a session cache): divided by requests, the store round trips each request costs',
       labelNames: ['command'] as const,
       registers: [registry]
     }),
@@ -41,7 +41,7 @@ export function createMetrics (serverId: string, mode: string) {
     // database statements per request, and the share of reads the cache answered.
     sessionCacheLookups: new Counter({
       name: 'session_cache_lookups_total',
-      help: 'Session reads by what the cache did: hit (answered from it), miss (not there), renew (there, but its renewal was due or its idle end passed: to the database), lease (the database not heard from lately: asked), ended (a logout recorded in the cache: refused there), bypass (the cache not trusted now: its Redis down, or its invalidations missed), error (a cache command failed: to the database)',
+      help: 'Session reads by what the cache did: hit (answered from it), miss (not there), renew (there, but its renewal was due or its idle end passed: to the database), lease (the database not heard from within PG_QUERY_TIMEOUT_MS: asked), ended (a logout recorded in the cache: refused there), bypass (the cache not trusted now: its Redis down, or its invalidations missed), error (a cache command failed: to the database)',
       labelNames: ['cache', 'result'] as const,
       registers: [registry]
     }),

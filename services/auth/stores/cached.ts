@@ -15,10 +15,10 @@ import type { FoundSession, SessionStore, SessionStoreContext, SessionStoreFacto
  *   answers past the idle end it was given, and the store's moves it only forward).
  * - The absolute end is checked on every read, from the cached value: it stays exact.
  * - The store must be answering. A hit is served only while the store is up and was heard from
- *   within `leaseMs`; past that, the read asks it. So while the database is down or frozen every
- *   request is the 503 it is without a cache, even for a session the cache holds: a server that
- *   answered from its cache then could not record a logout (the DELETE fails), and would go on
- *   accepting a session its user had tried to end.
+ *   within `leaseMs` (a quiet server pings it to keep that true); past that, the read asks it.
+ *   So while the database is down or frozen every request is the 503 it is without a cache, even
+ *   for a session the cache holds: a server that answered from its cache then could not record a
+ *   logout (the DELETE fails), and would go on accepting a session its user had tried to end.
  * - Logout deletes in the store first, then in the cache. The other order leaves a window in
  *   which a read on any server misses, finds the row still there, and fills the cache again: the
  *   logged-out session would then be served for a whole TTL. This order leaves only the window
@@ -73,9 +73,13 @@ export interface CachedStoreOptions {
 
 type Lookup = 'hit' | 'miss' | 'renew' | 'lease' | 'ended' | 'bypass' | 'error'
 
-export function createCachedStore (inner: SessionStore, cache: SessionCache, options: CachedStoreOptions): SessionStore {
+/** A store the cache can put in front of: one that can be asked whether it answers, and nothing else. */
+export type PingableStore = SessionStore & { ping (): Promise<void> }
+
+export function createCachedStore (inner: PingableStore, cache: SessionCache, options: CachedStoreOptions): SessionStore {
   const { ttlMs, renewEveryMs, leaseMs, idleMs, metrics, log } = options
   let heardAt = -Infinity
+  let pinging = false
   const count = (result: Lookup): void => { metrics.sessionCacheLookups.inc({ cache: cache.kind, result }) }
 
   /**
@@ -88,6 +92,17 @@ export function createCachedStore (inner: SessionStore, cache: SessionCache, opt
     heardAt = performance.now()
     return answer
   }
+
+  // The lease is kept by the store's own answers; a server whose reads are all hits pings it
+  // (SELECT 1) once it has not been heard from for half the lease. A read never has to find out
+  // itself unless the database stopped answering, and the lease never picks some session's read
+  // to go to the database instead: a stale entry lives its TTL or its renewal interval, as said.
+  const prober = setInterval(() => {
+    if (pinging || performance.now() - heardAt < leaseMs / 2) return
+    pinging = true
+    ask(async () => { await inner.ping() }).catch(() => {}).finally(() => { pinging = false })
+  }, Math.max(5, leaseMs / 4))
+  prober.unref()
 
   /** Fills are not awaited: a request never waits for the cache after the store has answered. */
   function fill (id: string, session: Pick<CachedSession, 'user' | 'expiresAt'> & { idleUntil?: number | undefined }, at: number, token: number): void {
@@ -161,6 +176,7 @@ export function createCachedStore (inner: SessionStore, cache: SessionCache, opt
     status: () => inner.status(),
 
     async close () {
+      clearInterval(prober)
       await cache.close()
       await options.onClose?.()
       await inner.close()

@@ -59,6 +59,7 @@ const TOUCH = {
     RETURNING user_name, absolute_expires_at, idle_expires_at`
 }
 const DELETE = { name: 'sessions_delete', text: 'DELETE FROM sessions WHERE id = $1' }
+const PING = { name: 'sessions_ping', text: 'SELECT 1' }
 /**
  * A DELETE that every server listening on the channel hears of (the local cache's invalidation,
  * ./postgres-listener.ts): one statement, so the NOTIFY goes out when the DELETE commits, and
@@ -84,6 +85,8 @@ export const PRUNE_MAX_BATCHES = 100
 const PROBE_EVERY_MS = 500
 
 export interface PostgresStore extends SessionStore {
+  /** One round trip that reads nothing (SELECT 1): the cache's proof that the database answers (./cached.ts). */
+  ping (): Promise<void>
   /**
    * Deletes the sessions past their ends as of `at`, if this server wins the interval's turn: the
    * number deleted, or undefined when another server had the turn.
@@ -91,7 +94,7 @@ export interface PostgresStore extends SessionStore {
   prune (at: number): Promise<number | undefined>
 }
 
-type Command = 'insert' | 'update' | 'delete'
+type Command = 'insert' | 'update' | 'delete' | 'ping'
 
 export interface PostgresStoreOptions {
   /** A channel each DELETE notifies with the session's id, in the same statement (SESSION_CACHE_INVALIDATION=pubsub). */
@@ -231,6 +234,9 @@ export async function createPostgresSessions ({ config, log, metrics, now }: Par
       }
       if (deleted > 0) log.info({ deleted }, 'pruned ended sessions')
       return deleted
+    },
+    async ping () {
+      await run('ping', PING, [])
     },
     status: () => status,
     async close () {
