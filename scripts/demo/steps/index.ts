@@ -14,5 +14,6 @@ export const STEPS: ReadonlyArray<Step<unknown>> = [
   (await import('./07-jwt-key-rotation.ts')).jwtKeyRotation,
   (await import('./08-jwt-logout.ts')).jwtLogout,
   (await import('./09-jwt-revocation.ts')).jwtRevocation,
-  (await import('./10-login-throttle.ts')).loginThrottle
+  (await import('./10-login-throttle.ts')).loginThrottle,
+  (await import('./11-postgres-local-cache.ts')).postgresLocalCache
 ]
