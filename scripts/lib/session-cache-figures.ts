@@ -16,6 +16,9 @@ export interface SessionCacheCounts {
   lookups: Record<LookupResult, number>
   /** Commands sent to a shared (Redis) cache (session_cache_commands_total). */
   cacheCommands: number
+  /** Local caches told of a logout (session_cache_invalidations_total{kind="session"}), and emptied whole after their channel came back ({kind="flush"}). */
+  invalidations: number
+  flushes: number
 }
 
 /** Counts from the /metrics texts of some servers, summed. */
@@ -25,7 +28,9 @@ export function sessionCacheCounts (texts: readonly string[]): SessionCacheCount
     requests: total('auth_outcomes_total'),
     databaseStatements: total('session_store_commands_total'),
     lookups: Object.fromEntries(LOOKUP_RESULTS.map((result) => [result, total('session_cache_lookups_total', { result })])) as Record<LookupResult, number>,
-    cacheCommands: total('session_cache_commands_total')
+    cacheCommands: total('session_cache_commands_total'),
+    invalidations: total('session_cache_invalidations_total', { kind: 'session' }),
+    flushes: total('session_cache_invalidations_total', { kind: 'flush' })
   }
 }
 
@@ -45,7 +50,9 @@ export function countsBetween (before: SessionCacheCounts, after: SessionCacheCo
     requests: after.requests - before.requests,
     databaseStatements: after.databaseStatements - before.databaseStatements,
     lookups: Object.fromEntries(LOOKUP_RESULTS.map((r) => [r, after.lookups[r] - before.lookups[r]])) as Record<LookupResult, number>,
-    cacheCommands: after.cacheCommands - before.cacheCommands
+    cacheCommands: after.cacheCommands - before.cacheCommands,
+    invalidations: after.invalidations - before.invalidations,
+    flushes: after.flushes - before.flushes
   }
 }
 
