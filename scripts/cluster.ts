@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import type { Strategy } from '../balancer/config.ts'
 import type { AuthMode } from '../services/auth/authenticator.ts'
-import type { JwtSigning } from '../services/config.ts'
+import type { JwtSigning, SessionCacheKind } from '../services/config.ts'
 import { answerControlRequests } from './lib/cluster-control.ts'
 import { ISSUER_ROUTES, issuerProcesses, makeKeysDir, rotateKey, type Issuer, type KeysDir } from './lib/issuers.ts'
 import { ManagedProcess, isAddressInUse, type LogSink } from './lib/managed-process.ts'
@@ -24,6 +24,8 @@ export interface ClusterOptions {
   redisUrl?: string
   /** postgres mode: use this database (DATABASE_URL) instead of starting a private PostgreSQL. */
   databaseUrl?: string
+  /** postgres mode: SESSION_CACHE, a cache in front of the sessions table; 'redis' starts a private redis-server when no redisUrl is given. */
+  sessionCache?: SessionCacheKind
   /** Shared by every server in jwt mode; default a fresh random one per cluster. */
   jwtSecret?: string
   /** jwt mode: JWT_SECRETS (kid:secret,... newest first) instead of one JWT_SECRET. */
@@ -139,8 +141,9 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
     const signing = mode === 'jwt' ? options.signing ?? 'hs256' : undefined
     const eddsa = signing === 'eddsa'
     const revocation = mode === 'jwt' && options.jwtRevocation === true
+    const sessionCache = mode === 'postgres' ? options.sessionCache : undefined
     // In eddsa mode Redis is the issuers' (refresh tokens, login counters), never the app servers'.
-    const serversNeedRedis = mode === 'redis' || revocation || (!eddsa && options.loginThrottleStore === 'redis')
+    const serversNeedRedis = mode === 'redis' || revocation || (!eddsa && options.loginThrottleStore === 'redis') || sessionCache === 'redis'
     const needsRedis = serversNeedRedis || eddsa
     let redisUrl = needsRedis ? options.redisUrl : undefined
     if (needsRedis && redisUrl === undefined) {
@@ -192,6 +195,7 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
         ...(options.sessionTtlSeconds !== undefined ? { SESSION_TTL_SECONDS: String(options.sessionTtlSeconds) } : {}),
         ...(redisUrl !== undefined && serversNeedRedis ? { REDIS_URL: redisUrl } : {}),
         ...(databaseUrl !== undefined ? { DATABASE_URL: databaseUrl } : {}),
+        ...(sessionCache !== undefined ? { SESSION_CACHE: sessionCache } : {}),
         ...(jwtSecret !== undefined ? { JWT_SECRET: jwtSecret } : {}),
         ...(jwtSecrets !== undefined ? { JWT_SECRETS: jwtSecrets } : {}),
         ...(cookieSecret !== undefined ? { COOKIE_SECRET: cookieSecret } : {}),

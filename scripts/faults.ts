@@ -2,8 +2,10 @@ import { writeFileSync } from 'node:fs'
 import { clientAborts, upstreamResets } from './faults/balancer-churn.ts'
 import { sigtermDrain } from './faults/drain.ts'
 import { killServer } from './faults/kill-server.ts'
+import { invalidationCut } from './faults/invalidation-cut.ts'
 import { postgresOutage } from './faults/postgres-outage.ts'
 import { redisOutage } from './faults/redis-outage.ts'
+import { sessionCacheOutage } from './faults/session-cache-outage.ts'
 import { parseCommandLine } from './lib/cli.ts'
 import type { FaultResult } from './faults/support.ts'
 
@@ -24,6 +26,8 @@ const FAULTS: Array<{ name: string, run: () => Promise<FaultResult> }> = [
   { name: 'redis killed: jwt+revocation', run: async () => await redisOutage({ mode: 'jwt', how: 'kill' }) },
   { name: 'postgres killed: postgres', run: async () => await postgresOutage({ how: 'kill' }) },
   { name: 'postgres frozen: postgres', run: async () => await postgresOutage({ how: 'freeze' }) },
+  { name: 'session cache killed: postgres+redis-cache', run: async () => await sessionCacheOutage() },
+  { name: 'invalidation channel cut: postgres+local-cache', run: async () => await invalidationCut() },
   { name: 'client aborts: balancer', run: async () => await clientAborts({ aborts: 2000 }) },
   { name: 'upstream resets: balancer', run: async () => await upstreamResets({ resets: 2000 }) },
   { name: 'sigterm: server', run: async () => await sigtermDrain({ target: 'server' }) },

@@ -1,28 +1,30 @@
 import { BalancerEnvSchema, STRATEGIES, type Strategy } from '../balancer/config.ts'
 import { AUTH_MODES, type AuthMode } from '../services/auth/authenticator.ts'
-import { JWT_SIGNINGS, ServerEnvSchema, type JwtSigning } from '../services/config.ts'
+import { JWT_SIGNINGS, SESSION_CACHES, ServerEnvSchema, type JwtSigning, type SessionCacheKind } from '../services/config.ts'
 import { DEMO_USERS } from '../services/users.ts'
 import { withoutPassword } from '../lib/safe-url.ts'
 import { LaunchError, startCluster } from './cluster.ts'
 import { parseCommandLine, wholeNumber } from './lib/cli.ts'
 import { formatLogLine } from './lib/log-format.ts'
 
-const USAGE = `Usage: npm start -- [--mode ${AUTH_MODES.join('|')}] [--signing hs256|eddsa] [--servers N] [--issuers N] [--port P] [--strategy round-robin|sticky] [--log-level LEVEL]
+const USAGE = `Usage: npm start -- [--mode ${AUTH_MODES.join('|')}] [--signing hs256|eddsa] [--servers N] [--issuers N] [--port P] [--strategy round-robin|sticky] [--session-cache ${SESSION_CACHES.join('|')}] [--log-level LEVEL]
 
 Starts N app servers as separate processes, the balancer in front of them on port P,
 a private redis-server when the servers need Redis and REDIS_URL is unset (redis mode,
-JWT_REVOCATION=redis, LOGIN_THROTTLE_STORE=redis, --signing eddsa), and a private PostgreSQL
-in postgres mode when DATABASE_URL is unset (its data directory is deleted at exit).
-  --mode       ${AUTH_MODES.join(', ')} (default jwt; or AUTH_MODE)
-  --signing    jwt mode: hs256 (default; or JWT_SIGNING), every server holds the secret; or
-               eddsa: issuers alone hold Ed25519 keys (made for this run, removed on exit), the
-               app servers verify with their JWKS, access tokens live ACCESS_TTL_SECONDS (300)
-               and refresh tokens rotate (POST /token/refresh)
-  --issuers    --signing eddsa: how many issuers, 1 to 8 (default 1)
-  --servers    how many app servers, 1 to 32 (default 3)
-  --port       the balancer's port (default 8080)
-  --strategy   round-robin (default), or sticky: a cookie pins each client to one server
-  --log-level  the servers' pino level (default info; or LOG_LEVEL)`
+JWT_REVOCATION=redis, LOGIN_THROTTLE_STORE=redis, --session-cache redis, --signing eddsa), and a
+private PostgreSQL in postgres mode when DATABASE_URL is unset (its data directory is deleted at exit).
+  --mode           ${AUTH_MODES.join(', ')} (default jwt; or AUTH_MODE)
+  --signing        jwt mode: hs256 (default; or JWT_SIGNING), every server holds the secret; or
+                   eddsa: issuers alone hold Ed25519 keys (made for this run, removed on exit), the
+                   app servers verify with their JWKS, access tokens live ACCESS_TTL_SECONDS (300)
+                   and refresh tokens rotate (POST /token/refresh)
+  --issuers        --signing eddsa: how many issuers, 1 to 8 (default 1)
+  --servers        how many app servers, 1 to 32 (default 3)
+  --port           the balancer's port (default 8080)
+  --strategy       round-robin (default), or sticky: a cookie pins each client to one server
+  --session-cache  postgres mode: none (default), redis (one shared cache), or local (one per
+                   server, told of logouts through PostgreSQL's NOTIFY); or SESSION_CACHE
+  --log-level      the servers' pino level (default info; or LOG_LEVEL)`
 
 const { values: args, fail } = parseCommandLine(USAGE, {
   mode: { type: 'string', default: process.env.AUTH_MODE ?? 'jwt' },
@@ -31,6 +33,7 @@ const { values: args, fail } = parseCommandLine(USAGE, {
   servers: { type: 'string', default: '3' },
   port: { type: 'string', default: '8080' },
   strategy: { type: 'string', default: 'round-robin' },
+  'session-cache': { type: 'string' },
   'log-level': { type: 'string' }
 })
 const mode = args.mode as AuthMode
@@ -47,6 +50,10 @@ const port = Number(args.port)
 if (!Number.isInteger(port) || port < 1 || port > 65535) fail(`--port must be a port number from 1 to 65535 (got "${args.port}")`)
 const strategy = args.strategy as Strategy
 if (!STRATEGIES.includes(strategy)) fail(`--strategy must be one of ${STRATEGIES.join(', ')} (got "${args.strategy}")`)
+const cacheFrom = args['session-cache'] === undefined ? 'SESSION_CACHE' : '--session-cache'
+const sessionCache = (args['session-cache'] ?? (process.env.SESSION_CACHE === '' ? undefined : process.env.SESSION_CACHE) ?? 'none') as SessionCacheKind
+if (!SESSION_CACHES.includes(sessionCache)) fail(`${cacheFrom} must be one of ${SESSION_CACHES.join(', ')} (got "${sessionCache}")`)
+if (sessionCache !== 'none' && mode !== 'postgres') fail(`${cacheFrom}=${sessionCache} caches postgres mode's sessions: add --mode postgres (the mode is ${mode})`)
 // The levels both kinds of child accept, from their own config schemas: refused here, before
 // anything starts, not by the first server to read it.
 const levelsOf = (schema: { anyOf: ReadonlyArray<{ const: string }> }): string[] => schema.anyOf.map((l) => l.const)
@@ -59,7 +66,8 @@ if (!logLevels.includes(logLevel)) fail(`${args['log-level'] === undefined ? 'LO
 function passedThrough (): Record<string, string> {
   return fromEnvironment(['SESSION_IDLE_SECONDS', 'JWT_CLOCK_TOLERANCE_SECONDS', 'LOGIN_THROTTLE_WINDOW_SECONDS',
     'LOGIN_MAX_FAILURES_PER_ACCOUNT', 'LOGIN_MAX_FAILURES_PER_ADDRESS', 'TRUST_PROXY', 'REDIS_COMMAND_TIMEOUT_MS',
-    'REDIS_KEY_PREFIX', 'MAX_MEMORY_SESSIONS', 'LOGIN_THROTTLE_STORE', 'PG_QUERY_TIMEOUT_MS', 'PG_POOL_SIZE', 'JWKS_REFRESH_SECONDS', 'JWKS_COOLDOWN_SECONDS'])
+    'REDIS_KEY_PREFIX', 'MAX_MEMORY_SESSIONS', 'LOGIN_THROTTLE_STORE', 'PG_QUERY_TIMEOUT_MS', 'PG_POOL_SIZE',
+    'SESSION_CACHE_TTL_SECONDS', 'SESSION_CACHE_MAX_ENTRIES', 'SESSION_RENEW_EVERY_SECONDS', 'SESSION_CACHE_INVALIDATION', 'JWKS_REFRESH_SECONDS', 'JWKS_COOLDOWN_SECONDS'])
 }
 
 /** The issuers' tuning variables (--signing eddsa), handed on as set: each issuer validates them. */
@@ -107,6 +115,7 @@ try {
     strategy,
     redisUrl: process.env.REDIS_URL,
     ...(process.env.DATABASE_URL !== undefined && process.env.DATABASE_URL !== '' ? { databaseUrl: process.env.DATABASE_URL } : {}),
+    sessionCache,
     logLevel,
     ...(process.env.SESSION_TTL_SECONDS !== undefined ? { sessionTtlSeconds: Number(process.env.SESSION_TTL_SECONDS) } : {}),
     ...(process.env.JWT_SECRET !== undefined ? { jwtSecret: process.env.JWT_SECRET } : {}),
@@ -146,9 +155,16 @@ const lessons: Record<AuthMode, string> = {
   cookie: 'the whole session is in the cookie, encrypted with a key every server holds: every /feeds succeeds, no shared state, nothing readable.'
 }
 const refreshHint = eddsa ? `    curl -s -b /tmp/jar -c /tmp/jar -X POST ${running.url}/token/refresh     # a new pair; the old refresh token is retired\n` : ''
+const invalidation = process.env.SESSION_CACHE_INVALIDATION === 'none' ? 'none' : 'pubsub'
+const cacheLessons: Record<Exclude<SessionCacheKind, 'none'>, string> = {
+  redis: 'Session cache: redis, one shared cache in front of the table: most reads are a Redis GET, not an UPDATE.',
+  local: invalidation === 'pubsub'
+    ? 'Session cache: local, one per server, told of logouts on the others through PostgreSQL\'s NOTIFY.'
+    : 'Session cache: local, one per server, told of nothing (SESSION_CACHE_INVALIDATION=none): after a logout the other servers accept the session until their entry is due.'
+}
 const users = Object.entries(DEMO_USERS).map(([u, p]) => `${u} / ${p}`).join(', ')
 process.stdout.write(`
-  Cluster up in ${mode} mode: ${lessons[mode]}${strategy === 'sticky' ? '\n  Sticky strategy: the balancer pins each client to one server with a cookie (lb).' : ''}
+  Cluster up in ${mode} mode: ${lessons[mode]}${strategy === 'sticky' ? '\n  Sticky strategy: the balancer pins each client to one server with a cookie (lb).' : ''}${sessionCache === 'none' ? '' : `\n  ${cacheLessons[sessionCache]}`}
 
   dashboard  ${running.url}/_balancer/   (open it in a browser: live traffic, buttons, the JWT decoded)
   balancer   ${running.url}   (upstreams: ${running.url}/_balancer/stats)

@@ -10,6 +10,11 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 /** JWT_SIGNING's values: the shared HMAC secret (the default), or an issuer's Ed25519 keys. */
 export const JWT_SIGNINGS = ['hs256', 'eddsa'] as const
 export type JwtSigning = typeof JWT_SIGNINGS[number]
+export const SESSION_CACHES = ['none', 'redis', 'local'] as const
+export type SessionCacheKind = typeof SESSION_CACHES[number]
+export const SESSION_CACHE_INVALIDATIONS = ['none', 'pubsub'] as const
+/** The most a renewal waits when SESSION_RENEW_EVERY_SECONDS is unset. */
+const DEFAULT_RENEW_EVERY_MS = 60_000
 const seconds = (max: number, what: string, fallback: number) =>
   Type.Integer({ minimum: 1, maximum: max, default: fallback, description: `must be a whole number of seconds from 1 to ${max}${what}` })
 const count = (fallback: number) =>
@@ -30,6 +35,15 @@ export const ServerEnvSchema = Type.Object({
   // The whole of one store call: waiting for a pooled connection, then the query.
   PG_QUERY_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 10000, default: 500, description: 'must be a whole number of milliseconds from 10 to 10000' }),
   PG_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 100, default: 4, description: 'must be a whole number from 1 to 100' }),
+  // postgres mode's cache in front of the sessions table (auth/stores/cached.ts): none, a shared
+  // Redis (REDIS_URL), or a bounded LRU in each server.
+  SESSION_CACHE: Type.Union(SESSION_CACHES.map((c) => Type.Literal(c)), { default: 'none' }),
+  SESSION_CACHE_TTL_SECONDS: seconds(86400, ' (a day)', 60),
+  SESSION_CACHE_MAX_ENTRIES: Type.Integer({ minimum: 1, maximum: 10_000_000, default: 10_000, description: 'must be a whole number from 1 to 10000000' }),
+  // No default here: unset, it is 60 s or half SESSION_IDLE_SECONDS, whichever is less (loadServerConfig).
+  SESSION_RENEW_EVERY_SECONDS: Type.Optional(Type.Integer({ minimum: 1, maximum: 2592000, description: 'must be a whole number of seconds from 1 to 2592000 (30 days)' })),
+  // The local cache only: how a logout on one server reaches the others' caches.
+  SESSION_CACHE_INVALIDATION: Type.Union(SESSION_CACHE_INVALIDATIONS.map((c) => Type.Literal(c)), { default: 'pubsub' }),
   JWT_SECRET: Type.Optional(Type.String()),
   JWT_SECRETS: Type.Optional(Type.String()),
   // Read only when neither of the two above is set: Compose mounts the secret its keygen service made here.
@@ -79,6 +93,14 @@ export interface AppConfig {
   redis: { url: string, keyPrefix: string, commandTimeoutMs: number }
   /** postgres mode: the database, how long one store call may take in all, and how many connections each server keeps. */
   postgres: { url: string, queryTimeoutMs: number, poolSize: number }
+  /**
+   * postgres mode: a cache in front of the sessions table (auth/stores/cached.ts). An entry lives
+   * `ttlSeconds` at most; a session read from it renews its idle end in the database at most
+   * every `renewEveryMs` (so it may end up to that much before SESSION_IDLE_SECONDS after its
+   * last use, never after); the local cache holds `maxEntries` per server and hears of logouts
+   * on other servers through PostgreSQL's NOTIFY (`invalidation: 'pubsub'`) or not at all.
+   */
+  sessionCache: { kind: SessionCacheKind, ttlSeconds: number, maxEntries: number, renewEveryMs: number, invalidation: 'none' | 'pubsub' }
   jwt: {
     /**
      * Tokens are signed with keys[0]; every key listed is accepted until it is removed. A new key
@@ -143,6 +165,11 @@ export function loadServerConfig (env: Record<string, string | undefined>): Serv
   if (eddsa) eddsaProblems(e, problems)
   const trustProxy = parseTrustProxy(e.TRUST_PROXY, problems)
   const databaseUrl = e.AUTH_MODE === 'postgres' ? withPasswordFrom(e.DATABASE_URL, e.DATABASE_PASSWORD_FILE, problems) : e.DATABASE_URL
+  const sessionIdleSeconds = Math.min(e.SESSION_IDLE_SECONDS, e.SESSION_TTL_SECONDS)
+  const renewEveryMs = renewEvery(e.SESSION_CACHE, e.SESSION_RENEW_EVERY_SECONDS, sessionIdleSeconds, problems)
+  if (e.SESSION_CACHE !== 'none' && e.AUTH_MODE !== 'postgres') {
+    problems.push(`SESSION_CACHE=${e.SESSION_CACHE} caches postgres mode's sessions, and AUTH_MODE is ${e.AUTH_MODE}: set AUTH_MODE=postgres, or SESSION_CACHE=none`)
+  }
   if (problems.length > 0) throw new ConfigError(problems)
   const usesRedis = e.AUTH_MODE === 'redis' || (e.AUTH_MODE === 'jwt' && e.JWT_REVOCATION === 'redis')
   return {
@@ -152,10 +179,11 @@ export function loadServerConfig (env: Record<string, string | undefined>): Serv
     serverId: e.SERVER_ID,
     logLevel: e.LOG_LEVEL,
     sessionTtlSeconds: e.SESSION_TTL_SECONDS,
-    sessionIdleSeconds: Math.min(e.SESSION_IDLE_SECONDS, e.SESSION_TTL_SECONDS),
+    sessionIdleSeconds,
     memory: { maxSessions: e.MAX_MEMORY_SESSIONS },
     redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX, commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS },
     postgres: { url: databaseUrl, queryTimeoutMs: e.PG_QUERY_TIMEOUT_MS, poolSize: e.PG_POOL_SIZE },
+    sessionCache: { kind: e.SESSION_CACHE, ttlSeconds: e.SESSION_CACHE_TTL_SECONDS, maxEntries: e.SESSION_CACHE_MAX_ENTRIES, renewEveryMs, invalidation: e.SESSION_CACHE_INVALIDATION },
     jwt: {
       keys,
       issuer: JWT_ISSUER,
@@ -312,6 +340,20 @@ function withPasswordFrom (url: string, file: string | undefined, problems: stri
   }
   parsed.password = encodeURIComponent(password)
   return parsed.toString()
+}
+
+/**
+ * How often a cached session renews its idle end in the database, at most. It must be shorter
+ * than the idle timeout: a session renewed only every SESSION_IDLE_SECONDS or more would end
+ * while in use (its idle end passes before its next renewal). Unset: 60 s, or half the idle
+ * timeout when that is shorter.
+ */
+function renewEvery (cache: SessionCacheKind, seconds: number | undefined, idleSeconds: number, problems: string[]): number {
+  if (seconds === undefined) return Math.min(DEFAULT_RENEW_EVERY_MS, idleSeconds * 500)
+  if (cache !== 'none' && seconds >= idleSeconds) {
+    problems.push(`SESSION_RENEW_EVERY_SECONDS (${seconds}) must be less than the idle timeout, SESSION_IDLE_SECONDS (${idleSeconds}): a session renewed that seldom would end while in use. A tenth of it or less keeps the idle timeout within 10%`)
+  }
+  return seconds * 1000
 }
 
 /** TRUST_PROXY: comma-separated IP addresses, CIDR ranges, or loopback / linklocal / uniquelocal. */

@@ -8,7 +8,7 @@ import type { Narrator } from './narrator.ts'
  * Consecutive steps with the same spec share one cluster.
  */
 export type ClusterSpec = Required<Pick<ClusterOptions, 'mode' | 'strategy'>> &
-  Pick<ClusterOptions, 'sessionTtlSeconds' | 'serverEnv' | 'jwtRevocation' | 'jwtSecrets' | 'loginThrottleStore'>
+  Pick<ClusterOptions, 'sessionTtlSeconds' | 'serverEnv' | 'jwtRevocation' | 'jwtSecrets' | 'loginThrottleStore' | 'sessionCache'>
 
 /** What one step measured and a later one quotes, by the name the first gave it. */
 export interface Memo {

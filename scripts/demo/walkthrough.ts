@@ -160,13 +160,14 @@ function sameSpec (a: ClusterSpec, b: ClusterSpec): boolean {
 function describeCluster (spec: ClusterSpec, count: number): string {
   const settings = [
     ...(spec.sessionTtlSeconds === undefined ? [] : [`SESSION_TTL_SECONDS=${spec.sessionTtlSeconds}`]),
+    ...(spec.sessionCache === undefined ? [] : [`SESSION_CACHE=${spec.sessionCache}`]),
     ...Object.entries(spec.serverEnv ?? {}).map(([name, value]) => `${name}=${value}`),
     ...(spec.jwtRevocation === true ? ['JWT_REVOCATION=redis'] : []),
     // Only the kids: the secrets are the cluster's own and never printed.
     ...(spec.jwtSecrets === undefined ? [] : [`JWT_SECRETS (kid ${spec.jwtSecrets.split(',').map((k) => k.split(':')[0] ?? '').join(', ')})`]),
     ...(spec.loginThrottleStore === undefined ? [] : [`LOGIN_THROTTLE_STORE=${spec.loginThrottleStore}`])
   ]
-  const redis = spec.mode === 'redis' || spec.jwtRevocation === true || spec.loginThrottleStore === 'redis'
+  const redis = spec.mode === 'redis' || spec.jwtRevocation === true || spec.loginThrottleStore === 'redis' || spec.sessionCache === 'redis'
   const store = redis ? ', and a private redis-server' : spec.mode === 'postgres' ? ', and a private PostgreSQL' : ''
   return `${count} app servers in ${spec.mode} mode behind a ${spec.strategy} balancer` +
     `${settings.length === 0 ? '' : `, with ${settings.join(', ')}`}${store}`

@@ -10,7 +10,8 @@ import { createSessionAuthenticator } from './sessions.ts'
 export const authenticators: Record<AuthMode, () => Promise<AuthenticatorFactory>> = {
   memory: async () => createSessionAuthenticator('memory', (await import('./stores/memory.ts')).createMemoryStore),
   redis: async () => createSessionAuthenticator('redis', (await import('./stores/redis.ts')).createRedisStore),
-  postgres: async () => createSessionAuthenticator('postgres', (await import('./stores/postgres.ts')).createPostgresStore),
+  // With SESSION_CACHE set, the same store behind a cache (./stores/cached.ts): a decorator, not a mode.
+  postgres: async () => createSessionAuthenticator('postgres', (await import('./stores/cached.ts')).createPostgresStoreWithCache),
   // JWT_SIGNING picks the kind: hs256 signs and verifies with the shared secret; eddsa only
   // verifies, with the issuer's published keys.
   jwt: async () => async (context) => context.config.jwt.signing === 'eddsa'

@@ -89,7 +89,7 @@ t.test('npm start: redis mode with no redis-server and no REDIS_URL says how to 
 })
 
 t.test('npm start: bad flags are refused with the usage', async (t) => {
-  for (const args of [['--mode', 'cookies'], ['--servers', '0'], ['--port', 'eighty'], ['--bogus']]) {
+  for (const args of [['--mode', 'cookies'], ['--servers', '0'], ['--port', 'eighty'], ['--bogus'], ['--mode', 'postgres', '--session-cache', 'memcached']]) {
     const run = launch(args)
     t.equal(await run.exited, 2, args.join(' '))
     t.match(run.output(), 'Usage: npm start')
@@ -130,6 +130,16 @@ t.test('npm start --signing eddsa: the issuers, their keys and Redis are listed;
   t.equal(await run.exited, 0)
   for (const childPort of [port, ...children]) t.ok(await portClosed(childPort), `nothing listens on ${childPort} any more`)
   t.throws(() => readdirSync(keysDir ?? ''), { code: 'ENOENT' }, 'and the keys directory is gone')
+})
+
+t.test('npm start: a session cache outside postgres mode is refused, by flag or SESSION_CACHE, before anything starts', async (t) => {
+  const flag = launch(['--mode', 'jwt', '--session-cache', 'local', '--port', String(await freePort())])
+  t.equal(await flag.exited, 2)
+  t.match(flag.output(), '--session-cache=local caches postgres mode\'s sessions: add --mode postgres (the mode is jwt)')
+  t.notMatch(flag.output(), 'Starting', 'nothing started')
+  const env = launch(['--mode', 'redis', '--port', String(await freePort())], { ...process.env, SESSION_CACHE: 'redis' })
+  t.equal(await env.exited, 2)
+  t.match(env.output(), 'SESSION_CACHE=redis caches postgres mode\'s sessions: add --mode postgres (the mode is redis)')
 })
 
 t.test('npm start: a negative number is a value out of range, whichever way it is written', async (t) => {

@@ -34,6 +34,7 @@ t.test('defaults: jwt mode on port 3000 named after the host, one-hour sessions'
     memory: { maxSessions: 1_000_000 },
     redis: { url: 'redis://127.0.0.1:6379', keyPrefix: 'session:', commandTimeoutMs: 500 },
     postgres: { url: 'postgres://postgres@127.0.0.1:5432/postgres', queryTimeoutMs: 500, poolSize: 4 },
+    sessionCache: { kind: 'none', ttlSeconds: 60, maxEntries: 10_000, renewEveryMs: 60_000, invalidation: 'pubsub' },
     jwt: { keys: [{ kid: DEFAULT_KID, secret: SECRET_32 }], issuer: JWT_ISSUER, audience: JWT_AUDIENCE, clockToleranceSeconds: 5, revocation: 'off', signing: 'hs256' },
     cookie: { keys: [] },
     loginThrottle: { windowSeconds: 60, maxFailuresPerAccount: 5, maxFailuresPerAddress: 20, store: 'memory' },

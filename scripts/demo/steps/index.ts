@@ -16,5 +16,6 @@ export const STEPS: ReadonlyArray<Step<unknown>> = [
   (await import('./09-jwt-key-rotation.ts')).jwtKeyRotation,
   (await import('./10-jwt-logout.ts')).jwtLogout,
   (await import('./11-jwt-revocation.ts')).jwtRevocation,
-  (await import('./12-login-throttle.ts')).loginThrottle
+  (await import('./12-login-throttle.ts')).loginThrottle,
+  (await import('./13-postgres-local-cache.ts')).postgresLocalCache
 ]

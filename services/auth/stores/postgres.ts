@@ -60,6 +60,14 @@ const TOUCH = {
     RETURNING user_name, absolute_expires_at, idle_expires_at`
 }
 const DELETE = { name: 'sessions_delete', text: 'DELETE FROM sessions WHERE id = $1' }
+const PING = { name: 'sessions_ping', text: 'SELECT 1' }
+/**
+ * A DELETE that every server listening on the channel hears of (the local cache's invalidation,
+ * ./postgres-listener.ts): one statement, so the NOTIFY goes out when the DELETE commits, and
+ * only then (PostgreSQL delivers a transaction's notifications at its commit). Sent whether or not
+ * a row was there: a second logout of the same session tells the caches again, which is harmless.
+ */
+const DELETE_AND_NOTIFY = { name: 'sessions_delete_notify', text: 'WITH gone AS (DELETE FROM sessions WHERE id = $1) SELECT pg_notify($2, $1)' }
 /** Wins this interval's pruning for this server, or returns no row. */
 const CLAIM_PRUNE = { name: 'sessions_claim_prune', text: 'UPDATE sessions_pruned SET at = $1 WHERE at <= $2 RETURNING at' }
 /** A bounded batch: one short statement, never a sweep that holds locks on the whole table. */
@@ -78,6 +86,8 @@ export const PRUNE_MAX_BATCHES = 100
 const PROBE_EVERY_MS = 500
 
 export interface PostgresStore extends SessionStore {
+  /** One round trip that reads nothing (SELECT 1): the cache's proof that the database answers (./cached.ts). */
+  ping (): Promise<void>
   /**
    * Deletes the sessions past their ends as of `at`, if this server wins the interval's turn: the
    * number deleted, or undefined when another server had the turn.
@@ -85,11 +95,16 @@ export interface PostgresStore extends SessionStore {
   prune (at: number): Promise<number | undefined>
 }
 
-type Command = 'insert' | 'update' | 'delete'
+type Command = 'insert' | 'update' | 'delete' | 'ping'
+
+export interface PostgresStoreOptions {
+  /** A channel each DELETE notifies with the session's id, in the same statement (SESSION_CACHE_INVALIDATION=pubsub). */
+  notifyEnded?: string
+}
 
 export const createPostgresStore: SessionStoreFactory = async (context) => await createPostgresSessions(context)
 
-export async function createPostgresSessions ({ config, log, metrics, now }: Parameters<SessionStoreFactory>[0]): Promise<PostgresStore> {
+export async function createPostgresSessions ({ config, log, metrics, now }: Parameters<SessionStoreFactory>[0], options: PostgresStoreOptions = {}): Promise<PostgresStore> {
   const { url, queryTimeoutMs, poolSize } = config.postgres
   const idleMs = config.sessionIdleSeconds * 1000
   const pool = new pg.Pool({
@@ -205,7 +220,8 @@ export async function createPostgresSessions ({ config, log, metrics, now }: Par
       return found
     },
     async delete (id) {
-      await run('delete', DELETE, [id])
+      if (options.notifyEnded === undefined) await run('delete', DELETE, [id])
+      else await run('delete', DELETE_AND_NOTIFY, [id, options.notifyEnded])
     },
     async prune (at) {
       if ((await query(CLAIM_PRUNE, [at, at - PRUNE_INTERVAL_MS])).rowCount === 0) return undefined
@@ -219,6 +235,9 @@ export async function createPostgresSessions ({ config, log, metrics, now }: Par
       }
       if (deleted > 0) log.info({ deleted }, 'pruned ended sessions')
       return deleted
+    },
+    async ping () {
+      await run('ping', PING, [])
     },
     status: () => status,
     async close () {
