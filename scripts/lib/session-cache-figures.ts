@@ -12,6 +12,8 @@ export interface SessionCacheCounts {
   requests: number
   /** Statements sent to the database (session_store_commands_total: PostgreSQL's insert, update, delete). */
   databaseStatements: number
+  /** Of those, the cache's keep-alive SELECT 1 ({command="ping"}): a few a second per server, however many requests come. */
+  databasePings: number
   /** What the cache did for each read (session_cache_lookups_total, either cache). */
   lookups: Record<LookupResult, number>
   /** Commands sent to a shared (Redis) cache (session_cache_commands_total). */
@@ -27,6 +29,7 @@ export function sessionCacheCounts (texts: readonly string[]): SessionCacheCount
   return {
     requests: total('auth_outcomes_total'),
     databaseStatements: total('session_store_commands_total'),
+    databasePings: total('session_store_commands_total', { command: 'ping' }),
     lookups: Object.fromEntries(LOOKUP_RESULTS.map((result) => [result, total('session_cache_lookups_total', { result })])) as Record<LookupResult, number>,
     cacheCommands: total('session_cache_commands_total'),
     invalidations: total('session_cache_invalidations_total', { kind: 'session' }),
@@ -49,6 +52,7 @@ export function countsBetween (before: SessionCacheCounts, after: SessionCacheCo
   return {
     requests: after.requests - before.requests,
     databaseStatements: after.databaseStatements - before.databaseStatements,
+    databasePings: after.databasePings - before.databasePings,
     lookups: Object.fromEntries(LOOKUP_RESULTS.map((r) => [r, after.lookups[r] - before.lookups[r]])) as Record<LookupResult, number>,
     cacheCommands: after.cacheCommands - before.cacheCommands,
     invalidations: after.invalidations - before.invalidations,
@@ -59,6 +63,11 @@ export function countsBetween (before: SessionCacheCounts, after: SessionCacheCo
 /** Database statements per authenticated request: 1 in postgres mode without a cache. */
 export function statementsPerRequest (counts: SessionCacheCounts): number {
   return counts.requests === 0 ? 0 : counts.databaseStatements / counts.requests
+}
+
+/** Database statements per authenticated request, the keep-alive pings left out: what the requests themselves cost the database. */
+export function sessionStatementsPerRequest (counts: SessionCacheCounts): number {
+  return counts.requests === 0 ? 0 : (counts.databaseStatements - counts.databasePings) / counts.requests
 }
 
 /** The share of cache lookups answered from the cache (a hit or a logout's marker). */
