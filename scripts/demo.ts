@@ -87,7 +87,7 @@ try {
     onCluster: (cluster) => { running = cluster }
   })
   if (args.json !== undefined) writeFileSync(args.json, `${JSON.stringify({ steps: reports }, null, 2)}\n`)
-  write(`\n${bold('That is the story.')} Try it yourself: npm start -- --mode memory (or redis, postgres, jwt, cookie), and open the dashboard it prints.\n`)
+  write(`\n${bold('That is the story.')} Try it yourself: npm start -- --mode memory (or redis, postgres, jwt, cookie; jwt --signing eddsa), and open the dashboard it prints.\n`)
   lines?.close()
 } catch (err) {
   if (!quitting) {

@@ -3,6 +3,7 @@ import { clientAborts, upstreamResets } from './faults/balancer-churn.ts'
 import { sigtermDrain } from './faults/drain.ts'
 import { killServer } from './faults/kill-server.ts'
 import { invalidationCut } from './faults/invalidation-cut.ts'
+import { issuerOutage } from './faults/issuer-outage.ts'
 import { postgresOutage } from './faults/postgres-outage.ts'
 import { redisOutage } from './faults/redis-outage.ts'
 import { sessionCacheOutage } from './faults/session-cache-outage.ts'
@@ -14,7 +15,7 @@ const USAGE = `Usage: npm run faults -- [--only TEXT] [--json FILE]
 Breaks the cluster in each way below, under load, on this machine (127.0.0.1 only), and prints
 per fault and mode: requests sent, requests failed, time to detect, time to recover, and
 whether each bound the project promises held. Exits 1 if one did not.
-  --only TEXT  run only the faults whose name or mode contains TEXT (e.g. --only redis, --only postgres)
+  --only TEXT  run only the faults whose name or mode contains TEXT (e.g. --only redis, --only postgres, --only issuer)
   --json FILE  also write the results as JSON`
 
 const FAULTS: Array<{ name: string, run: () => Promise<FaultResult> }> = [
@@ -28,6 +29,8 @@ const FAULTS: Array<{ name: string, run: () => Promise<FaultResult> }> = [
   { name: 'postgres frozen: postgres', run: async () => await postgresOutage({ how: 'freeze' }) },
   { name: 'session cache killed: postgres+redis-cache', run: async () => await sessionCacheOutage() },
   { name: 'invalidation channel cut: postgres+local-cache', run: async () => await invalidationCut() },
+  { name: 'issuer killed: jwt-eddsa', run: async () => await issuerOutage({ how: 'kill' }) },
+  { name: 'issuer frozen (its JWKS hangs): jwt-eddsa', run: async () => await issuerOutage({ how: 'freeze' }) },
   { name: 'client aborts: balancer', run: async () => await clientAborts({ aborts: 2000 }) },
   { name: 'upstream resets: balancer', run: async () => await upstreamResets({ resets: 2000 }) },
   { name: 'sigterm: server', run: async () => await sigtermDrain({ target: 'server' }) },

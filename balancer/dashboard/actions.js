@@ -7,6 +7,7 @@ import { $, sleep } from './dom.js'
 import { decodeJwt, toBase64url } from './jwt.js'
 import { flipCiphertextBit, sealedParts } from './sealed.js'
 import { CLASSES, SYMBOL, classOf, describeCounts, total } from './answers.js'
+import { refreshJwks } from './pools.js'
 import { state } from './state.js'
 import { showAuthTiming, timeAuthStep } from './auth-timing.js'
 
@@ -93,6 +94,8 @@ export async function login () {
   }
   say(`${SYMBOL.accepted} 200: ${username} logged in on ${answer.servedBy}`, 'accepted')
   renderCredential()
+  // The issuer's keys now, so its box can mark the one that signed this token (a rotation may have added it).
+  await refreshJwks()
 }
 
 // Each answer is counted in the panel's tally (call), with every other answer this page got: the

@@ -5,6 +5,7 @@
 import { revocationList } from './diagram.js'
 import { h, $ } from './dom.js'
 import { decodeJwt } from './jwt.js'
+import { hasIssuer, renderPools } from './pools.js'
 import { asText, sealedParts } from './sealed.js'
 import { state } from './state.js'
 
@@ -15,6 +16,8 @@ export function renderCredential () {
   const parts = $('cred-parts')
   tokenLine.replaceChildren()
   parts.replaceChildren()
+  // The issuer's box marks the key that signed this token.
+  renderPools()
   if (!cred) {
     summary.textContent = 'None yet: log in.'
     return
@@ -43,14 +46,22 @@ export function renderCredential () {
       if (typeof claims.exp === 'number') expiry = h('small', { class: 'note', 'data-exp': String(claims.exp), text: expiryText(claims.exp) })
     } catch {}
     add('Payload (base64url → JSON): anyone can read it', payloadPre, expiry)
-    add('Signature', h('pre', { text: 'HMAC-SHA256(header + "." + payload, JWT_SECRET)' }))
-    let note = 'Base64url is an encoding, not encryption: whoever holds the token reads the header and the payload. The signature proves the token was made with the secret and not changed since; it hides nothing. This page cannot check it: only the servers hold JWT_SECRET.'
+    const eddsa = jwt.header.alg === 'EdDSA'
+    const kid = typeof jwt.header.kid === 'string' ? jwt.header.kid : null
+    add('Signed with the key (kid)', h('pre', { id: 'cred-kid', 'data-kid': kid ?? '', text: kid ?? '(none named)' }),
+      h('small', { class: 'note', text: eddsa ? 'one of the issuer\'s keys: its public half is in the JWKS, its private half only in the issuer' : 'the name of one of the secrets every server holds (JWT_SECRETS)' }))
+    add('Signature', h('pre', { text: eddsa ? 'Ed25519(header + "." + payload, the issuer\'s private key)' : 'HMAC-SHA256(header + "." + payload, JWT_SECRET)' }))
+    let note = eddsa
+      ? 'Base64url is an encoding, not encryption: whoever holds the token reads the header and the payload. The signature was made with a private key only the issuer holds; every server checks it with the public key the JWKS publishes under this kid, and none of them could have made it.'
+      : 'Base64url is an encoding, not encryption: whoever holds the token reads the header and the payload. The signature proves the token was made with the secret and not changed since; it hides nothing. This page cannot check it: only the servers hold JWT_SECRET.'
     if (cred.altered?.kind === 'tampered') note = `You changed one character of the payload (${cred.altered.what}) and kept the old signature. It no longer matches: every server will refuse it.`
     if (cred.altered?.kind === 'forged') note = 'Signed with a random secret: a real HMAC, but not with JWT_SECRET. Every server will refuse it.'
     if (cred.loggedOut && !cred.altered) {
-      note = revocationList()
-        ? 'You logged out: the token’s id (jti) is now on the revocation list in Redis, which every server checks on every request. Fetch and see.'
-        : 'You logged out: the server cleared the cookie, but it keeps no record of this token, so it still works until exp. Fetch and see.'
+      note = hasIssuer()
+        ? 'You logged out: the issuer revoked your refresh token\'s family, so this token is never renewed; it still works until its exp, a few minutes at most. Fetch and see.'
+        : revocationList()
+          ? 'You logged out: the token’s id (jti) is now on the revocation list in Redis, which every server checks on every request. Fetch and see.'
+          : 'You logged out: the server cleared the cookie, but it keeps no record of this token, so it still works until exp. Fetch and see.'
     }
     parts.append(h('p', { class: 'note', text: note }))
   } else if (cred.mode === 'cookie' && sealedParts(cred.token)) {

@@ -5,6 +5,7 @@
 import { controlButtons } from './cluster-control.js'
 import { $, h } from './dom.js'
 import { CLASSES, SYMBOL, noAnswers, since, total } from './answers.js'
+import { hasIssuer } from './pools.js'
 import { state } from './state.js'
 
 const LESSONS = {
@@ -14,6 +15,7 @@ const LESSONS = {
   jwt: 'jwt mode: every server checks the token’s signature with the same JWT_SECRET. No lookup, no shared state, and no way to take a token back before it expires.',
   cookie: 'cookie mode: the whole session travels in the cookie, sealed with AES-256-GCM under a COOKIE_SECRET every server holds. No lookup, no shared state, and, unlike a JWT, nothing the client can read; like a JWT, no way to take it back before it expires.',
   sticky: 'sticky balancer: a cookie pins each client to one server, so memory sessions work… until that server goes away, and its users are logged out. The load follows the pins, not the servers.',
+  jwtEddsa: 'jwt mode with JWT_SIGNING=eddsa: the issuer alone holds a private key and signs every token; the servers check signatures with its public keys (the JWKS) and hold nothing that signs. A broken-into server cannot mint a token. Access tokens live minutes and are renewed with a refresh token; a key is rotated by publishing a new one, with no restart.',
   jwtRevocation: 'jwt mode with a revocation list (JWT_REVOCATION=redis): logout works everywhere, because every server asks Redis on every request. State again: stop Redis, and no token can be checked (503).'
 }
 
@@ -99,7 +101,7 @@ function whereText (view) {
   if (mode === 'memory') return 'sessions: its own memory'
   if (mode === 'redis') return view.store === 'down' ? 'sessions: Redis (unreachable!)' : 'sessions: in Redis'
   if (mode === 'postgres') return view.store === 'down' ? 'sessions: PostgreSQL (unreachable!)' : 'sessions: in PostgreSQL'
-  if (mode === 'jwt') return view.store === 'down' ? 'revocation list unreachable!' : revocationList() ? 'signatures + revocation list' : 'checks signatures'
+  if (mode === 'jwt') return view.store === 'down' ? 'revocation list unreachable!' : revocationList() ? 'signatures + revocation list' : hasIssuer() ? 'checks signatures (public keys)' : 'checks signatures'
   if (mode === 'cookie') return 'sessions: sealed in the cookie'
   return view.url
 }
@@ -114,9 +116,9 @@ export function updateMode () {
   const mode = currentMode()
   state.mode = mode
   $('mode').textContent = `mode: ${mode ?? '?'}`
-  $('mode').title = MODE_TITLES[mode] ?? 'the servers\' AUTH_MODE'
+  $('mode').title = mode === 'jwt' && hasIssuer() ? 'AUTH_MODE=jwt, JWT_SIGNING=eddsa: a token only the issuer can sign, checked with its public keys' : MODE_TITLES[mode] ?? 'the servers\' AUTH_MODE'
   $('strategy').textContent = state.strategy
-  const lesson = mode === 'jwt' && revocationList() ? LESSONS.jwtRevocation : state.strategy === 'sticky' && mode !== 'jwt' ? LESSONS.sticky : LESSONS[mode]
+  const lesson = mode === 'jwt' && hasIssuer() ? LESSONS.jwtEddsa : mode === 'jwt' && revocationList() ? LESSONS.jwtRevocation : state.strategy === 'sticky' && mode !== 'jwt' ? LESSONS.sticky : LESSONS[mode]
   $('lesson').textContent = lesson ?? 'Waiting for the servers to say which mode they run in…'
   const pins = state.strategy === 'sticky'
   $('balancer-note').textContent = pins
@@ -158,6 +160,10 @@ function updateStore () {
       : down > 0 ? `${down} of ${views.length} servers cannot reach it` : mode === 'jwt' ? 'JWT_REVOCATION=redis: every server checks it on every request' : 'every server reads every session here'
     box.classList.add(stopped || down > 0 ? 'store-down' : 'store-up')
     if (storeTarget) $('store-actions').replaceChildren(...controlButtons(storeTarget, refreshDiagram))
+  } else if (mode === 'jwt' && hasIssuer()) {
+    $('store-title').textContent = 'JWKS: the issuer\'s public keys'
+    $('store-note').textContent = 'each server fetches them and checks signatures with them: no secret, nothing that signs'
+    box.classList.add('store-none')
   } else if (mode === 'jwt') {
     $('store-title').textContent = 'JWT_SECRET'
     $('store-note').textContent = 'the same secret on every server: no store, no lookup'
@@ -218,6 +224,8 @@ export function drawWires () {
     if (sharedStore()) line(centre(card.el, stage, 'bottom'), centre($('store'), stage, 'top'), 'wire-store')
     else if (state.mode === 'jwt' || state.mode === 'cookie') line(centre(card.el, stage, 'bottom'), centre($('store'), stage, 'top'), 'wire-secret')
   }
+  // The balancer's other pools (the issuer): the paths ROUTES sends them.
+  for (const box of document.querySelectorAll('#pools .pool-upstream')) line(centre(balancer, stage, 'bottom'), centre(box, stage, 'top'), 'wire-pool')
   svg.replaceChildren(...lines)
 }
 

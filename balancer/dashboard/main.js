@@ -4,6 +4,7 @@
 // so they show up in the stream too.
 //   stream.js           the event stream, and what each event changes
 //   diagram.js          the servers, the store, the wires
+//   pools.js            the balancer's other pools: the issuer, its keys
 //   requests.js         the dots, the counts on each card, the list of recent requests
 //   actions.js          the "Try it" buttons
 //   auth-timing.js      "Time the auth step", measured as the walkthrough and compare do

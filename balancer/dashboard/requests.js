@@ -8,6 +8,7 @@ import { renderTally } from './actions.js'
 import { centre, updateBalancerCounts, updateCard } from './diagram.js'
 import { formatAuth } from './auth-timing.js'
 import { $, clock, h } from './dom.js'
+import { renderPools } from './pools.js'
 import { state } from './state.js'
 
 const MAX_LOG_ROWS = 12
@@ -105,11 +106,13 @@ function addLogRow (event, answer) {
 export function resetCounts () {
   for (const [url, card] of state.cards) card.base = { ...(state.upstreams.get(url)?.answers ?? noAnswers()) }
   state.ownBase = { ...state.ownAnswers }
+  for (const pool of state.pools.values()) for (const view of pool.upstreams) state.poolBases.set(view.url, { ...(view.answers ?? noAnswers()) })
   state.tally = noAnswers()
   state.seen = 0
   $('log-rows').replaceChildren()
   $('log-total').textContent = ''
   for (const url of state.cards.keys()) updateCard(url)
   updateBalancerCounts()
+  renderPools()
   renderTally()
 }

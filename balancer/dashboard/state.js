@@ -10,6 +10,14 @@ export const state = {
   upstreams: new Map(),
   /** url -> { el, parts, base, flashTimer }: a card shows its upstream's answers since `base` */
   cards: new Map(),
+  /** name -> { name, upstreams }: the balancer's other pools (ROUTES), the issuer's among them */
+  pools: new Map(),
+  /** url -> where "Reset counts" left a pool upstream's answers */
+  poolBases: new Map(),
+  /** the balancer's ROUTES: [{ prefix, pool }] */
+  routes: [],
+  /** the kids the issuer's JWKS publishes (null: no issuer, or not read yet) */
+  jwksKids: null,
   /** the balancer's own answers (no upstream to count them for), and where the page counts them from */
   ownAnswers: noAnswers(),
   ownBase: noAnswers(),

@@ -36,6 +36,8 @@ export class DemoClient {
   readonly #onAnswer: (answer: Answer, quiet: boolean) => void
   readonly #cookies = new Map<string, string>()
   token: string | undefined
+  /** The refresh token from its last login or refresh (jwt mode with JWT_SIGNING=eddsa). */
+  refreshToken: string | undefined
 
   constructor (baseUrl: string, name: string, onAnswer: (answer: Answer, quiet: boolean) => void) {
     this.#baseUrl = baseUrl
@@ -46,10 +48,20 @@ export class DemoClient {
   /** The balancer's sticky pin for this client, if it has one. */
   get pin (): string | undefined { return this.#cookies.get('lb') }
 
-  async login (username = this.name): Promise<Answer> {
+  async login (username = this.name, options: Pick<RequestOptions, 'quiet'> = {}): Promise<Answer> {
     const password = DEMO_USERS[username] ?? ''
-    const answer = await this.request('POST', '/login', { body: { username, password }, token: null })
-    if (answer.status === 200) this.token = answer.body.token as string
+    const answer = await this.request('POST', '/login', { ...options, body: { username, password }, token: null })
+    this.#keepTokens(answer)
+    return answer
+  }
+
+  /**
+   * POST /token/refresh with a refresh token in the body: this client's own, or one given (a
+   * copy someone else holds). A 200 replaces this client's tokens with the new pair.
+   */
+  async refresh (options: Pick<RequestOptions, 'quiet'> & { refreshToken?: string } = {}): Promise<Answer> {
+    const answer = await this.request('POST', '/token/refresh', { quiet: options.quiet, body: { refreshToken: options.refreshToken ?? this.refreshToken ?? '' }, token: null })
+    this.#keepTokens(answer)
     return answer
   }
 
@@ -98,6 +110,12 @@ export class DemoClient {
     }
     this.#onAnswer(answer, options.quiet === true)
     return answer
+  }
+
+  #keepTokens (answer: Answer): void {
+    if (answer.status !== 200) return
+    this.token = answer.body.token as string
+    if (typeof answer.body.refreshToken === 'string') this.refreshToken = answer.body.refreshToken
   }
 
   #keepCookies (setCookies: string[]): void {

@@ -1,4 +1,4 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createHmac, randomBytes, sign, timingSafeEqual, type KeyObject } from 'node:crypto'
 
 /** What anyone holding a JWT can read from it: no key needed. */
 export interface DecodedJwt {
@@ -78,4 +78,27 @@ export function signWithWrongSecret (token: string): string {
 export function unsigned (token: string): string {
   const { parts } = decodeJwt(token)
   return `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url')}.${parts[1]}.`
+}
+
+const part = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url')
+
+/** A token with this header and these claims, its HS256 signature keyed with `key`: whatever bytes the signer holds. */
+export function signHs256 (header: Record<string, unknown>, claims: Record<string, unknown>, key: string | Buffer): string {
+  const input = `${part(header)}.${part(claims)}`
+  return `${input}.${createHmac('sha256', key).update(input).digest('base64url')}`
+}
+
+/** A token with this header and these claims, signed with an Ed25519 private key (alg EdDSA, RFC 8037). */
+export function signEd25519 (header: Record<string, unknown>, claims: Record<string, unknown>, privateKey: KeyObject): string {
+  const input = `${part(header)}.${part(claims)}`
+  return `${input}.${sign(null, Buffer.from(input), privateKey).toString('base64url')}`
+}
+
+/**
+ * The claims of `token` made over for another user: `sub` replaced, a fresh `jti`, issued now and
+ * living `lifetimeSeconds`; `iss`, `aud` and anything else kept as the real token had them.
+ */
+export function claimsFor (token: string, sub: string, lifetimeSeconds: number): Record<string, unknown> {
+  const now = Math.floor(Date.now() / 1000)
+  return { ...decodeJwt(token).payload, sub, jti: randomBytes(16).toString('base64url'), iat: now, exp: now + lifetimeSeconds }
 }

@@ -8,12 +8,14 @@ import type { Narrator } from './narrator.ts'
  * Consecutive steps with the same spec share one cluster.
  */
 export type ClusterSpec = Required<Pick<ClusterOptions, 'mode' | 'strategy'>> &
-  Pick<ClusterOptions, 'sessionTtlSeconds' | 'serverEnv' | 'jwtRevocation' | 'jwtSecrets' | 'loginThrottleStore' | 'sessionCache'>
+  Pick<ClusterOptions, 'sessionTtlSeconds' | 'serverEnv' | 'jwtRevocation' | 'jwtSecrets' | 'loginThrottleStore' | 'sessionCache' | 'signing' | 'issuerEnv'>
 
 /** What one step measured and a later one quotes, by the name the first gave it. */
 export interface Memo {
   /** The auth step's timing, e.g. memo.authStep.redis from the redis step, quoted by the jwt steps. */
   authStep: Partial<Record<string, AuthStepTiming>>
+  /** The shared secret's rotation (the key rotation step): restarts it took, their seconds in all, and the requests refused on the way. */
+  secretRotation?: { restarts: number, seconds: number, refused: number }
 }
 
 export interface StepContext {

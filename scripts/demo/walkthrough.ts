@@ -161,14 +161,20 @@ function describeCluster (spec: ClusterSpec, count: number): string {
   const settings = [
     ...(spec.sessionTtlSeconds === undefined ? [] : [`SESSION_TTL_SECONDS=${spec.sessionTtlSeconds}`]),
     ...(spec.sessionCache === undefined ? [] : [`SESSION_CACHE=${spec.sessionCache}`]),
+    ...(spec.signing === undefined ? [] : [`JWT_SIGNING=${spec.signing}`]),
     ...Object.entries(spec.serverEnv ?? {}).map(([name, value]) => `${name}=${value}`),
     ...(spec.jwtRevocation === true ? ['JWT_REVOCATION=redis'] : []),
     // Only the kids: the secrets are the cluster's own and never printed.
     ...(spec.jwtSecrets === undefined ? [] : [`JWT_SECRETS (kid ${spec.jwtSecrets.split(',').map((k) => k.split(':')[0] ?? '').join(', ')})`]),
     ...(spec.loginThrottleStore === undefined ? [] : [`LOGIN_THROTTLE_STORE=${spec.loginThrottleStore}`])
   ]
+  const eddsa = spec.mode === 'jwt' && spec.signing === 'eddsa'
   const redis = spec.mode === 'redis' || spec.jwtRevocation === true || spec.loginThrottleStore === 'redis' || spec.sessionCache === 'redis'
-  const store = redis ? ', and a private redis-server' : spec.mode === 'postgres' ? ', and a private PostgreSQL' : ''
+  // eddsa: the issuer is a process of its own, with its settings, and its Redis (refresh tokens).
+  const issuerSettings = Object.entries(spec.issuerEnv ?? {}).map(([name, value]) => `${name}=${value}`)
+  const store = eddsa
+    ? `, an issuer${issuerSettings.length === 0 ? '' : ` with ${issuerSettings.join(', ')}`} holding the private key, and a private redis-server for its refresh tokens`
+    : redis ? ', and a private redis-server' : spec.mode === 'postgres' ? ', and a private PostgreSQL' : ''
   return `${count} app servers in ${spec.mode} mode behind a ${spec.strategy} balancer` +
     `${settings.length === 0 ? '' : `, with ${settings.join(', ')}`}${store}`
 }

@@ -77,6 +77,8 @@ export class ManagedProcess {
   get running (): boolean { return this.#child !== undefined && this.#child.exitCode === null && this.#child.signalCode === null }
   /** The port the child said it listens on (spec.portVariable); kept across restarts. */
   get reportedPort (): number | undefined { return this.#reportedPort }
+  /** The environment its next start gives it (and its current one, unless updateEnv changed it since). */
+  get env (): Readonly<Record<string, string>> { return this.#spec.env }
 
   async start (): Promise<void> {
     if (this.running) return

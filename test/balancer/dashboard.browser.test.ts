@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { chromium, type BrowserContext, type Page } from 'playwright-core'
 import t from 'tap'
 import type { Test } from 'tap'
-import { feedsTimes, login, withCluster } from '../helpers/cluster.ts'
+import { call, feedsTimes, login, withCluster } from '../helpers/cluster.ts'
 import { measureAuthStep } from '../../scripts/lib/auth-step-timing.ts'
 
 // The dashboard in a real browser against a real cluster: the page loads, draws the servers,
@@ -354,6 +354,59 @@ t.test('cookie mode: no store, a key; the sealed value taken apart, nothing in i
     acceptedBy.add(/from (app-\d)/.exec(accepted)?.[1] ?? '')
   }
   t.equal(acceptedBy.size, 3, 'after logout the value still works on every server')
+  t.same(requests.filter((u) => !u.startsWith(`${cluster.url}/`)), [], 'the page asked nothing of any other origin')
+  t.same(errors, [], 'no script error')
+})
+
+t.test('jwt --signing eddsa: the issuer as its own box, and which key signed the page\'s token', { skip }, async (t) => {
+  const context = await openBrowser(t)
+  if (context === undefined) return
+  const cluster = await withCluster(t, { mode: 'jwt', signing: 'eddsa', servers: 3 })
+  const { page, requests, errors } = await openDashboard(t, context, cluster.url)
+  const issuer = page.locator('.pool-upstream[data-server="issuer-1"]')
+  await issuer.waitFor()
+  t.equal(await page.locator('.pool-upstream').count(), 1, 'one box for the one issuer')
+  t.equal(await issuer.getAttribute('data-pool'), 'issuer')
+  t.match(await issuer.textContent(), /pool issuer: \/login \/token\/ \/logout \/\.well-known\/jwks\.json/, 'with the paths the balancer routes to it')
+  t.equal(await page.locator('.server').count(), 3, 'the app servers keep their own cards')
+  await waitForText(page, '#store-title', 'JWKS')
+  t.match(await page.textContent('#store-note'), 'no secret, nothing that signs', 'no JWT_SECRET box: the servers hold only public keys')
+  t.match(await page.textContent('#lesson'), 'the issuer alone holds a private key')
+  await page.waitForFunction("document.querySelectorAll('#wires line.wire-pool').length === 1", undefined, { timeout: 5000 }).catch(() => {})
+  t.equal(await page.locator('#wires line.wire-pool').count(), 1, 'the balancer wired to the issuer')
+
+  const jwksKids = async (): Promise<string[]> => ((await call(`${cluster.url}/.well-known/jwks.json`)).body.keys as Array<{ kid: string }>).map((k) => k.kid)
+  const [first = ''] = await jwksKids()
+  await page.selectOption('#user', 'bob')
+  await page.click('#login')
+  await waitForText(page, '#cred-summary', 'bob, issued by issuer-1')
+  t.equal(await page.getAttribute('#cred-kid', 'data-kid'), first, 'the credential panel names the key that signed the token: the JWKS\'s')
+  t.match(await page.textContent('#cred-parts'), 'Ed25519(header + "." + payload, the issuer\'s private key)')
+  await page.locator(`.pool-upstream .kid.signed-yours[data-kid="${first}"]`).waitFor()
+  t.pass('the issuer\'s box marks that key as the one that signed the page\'s token')
+  t.ok(Number(await issuer.getAttribute('data-accepted')) >= 1, 'and counts the login it answered')
+  t.match(await fetchOnce(page), /200 from app-\d: bob’s feed/, 'an app server accepts it')
+
+  // A new key that signs at once: the next login's token names it, and the box follows.
+  const rotation = await cluster.rotateIssuerKey({ activateInSeconds: 0 })
+  // Signing from the next whole second (keys.ts), once the issuer has read it: its /health says.
+  const issuerUrl = cluster.issuers[0]?.url ?? ''
+  let signing = ''
+  for (let i = 0; i < 50 && signing !== rotation.kid; i++) {
+    signing = String((await call(`${issuerUrl}/health`)).body.signing)
+    if (signing !== rotation.kid) await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  t.equal(signing, rotation.kid, 'the issuer signs with the new key')
+  await page.click('#login')
+  await page.locator(`#cred-kid[data-kid="${rotation.kid}"]`).waitFor()
+  t.pass('after a rotation the panel names the new key')
+  await page.locator(`.pool-upstream .kid.signed-yours[data-kid="${rotation.kid}"]`).waitFor()
+  t.equal(await page.locator('.pool-upstream .kid').count(), 2, 'the box lists both published keys')
+  t.equal(await page.locator(`.pool-upstream .kid.signed-yours[data-kid="${first}"]`).count(), 0, 'and marks only the one that signed the current token')
+
+  await cluster.issuers[0]?.kill()
+  await page.locator('.pool-upstream.is-down[data-server="issuer-1"]').waitFor({ timeout: 10_000 })
+  t.pass('the issuer killed: its box shows it down')
   t.same(requests.filter((u) => !u.startsWith(`${cluster.url}/`)), [], 'the page asked nothing of any other origin')
   t.same(errors, [], 'no script error')
 })

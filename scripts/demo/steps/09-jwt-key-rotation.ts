@@ -128,6 +128,8 @@ export const jwtKeyRotation: Step<JwtRotation> = {
     const retired = { oldToken: await everywhere(alice), newToken: await everywhere(bob, newToken) }
 
     const result: JwtRotation = { kids: { old: KEY_A.kid, new: KEY_B.kid }, oldHeader, restarts, first, onePass, accepted, signing, authStep, retired }
+    // For the issuer's rotation later on, which quotes what this one cost.
+    ctx.memo.secretRotation = { restarts: restarts.length, seconds: restarts.reduce((s, x) => s + x.seconds, 0), refused: onePass.newToken.refused }
     return { result, lesson: rotationLesson(result, n) }
   }
 }

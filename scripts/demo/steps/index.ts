@@ -17,5 +17,8 @@ export const STEPS: ReadonlyArray<Step<unknown>> = [
   (await import('./10-jwt-logout.ts')).jwtLogout,
   (await import('./11-jwt-revocation.ts')).jwtRevocation,
   (await import('./12-login-throttle.ts')).loginThrottle,
-  (await import('./13-postgres-local-cache.ts')).postgresLocalCache
+  (await import('./13-postgres-local-cache.ts')).postgresLocalCache,
+  (await import('./14-check-can-forge.ts')).checkCanForge,
+  (await import('./15-refresh-tokens.ts')).refreshTokens,
+  (await import('./16-jwks-rotation.ts')).jwksRotation
 ]

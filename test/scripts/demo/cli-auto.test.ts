@@ -13,7 +13,11 @@ import { encryptedCookie, type EncryptedCookie } from '../../../scripts/demo/ste
 import { jwtKeyRotation, type JwtRotation } from '../../../scripts/demo/steps/09-jwt-key-rotation.ts'
 import { jwtLogout, type JwtLogout } from '../../../scripts/demo/steps/10-jwt-logout.ts'
 import { jwtRevocation, type JwtRevocation } from '../../../scripts/demo/steps/11-jwt-revocation.ts'
+import { checkCanForge } from '../../../scripts/demo/steps/14-check-can-forge.ts'
+import { refreshTokens } from '../../../scripts/demo/steps/15-refresh-tokens.ts'
+import { jwksRotation } from '../../../scripts/demo/steps/16-jwks-rotation.ts'
 import { STEPS } from '../../../scripts/demo/steps/index.ts'
+import { checkIssuerSteps } from './issuer-steps.ts'
 import type { Step } from '../../../scripts/demo/step.ts'
 
 const DEMO = fileURLToPath(new URL('../../../scripts/demo.ts', import.meta.url))
@@ -69,7 +73,8 @@ t.test('npm run demo -- --auto --step N: the jwt steps straight through, with wh
     const everyone = (tally: { ok: number, total: number, servers: string[] }): number[] => [tally.ok, tally.total, tally.servers.length]
     t.equal(numberOf(encryptedCookie), numberOf(jwtForgeries) + 1, 'it follows the forgeries')
     t.match(out, /\[starting 3 app servers in cookie mode behind a round-robin balancer…\]/, 'its second cluster is in cookie mode')
-    t.equal(out.match(/\[starting 3 app servers in jwt mode behind a round-robin balancer…\]/g)?.length, 1, 'and its first is the forgeries\' cluster, kept')
+    const upToRotation = out.slice(0, out.indexOf(`Step ${numberOf(jwtKeyRotation)} of ${total}`))
+    t.equal(upToRotation.match(/\[starting 3 app servers in jwt mode behind a round-robin balancer…\]/g)?.length, 1, 'and its first is the forgeries\' cluster, kept')
 
     t.match(jwt.payload, { sub: 'alice' })
     t.ok(jwt.expiry.includes(Number(jwt.payload.exp)), `the expiry looked for is the JWT's exp (${String(jwt.payload.exp)})`)
@@ -163,4 +168,16 @@ t.test('npm run demo -- --auto --step N: the jwt steps straight through, with wh
   t.same(nine.redisDown.reasons, ['session_store_unavailable'])
   t.same([nine.revokedAfterReturn.ok, nine.revokedAfterReturn.total], [3, 3], 'a Redis that keeps nothing on disk forgets its revocations')
   t.match(reportOf(jwtRevocation).lesson, `${nine.reads} EXISTS for ${nine.reads} reads`)
+
+  // The issuer's steps come last: checked in ./issuer-steps.ts, from this run.
+  t.test('the issuer\'s steps: a server that can forge, refresh tokens, rotation through the JWKS', async (t) => {
+    t.same([numberOf(refreshTokens), numberOf(jwksRotation)], [numberOf(checkCanForge) + 1, numberOf(checkCanForge) + 2], 'three steps in a row')
+    checkIssuerSteps(t, {
+      forge: reportOf(checkCanForge),
+      refresh: reportOf(refreshTokens),
+      rotation: reportOf(jwksRotation),
+      output: out.slice(out.indexOf(`Step ${numberOf(checkCanForge)} of ${total}`)),
+      secretRotation: reportOf(jwtKeyRotation).result as JwtRotation
+    })
+  })
 })
