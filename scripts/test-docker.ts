@@ -1,16 +1,16 @@
-import { spawn } from 'node:child_process'
-import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { delimiter, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { parseArgs, styleText } from 'node:util'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
 import { parse } from 'yaml'
 import { AUTH_MODES, type AuthMode } from '../services/auth/authenticator.ts'
 import { ServerEnvSchema } from '../services/config.ts'
 import { IssuerEnvSchema } from '../services/issuer/config.ts'
 import { PUBLISHED_JWT_SECRETS } from '../services/published-secrets.ts'
 import { freePort, isPortFree } from './lib/ports.ts'
-import { checkEddsa } from './lib/test-docker-eddsa.ts'
+import { checkEddsa } from './docker/eddsa.ts'
+import { ensureBaseImages, findBuilder, findCompose, findEngine } from './docker/engine.ts'
+import { check, DEADLINE, http, log, notes, outcomes, root, run, running, Skip, tail, waitFor, type Reply, type Run, type RunOptions } from './docker/smoke.ts'
 
 const USAGE = `Usage: npm run test:docker -- [--modes jwt,jwt-eddsa,memory,redis,postgres,cookie] [--keep]
 
@@ -28,21 +28,16 @@ packages by scripts/docker/standin-images.sh when run as root with debootstrap, 
                  mode with JWT_SIGNING=eddsa: the issuer service signs, and a key rotation is tried)
   --keep         leave the stack running at the end (tear down with the printed command)`
 
-const root = fileURLToPath(new URL('..', import.meta.url))
 const PROJECT = 'auth-cluster-smoke'
 const IMAGE = 'auth-cluster:latest'
-const BASE_IMAGES = ['node:24-slim', 'redis:7', 'postgres:18', 'nginx:1.28']
-const STANDIN_LABEL = 'auth-cluster.standin'
 // The fixed ports of docker/compose.host-network.yml; the balancer's is chosen here.
 const FIXED_PORTS = { redis: 6380, postgres: 5433, 'app-1': 3001, 'app-2': 3002, 'app-3': 3003, issuer: 3100, nginx: 8081 }
 const SERVERS = ['app-1', 'app-2', 'app-3']
 // docker-compose.yml's volume for the JWT secret, as Compose names it in this project.
 const SECRET_VOLUME = `${PROJECT}_jwt-secret`
-// The checks stop at this deadline (default 13 minutes), leaving time to tear down within the
-// 15 minutes .ci/run gives the whole smoke test.
-const DEADLINE = Date.now() + Number(process.env.TEST_DOCKER_BUDGET_S ?? 780) * 1000
 
-class Skip extends Error {}
+/** A wrong argument: said in one line with the usage, exit code 2, nothing started. */
+class UsageError extends Error {}
 
 /** What a smoke run brings the stack up in: an AUTH_MODE, or jwt with JWT_SIGNING=eddsa. */
 type SmokeMode = AuthMode | 'jwt-eddsa'
@@ -50,180 +45,6 @@ const SMOKE_MODES: readonly SmokeMode[] = [...AUTH_MODES, 'jwt-eddsa']
 const DEFAULT_MODES: readonly SmokeMode[] = ['jwt', 'jwt-eddsa', 'memory', 'redis', 'postgres', 'cookie']
 /** The AUTH_MODE a smoke mode runs, which /health and /login report. */
 const authModeOf = (mode: SmokeMode): AuthMode => mode === 'jwt-eddsa' ? 'jwt' : mode
-
-// ---- running commands ---------------------------------------------------------------------
-
-interface Run { code: number, stdout: string, stderr: string }
-interface RunOptions {
-  env?: NodeJS.ProcessEnv
-  timeoutMs?: number
-  echo?: boolean
-  /** Teardown gets its own timeout even past the deadline: it must always run. */
-  pastDeadline?: boolean
-}
-
-const running = new Set<ReturnType<typeof spawn>>()
-
-function log (line: string): void {
-  process.stdout.write(`${line}\n`)
-}
-
-/** Runs a command to completion (or its timeout); never rejects. */
-function run (command: string, args: string[], options: RunOptions = {}): Promise<Run> {
-  const wanted = options.timeoutMs ?? 120_000
-  const timeoutMs = options.pastDeadline === true ? wanted : Math.max(1000, Math.min(wanted, DEADLINE - Date.now()))
-  if (options.echo !== false) log(styleText('dim', `$ ${[command, ...args].join(' ')}`))
-  return new Promise((resolve) => {
-    let stdout = ''
-    let stderr = ''
-    const child = spawn(command, args, { cwd: root, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] })
-    running.add(child)
-    const timer = setTimeout(() => {
-      stderr += `\n(timed out after ${Math.round(timeoutMs / 1000)} s)`
-      child.kill('SIGTERM')
-      setTimeout(() => child.kill('SIGKILL'), 5000).unref()
-    }, timeoutMs)
-    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
-    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-    child.on('error', (err) => { stderr += err.message })
-    child.on('close', (code) => {
-      clearTimeout(timer)
-      running.delete(child)
-      resolve({ code: code ?? 1, stdout, stderr })
-    })
-  })
-}
-
-function tail (text: string, lines = 15): string {
-  return text.trim().split('\n').slice(-lines).map((l) => `    ${l}`).join('\n')
-}
-
-// ---- checks -------------------------------------------------------------------------------
-
-const outcomes: Array<{ name: string, ok: boolean }> = []
-const notes: string[] = []
-
-const startedAt = Date.now()
-
-function check (name: string, ok: boolean, detail = ''): boolean {
-  outcomes.push({ name, ok })
-  const elapsed = Math.round((Date.now() - startedAt) / 1000)
-  const clock = `${Math.floor(elapsed / 60)}:${String(elapsed % 60).padStart(2, '0')}`
-  log(`${ok ? styleText('green', '✓') : styleText('red', '✗')} ${styleText('dim', clock)} ${name}${ok || detail === '' ? '' : `\n    ${detail}`}`)
-  return ok
-}
-
-function loud (text: string): void {
-  const line = '#'.repeat(76)
-  log(`\n${line}\n${text.split('\n').map((l) => `#  ${l}`).join('\n')}\n${line}\n`)
-}
-
-// ---- the engine and the tools -------------------------------------------------------------
-
-async function findEngine (): Promise<string> {
-  const v = await run('docker', ['version', '--format', '{{.Server.Version}}'], { timeoutMs: 20_000 })
-  if (v.code !== 0) throw new Skip(`no Docker engine answers (${v.stderr.trim().split('\n')[0] ?? 'docker version failed'})`)
-  return v.stdout.trim()
-}
-
-/** `docker compose` (v2) if the plugin is there, else a `docker-compose` (v1 or v2). */
-async function findCompose (): Promise<{ command: string[], major: number, version: string }> {
-  for (const command of [['docker', 'compose'], ['docker-compose']]) {
-    const v = await run(command[0] as string, [...command.slice(1), 'version', '--short'], { timeoutMs: 20_000, echo: false })
-    if (v.code === 0) {
-      const version = v.stdout.trim().replace(/^v/, '')
-      return { command, major: Number(version.split('.')[0]), version }
-    }
-  }
-  throw new Skip('neither `docker compose` nor `docker-compose` is installed')
-}
-
-/**
- * A docker CLI that builds with BuildKit: far faster than the legacy builder on the vfs
- * storage driver, which copies the whole image for every step. Clients since 23 need the
- * buildx plugin for it; older ones take DOCKER_BUILDKIT=1.
- */
-async function findBuilder (): Promise<{ docker: string, env: NodeJS.ProcessEnv }> {
-  const candidates = [...new Set((process.env.PATH ?? '').split(delimiter).map((dir) => join(dir, 'docker')))].filter((file) => {
-    try {
-      accessSync(file, constants.X_OK)
-      return true
-    } catch {
-      return false
-    }
-  })
-  for (const docker of candidates) {
-    if ((await run(docker, ['buildx', 'version'], { echo: false, timeoutMs: 10_000 })).code === 0) return { docker, env: process.env }
-  }
-  for (const docker of candidates) {
-    const v = await run(docker, ['version', '--format', '{{.Client.Version}}'], { echo: false, timeoutMs: 10_000 })
-    if (Number(v.stdout.trim().split('.')[0]) < 23) return { docker, env: { ...process.env, DOCKER_BUILDKIT: '1' } }
-  }
-  notes.push('no BuildKit-capable docker CLI found: the legacy builder was used (slow on vfs)')
-  return { docker: 'docker', env: { ...process.env, DOCKER_BUILDKIT: '0' } }
-}
-
-/** Which base images are real and which are stand-ins; builds stand-ins for missing ones. */
-async function ensureBaseImages (): Promise<string[]> {
-  const kinds = async (): Promise<Map<string, string>> => {
-    const result = new Map<string, string>()
-    for (const image of BASE_IMAGES) {
-      const r = await run('docker', ['image', 'inspect', '--format', `{{ index .Config.Labels "${STANDIN_LABEL}" }}`, image], { echo: false, timeoutMs: 20_000 })
-      result.set(image, r.code !== 0 ? 'missing' : r.stdout.trim() === 'true' ? 'standin' : 'real')
-    }
-    return result
-  }
-  let found = await kinds()
-  const missing = [...found].filter(([, kind]) => kind === 'missing').map(([image]) => image)
-  if (missing.length > 0) {
-    const canBuild = process.getuid?.() === 0 && (await run('sh', ['-c', 'command -v debootstrap'], { echo: false })).code === 0
-    if (!canBuild) {
-      throw new Skip(`base images missing (${missing.join(', ')}): this script never pulls; run \`docker pull ${missing.join(' ')}\`, or run it as root with debootstrap installed to build stand-ins`)
-    }
-    log(`base images missing: ${missing.join(', ')}; building stand-ins (this takes a few minutes the first time)`)
-    const built = await run('bash', [join(root, 'scripts/docker/standin-images.sh')], { timeoutMs: 600_000 })
-    process.stdout.write(built.stderr)
-    if (built.code !== 0) throw new Error(`building stand-in base images failed:\n${tail(built.stdout + built.stderr)}`)
-    found = await kinds()
-  }
-  const standins = [...found].filter(([, kind]) => kind === 'standin').map(([image]) => image)
-  if (standins.length > 0) {
-    loud(`STAND-IN BASE IMAGES IN USE: ${standins.join(', ')}\n` +
-      'These are not the official images: they were built on this machine from Debian\n' +
-      `packages by scripts/docker/standin-images.sh (label ${STANDIN_LABEL}=true), because\n` +
-      'no image registry can be reached from here.')
-    notes.push(`ran on STAND-IN base images built from Debian packages, not the official ones: ${standins.join(', ')}`)
-  }
-  return standins
-}
-
-// ---- HTTP ---------------------------------------------------------------------------------
-
-interface Reply { status: number, servedBy: string, body: Record<string, unknown>, headers: Headers }
-
-async function http (url: string, init: RequestInit = {}): Promise<Reply> {
-  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(5000) })
-  const text = await res.text()
-  let body: Record<string, unknown> = {}
-  try {
-    body = text === '' ? {} : JSON.parse(text)
-  } catch {
-    body = { text }
-  }
-  return { status: res.status, servedBy: res.headers.get('x-served-by') ?? '', body, headers: res.headers }
-}
-
-async function waitFor (what: string, test: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const until = Math.min(Date.now() + timeoutMs, DEADLINE)
-  while (Date.now() < until) {
-    try {
-      if (await test()) return true
-    } catch {}
-    await new Promise((resolve) => setTimeout(resolve, 1000))
-  }
-  log(`    (gave up waiting for ${what})`)
-  return false
-}
 
 // ---- the stack ----------------------------------------------------------------------------
 
@@ -447,7 +268,7 @@ async function main (): Promise<number> {
   }
   const modes = values.modes.split(',').map((m) => m.trim())
   const unknown = modes.filter((m) => !(SMOKE_MODES as readonly string[]).includes(m))
-  if (unknown.length > 0) throw new Error(`--modes: unknown ${unknown.join(', ')}; choose from ${SMOKE_MODES.join(', ')}`)
+  if (unknown.length > 0) throw new UsageError(`--modes: unknown ${unknown.join(', ')}; choose from ${SMOKE_MODES.join(', ')}`)
 
   const engine = await findEngine()
   const compose = await findCompose()
@@ -488,7 +309,7 @@ async function main (): Promise<number> {
       if (secret === undefined) secret = await checkSecretMade()
       else await checkSecretKept(secret, ups)
       if (up) await checkMode(stack, mode)
-      if (up && mode === 'jwt-eddsa') await checkEddsa({ check, http, run, log, compose: stack.compose, balancerUrl: stack.balancerUrl, image: IMAGE, project: PROJECT })
+      if (up && mode === 'jwt-eddsa') await checkEddsa({ compose: stack.compose, balancerUrl: stack.balancerUrl, image: IMAGE, project: PROJECT })
     }
     if (!interrupted) await checkDnsDiscovery(cleanup)
     if (!interrupted) await checkNginx(stack)
@@ -524,7 +345,10 @@ try {
   const failed = outcomes.filter((o) => !o.ok).length
   summary(`test:docker: ${outcomes.length - failed} passed, ${failed} failed`)
 } catch (err) {
-  if (err instanceof Skip) {
+  if (err instanceof UsageError) {
+    log(`${err.message}\n\n${USAGE}`)
+    process.exitCode = 2
+  } else if (err instanceof Skip) {
     summary(`test:docker: SKIPPED, not run: ${err.message}`)
     process.exitCode = 77
   } else {

@@ -4,15 +4,9 @@
 // keys live in a volume only the issuer services mount, and a rotation done as docker-compose.yml
 // says (a key added by issuer-keygen, a SIGHUP) is followed with no restart.
 import { activationDelaySeconds } from '../../services/issuer/keys.ts'
-
-interface Run { code: number, stdout: string, stderr: string }
-interface Reply { status: number, servedBy: string, body: Record<string, unknown>, headers: Headers }
+import { check, http, run, type Run } from './smoke.ts'
 
 export interface EddsaSmokeContext {
-  check: (name: string, ok: boolean, detail?: string) => boolean
-  http: (url: string, init?: RequestInit) => Promise<Reply>
-  run: (command: string, args: string[], options?: { timeoutMs?: number, echo?: boolean }) => Promise<Run>
-  log: (line: string) => void
   compose: (args: string[], options?: { timeoutMs?: number, echo?: boolean }) => Promise<Run>
   balancerUrl: string
   image: string
@@ -23,7 +17,7 @@ const JSON_HEADERS = { 'content-type': 'application/json' }
 const KEYS_MOUNT = '/var/lib/auth-cluster-issuer'
 
 export async function checkEddsa (ctx: EddsaSmokeContext): Promise<void> {
-  const { check, http, balancerUrl: url } = ctx
+  const { balancerUrl: url } = ctx
   const login = await http(`${url}/login`, { method: 'POST', headers: JSON_HEADERS, body: JSON.stringify({ username: 'bob', password: 'builder' }) })
   const header = JSON.parse(Buffer.from(String(login.body.token ?? '').split('.')[0] ?? '', 'base64url').toString() || '{}') as { alg?: string, kid?: string }
   check('[jwt-eddsa] /login is the issuer\'s: an EdDSA access token, a refresh token, its cookie for /token only',
@@ -47,16 +41,16 @@ export async function checkEddsa (ctx: EddsaSmokeContext): Promise<void> {
   const given: string[] = []
   for (const service of ['app', 'app-2', 'app-3']) {
     const id = (await ctx.compose(['ps', '-q', service], { echo: false })).stdout.trim()
-    const inspected = await ctx.run('docker', ['inspect', '--format', '{{json .Config.Env}} {{json .Mounts}}', id], { echo: false })
+    const inspected = await run('docker', ['inspect', '--format', '{{json .Config.Env}} {{json .Mounts}}', id], { echo: false })
     given.push(`${service}: ${inspected.stdout.trim()}`)
   }
   const leaks = given.filter((line) => /"(JWT_SECRETS?=[^"]+|ISSUER_KEYS_DIR=[^"]*)"/.test(line) || line.includes('issuer-keys'))
   check('[jwt-eddsa] no app container is given a secret, the keys directory or the keys volume', given.length === 3 && leaks.length === 0, leaks.join('\n    '))
 
-  const files = await ctx.run('docker', ['run', '--rm', '--network', 'none', '-v', `${ctx.project}_issuer-keys:/k:ro`, ctx.image, 'sh', '-c', 'stat -c "%U %a %n" /k/*.json'], { echo: false, timeoutMs: 60_000 })
+  const files = await run('docker', ['run', '--rm', '--network', 'none', '-v', `${ctx.project}_issuer-keys:/k:ro`, ctx.image, 'sh', '-c', 'stat -c "%U %a %n" /k/*.json'], { echo: false, timeoutMs: 60_000 })
   check('[jwt-eddsa] issuer-keygen made the key in its volume, owned by node, mode 600', files.code === 0 && /^node 600 \/k\/[A-Za-z0-9_-]{43}\.json$/m.test(files.stdout), `${files.stdout}${files.stderr}`)
 
-  const refused = await ctx.run('docker', ['run', '--rm', '--network', 'none', '-e', 'AUTH_MODE=jwt', '-e', 'JWT_SIGNING=eddsa', '-e', 'JWKS_URL=http://issuer:3100/.well-known/jwks.json', '-e', 'JWT_SECRET=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', ctx.image], { echo: false, timeoutMs: 60_000 })
+  const refused = await run('docker', ['run', '--rm', '--network', 'none', '-e', 'AUTH_MODE=jwt', '-e', 'JWT_SIGNING=eddsa', '-e', 'JWKS_URL=http://issuer:3100/.well-known/jwks.json', '-e', 'JWT_SECRET=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', ctx.image], { echo: false, timeoutMs: 60_000 })
   check('[jwt-eddsa] an app server given a secret in eddsa mode refuses to start, naming it', refused.code === 1 && /JWT_SECRET is set, but with JWT_SIGNING=eddsa an app server holds no secret/.test(refused.stderr), `exit ${refused.code}: ${refused.stderr.trim()}`)
 
   // A rotation as docker-compose.yml says: a key added by issuer-keygen, then SIGHUP. The smoke
