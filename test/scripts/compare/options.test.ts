@@ -4,7 +4,7 @@ import { parseCompareArgs, parseSweep, UsageError } from '../../../scripts/compa
 t.test('defaults: the three modes and jwt with revocation, 3 servers, 50 connections, 10 s, warm-ups of at most 15 s, one run, 100k sessions measured', async (t) => {
   const o = parseCompareArgs([])
   t.same(o.modes, ['memory', 'redis', 'jwt', 'jwt-revocation'])
-  t.match(o, { servers: 3, connections: 50, durationSeconds: 10, warmupSeconds: 15, runs: 1, sessions: 100_000, redisLatencyMs: 0, sweep: null, url: null, json: null, html: null })
+  t.match(o, { servers: 3, connections: 50, durationSeconds: 10, warmupSeconds: 15, runs: 1, sessions: 100_000, storeLatencyMs: 0, sweep: null, url: null, json: null, html: null })
 })
 
 t.test('a mode named twice is measured twice: the same mode on two clusters, to see the noise', async (t) => {
@@ -14,7 +14,7 @@ t.test('a mode named twice is measured twice: the same mode on two clusters, to 
 t.test('every flag is read', async (t) => {
   const o = parseCompareArgs(['--modes', 'jwt,memory,jwt-revocation', '--servers', '2', '--connections', '8', '--duration', '1.5', '--warmup', '0',
     '--runs', '3', '--sessions', '0', '--redis-latency-ms', '20', '--json', 'out.json', '--html', 'out.html'])
-  t.match(o, { modes: ['jwt', 'memory', 'jwt-revocation'], servers: 2, connections: 8, durationSeconds: 1.5, warmupSeconds: 0, runs: 3, sessions: 0, redisLatencyMs: 20, json: 'out.json', html: 'out.html' })
+  t.match(o, { modes: ['jwt', 'memory', 'jwt-revocation'], servers: 2, connections: 8, durationSeconds: 1.5, warmupSeconds: 0, runs: 3, sessions: 0, storeLatencyMs: 20, json: 'out.json', html: 'out.html' })
 })
 
 t.test('--sweep takes a range or a list', async (t) => {
