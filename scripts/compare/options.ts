@@ -11,8 +11,8 @@ and prints what each mode costs and how often it refuses a logged-in user.
                           a mode named twice runs twice on clusters of its own (jwt and jwt#2): they should agree within the noise
   --servers N             app servers per cluster, 1 to 32 (default 3)
   --connections C         concurrent connections, each with its own session (default 50)
-  --duration S            seconds of measured load per run (default 10)
-  --warmup S              the most unmeasured load before each run, in seconds (default 15): the warm-up ends
+  --duration S            seconds of measured load per run (default 6)
+  --warmup S              the most unmeasured load before each run, in seconds (default 8): the warm-up ends
                           sooner once the load is steady, i.e. the last two one-second windows are within 3%
                           of the two before in req/s and in CPU per request; 0 for none
   --runs R                repeat each mode R times, interleaved, in a rotating order; report the mean with a 95%
@@ -92,8 +92,9 @@ const OPTIONS = {
   modes: { type: 'string', default: DEFAULT_COMPARE_MODES.join(',') },
   servers: { type: 'string', default: '3' },
   connections: { type: 'string', default: '50' },
-  duration: { type: 'string', default: '10' },
-  warmup: { type: 'string', default: '15' },
+  // Six modes in under two minutes on a 2-core machine (docs/compare.md says why these two).
+  duration: { type: 'string', default: '6' },
+  warmup: { type: 'string', default: '8' },
   runs: { type: 'string', default: '1' },
   sessions: { type: 'string', default: '100000' },
   'store-latency-ms': { type: 'string' },

@@ -127,8 +127,7 @@ export function plainWords (report: CompareReport): string[] {
     lines.push(`memory: ${pct(memory.authFailureRate)} of logged-in requests were refused (401 unknown_session); a round-robin balancer predicts ${pct(memory.expectedAuthFailureRate)}, ` +
       `(N-1)/N with N = ${n}, because only the 1 server that took the login holds a given session.${n === 1 ? ' With one server nothing is refused: the problem starts at two.' : ''}`)
   }
-  for (const r of [redis, jwt, revocable]) {
-    if (r === undefined) continue
+  for (const r of report.results.filter((x) => baseMode(x.mode) !== 'memory' && !x.mode.includes('#'))) {
     lines.push(`${r.mode}: ${r.unauthorized === 0 ? 'no request was refused' : `${pct(r.authFailureRate)} of requests were refused (expected none)`}: every server can check every credential.`)
   }
   if (redis !== undefined) {
