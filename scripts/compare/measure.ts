@@ -85,7 +85,10 @@ export interface RunResult {
   authUsPerRequest: number
   /** The same step, from each response's Server-Timing header (p50 and p99 too). */
   serverTimingAuthUs: { mean: number, p50: number, p99: number } | null
+  /** session_store_commands_total per request the servers answered: Redis commands, or PostgreSQL statements (with a cache, the reads it missed plus its renewals and pings). */
   storeCommandsPerRequest: number
+  /** postgres with a session cache: the share of reads the cache answered, and commands to a shared cache per request; null without a cache. */
+  sessionCache: { lookups: number, hitRatio: number, cacheCommandsPerRequest: number } | null
   /** All servers' CPU time / requests they answered, µs. */
   cpuUsPerRequest: number
   /** The balancer's CPU time / requests, µs; null when not visible. */
@@ -133,8 +136,8 @@ export type Progress = (event: { phase: 'login' | 'warmup' | 'load', done: numbe
 const USERS = Object.entries(DEMO_USERS)
 const SETTLE_MS = 250
 
-/** Logs in `count` sessions through the balancer, a few at a time: each login is a deliberately slow scrypt. */
-export async function loginSessions (url: string, count: number, onProgress: Progress = () => {}): Promise<string[]> {
+/** Logs in `count` sessions through the balancer, a few at a time: each login is a deliberately slow scrypt. servedBy: counts the answers by the process that gave them. */
+export async function loginSessions (url: string, count: number, onProgress: Progress = () => {}, servedBy: Record<string, number> = {}): Promise<string[]> {
   const tokens: string[] = new Array<string>(count)
   let next = 0
   let done = 0
@@ -150,7 +153,10 @@ export async function loginSessions (url: string, count: number, onProgress: Pro
       })
       const body = await res.text()
       if (res.status !== 200) throw new Error(`login ${i + 1} of ${count} failed: ${res.status} ${body.slice(0, 200)}`)
-      tokens[i] = (JSON.parse(body) as { token: string }).token
+      const answer = JSON.parse(body) as { token: string, servedBy?: string }
+      tokens[i] = answer.token
+      const by = answer.servedBy ?? 'unknown'
+      servedBy[by] = (servedBy[by] ?? 0) + 1
       onProgress({ phase: 'login', done: ++done, total: count })
     }
   }
@@ -245,7 +251,7 @@ export function summarizeRun (
   const otherCount = Object.values(otherStatus).reduce((n, c) => n + c, 0)
 
   const perServer: Record<string, ServerRun> = {}
-  const totals = { ok: 0, unauthorized: 0, unavailable: 0, authSeconds: 0, authCount: 0, storeCommands: 0, cpuSeconds: 0 }
+  const totals = { ok: 0, unauthorized: 0, unavailable: 0, authSeconds: 0, authCount: 0, storeCommands: 0, cacheLookups: 0, cacheHits: 0, cacheCommands: 0, cpuSeconds: 0 }
   for (const [id, counters] of [...after.entries()].sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true }))) {
     const d = difference(counters, before.get(id))
     const answered = d.ok + d.unauthorized + d.unavailable
@@ -264,6 +270,9 @@ export function summarizeRun (
     totals.authSeconds += d.authSeconds
     totals.authCount += d.authCount
     totals.storeCommands += d.storeCommands
+    totals.cacheLookups += d.cacheLookups
+    totals.cacheHits += d.cacheHits
+    totals.cacheCommands += d.cacheCommands
     totals.cpuSeconds += d.cpuSeconds
   }
   const serverAnswered = totals.ok + totals.unauthorized + totals.unavailable
@@ -294,6 +303,9 @@ export function summarizeRun (
       ? null
       : { mean: load.serverTimingAuthMs.mean * 1000, p50: load.serverTimingAuthMs.p50 * 1000, p99: load.serverTimingAuthMs.p99 * 1000 },
     storeCommandsPerRequest: serverAnswered > 0 ? totals.storeCommands / serverAnswered : 0,
+    sessionCache: totals.cacheLookups === 0
+      ? null
+      : { lookups: totals.cacheLookups, hitRatio: totals.cacheHits / totals.cacheLookups, cacheCommandsPerRequest: serverAnswered > 0 ? totals.cacheCommands / serverAnswered : 0 },
     cpuUsPerRequest: serverAnswered > 0 ? totals.cpuSeconds / serverAnswered * 1e6 : 0,
     balancerCpuUsPerRequest: balancerCpuSeconds === undefined || load.requests === 0 ? null : balancerCpuSeconds / load.requests * 1e6,
     loadGeneratorCpuUsPerRequest: load.requests === 0 ? 0 : load.cpuSeconds / load.requests * 1e6,

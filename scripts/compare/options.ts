@@ -11,14 +11,16 @@ and prints what each mode costs and how often it refuses a logged-in user.
                           a mode named twice runs twice on clusters of its own (jwt and jwt#2): they should agree within the noise
   --servers N             app servers per cluster, 1 to 32 (default 3)
   --connections C         concurrent connections, each with its own session (default 50)
-  --duration S            seconds of measured load per run (default 10)
-  --warmup S              the most unmeasured load before each run, in seconds (default 15): the warm-up ends
+  --duration S            seconds of measured load per run (default 6)
+  --warmup S              the most unmeasured load before each run, in seconds (default 8): the warm-up ends
                           sooner once the load is steady, i.e. the last two one-second windows are within 3%
                           of the two before in req/s and in CPU per request; 0 for none
   --runs R                repeat each mode R times, interleaved, in a rotating order; report the mean with a 95%
                           interval and which differences between modes are larger than the noise (default 1)
   --sessions N            sessions created to measure memory per session; 0 skips it (default 100000)
-  --redis-latency-ms N    put a delay proxy adding N ms per round trip between the servers and Redis
+  --store-latency-ms N    put a delay proxy adding N ms per round trip between the servers and each store they ask
+                          on a request (Redis, PostgreSQL; the Redis cache too): a store one network hop away
+                          (--redis-latency-ms N: the same, its older name)
   --sweep servers=A..B    rerun for every cluster size from A to B (or a list: servers=1,2,4)
   --url URL               measure the cluster already running there instead of starting one
   --json FILE             write the results as JSON (the shape in CONTRACT.md)
@@ -34,7 +36,8 @@ export interface CompareOptions {
   warmupSeconds: number
   runs: number
   sessions: number
-  redisLatencyMs: number
+  /** --store-latency-ms (or its older name --redis-latency-ms). */
+  storeLatencyMs: number
   /** Cluster sizes to sweep; null when not sweeping. */
   sweep: number[] | null
   url: string | null
@@ -89,11 +92,13 @@ const OPTIONS = {
   modes: { type: 'string', default: DEFAULT_COMPARE_MODES.join(',') },
   servers: { type: 'string', default: '3' },
   connections: { type: 'string', default: '50' },
-  duration: { type: 'string', default: '10' },
-  warmup: { type: 'string', default: '15' },
+  // Six modes in under two minutes on a 2-core machine (docs/compare.md says why these two).
+  duration: { type: 'string', default: '6' },
+  warmup: { type: 'string', default: '8' },
   runs: { type: 'string', default: '1' },
   sessions: { type: 'string', default: '100000' },
-  'redis-latency-ms': { type: 'string', default: '0' },
+  'store-latency-ms': { type: 'string' },
+  'redis-latency-ms': { type: 'string' },
   sweep: { type: 'string' },
   url: { type: 'string' },
   json: { type: 'string' },
@@ -122,6 +127,8 @@ export function parseCompareArgs (argv: string[]): CompareOptions {
   }
   if (modes.length === 0) throw new UsageError('--modes needs at least one mode')
 
+  const latencyFlag = values['store-latency-ms'] !== undefined ? 'store-latency-ms' : 'redis-latency-ms'
+  if (values['store-latency-ms'] !== undefined && values['redis-latency-ms'] !== undefined) throw new UsageError('--redis-latency-ms is the older name of --store-latency-ms: give one of them')
   const options: CompareOptions = {
     // Duplicates stay: a mode named twice is measured twice (mode-names.ts).
     modes: modes as CompareMode[],
@@ -131,7 +138,7 @@ export function parseCompareArgs (argv: string[]): CompareOptions {
     warmupSeconds: seconds('warmup', values.warmup, 0, 60),
     runs: wholeNumber('runs', values.runs, 1, 20),
     sessions: wholeNumber('sessions', values.sessions, 0, 2_000_000),
-    redisLatencyMs: wholeNumber('redis-latency-ms', values['redis-latency-ms'], 0, 1000),
+    storeLatencyMs: wholeNumber(latencyFlag, values[latencyFlag] ?? '0', 0, 1000),
     sweep: values.sweep === undefined ? null : parseSweep(values.sweep),
     url: values.url ?? null,
     json: values.json ?? null,
@@ -150,7 +157,7 @@ export function parseCompareArgs (argv: string[]): CompareOptions {
     }
     if (parsed.protocol !== 'http:') throw new UsageError(`--url must be an http:// URL (got "${options.url}")`)
     if (options.sweep !== null) throw new UsageError('--sweep starts clusters of each size: it cannot be used with --url')
-    if (options.redisLatencyMs > 0) throw new UsageError('--redis-latency-ms puts a proxy in front of a Redis this command starts: it cannot be used with --url')
+    if (options.storeLatencyMs > 0) throw new UsageError(`--${latencyFlag} puts a proxy in front of the stores this command starts: it cannot be used with --url`)
   }
   return options
 }

@@ -16,35 +16,50 @@ export interface PrivateRedis {
 }
 
 /**
+ * The TCP delay proxy (delay-proxy.ts) as a process of its own, in front of 127.0.0.1:targetPort,
+ * on a free port; ready once `isReady(port)` gets an answer through it.
+ */
+export async function startDelayProxy (options: { name: string, targetPort: number, delayMs: number, onLog: LogSink, isReady: (port: number) => Promise<boolean> }): Promise<{ port: number, stop: () => Promise<void> }> {
+  const port = await freePort()
+  const proxy = new ManagedProcess({
+    name: options.name,
+    command: process.execPath,
+    args: [DELAY_PROXY_ENTRY, String(port), `127.0.0.1:${options.targetPort}`, String(options.delayMs)],
+    env: { PATH: process.env.PATH ?? '' },
+    isReady: async () => await options.isReady(port)
+  }, options.onLog)
+  try {
+    await proxy.start()
+  } catch (err) {
+    await proxy.stop()
+    throw err
+  }
+  return { port, stop: async () => { await proxy.stop() } }
+}
+
+/**
  * A redis-server of this run's own on a free port (nothing saved to disk), and, when delayMs > 0,
  * the delay proxy in front of it as a separate process. Stops what it started if any step fails.
  */
 export async function startPrivateRedis (options: { delayMs?: number, onLog?: LogSink } = {}): Promise<PrivateRedis> {
   const { delayMs = 0, onLog = () => {} } = options
-  const started: ManagedProcess[] = []
-  const stop = async (): Promise<void> => {
-    for (const p of started.splice(0).reverse()) await p.stop()
-  }
+  const redis = await startRedisProcess(onLog)
+  const { port, url: directUrl } = redis
+  if (delayMs <= 0) return { url: directUrl, directUrl, delayMs: 0, stop: async () => { await redis.stop() } }
   try {
-    const redis = await startRedisProcess(onLog)
-    started.push(redis)
-    const { port, url: directUrl } = redis
-    if (delayMs <= 0) return { url: directUrl, directUrl, delayMs: 0, stop }
-
-    const proxyPort = await freePort()
-    const proxy = new ManagedProcess({
-      name: 'redis-delay',
-      command: process.execPath,
-      args: [DELAY_PROXY_ENTRY, String(proxyPort), `127.0.0.1:${port}`, String(delayMs)],
-      env: { PATH: process.env.PATH ?? '' },
-      // A PING that comes back through the proxy: the whole path works.
-      isReady: async () => await redisPong(proxyPort, '127.0.0.1', 1000 + delayMs)
-    }, onLog)
-    started.push(proxy)
-    await proxy.start()
-    return { url: `redis://127.0.0.1:${proxyPort}`, directUrl, delayMs, stop }
+    // A PING that comes back through the proxy: the whole path works.
+    const proxy = await startDelayProxy({ name: 'redis-delay', targetPort: port, delayMs, onLog, isReady: async (p) => await redisPong(p, '127.0.0.1', 1000 + delayMs) })
+    return {
+      url: `redis://127.0.0.1:${proxy.port}`,
+      directUrl,
+      delayMs,
+      async stop () {
+        await proxy.stop()
+        await redis.stop()
+      }
+    }
   } catch (err) {
-    await stop()
+    await redis.stop()
     throw err
   }
 }

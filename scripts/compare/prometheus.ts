@@ -42,8 +42,13 @@ export interface ServerCounters {
   /** auth_duration_seconds: total seconds spent in the auth step, and how many steps. */
   authSeconds: number
   authCount: number
-  /** session_store_commands_total: commands sent to Redis. */
+  /** session_store_commands_total: round trips to the session store (Redis commands, PostgreSQL statements). */
   storeCommands: number
+  /** session_cache_lookups_total (postgres mode with a cache): every read the cache saw, and those it answered (a hit, or a logout's marker: scripts/lib/session-cache-figures.ts hitRatio). */
+  cacheLookups: number
+  cacheHits: number
+  /** session_cache_commands_total: commands sent to a shared (Redis) cache. */
+  cacheCommands: number
   /** process_cpu_seconds_total: the server process's CPU time, user and system. */
   cpuSeconds: number
 }
@@ -60,6 +65,9 @@ export function readCounters (text: string): ServerCounters {
     authSeconds: sum(samples, 'auth_duration_seconds_sum'),
     authCount: sum(samples, 'auth_duration_seconds_count'),
     storeCommands: sum(samples, 'session_store_commands_total'),
+    cacheLookups: sum(samples, 'session_cache_lookups_total'),
+    cacheHits: sum(samples, 'session_cache_lookups_total', { result: 'hit' }) + sum(samples, 'session_cache_lookups_total', { result: 'ended' }),
+    cacheCommands: sum(samples, 'session_cache_commands_total'),
     cpuSeconds: sum(samples, 'process_cpu_seconds_total')
   }
 }
@@ -76,6 +84,9 @@ export function difference (after: ServerCounters, before: ServerCounters | unde
     authSeconds: after.authSeconds - before.authSeconds,
     authCount: after.authCount - before.authCount,
     storeCommands: after.storeCommands - before.storeCommands,
+    cacheLookups: after.cacheLookups - before.cacheLookups,
+    cacheHits: after.cacheHits - before.cacheHits,
+    cacheCommands: after.cacheCommands - before.cacheCommands,
     cpuSeconds: after.cpuSeconds - before.cpuSeconds
   }
 }

@@ -1,6 +1,6 @@
 import type { TopLevelSpec } from 'vega-lite'
 import { baseMode } from './mode-names.ts'
-import { COMPARE_MODES, usesRedis } from './modes.ts'
+import { COMPARE_MODES, storeOf } from './modes.ts'
 import { typicalAuthUs } from './report-text.ts'
 import type { CompareReport, ModeResult } from './run-compare.ts'
 import type { Interval } from './stats.ts'
@@ -10,7 +10,17 @@ import type { Interval } from './stats.ts'
 export interface Chart { id: string, title: string, caption: string, spec: TopLevelSpec }
 
 // Each mode keeps its colour in every chart, whichever modes ran.
-const COLOURS: Record<string, string> = { memory: '#e45756', redis: '#4c78a8', jwt: '#54a24b', 'jwt-revocation': '#b279a2' }
+const COLOURS: Record<string, string> = {
+  memory: '#e45756',
+  redis: '#4c78a8',
+  postgres: '#f58518',
+  jwt: '#54a24b',
+  'jwt-revocation': '#b279a2',
+  cookie: '#9d755d',
+  'postgres+redis-cache': '#ffbf79',
+  'postgres+local-cache': '#eeca3b',
+  'jwt-eddsa': '#88d27a'
+}
 // Text sized to sit beside the dashboard's (15 px and up): Vega-Lite's defaults (10-11 px) read
 // as footnotes on a projector.
 const CHART_TEXT = {
@@ -46,7 +56,8 @@ export function buildCharts (report: CompareReport): Chart[] {
   const modes = names.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))
   const MODE_COLOURS = { domain: [...modes], range: modes.map((m) => COLOURS[baseMode(m)] ?? '#888888') }
   const modeColour = { field: 'mode', type: 'nominal', title: 'mode', scale: MODE_COLOURS } as const
-  const modeAxis = { field: 'mode', type: 'nominal', title: null, sort: modes, axis: { labelAngle: 0 } } as const
+  // Six names and more (postgres+local-cache...) no longer fit side by side: slanted.
+  const modeAxis = { field: 'mode', type: 'nominal', title: null, sort: modes, axis: { labelAngle: modes.length > 5 ? -35 : 0 } } as const
   const runs = report.config.runs
   const beside = runs > 1 ? BESIDE_THE_BAR : {}
   const intervals = runs > 1 ? `; the black bar is the mean's 95% interval over the ${runs} runs` : '; one run per mode, so no interval (--runs 3 draws them)'
@@ -132,15 +143,15 @@ export function buildCharts (report: CompareReport): Chart[] {
 
   charts.push({
     id: 'request-cost',
-    title: 'Redis commands and server CPU, per request',
-    caption: `Measured on the app servers: Redis commands per request (session_store_commands_total) and the servers' CPU per request (process_cpu_seconds_total), the whole request and not only its auth step${intervals}.`,
+    title: 'Store round trips and server CPU, per request',
+    caption: `Measured on the app servers: round trips to the session store per request (session_store_commands_total: Redis commands, PostgreSQL statements) and the servers' CPU per request (process_cpu_seconds_total), the whole request and not only its auth step${intervals}.`,
     spec: {
       $schema: base.$schema,
       config: base.config,
       data: {
-        // Redis commands only when a mode that uses Redis ran: a panel of zeros says nothing.
+        // Store round trips only when a mode with a store ran: a panel of zeros says nothing.
         values: results.flatMap((r) => [
-          ...(modes.some((m) => usesRedis(baseMode(m))) ? [{ mode: r.mode, measure: 'Redis commands per request', value: r.storeCommandsPerRequest }] : []),
+          ...(modes.some((m) => storeOf(baseMode(m)) !== null) ? [{ mode: r.mode, measure: 'store round trips per request', value: r.storeCommandsPerRequest }] : []),
           { mode: r.mode, measure: 'server CPU, µs per request', value: r.cpuUsPerRequest, ...bar(r.confidence?.cpuUsPerRequest) }
         ])
       },
@@ -200,7 +211,7 @@ export function buildCharts (report: CompareReport): Chart[] {
     charts.push({
       id: 'memory-cost',
       title: 'Memory per session, and the credential\'s size',
-      caption: 'Server-side bytes per session (memory: one server\'s heap; redis: Redis used_memory; jwt: none; jwt-revocation: none per live session, a jti per logout), and the bytes of the credential a client sends.',
+      caption: 'Server-side bytes per session (memory: one server\'s heap; redis: Redis used_memory; postgres: the sessions table and its indexes; jwt, jwt-eddsa and cookie: none; jwt-revocation: none per live session, a jti per logout), and the bytes of the credential a client sends.',
       spec: {
         $schema: base.$schema,
         config: base.config,

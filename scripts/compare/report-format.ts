@@ -1,5 +1,7 @@
 /** How the reports write numbers and tables: the text report and the HTML one alike. */
 
+import type { ModeResult } from './run-compare.ts'
+
 /** A table as data: the text report lays it out in columns, the HTML one as a <table>. */
 export interface TableData {
   header: string[]
@@ -42,4 +44,16 @@ export function range (values: number[], format: (n: number) => string): string 
   const low = format(Math.min(...values))
   const high = format(Math.max(...values))
   return low === high ? low : `${low} to ${high}`
+}
+
+/**
+ * The typical auth step: the median of the Server-Timing values when the responses carried
+ * them, else the mean from /metrics. On a busy machine the mean is pulled far up by the few
+ * requests whose process was descheduled mid-step; the median is what a request usually costs.
+ * Both are taken under the run's whole load (--connections at once), and say so: the walkthrough
+ * times the same Server-Timing with a dozen requests in flight (scripts/lib/auth-step-timing.ts),
+ * and a Redis lookup's time grows with the requests waiting beside it, a signature check's does not.
+ */
+export function typicalAuthUs (r: ModeResult): { us: number, what: string } {
+  return r.serverTimingAuthUs !== null ? { us: r.serverTimingAuthUs.p50, what: 'median under load' } : { us: r.authUsPerRequest, what: 'mean under load' }
 }

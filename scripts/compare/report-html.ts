@@ -75,7 +75,7 @@ ${await renderSvg(chart.spec)}
 </style>
 </head>
 <body>
-<h1>Sessions in memory, sessions in Redis, and JWTs, under load</h1>
+<h1>Where a session lives (a server's memory, Redis, PostgreSQL, a JWT, an encrypted cookie), under load</h1>
 <p class="meta">${escapeHtml(c.target)}; ${c.connections} connections, one session each; ${c.durationSeconds} s of load after ${escapeHtml(warmupWords(report))}${c.runs > 1 ? `; the mean of ${c.runs} runs, with 95% intervals` : '; one run per mode, so no intervals'}. Started ${escapeHtml(c.startedAt)}, ${c.machine.cores} cores, load average ${c.machine.loadAverageAtStart.toFixed(1)} at the start.</p>
 ${warnings.length > 0 ? `<div class="warning"><strong>Read with care:</strong><ul>${warnings.map((w) => `<li>${escapeHtml(w)}</li>`).join('')}</ul></div>` : ''}
 <h2>In plain words</h2>

@@ -1,23 +1,13 @@
 import type { KidRun } from './measure.ts'
 import { certaintyWords, ci, differencesTable, differencesTitle, ROUNDS_TITLE, roundsTable } from './report-certainty.ts'
-import { dec, int, pct, range, table, us, type TableData } from './report-format.ts'
+import { dec, int, pct, range, table, typicalAuthUs, us, type TableData } from './report-format.ts'
+import { storeName, storeSections, storeWords } from './report-stores.ts'
 import { baseMode } from './mode-names.ts'
 import type { CompareReport, ModeResult } from './run-compare.ts'
 
-export { dec, int, pct, table, type TableData } from './report-format.ts'
+export { dec, int, pct, table, typicalAuthUs, type TableData } from './report-format.ts'
 
 const bytes = (n: number | null): string => n === null ? '-' : `${int(n)} B`
-/**
- * The typical auth step: the median of the Server-Timing values when the responses carried
- * them, else the mean from /metrics. On a busy machine the mean is pulled far up by the few
- * requests whose process was descheduled mid-step; the median is what a request usually costs.
- * Both are taken under the run's whole load (--connections at once), and say so: the walkthrough
- * times the same Server-Timing with a dozen requests in flight (scripts/lib/auth-step-timing.ts),
- * and a Redis lookup's time grows with the requests waiting beside it, a signature check's does not.
- */
-export function typicalAuthUs (r: ModeResult): { us: number, what: string } {
-  return r.serverTimingAuthUs !== null ? { us: r.serverTimingAuthUs.p50, what: 'median under load' } : { us: r.authUsPerRequest, what: 'mean under load' }
-}
 const authText = (r: ModeResult): string => `${us(typicalAuthUs(r).us)} µs`
 
 const tableData = (header: string[], rows: string[][], leftColumns = 1): TableData => ({ header, rows, leftColumns })
@@ -42,7 +32,7 @@ function throughputTable (results: ModeResult[]): TableData {
 
 function costTable (results: ModeResult[]): TableData {
   return tableData(
-    ['mode', 'auth µs mean', 'auth µs p50/p99', 'Redis cmd/req', 'server CPU µs/req', 'balancer CPU µs/req', 'credential', 'state/session'],
+    ['mode', 'auth µs mean', 'auth µs p50/p99', 'store trips/req', 'server CPU µs/req', 'balancer CPU µs/req', 'credential', 'state/session'],
     results.map((r) => [
       r.mode,
       us(r.authUsPerRequest),
@@ -137,14 +127,13 @@ export function plainWords (report: CompareReport): string[] {
     lines.push(`memory: ${pct(memory.authFailureRate)} of logged-in requests were refused (401 unknown_session); a round-robin balancer predicts ${pct(memory.expectedAuthFailureRate)}, ` +
       `(N-1)/N with N = ${n}, because only the 1 server that took the login holds a given session.${n === 1 ? ' With one server nothing is refused: the problem starts at two.' : ''}`)
   }
-  for (const r of [redis, jwt, revocable]) {
-    if (r === undefined) continue
+  for (const r of report.results.filter((x) => baseMode(x.mode) !== 'memory' && !x.mode.includes('#'))) {
     lines.push(`${r.mode}: ${r.unauthorized === 0 ? 'no request was refused' : `${pct(r.authFailureRate)} of requests were refused (expected none)`}: every server can check every credential.`)
   }
   if (redis !== undefined) {
     const other = [jwt, memory].filter((r) => r !== undefined).map((r) => `${authText(r)} in ${r.mode}`)
     lines.push(`redis: the auth step made ${dec(redis.storeCommandsPerRequest, 2)} Redis commands per request and took ${authText(redis)}` +
-      ` (${typicalAuthUs(redis).what}${other.length > 0 ? `; vs ${other.join(', ')}` : ''}): a network round trip on every request${report.config.redisLatencyMs > 0 ? `, here with ${report.config.redisLatencyMs} ms added by the delay proxy` : ''}, and under load the wait for the event loop to pick its answer up, which grows with the requests beside it.`)
+      ` (${typicalAuthUs(redis).what}${other.length > 0 ? `; vs ${other.join(', ')}` : ''}): a network round trip on every request${(report.config.storeLatencyMs ?? report.config.redisLatencyMs) > 0 ? `, here with ${report.config.storeLatencyMs ?? report.config.redisLatencyMs} ms added by the delay proxy` : ''}, and under load the wait for the event loop to pick its answer up, which grows with the requests beside it.`)
   }
   if (jwt !== undefined) {
     const sessionId = memory?.memoryCost.credentialBytes ?? redis?.memoryCost.credentialBytes ?? null
@@ -178,9 +167,10 @@ export function plainWords (report: CompareReport): string[] {
     lines.push(`${setup}, the ${int(older[1].connections)} connections holding tokens signed with ${older[0]} got ${int(older[1].ok)} 2xx and ${int(older[1].unauthorized)} 401` +
       `${accepted ? ': tokens from the older key are accepted, so no one is logged out' : ': some tokens from the older key were refused'}${cost}.`)
   }
-  const stored = [memory, redis].filter((r) => r?.memoryCost.bytesPerSession != null) as ModeResult[]
+  lines.push(...storeWords(report))
+  const stored = [memory, redis, by('postgres')].filter((r) => r?.memoryCost.bytesPerSession != null) as ModeResult[]
   if (stored.length > 0) {
-    lines.push(`state: ${stored.map((r) => `${r.mode} keeps ~${int(r.memoryCost.bytesPerSession as number)} bytes per session (${r.mode === 'memory' ? 'in one server\'s heap' : 'in Redis'})`).join('; ')}` +
+    lines.push(`state: ${stored.map((r) => `${r.mode} keeps ~${int(r.memoryCost.bytesPerSession as number)} bytes per session (${r.mode === 'memory' ? 'in one server\'s heap' : r.mode === 'redis' ? 'in Redis' : 'in PostgreSQL, table and indexes'})`).join('; ')}` +
       ` — about ${stored.map((r) => `${dec((r.memoryCost.bytesPerSession as number) * 1e6 / 1048576, 0)} MiB per million sessions in ${r.mode}`).join(', ')}.`)
   }
   if (report.results.length > 1) {
@@ -214,7 +204,8 @@ export function reportSections (report: CompareReport): ReportSection[] {
   const sections: ReportSection[] = []
   const section = (id: string, title: string, data: TableData, notes: string[] = []): void => { sections.push({ id, title, table: data, notes }) }
   section('throughput', 'Throughput and failures, as the client saw them through the balancer (refused = 401 / (2xx + 401)):', throughputTable(report.results))
-  section('auth-cost', `Cost of the auth step, measured on the app servers under the load above (${c.connections} connections, after the warm-up): the mean from their /metrics, p50/p99 from every response's Server-Timing:`, costTable(report.results))
+  section('auth-cost', `Cost of the auth step, measured on the app servers under the load above (${c.connections} connections, after the warm-up): the mean from their /metrics, p50/p99 from every response's Server-Timing:`, costTable(report.results),
+    [`(store trips: ${[...new Set(report.results.map((r) => `${storeName(r.mode)} in ${baseMode(r.mode)}`))].join(', ')}; credential: the bytes sent on every request; state: what the servers or their store keep per session)`])
   const inFlight = report.results.filter((r) => r.serverCounted.ok + r.serverCounted.unauthorized > r.ok + r.unauthorized)
   section('per-server', 'Per server, from each server\'s own counters (2xx / 401):', perServerTable(report.results),
     inFlight.length > 0 ? ['(the servers can count a few more than the client got: requests in flight when the load stopped, at most one per connection)'] : [])
@@ -222,6 +213,7 @@ export function reportSections (report: CompareReport): ReportSection[] {
   if (rotated(report.results).length > 0) {
     section('key-rotation', 'Per signing key: the jwt servers list two keys in JWT_SECRETS, the first signs; half the sessions logged in before the servers restarted with the new key first, half after:', kidTable(report))
   }
+  for (const s of storeSections(report)) section(s.id, s.title, s.table, s.notes)
   // (A report saved before the intervals has no differences to show.)
   if (report.results.length > 1 && report.config.runs > 1 && report.differences !== undefined) section('differences', differencesTitle(report), differencesTable(report))
   if (report.results.some((r) => r.allRuns !== undefined)) section('rounds', ROUNDS_TITLE, roundsTable(report))

@@ -3,10 +3,9 @@ import type { LogSink } from '../lib/managed-process.ts'
 import { startLoadGenerator } from './load-client.ts'
 import { loginSessions, measureRun, type Progress, type RunResult } from './measure.ts'
 import type { CompareOptions } from './options.ts'
-import { REDIS_MISSING } from '../lib/redis-process.ts'
-import { startPrivateRedis } from './private-redis.ts'
-import { measureSessionCosts, type SessionCosts } from './session-costs.ts'
-import { usesRedis, type CompareMode } from './modes.ts'
+import { measureCostsOfModes, memoryCostOf, type MemoryCost, type SessionCosts } from './session-costs.ts'
+import type { CompareMode } from './modes.ts'
+import { measureRefreshCost, type RefreshCost } from './refresh-cost.ts'
 import type { Spread } from './stats.ts'
 import { combineRuns, type Confidence, type Trend } from './combine-runs.ts'
 import { differences, type Difference } from './significance.ts'
@@ -14,15 +13,7 @@ import { runNames } from './mode-names.ts'
 import { STEADY_RULE_TEXT } from './steady-state.ts'
 import { connectToTarget, startLocalTarget, type Target } from './target.ts'
 
-/** What a session weighs in each mode: on the server side, and on the wire. */
-export interface MemoryCost {
-  /** Bytes of the credential the client sends on every request. */
-  credentialBytes: number | null
-  /** Bytes of server-side state per session; 0 for jwt, null when not measured. */
-  bytesPerSession: number | null
-  /** Where those bytes live and how they were measured. */
-  measuredAs: string
-}
+export type { MemoryCost } from './session-costs.ts'
 
 /** One mode's entry in `results`: the contract's fields first, then the rest. */
 export interface ModeResult extends RunResult {
@@ -40,6 +31,10 @@ export interface ModeResult extends RunResult {
   allRuns: RunResult[]
   /** jwt mode on a local cluster: the two keys the servers held, and the rotation between the logins; null otherwise. */
   keyRotation: KeyRotationDone | null
+  /** Which process answered the logins (the `servedBy` of each): app servers, or in jwt-eddsa the issuer. (Absent from reports saved before it.) */
+  loginsServedBy?: Record<string, number>
+  /** jwt-eddsa on a local cluster: what a refresh costs the issuer, from a short burst after the runs; null otherwise. */
+  refresh?: RefreshCost | null
 }
 
 /**
@@ -75,6 +70,9 @@ export interface CompareReport {
     warmupSeconds: number
     runs: number
     modes: string[]
+    /** --store-latency-ms: added to every round trip to Redis and PostgreSQL. */
+    storeLatencyMs: number
+    /** The same number, under the name it had when only Redis was delayed. */
     redisLatencyMs: number
     sessionsMeasured: number
     url: string | null
@@ -131,30 +129,40 @@ export async function runCompare (options: CompareOptions, reporter: Reporter, o
 
   // Memory per session is measured in a child of its own while the clusters start: it counts
   // bytes, not time, so the overlap costs it nothing, and no load test runs until both are done.
-  const sessionCostsPending = measureCosts(options.sessions, modes, reporter, notes, onLog)
+  const sessionCostsPending = measureCostsOfModes(options.sessions, modes, (text) => { reporter.step(text) }, notes, onLog)
   sessionCostsPending.catch(() => {})
 
   const loadGenerator = startLoadGenerator()
   const bySize = new Map<number, ModeResult[]>()
   const rotations = new Map<string, KeyRotationDone>()
+  const logins = new Map<string, { servedBy: Record<string, number>, credentialBytes: number | null }>()
+  const refreshes = new Map<string, RefreshCost>()
   let sessionCosts: SessionCosts | null | undefined
   try {
     for (const size of remote !== undefined ? [remote.serverCount] : sizes) {
       const targets: Array<{ name: string, target: Target, tokens: string[] }> = []
       try {
-        for (const { mode, name } of named) {
-          let target: Target
-          if (remote !== undefined) target = remote
-          else {
-            reporter.status(`${name}: starting ${size} app server${size === 1 ? '' : 's'} and the balancer...`)
-            const t0 = performance.now()
-            target = await startLocalTarget({ mode, servers: size, redisLatencyMs: usesRedis(mode) ? options.redisLatencyMs : 0, onLog })
-            reporter.step(`${name}: ${target.description}, up in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
-          }
-          targets.push({ name, target, tokens: [] })
-          const { tokens, rotation } = await logIn(name, target, options.connections, reporter)
-          ;(targets[targets.length - 1] as { tokens: string[] }).tokens = tokens
-          if (rotation !== null) rotations.set(name, rotation)
+        // Every cluster starts at once: a start is mostly waiting (processes loading, a database's
+        // initdb, readiness checks), and nothing is measured until all are up and logged in.
+        if (remote === undefined) reporter.status(`starting ${named.length} cluster${named.length === 1 ? '' : 's'} of ${size} app server${size === 1 ? '' : 's'} and a balancer...`)
+        const t0 = performance.now()
+        const starting = await Promise.allSettled(named.map(async ({ mode, name }) => {
+          if (remote !== undefined) return remote
+          const target = await startLocalTarget({ mode, servers: size, storeLatencyMs: options.storeLatencyMs, onLog })
+          reporter.step(`${name}: ${target.description}, up in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+          return target
+        }))
+        for (const [i, result] of starting.entries()) {
+          if (result.status === 'fulfilled') targets.push({ name: (named[i] as { name: string }).name, target: result.value, tokens: [] })
+        }
+        const failed = starting.find((r) => r.status === 'rejected')
+        if (failed !== undefined) throw failed.reason
+        // The logins one cluster after another: each is a deliberately slow scrypt on the servers.
+        for (const entry of targets) {
+          const { tokens, rotation, servedBy } = await logIn(entry.name, entry.target, options.connections, reporter)
+          entry.tokens = tokens
+          if (rotation !== null) rotations.set(entry.name, rotation)
+          logins.set(entry.name, { servedBy, credentialBytes: tokens.length === 0 ? null : tokens.reduce((n, token) => n + Buffer.byteLength(token), 0) / tokens.length })
         }
         sessionCosts ??= await sessionCostsPending
 
@@ -176,7 +184,23 @@ export async function runCompare (options: CompareOptions, reporter: Reporter, o
               (run.bottleneck.balancerIsBottleneck ? ' (balancer-bound)' : '') + `; ${roundLine(run)}`)
           }
         }
-        bySize.set(size, named.map(({ mode, name }) => combineRuns(runs.get(name) ?? [], memoryCostOf(mode, sessionCosts ?? null), rotations.get(name) ?? null)))
+        // After the load, so its logins and refreshes never share the machine with a measured run.
+        for (const { name, target } of targets) {
+          if (target.issuerCpuSeconds === undefined) continue
+          reporter.status(`${name}: timing refreshes at the issuer...`)
+          const cost = await measureRefreshCost(target)
+          refreshes.set(name, cost)
+          reporter.step(`${name}: ${fmt(cost.refreshes)} refreshes at the issuer in ${cost.seconds.toFixed(1)} s, ${cost.latencyMs.p50.toFixed(2)} ms each (p50)` +
+            `${cost.issuerCpuUsPerRefresh === null ? '' : `, ${fmt(cost.issuerCpuUsPerRefresh)} µs of issuer CPU each`}${cost.failed > 0 ? `; ${cost.failed} failed` : ''}`)
+        }
+        bySize.set(size, named.map(({ mode, name }) => {
+          const login = logins.get(name)
+          return {
+            ...combineRuns(runs.get(name) ?? [], memoryCostOf(mode, sessionCosts ?? null, login?.credentialBytes ?? null), rotations.get(name) ?? null),
+            loginsServedBy: login?.servedBy ?? {},
+            refresh: refreshes.get(name) ?? null
+          }
+        }))
       } finally {
         if (remote === undefined) {
           reporter.status('stopping the clusters...')
@@ -213,11 +237,12 @@ export async function runCompare (options: CompareOptions, reporter: Reporter, o
       warmupSeconds: options.warmupSeconds,
       runs: options.runs,
       modes: named.map((n) => n.name),
-      redisLatencyMs: options.redisLatencyMs,
+      storeLatencyMs: options.storeLatencyMs,
+      redisLatencyMs: options.storeLatencyMs,
       sessionsMeasured: options.sessions,
       url: options.url,
       sweep: options.sweep,
-      target: remote?.description ?? `a fresh local cluster per mode: ${lastSize} app server${lastSize === 1 ? '' : 's'} behind the balancer${options.redisLatencyMs > 0 ? `, Redis ${options.redisLatencyMs} ms away` : ''}`,
+      target: remote?.description ?? `a fresh local cluster per mode: ${lastSize} app server${lastSize === 1 ? '' : 's'} behind the balancer${options.storeLatencyMs > 0 ? `, every store (Redis, PostgreSQL) ${options.storeLatencyMs} ms away` : ''}`,
       machine: { cores: cpus().length, loadAverageAtStart: loadavg()[0] ?? 0 },
       warmupRule: options.warmupSeconds > 0 ? `until steady (${STEADY_RULE_TEXT}), at most ${options.warmupSeconds} s` : 'none',
       startedAt,
@@ -243,88 +268,27 @@ function roundLine (run: RunResult): string {
 /**
  * One session per connection, logged in through the balancer. A local jwt cluster logs half in,
  * has every server restart with the keys swapped, and logs the other half in (KeyRotationDone).
+ * servedBy: how many logins each process answered (the issuer's, in jwt-eddsa).
  */
-async function logIn (name: string, target: Target, connections: number, reporter: Reporter): Promise<{ tokens: string[], rotation: KeyRotationDone | null }> {
+async function logIn (name: string, target: Target, connections: number, reporter: Reporter): Promise<{ tokens: string[], rotation: KeyRotationDone | null, servedBy: Record<string, number> }> {
   const progress = (e: { done: number, total: number }): void => reporter.status(`${name}: logging in ${e.done}/${e.total} sessions (one per connection)`)
+  const servedBy: Record<string, number> = {}
   if (target.keys === undefined) {
-    const tokens = await loginSessions(target.url, connections, progress)
-    reporter.step(`${name}: ${connections} sessions logged in through the balancer`)
-    return { tokens, rotation: null }
+    const tokens = await loginSessions(target.url, connections, progress, servedBy)
+    const by = Object.keys(servedBy).filter((id) => !id.startsWith('app-'))
+    reporter.step(`${name}: ${connections} sessions logged in through the balancer${by.length > 0 ? `, by ${by.join(', ')}` : ''}`)
+    return { tokens, rotation: null, servedBy }
   }
   const { kids } = target.keys
-  const older = await loginSessions(target.url, Math.ceil(connections / 2), progress)
+  const older = await loginSessions(target.url, Math.ceil(connections / 2), progress, servedBy)
   reporter.status(`${name}: restarting every server with JWT_SECRETS=${kids.newer},${kids.older}...`)
   const restartSeconds = await target.keys.rotate()
-  const newer = await loginSessions(target.url, connections - older.length, progress)
+  const newer = await loginSessions(target.url, connections - older.length, progress, servedBy)
   reporter.step(`${name}: ${connections} sessions logged in through the balancer, ${older.length} under key "${kids.older}", then every server restarted with JWT_SECRETS=${kids.newer},${kids.older} (${restartSeconds.toFixed(1)} s), ${newer.length} under "${kids.newer}"`)
   return {
     // Alternate, so the connections with either key are spread alike over the servers.
     tokens: older.flatMap((token, i) => newer[i] === undefined ? [token] : [token, newer[i] as string]),
-    rotation: { kids, restartSeconds, sessions: { older: older.length, newer: newer.length } }
-  }
-}
-
-async function measureCosts (sessions: number, modes: CompareMode[], reporter: Reporter, notes: string[], onLog?: LogSink): Promise<SessionCosts | null> {
-  const t0 = performance.now()
-  let redisUrl: string | undefined
-  let stopRedis = async (): Promise<void> => {}
-  if (modes.includes('redis') && sessions > 0) {
-    try {
-      const redis = await startPrivateRedis({ onLog })
-      redisUrl = redis.directUrl
-      stopRedis = redis.stop
-    } catch (err) {
-      notes.push(`Redis bytes per session not measured: ${(err as Error).message === REDIS_MISSING ? 'no redis-server here' : (err as Error).message}`)
-    }
-  }
-  try {
-    const costs = await measureSessionCosts(sessions, { memory: sessions > 0 && modes.includes('memory'), redisUrl })
-    if (sessions > 0) reporter.step(`memory per session measured (${fmt(sessions)} sessions) in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
-    return costs
-  } catch (err) {
-    notes.push(`memory per session not measured: ${(err as Error).message.split('\n')[0] ?? ''}`)
-    return null
-  } finally {
-    await stopRedis()
-  }
-}
-
-function memoryCostOf (mode: CompareMode, costs: SessionCosts | null): MemoryCost {
-  const sessionId = costs?.credentials.sessionIdBytes ?? null
-  switch (mode) {
-    case 'memory':
-      return {
-        credentialBytes: sessionId,
-        bytesPerSession: costs?.memory?.bytesPerSession ?? null,
-        measuredAs: costs?.memory != null
-          ? `V8 heap growth (after full GC) of one process holding ${fmt(costs.memory.sessions)} sessions made by the memory authenticator, on the one server that issued each`
-          : 'not measured'
-      }
-    case 'redis':
-      return {
-        credentialBytes: sessionId,
-        bytesPerSession: costs?.redis?.bytesPerSession ?? null,
-        measuredAs: costs?.redis != null
-          ? `Redis used_memory growth after ${fmt(costs.redis.sessions)} SET session:<id> <user> EX <ttl> by the redis authenticator, shared by every server`
-          : 'not measured'
-      }
-    case 'postgres':
-      return {
-        credentialBytes: sessionId,
-        bytesPerSession: null,
-        measuredAs: 'not measured by compare yet (session-memory.ts measurePostgresSessions measures it)'
-      }
-    case 'jwt':
-      return {
-        credentialBytes: costs?.credentials.jwtBytes ?? null,
-        bytesPerSession: 0,
-        measuredAs: 'nothing is stored: the token carries the claims, signed'
-      }
-    case 'jwt-revocation':
-      return {
-        credentialBytes: costs?.credentials.jwtBytes ?? null,
-        bytesPerSession: 0,
-        measuredAs: 'nothing per live session; each logout keeps the token\'s jti in Redis until its exp'
-      }
+    rotation: { kids, restartSeconds, sessions: { older: older.length, newer: newer.length } },
+    servedBy
   }
 }

@@ -3,7 +3,8 @@ import { AUTH_MODES } from '../../services/auth/authenticator.ts'
 import { startCluster, type Cluster } from '../cluster.ts'
 import type { LogSink } from '../lib/managed-process.ts'
 import { balancerAllHealthy } from '../lib/probes.ts'
-import { authModeOf, usesRedis, type CompareMode } from './modes.ts'
+import { authModeOf, sessionCacheOf, usesPostgres, usesRedis, type CompareMode } from './modes.ts'
+import { startPrivatePostgres, type PrivatePostgres } from './private-postgres.ts'
 import { startPrivateRedis, type PrivateRedis } from './private-redis.ts'
 import { processCpuSeconds } from './process-cpu.ts'
 import { readCounters, type ServerCounters } from './prometheus.ts'
@@ -25,6 +26,8 @@ export interface Target {
   serverCpuSeconds (): number | undefined
   /** jwt mode on a local cluster: two keys, and the second pass of a rotation; undefined elsewhere. */
   readonly keys?: KeyRotation
+  /** jwt-eddsa on a local cluster: the issuers' CPU seconds so far (they answer logins and refreshes); undefined elsewhere. */
+  readonly issuerCpuSeconds?: () => number | undefined
   stop (): Promise<void>
 }
 
@@ -59,8 +62,8 @@ async function scrapeEach (urls: string[]): Promise<Map<string, ServerCounters>>
 export interface LocalTargetOptions {
   mode: CompareMode
   servers: number
-  /** Modes that use Redis: put the delay proxy between the servers and Redis. */
-  redisLatencyMs?: number
+  /** Put the delay proxy between the servers and every store they ask on a request (Redis, PostgreSQL), adding this many ms per round trip. */
+  storeLatencyMs?: number
   onLog?: LogSink
 }
 
@@ -68,30 +71,40 @@ const OLDER_KID = 'old'
 const NEWER_KID = 'new'
 
 /**
- * A fresh cluster of real processes (and, in the modes that use Redis, a private Redis behind an
- * optional delay proxy). jwt mode gets two keys, listed as in the middle of a rotation (once is
- * enough: jwt-revocation checks signatures the same way).
+ * A fresh cluster of real processes, with the stores its servers ask on every request started
+ * here (a private Redis, a private PostgreSQL), each behind the delay proxy when storeLatencyMs > 0.
+ * jwt mode gets two keys, listed as in the middle of a rotation (once is enough: jwt-revocation
+ * checks signatures the same way). jwt-eddsa gets an issuer (and the Redis of its refresh tokens,
+ * which no read asks, from startCluster), with access tokens that outlive any run.
  */
 export async function startLocalTarget (options: LocalTargetOptions): Promise<Target> {
-  const { mode, servers, redisLatencyMs = 0, onLog } = options
+  const { mode, servers, storeLatencyMs = 0, onLog } = options
   const authMode = authModeOf(mode)
   const older = `${OLDER_KID}:${randomBytes(48).toString('base64url')}`
   const newer = `${NEWER_KID}:${randomBytes(48).toString('base64url')}`
   let redis: PrivateRedis | undefined
+  let postgres: PrivatePostgres | undefined
   let cluster: Cluster
   try {
-    if (usesRedis(mode)) redis = await startPrivateRedis({ delayMs: redisLatencyMs, onLog })
+    if (usesRedis(mode)) redis = await startPrivateRedis({ delayMs: storeLatencyMs, onLog })
+    if (usesPostgres(mode)) postgres = await startPrivatePostgres({ delayMs: storeLatencyMs, onLog })
+    const sessionCache = sessionCacheOf(mode)
     cluster = await startCluster({
       mode: authMode,
       servers,
       logLevel: 'warn',
       redisUrl: redis?.url,
+      databaseUrl: postgres?.url,
       onLog,
+      ...(sessionCache !== undefined ? { sessionCache } : {}),
       ...(mode === 'jwt' ? { jwtSecrets: `${older},${newer}` } : {}),
-      ...(mode === 'jwt-revocation' ? { jwtRevocation: true } : {})
+      ...(mode === 'jwt-revocation' ? { jwtRevocation: true } : {}),
+      // The most the issuer allows: no token may expire mid-run (compare never refreshes the load's tokens).
+      ...(mode === 'jwt-eddsa' ? { signing: 'eddsa' as const, issuerEnv: { ACCESS_TTL_SECONDS: '3600' } } : {})
     })
   } catch (err) {
     await redis?.stop()
+    await postgres?.stop()
     throw err
   }
   const urls = cluster.servers.map((s) => s.url)
@@ -109,21 +122,28 @@ export async function startLocalTarget (options: LocalTargetOptions): Promise<Ta
           return (performance.now() - started) / 1000
         }
       }
+  const sumCpu = (pids: Array<number | undefined>): number | undefined => {
+    const each = pids.map((pid) => pid === undefined ? undefined : processCpuSeconds(pid))
+    return each.every((c) => c !== undefined) ? (each as number[]).reduce((a, b) => a + b, 0) : undefined
+  }
+  const delayed = storeLatencyMs > 0 && (redis !== undefined || postgres !== undefined)
+    ? `, ${[redis !== undefined ? 'Redis' : '', postgres !== undefined ? 'PostgreSQL' : ''].filter((x) => x !== '').join(' and ')} ${storeLatencyMs} ms away`
+    : ''
   return {
     mode,
     url: cluster.url,
     serverCount: servers,
-    description: `${servers} app server${servers === 1 ? '' : 's'} behind the balancer${redis !== undefined && redis.delayMs > 0 ? `, Redis ${redis.delayMs} ms away` : ''}`,
+    description: `${servers} app server${servers === 1 ? '' : 's'} behind the balancer${cluster.issuers.length > 0 ? ', logins and refreshes to an issuer' : ''}${delayed}`,
     scrape: async () => await scrapeEach(urls),
     balancerCpuSeconds: () => processCpuSeconds(balancerPid),
-    serverCpuSeconds: () => {
-      const each = running.servers.map((s) => processCpuSeconds(s.pid))
-      return each.every((c) => c !== undefined) ? (each as number[]).reduce((a, b) => a + b, 0) : undefined
-    },
+    // Read each time: a restart changes the servers' pids.
+    serverCpuSeconds: () => sumCpu(running.servers.map((s) => s.pid)),
     ...(keys === undefined ? {} : { keys }),
+    ...(cluster.issuers.length === 0 ? {} : { issuerCpuSeconds: () => sumCpu(running.issuers.map((i) => i.pid)) }),
     async stop () {
       await cluster.stop()
       await redis?.stop()
+      await postgres?.stop()
     }
   }
 }

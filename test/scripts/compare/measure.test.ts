@@ -4,7 +4,7 @@ import { judgeBottleneck, kidsOf, summarizeRun } from '../../../scripts/compare/
 import type { ServerCounters } from '../../../scripts/compare/prometheus.ts'
 
 const counters = (server: string, c: Partial<ServerCounters>): ServerCounters =>
-  ({ server, mode: 'redis', ok: 0, unauthorized: 0, unavailable: 0, authSeconds: 0, authCount: 0, storeCommands: 0, cpuSeconds: 0, ...c })
+  ({ server, mode: 'redis', ok: 0, unauthorized: 0, unavailable: 0, authSeconds: 0, authCount: 0, storeCommands: 0, cacheLookups: 0, cacheHits: 0, cacheCommands: 0, cpuSeconds: 0, ...c })
 
 const load: LoadResult = {
   requests: 1010,

@@ -1,10 +1,10 @@
 import t from 'tap'
 import { parseCompareArgs, parseSweep, UsageError } from '../../../scripts/compare/options.ts'
 
-t.test('defaults: the three modes and jwt with revocation, 3 servers, 50 connections, 10 s, warm-ups of at most 15 s, one run, 100k sessions measured', async (t) => {
+t.test('defaults: six rows (memory, redis, postgres, jwt, jwt-revocation, cookie), 3 servers, 50 connections, 6 s, warm-ups of at most 8 s, one run, 100k sessions measured', async (t) => {
   const o = parseCompareArgs([])
-  t.same(o.modes, ['memory', 'redis', 'jwt', 'jwt-revocation'])
-  t.match(o, { servers: 3, connections: 50, durationSeconds: 10, warmupSeconds: 15, runs: 1, sessions: 100_000, redisLatencyMs: 0, sweep: null, url: null, json: null, html: null })
+  t.same(o.modes, ['memory', 'redis', 'postgres', 'jwt', 'jwt-revocation', 'cookie'])
+  t.match(o, { servers: 3, connections: 50, durationSeconds: 6, warmupSeconds: 8, runs: 1, sessions: 100_000, storeLatencyMs: 0, sweep: null, url: null, json: null, html: null })
 })
 
 t.test('a mode named twice is measured twice: the same mode on two clusters, to see the noise', async (t) => {
@@ -14,7 +14,17 @@ t.test('a mode named twice is measured twice: the same mode on two clusters, to 
 t.test('every flag is read', async (t) => {
   const o = parseCompareArgs(['--modes', 'jwt,memory,jwt-revocation', '--servers', '2', '--connections', '8', '--duration', '1.5', '--warmup', '0',
     '--runs', '3', '--sessions', '0', '--redis-latency-ms', '20', '--json', 'out.json', '--html', 'out.html'])
-  t.match(o, { modes: ['jwt', 'memory', 'jwt-revocation'], servers: 2, connections: 8, durationSeconds: 1.5, warmupSeconds: 0, runs: 3, sessions: 0, redisLatencyMs: 20, json: 'out.json', html: 'out.html' })
+  t.match(o, { modes: ['jwt', 'memory', 'jwt-revocation'], servers: 2, connections: 8, durationSeconds: 1.5, warmupSeconds: 0, runs: 3, sessions: 0, storeLatencyMs: 20, json: 'out.json', html: 'out.html' })
+})
+
+t.test('the variants are opt-in by name; --store-latency-ms, or its older name --redis-latency-ms, but not both', async (t) => {
+  const variants = ['postgres+redis-cache', 'postgres+local-cache', 'jwt-eddsa']
+  t.same(parseCompareArgs(['--modes', variants.join(',')]).modes, variants)
+  t.equal(parseCompareArgs(['--store-latency-ms', '5']).storeLatencyMs, 5)
+  t.equal(parseCompareArgs(['--redis-latency-ms', '7']).storeLatencyMs, 7)
+  t.throws(() => parseCompareArgs(['--store-latency-ms', '5', '--redis-latency-ms', '5']), { name: 'UsageError', message: /older name/ })
+  t.throws(() => parseCompareArgs(['--store-latency-ms', '-1']), { message: '--store-latency-ms must be a whole number from 0 to 1000 (got "-1")' })
+  t.throws(() => parseCompareArgs(['--modes', 'postgres+memcached']), { name: 'UsageError', message: /--modes takes .*jwt-eddsa/ })
 })
 
 t.test('--sweep takes a range or a list', async (t) => {
@@ -46,6 +56,7 @@ t.test('--url measures a running cluster: no sweep and no delay proxy with it', 
   t.equal(parseCompareArgs(['--url', 'http://127.0.0.1:8080']).url, 'http://127.0.0.1:8080')
   t.throws(() => parseCompareArgs(['--url', 'http://127.0.0.1:8080', '--sweep', 'servers=1..2']), /--sweep/)
   t.throws(() => parseCompareArgs(['--url', 'http://127.0.0.1:8080', '--redis-latency-ms', '5']), /--redis-latency-ms/)
+  t.throws(() => parseCompareArgs(['--url', 'http://127.0.0.1:8080', '--store-latency-ms', '5']), /--store-latency-ms/)
 })
 
 t.test('a negative number after a flag is checked as a value, not refused as a flag (parseArgs\' "ambiguous")', async (t) => {

@@ -40,3 +40,16 @@ t.test('readCounters takes an app server\'s own /metrics, and difference is what
   t.ok(Math.abs(d.authSeconds - 0.006) < 1e-9, 'the histogram sum: seconds spent authenticating')
   t.ok(after.cpuSeconds > 0, 'process_cpu_seconds_total comes from the default metrics')
 })
+
+t.test('a session cache\'s lookups: a hit or a logout\'s marker is answered by the cache, the rest are not (session-cache-figures.ts hitRatio)', async (t) => {
+  const metrics = createMetrics('app-1', 'postgres')
+  const before = readCounters(await metrics.registry.metrics())
+  t.match(before, { cacheLookups: 0, cacheHits: 0, cacheCommands: 0 })
+  metrics.sessionCacheLookups.inc({ cache: 'redis', result: 'hit' }, 90)
+  metrics.sessionCacheLookups.inc({ cache: 'redis', result: 'ended' }, 2)
+  metrics.sessionCacheLookups.inc({ cache: 'redis', result: 'miss' }, 5)
+  metrics.sessionCacheLookups.inc({ cache: 'redis', result: 'renew' }, 3)
+  metrics.sessionCacheCommands.inc({ command: 'get' }, 100)
+  const d = difference(readCounters(await metrics.registry.metrics()), before)
+  t.match(d, { cacheLookups: 100, cacheHits: 92, cacheCommands: 100 })
+})
