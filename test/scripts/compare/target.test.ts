@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process'
 import { createServer } from 'node:http'
+import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { createMetrics } from '../../../services/metrics.ts'
 import { startCluster } from '../../../scripts/cluster.ts'
@@ -91,4 +93,21 @@ t.test('a local jwt target holds two keys, and rotate() makes every server sign 
 
 t.test('--url with nothing there: a message that says so', async (t) => {
   await t.rejects(connectToTarget(`http://127.0.0.1:${await freePort()}`), /nothing answers GET .*\/health: is the cluster running\?/)
+})
+
+t.test('--url: a running cookie cluster (the Docker smoke test\'s last mode) is measured and reported, with no session-memory run', async (t) => {
+  // It crashed in the report: the mode came from /health and was not one compare could price.
+  const cluster = await startCluster({ mode: 'cookie', servers: 2, logLevel: 'warn' })
+  t.teardown(async () => await cluster.stop())
+  const compare = fileURLToPath(new URL('../../../scripts/compare.ts', import.meta.url))
+  const child = spawn(process.execPath, [compare, '--url', cluster.url, '--duration', '1', '--warmup', '0', '--connections', '4', '--sessions', '0'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  t.teardown(() => { child.kill('SIGKILL') })
+  let out = ''
+  child.stdout.on('data', (c: Buffer) => { out += c.toString() })
+  child.stderr.on('data', (c: Buffer) => { out += c.toString() })
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
+  if (code !== 0) t.comment(out.slice(-2000))
+  t.equal(code, 0, 'compare --url exits 0')
+  t.match(out, /^cookie\s+[\d,]+/m, 'a cookie row in the table')
+  t.notMatch(out, /TypeError|at file:/, 'no stack trace')
 })
