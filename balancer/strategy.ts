@@ -24,8 +24,18 @@ export interface UpstreamChooser {
   use (list: readonly Upstream[]): void
 }
 
-export function createChooser (strategy: Strategy, list: readonly Upstream[]): UpstreamChooser {
-  return strategy === 'sticky' ? new Sticky(list) : new RoundRobin(list)
+/**
+ * A round-robin position shared by every thread of the balancer (threads.ts): one Int32 slot of
+ * a SharedArrayBuffer per pool, so that N threads together make one rotation, not N.
+ */
+export interface SharedCursor {
+  cursors: Int32Array
+  slot: number
+}
+
+export function createChooser (strategy: Strategy, list: readonly Upstream[], shared?: SharedCursor): UpstreamChooser {
+  const rotation = shared === undefined ? new RoundRobin(list) : new SharedRoundRobin(list, shared)
+  return strategy === 'sticky' ? new Sticky(list, rotation) : rotation
 }
 
 /** Each request to the next healthy upstream, in the set's order. */
@@ -55,14 +65,60 @@ class RoundRobin implements UpstreamChooser {
   }
 }
 
+/**
+ * Round robin with the position in shared memory: every thread takes the next position with a
+ * compare-and-swap, so positions are handed out once each, in order, whichever thread asks, and
+ * 300 requests over 3 healthy upstreams are exactly 100 each however the kernel spreads the
+ * connections over the threads. The position stays below the list's length (no wrap at 2^31);
+ * a thread whose list is briefly longer or shorter (setUpstreams reaches each thread in turn)
+ * takes it modulo its own length.
+ */
+class SharedRoundRobin implements UpstreamChooser {
+  list: readonly Upstream[]
+  readonly cursors: Int32Array
+  readonly slot: number
+
+  constructor (list: readonly Upstream[], shared: SharedCursor) {
+    this.list = list
+    this.cursors = shared.cursors
+    this.slot = shared.slot
+  }
+
+  choose (): Upstream | undefined {
+    const list = this.list
+    const n = list.length
+    const cursors = this.cursors
+    const slot = this.slot
+    for (let i = 0; i < n; i++) {
+      let position = Atomics.load(cursors, slot)
+      for (;;) {
+        const next = position + 1 >= n ? 0 : position + 1
+        const seen = Atomics.compareExchange(cursors, slot, position, next)
+        if (seen === position) break
+        position = seen
+      }
+      const upstream = list[position % n] as Upstream
+      if (upstream.healthy) return upstream
+    }
+    return undefined
+  }
+
+  use (list: readonly Upstream[]): void {
+    this.list = list
+    Atomics.store(this.cursors, this.slot, 0)
+  }
+}
+
 // Sticky: the upstream named by the client's pin cookie while it is healthy;
 // otherwise the next in the rotation, and the answer pins the client to it.
+// The pin is a hash of the upstream's URL, the same in every thread, so a client stays on its
+// server whichever thread its connection lands on.
 class Sticky implements UpstreamChooser {
-  readonly rotation: RoundRobin
+  readonly rotation: UpstreamChooser
   byPin: Map<string, Upstream>
 
-  constructor (list: readonly Upstream[]) {
-    this.rotation = new RoundRobin(list)
+  constructor (list: readonly Upstream[], rotation: UpstreamChooser) {
+    this.rotation = rotation
     this.byPin = new Map(list.map((u) => [u.pin, u]))
   }
 
@@ -72,7 +128,7 @@ class Sticky implements UpstreamChooser {
       res[kPin] = undefined
       return pinned
     }
-    const upstream = this.rotation.choose()
+    const upstream = this.rotation.choose(req, res)
     res[kPin] = upstream?.pin
     return upstream
   }
