@@ -12,7 +12,7 @@ import { combineRuns, type Confidence, type Trend } from './combine-runs.ts'
 import { differences, type Difference } from './significance.ts'
 import { runNames } from './mode-names.ts'
 import { STEADY_RULE_TEXT } from './steady-state.ts'
-import { connectToTarget, startLocalTarget, type Target } from './target.ts'
+import { balancerThreadsNote, connectToTarget, startLocalTarget, type Target } from './target.ts'
 
 /** What a session weighs in each mode: on the server side, and on the wire. */
 export interface MemoryCost {
@@ -217,7 +217,7 @@ export async function runCompare (options: CompareOptions, reporter: Reporter, o
       sessionsMeasured: options.sessions,
       url: options.url,
       sweep: options.sweep,
-      target: remote?.description ?? `a fresh local cluster per mode: ${lastSize} app server${lastSize === 1 ? '' : 's'} behind the balancer${options.redisLatencyMs > 0 ? `, Redis ${options.redisLatencyMs} ms away` : ''}`,
+      target: remote?.description ?? `a fresh local cluster per mode: ${lastSize} app server${lastSize === 1 ? '' : 's'} behind the balancer${balancerThreadsNote()}${options.redisLatencyMs > 0 ? `, Redis ${options.redisLatencyMs} ms away` : ''}`,
       machine: { cores: cpus().length, loadAverageAtStart: loadavg()[0] ?? 0 },
       warmupRule: options.warmupSeconds > 0 ? `until steady (${STEADY_RULE_TEXT}), at most ${options.warmupSeconds} s` : 'none',
       startedAt,
