@@ -5,6 +5,7 @@
 // positions are Int32s on a SharedArrayBuffer every thread takes turns on with Atomics, which is
 // why threads and not processes (the cluster module shares no memory; a counter over IPC would
 // cost a message per request). The kernel spreads connections over the threads (SO_REUSEPORT).
+import net from 'node:net'
 import { Worker } from 'node:worker_threads'
 import type { Logger } from 'pino'
 import { createBalancer } from './balancer.ts'
@@ -71,6 +72,7 @@ export function createThreadedBalancer (config: BalancerConfig, logger: Logger, 
   return {
     balancer,
     async listen () {
+      if (group !== undefined && config.port !== 0) await portFree(config.host, config.port)
       const url = await balancer.listen()
       await group?.start(balancer)
       return url
@@ -79,6 +81,20 @@ export function createThreadedBalancer (config: BalancerConfig, logger: Logger, 
       await Promise.all([balancer.close(), group?.close()])
     }
   }
+}
+
+/**
+ * SO_REUSEPORT lets any process of the same user join the port: a second balancer started on a
+ * taken port would share it, silently, instead of failing. A plain bind first fails as usual
+ * (EADDRINUSE), and is let go at once.
+ */
+async function portFree (host: string, port: number): Promise<void> {
+  const probe = net.createServer()
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', reject)
+    probe.listen({ host, port, exclusive: true }, () => { resolve() })
+  })
+  await new Promise<void>((resolve) => { probe.close(() => { resolve() }) })
 }
 
 const STATS_TIMEOUT_MS = 1000

@@ -151,3 +151,13 @@ t.test('the dashboard\'s stream is one view: requests from both threads, with th
   })
   t.pass('the totals a batch carries are both threads\'')
 })
+
+t.test('a port another balancer on threads holds is refused, not silently shared (SO_REUSEPORT)', async (t) => {
+  const up = await startUpstream(t, 'app-1')
+  const url = await startThreaded(t, [up.url])
+  const port = Number(new URL(url).port)
+  const second = createThreadedBalancer(testConfig([up.url], { threads: 2, port }), pino({ level: 'silent' }), { onFailure: (err) => { t.fail(err.message) } })
+  await t.rejects(second.listen(), { code: 'EADDRINUSE' })
+  await second.close()
+  t.equal((await get(`${url}/feeds`)).headers['x-served-by'], 'app-1', 'the first one serves on')
+})
