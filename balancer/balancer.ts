@@ -42,7 +42,7 @@ export interface BalancerStats {
 /** One thread's share of the counts, with the health that thread acts on. */
 export interface ThreadShare {
   thread: number
-  /** False when the thread did not answer within a second: the sums above lack its share. */
+  /** False when the thread did not answer within five seconds: the sums above lack its share. */
   answered: boolean
   upstreams: UpstreamStats[]
   ownAnswers: AnswerCounts

@@ -66,12 +66,15 @@ class RoundRobin implements UpstreamChooser {
 }
 
 /**
- * Round robin with the position in shared memory: every thread takes the next position with a
- * compare-and-swap, so positions are handed out once each, in order, whichever thread asks, and
- * 300 requests over 3 healthy upstreams are exactly 100 each however the kernel spreads the
- * connections over the threads. The position stays below the list's length (no wrap at 2^31);
- * a thread whose list is briefly longer or shorter (setUpstreams reaches each thread in turn)
- * takes it modulo its own length.
+ * Round robin with the position in shared memory: every request takes the next position with one
+ * Atomics.add, whichever thread it is on, and goes to that position among the healthy upstreams
+ * (position modulo how many are healthy). So 300 requests over 3 healthy upstreams are exactly
+ * 100 each however the kernel spreads the connections over the threads, and with one down the
+ * other two alternate. Skipping an unhealthy upstream's turn by taking another position, as the
+ * one-thread RoundRobin does, could meet it again and again while other threads take the turns
+ * in between. The position is a 32-bit counter: where it wraps, once every 2^32 requests, one
+ * step of the rotation is out of order. Threads apply a change of health or of the set a few
+ * microseconds apart; meanwhile they may disagree on the healthy ones.
  */
 class SharedRoundRobin implements UpstreamChooser {
   list: readonly Upstream[]
@@ -87,18 +90,16 @@ class SharedRoundRobin implements UpstreamChooser {
   choose (): Upstream | undefined {
     const list = this.list
     const n = list.length
-    const cursors = this.cursors
-    const slot = this.slot
+    let healthy = 0
+    for (let i = 0; i < n; i++) if ((list[i] as Upstream).healthy) healthy++
+    if (healthy === 0) return undefined
+    let k = (Atomics.add(this.cursors, this.slot, 1) >>> 0) % healthy
+    if (healthy === n) return list[k]
     for (let i = 0; i < n; i++) {
-      let position = Atomics.load(cursors, slot)
-      for (;;) {
-        const next = position + 1 >= n ? 0 : position + 1
-        const seen = Atomics.compareExchange(cursors, slot, position, next)
-        if (seen === position) break
-        position = seen
-      }
-      const upstream = list[position % n] as Upstream
-      if (upstream.healthy) return upstream
+      const upstream = list[i] as Upstream
+      if (!upstream.healthy) continue
+      if (k === 0) return upstream
+      k--
     }
     return undefined
   }

@@ -97,7 +97,7 @@ async function portFree (host: string, port: number): Promise<void> {
   await new Promise<void>((resolve) => { probe.close(() => { resolve() }) })
 }
 
-const STATS_TIMEOUT_MS = 1000
+const STATS_TIMEOUT_MS = 5000
 const THREAD_ENTRY = new URL('./thread.ts', import.meta.url)
 
 export function createThreadGroup (options: { config: BalancerConfig, logger: Logger, onFailure: (err: Error) => void }): ThreadGroup {
