@@ -18,7 +18,9 @@ import type { Route } from './routes.ts'
 import { METHOD_NOT_ALLOWED_BODY, NOT_FOUND_BODY, answerAsterisk, endWithJson, sendJson } from './replies.ts'
 import { answeredBeforeBodyEnded } from './request-body.ts'
 import { STICKY_COOKIE } from './strategy.ts'
-import type { UpstreamStats } from './upstream.ts'
+import { addTotals, mergeStats } from './thread-stats.ts'
+import type { ThreadRole } from './thread-role.ts'
+import type { UpstreamStats, UpstreamView } from './upstream.ts'
 
 export type { UpstreamStats, UpstreamView } from './upstream.ts'
 export { STICKY_COOKIE } from './strategy.ts'
@@ -33,6 +35,23 @@ export interface BalancerStats {
   pools: Record<string, PoolStats>
   /** ROUTES: path prefixes to pools, in the order they are tried; empty when everything goes to the default pool. */
   routes: Route[]
+  /** With BALANCER_THREADS above 1: each thread's own share (the counts above are their sums). */
+  threads?: ThreadShare[]
+}
+
+/** One thread's share of the counts, with the health that thread acts on. */
+export interface ThreadShare {
+  thread: number
+  /** False when the thread did not answer within five seconds: the sums above lack its share. */
+  answered: boolean
+  upstreams: UpstreamStats[]
+  ownAnswers: AnswerCounts
+}
+
+/** The answers counted so far, per upstream URL and the balancer's own: what every dashboard batch carries. */
+export interface AnswerTotals {
+  answers: Record<string, AnswerCounts>
+  ownAnswers: AnswerCounts
 }
 
 export interface PoolStats {
@@ -43,6 +62,8 @@ export interface PoolStats {
 export interface BalancerOptions {
   /** Stop/start for the dashboard's buttons, when a launcher can do it (see control.ts). */
   control?: ClusterControl
+  /** One of several threads sharing the port (thread-role.ts); absent with BALANCER_THREADS=1. */
+  thread?: ThreadRole
 }
 
 export interface Balancer {
@@ -66,6 +87,12 @@ export interface Balancer {
   checkHealth (): Promise<void>
   /** The dashboard's event stream; `events.active` while a page is open. */
   readonly events: EventHub
+  /** The pool of that name (`default` for UPSTREAMS), for the threads' wiring (threads.ts). */
+  pool (name: string): Pool | undefined
+  /** What this thread alone counted: its answers per upstream URL, and its own. */
+  totals (): AnswerTotals
+  /** The leader thread's private listener for the admin paths the other threads relay; '' otherwise. */
+  readonly adminUrl: string
 }
 
 // The client side: headers must arrive quickly, a request body within 30 s;
@@ -88,8 +115,26 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
   // When this balancer started: its totals count from then, and a page seeing another start
   // (npm run demo moves from cluster to cluster behind one port) counts afresh.
   const startedAt = Date.now()
-  // Each batch of requests carries the totals, so the dashboard's counts are the balancer's.
-  const events = createEventHub({ totals: answerTotals })
+  const role = options.thread
+  const leader = role?.kind === 'leader' ? role : undefined
+  // Each batch of requests carries the totals, so the dashboard's counts are the balancer's. A
+  // follower thread has no page of its own: its hub hands requests to the leader's.
+  const events = role?.kind === 'follower'
+    ? role.events
+    : createEventHub({ totals: answerTotals, ...(leader === undefined ? {} : { onActive: leader.peers.onEventsActive }) })
+  // The pools in one order in every thread: the default first, then config.pools. With threads,
+  // slot i of the shared cursors is pool i's round-robin position.
+  const shared = (slot: number): { shared?: { cursors: Int32Array, slot: number } } => role === undefined ? {} : { shared: { cursors: role.cursors, slot } }
+  // A health change: a follower tells the leader what its own proxy saw (a connection refused);
+  // the leader tells every follower what its checks found.
+  const healthChanged = (name: string, view: UpstreamView): void => {
+    if (role?.kind === 'follower') {
+      if (!view.healthy) role.markedDown(name, view.url)
+    } else {
+      leader?.peers.onUpstreamChange(name, view)
+    }
+  }
+  const setChanged = (name: string, views: UpstreamView[]): void => { leader?.peers.onUpstreamsChange(name, views.map((v) => v.url)) }
 
   // The default pool: UPSTREAMS, the app servers. Requests go here unless ROUTES sends them to another.
   const pool: Pool = createPool({
@@ -99,13 +144,20 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
     healthTimeoutMs: config.healthTimeoutMs,
     healthFall: config.healthFall ?? 2,
     logger,
-    onUpstreamChange: (view) => { events.publish('upstream', view) },
-    onUpstreamsChange: (views) => { events.publish('upstreams', views) }
+    onUpstreamChange: (view) => {
+      healthChanged(DEFAULT_POOL, view)
+      events.publish('upstream', withTotals(view))
+    },
+    onUpstreamsChange: (views) => {
+      setChanged(DEFAULT_POOL, views)
+      events.publish('upstreams', views.map(withTotals))
+    },
+    ...shared(0)
   })
   // The named pools (ROUTES), each with its own upstreams, strategy and health checks. The
   // dashboard draws the default pool's servers; another pool's changes go out as a `pool` event,
   // which a page that does not draw it ignores.
-  const named = new Map<string, Pool>((config.pools ?? []).map((p) => [p.name, createPool({
+  const named = new Map<string, Pool>((config.pools ?? []).map((p, i) => [p.name, createPool({
     name: p.name,
     urls: p.upstreams,
     strategy: p.strategy,
@@ -113,14 +165,21 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
     healthTimeoutMs: config.healthTimeoutMs,
     healthFall: config.healthFall ?? 2,
     logger,
-    onUpstreamChange: () => { events.publish('pool', poolView(p.name)) },
-    onUpstreamsChange: () => { events.publish('pool', poolView(p.name)) }
+    onUpstreamChange: (view) => {
+      healthChanged(p.name, view)
+      events.publish('pool', poolView(p.name))
+    },
+    onUpstreamsChange: (views) => {
+      setChanged(p.name, views)
+      events.publish('pool', poolView(p.name))
+    },
+    ...shared(i + 1)
   })]))
   const pools: Pool[] = [pool, ...named.values()]
   const routes = config.routes ?? []
   const poolFor = createRouter(routes.map((r) => ({ prefix: r.prefix, pool: r.pool === DEFAULT_POOL ? pool : named.get(r.pool) ?? pool })), pool)
-  function poolView (name: string): { name: string, upstreams: ReturnType<Pool['views']> } {
-    return { name, upstreams: named.get(name)?.views() ?? [] }
+  function poolView (name: string): { name: string, upstreams: UpstreamView[] } {
+    return { name, upstreams: (named.get(name)?.views() ?? []).map(withTotals) }
   }
 
   const proxy = createProxy({
@@ -134,11 +193,17 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
   const server = http.createServer(SERVER_OPTIONS, onRequest)
   server.on('clientError', onClientError)
   server.on('connect', onConnect)
+  // The leader's admin paths for the other threads: a client's connection lands on any thread
+  // (the kernel chooses), and every thread but the leader relays /_balancer/* here, so that the
+  // stats and the dashboard are answered in one place, once.
+  const adminServer = leader === undefined ? undefined : http.createServer(SERVER_OPTIONS, (req, res) => { handleAdmin(req, res, req.url ?? '/') })
+  let adminUrl = ''
 
   function onRequest (req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = req.url ?? '/'
     if (url.startsWith('/_balancer') && (url.length === 10 || url[10] === '/' || url[10] === '?')) {
-      handleAdmin(req, res, url)
+      if (role?.kind === 'follower') role.admin(req, res)
+      else handleAdmin(req, res, url)
       return
     }
     if (url === '*') {
@@ -187,16 +252,29 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
     }
   }
 
-  function answerTotals (): { answers: Record<string, AnswerCounts>, ownAnswers: AnswerCounts } {
+  // This thread's own counts.
+  function totals (): AnswerTotals {
     const answers: Record<string, AnswerCounts> = {}
     for (const p of pools) for (const u of p.upstreams) answers[u.url] = { ...u.answers }
     return { answers, ownAnswers: { ...proxy.ownAnswers } }
   }
 
+  // The balancer's: with threads, the leader's counts and what the others last reported.
+  function answerTotals (): AnswerTotals {
+    return leader === undefined ? totals() : addTotals(totals(), leader.peers.totals())
+  }
+
+  // An upstream's view with the answers of every thread (the leader's dashboard).
+  function withTotals (view: UpstreamView): UpstreamView {
+    if (leader === undefined) return view
+    const answers = answerTotals().answers[view.url]
+    return answers === undefined ? view : { ...view, answers }
+  }
+
   const dashboard = createDashboard({
     hub: events,
     control: options.control,
-    snapshot: () => ({ balancerId: config.balancerId, startedAt, strategy: pool.strategy, stickyCookie: STICKY_COOKIE, upstreams: pool.views(), ownAnswers: { ...proxy.ownAnswers }, pools: [...named.keys()].map(poolView), routes }),
+    snapshot: () => ({ balancerId: config.balancerId, startedAt, strategy: pool.strategy, stickyCookie: STICKY_COOKIE, upstreams: pool.views().map(withTotals), ownAnswers: answerTotals().ownAnswers, pools: [...named.keys()].map(poolView), routes }),
     logger
   })
 
@@ -208,22 +286,28 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
     } else if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD')
       sendJson(req, res, 405, METHOD_NOT_ALLOWED_BODY)
-    } else {
+    } else if (leader === undefined) {
       sendJson(req, res, 200, JSON.stringify(stats()))
+    } else {
+      // Every other thread's share, asked for now, so the sums are exact when the load has stopped.
+      leader.peers.stats().then((others) => {
+        if (!res.destroyed) sendJson(req, res, 200, JSON.stringify(mergeStats(stats(), others)))
+      }, (err: unknown) => {
+        logger.error({ err }, 'could not gather the threads\' stats')
+        if (!res.destroyed) sendJson(req, res, 503, JSON.stringify({ error: 'stats_unavailable' }))
+      })
     }
   }
 
-  function listen (): Promise<string> {
-    return new Promise((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(config.port, config.host, () => {
-        server.off('error', reject)
-        // Upstreams start healthy and the first probe comes one interval
-        // later; until then the passive check catches a dead one.
-        for (const p of pools) p.start()
-        resolve(urlOf(server.address() as AddressInfo))
-      })
-    })
+  async function listen (): Promise<string> {
+    // With threads, every one listens on the same port with SO_REUSEPORT, and the kernel spreads
+    // new connections over them. The leader listens first (PORT=0 picks the port the others take).
+    const url = await listenOn(server, { port: config.port, host: config.host, ...(role === undefined ? {} : { reusePort: true }) })
+    if (adminServer !== undefined) adminUrl = await listenOn(adminServer, { port: 0, host: '127.0.0.1' })
+    // Upstreams start healthy and the first probe comes one interval later; until then the
+    // passive check catches a dead one. One thread checks (the leader), and tells the others.
+    if (role?.kind !== 'follower') for (const p of pools) p.start()
+    return url
   }
 
   let closing: Promise<void> | undefined
@@ -236,16 +320,9 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
     for (const p of pools) p.stop()
     // An open event stream never goes idle: end it, or close() would wait forever.
     events.close()
-    if (server.listening) {
-      const closed = new Promise<void>((resolve) => { server.close(() => { resolve() }) })
-      // close() only drops idle connections; keep-alive connections that
-      // were busy become idle once their response is done, so sweep again
-      // until the server has closed.
-      const sweep = setInterval(() => { server.closeIdleConnections() }, 100)
-      sweep.unref()
-      await closed
-      clearInterval(sweep)
-    }
+    await drain(server)
+    // After the clients' server: a relayed admin request in flight is answered too.
+    if (adminServer !== undefined) await drain(adminServer)
     await agent.close()
     for (const p of pools) p.close()
   }
@@ -269,8 +346,33 @@ export function createBalancer (config: BalancerConfig, logger: Logger = pino({ 
     stats,
     setUpstreams,
     checkHealth,
-    events
+    events,
+    pool: (name) => name === DEFAULT_POOL ? pool : named.get(name),
+    totals,
+    get adminUrl () { return adminUrl }
   }
+}
+
+// Stops taking connections and resolves once every request in flight is answered.
+async function drain (server: http.Server): Promise<void> {
+  if (!server.listening) return
+  const closed = new Promise<void>((resolve) => { server.close(() => { resolve() }) })
+  // close() only drops idle connections; keep-alive connections that were busy become idle once
+  // their response is done, so sweep again until the server has closed.
+  const sweep = setInterval(() => { server.closeIdleConnections() }, 100)
+  sweep.unref()
+  await closed
+  clearInterval(sweep)
+}
+
+function listenOn (server: http.Server, options: { port: number, host: string, reusePort?: boolean }): Promise<string> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(options, () => {
+      server.off('error', reject)
+      resolve(urlOf(server.address() as AddressInfo))
+    })
+  })
 }
 
 function urlOf (address: AddressInfo): string {

@@ -10,6 +10,8 @@ export const STRATEGIES = ['round-robin', 'sticky'] as const
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 const MIN_BODY_LIMIT = 16 * 1024
 const MAX_BODY_LIMIT = 1024 * 1024 * 1024
+/** The most BALANCER_THREADS may ask for. */
+export const MAX_THREADS = 64
 
 /** The balancer's environment: every variable it reads, with its default. */
 export const BalancerEnvSchema = Type.Object({
@@ -40,6 +42,8 @@ export const BalancerEnvSchema = Type.Object({
   STRATEGY: Type.Union(STRATEGIES.map((s) => Type.Literal(s)), { default: 'round-robin', description: 'must be round-robin or sticky' }),
   // nginx's client_max_body_size is 1m by default. The floor keeps the app servers' own 16 KiB
   // limit reachable (their 413 says more than ours); the ceiling keeps a typo from meaning "no limit".
+  // Threads that proxy, sharing one listening port (threads.ts). Past 64 it is a typo, not a machine.
+  BALANCER_THREADS: Type.Integer({ minimum: 1, maximum: MAX_THREADS, default: 1, description: `must be a whole number of threads from 1 to ${MAX_THREADS}` }),
   MAX_BODY_BYTES: Type.Integer({ minimum: MIN_BODY_LIMIT, maximum: MAX_BODY_LIMIT, default: DEFAULT_MAX_BODY_BYTES, description: `must be a whole number of bytes from ${MIN_BODY_LIMIT} (16 KiB) to ${MAX_BODY_LIMIT} (1 GiB)` })
 })
 
@@ -73,6 +77,11 @@ export interface BalancerConfig {
    * itself, before (Content-Length) or while (chunked) it is sent. Default 1 MiB.
    */
   maxBodyBytes?: number
+  /**
+   * Threads that proxy, sharing one listening port, with one round-robin counter and one set of
+   * health checks (threads.ts). Optional for callers; default 1, everything on the main thread.
+   */
+  threads?: number
   /**
    * Set by UPSTREAMS_DNS instead of UPSTREAMS: the upstreams are every address `hostname`
    * resolves to, looked up again every `intervalMs` (e.g. Compose replicas of one service).
@@ -158,6 +167,7 @@ export function loadBalancerConfig (env: Record<string, string | undefined>): Ba
     proxyTimeoutMs: raw.PROXY_TIMEOUT_MS,
     strategy: raw.STRATEGY,
     maxBodyBytes: raw.MAX_BODY_BYTES,
+    threads: raw.BALANCER_THREADS,
     ...(dns === undefined ? {} : { dns }),
     ...(named === undefined ? {} : named)
   }

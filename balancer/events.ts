@@ -53,6 +53,8 @@ export interface EventHubOptions {
    * per upstream), so a page's counts are the balancer's, whatever it missed or was not sent.
    */
   totals?: () => object
+  /** A first page opened, or the last one closed: other threads report requests only while one is open. */
+  onActive?: (active: boolean) => void
 }
 
 // A page that stops reading is dropped rather than buffered without end.
@@ -70,6 +72,7 @@ export function createEventHub (options: EventHubOptions = {}): EventHub {
   const maxPerFlush = options.maxPerFlush ?? 200
   const maxSubscribers = options.maxSubscribers ?? 32
   const totals = options.totals ?? (() => ({}))
+  const onActive = options.onActive ?? (() => {})
   const subscribers = new Set<http.ServerResponse>()
   let queue: RequestEvent[] = []
   let omitted: Tally = {}
@@ -86,7 +89,9 @@ export function createEventHub (options: EventHubOptions = {}): EventHub {
   }
 
   function setActive (): void {
-    (hub as { active: boolean }).active = subscribers.size > 0
+    const was = hub.active
+    ;(hub as { active: boolean }).active = subscribers.size > 0
+    if (hub.active !== was) onActive(hub.active)
     if (subscribers.size > 0 && heartbeat === undefined) {
       // A comment line now and then: proxies and browsers drop streams that stay silent.
       heartbeat = setInterval(() => { send(': keep-alive\n\n') }, HEARTBEAT_MS)

@@ -10,7 +10,7 @@ import { createHealthChecks } from './health.ts'
 import { NO_HEALTHY_BODY } from './replies.ts'
 import { DEFAULT_POOL } from './routes.ts'
 import { createChooser } from './strategy.ts'
-import type { PinnedResponse } from './strategy.ts'
+import type { PinnedResponse, SharedCursor } from './strategy.ts'
 import { createUpstream, statsOf, viewOf } from './upstream.ts'
 import type { Upstream, UpstreamStats, UpstreamView } from './upstream.ts'
 
@@ -29,6 +29,8 @@ export interface PoolOptions {
   onUpstreamChange?: (view: UpstreamView) => void
   /** The set of upstreams changed (setUpstreams). */
   onUpstreamsChange?: (views: UpstreamView[]) => void
+  /** With several threads (threads.ts): the round-robin position every thread shares. */
+  shared?: SharedCursor
 }
 
 export interface Pool {
@@ -50,6 +52,11 @@ export interface Pool {
    * healthy and, once the checks run, are probed at once. Throws, changing nothing, on a bad URL.
    */
   setUpstreams (urls: readonly string[]): void
+  /**
+   * Sets an upstream's health as another thread's checks found it (threads.ts), with no event:
+   * the thread that runs the checks has published it. Unknown URLs are ignored.
+   */
+  setHealthy (url: string, healthy: boolean): void
   /** Runs one round of active health checks now. */
   checkHealth (): Promise<void>
   /** Starts the health checks, the first round one interval from now. */
@@ -69,7 +76,7 @@ export function createPool (options: PoolOptions): Pool {
   const onUpstreamChange = options.onUpstreamChange ?? (() => {})
   const onUpstreamsChange = options.onUpstreamsChange ?? (() => {})
   let list: Upstream[] = parseUpstreams(options.urls).map(createUpstream)
-  const chooser = createChooser(strategy, list)
+  const chooser = createChooser(strategy, list, options.shared)
   let started = false
   const health = createHealthChecks({
     intervalMs: options.healthIntervalMs,
@@ -116,6 +123,10 @@ export function createPool (options: PoolOptions): Pool {
     choose: (req, res) => chooser.choose(req, res),
     markDown: health.markDown,
     setUpstreams,
+    setHealthy (url, healthy) {
+      const upstream = list.find((u) => u.url === url)
+      if (upstream !== undefined && !upstream.removed) upstream.healthy = healthy
+    },
     checkHealth: health.checkAll,
     start () {
       started = true

@@ -2,7 +2,8 @@
 // the measuring is in lib/bench-balancer.ts.
 import { writeFileSync } from 'node:fs'
 import { parseCommandLine, wholeNumber } from './lib/cli.ts'
-import { DEFAULT_OPTIONS, LEG_NAMES, ROUTES, formatReport, runBalancerBench, type BenchOptions, type LegName, type Route } from './lib/bench-balancer.ts'
+import { DEFAULT_OPTIONS, LEG_NAMES, ROUTES, runBalancerBench, type BenchOptions, type LegName, type Route } from './lib/bench-balancer.ts'
+import { formatReport } from './lib/bench-report.ts'
 
 const D = DEFAULT_OPTIONS
 const USAGE = `Usage: npm run bench:balancer -- [options]
@@ -19,6 +20,8 @@ of ours to every other leg.
   --warmup S        unmeasured seconds per leg before the first round (default ${D.warmupSeconds})
   --legs LIST       comma-separated, from ${LEG_NAMES.join(', ')} (default all)
   --route R         health (GET /health) or feeds (GET /feeds with a JWT) (default ${D.route})
+  --threads LIST    comma-separated: one leg each of ours (BALANCER_THREADS), nginx (workers) and
+                    haproxy (nbthread) per value, 1 to 16 (default ${D.threads.join(',')})
   --json FILE       also write the results as JSON`
 
 const { values, fail } = parseCommandLine(USAGE, {
@@ -29,6 +32,7 @@ const { values, fail } = parseCommandLine(USAGE, {
   warmup: { type: 'string', default: String(D.warmupSeconds) },
   legs: { type: 'string', default: LEG_NAMES.join(',') },
   route: { type: 'string', default: D.route },
+  threads: { type: 'string', default: D.threads.join(',') },
   json: { type: 'string' }
 })
 const wholeNumberFlag = (name: string, raw: string, min: number, max: number): number => wholeNumber(fail, name, raw, min, max)
@@ -47,7 +51,8 @@ const options: BenchOptions = {
   rounds: wholeNumberFlag('rounds', values.rounds, 1, 100),
   warmupSeconds: wholeNumberFlag('warmup', values.warmup, 0, 600),
   legs: [...new Set(legs)] as LegName[],
-  route: values.route as Route
+  route: values.route as Route,
+  threads: [...new Set(values.threads.split(',').map((s) => wholeNumberFlag('threads', s.trim(), 1, 16)))].sort((a, b) => a - b)
 }
 
 // Ctrl-C or SIGTERM: abort the load, then the bench stops every process it started.

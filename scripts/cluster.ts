@@ -57,6 +57,8 @@ export interface ClusterOptions {
   healthTimeoutMs?: number
   /** How the balancer picks a server: round-robin (default) or sticky (a cookie pins each client). */
   strategy?: Strategy
+  /** BALANCER_THREADS: the balancer's proxy on this many threads sharing its port; default 1. */
+  balancerThreads?: number
   /** Extra environment for every app server. */
   serverEnv?: Record<string, string>
   /** Where the children's log lines go; default nowhere. */
@@ -245,6 +247,7 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
         ...(issuers.length > 0 ? { ROUTES: ISSUER_ROUTES, UPSTREAMS_ISSUER: issuers.map((i) => i.url).join(',') } : {}),
         LOG_LEVEL: logLevel,
         STRATEGY: strategy,
+        ...(options.balancerThreads !== undefined ? { BALANCER_THREADS: String(options.balancerThreads) } : {}),
         ...(options.healthIntervalMs !== undefined ? { HEALTH_INTERVAL_MS: String(options.healthIntervalMs) } : {}),
         ...(options.healthTimeoutMs !== undefined ? { HEALTH_TIMEOUT_MS: String(options.healthTimeoutMs) } : {})
       },

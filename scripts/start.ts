@@ -1,4 +1,4 @@
-import { BalancerEnvSchema, STRATEGIES, type Strategy } from '../balancer/config.ts'
+import { BalancerEnvSchema, MAX_THREADS, STRATEGIES, type Strategy } from '../balancer/config.ts'
 import { AUTH_MODES, type AuthMode } from '../services/auth/authenticator.ts'
 import { JWT_SIGNINGS, SESSION_CACHES, ServerEnvSchema, type JwtSigning, type SessionCacheKind } from '../services/config.ts'
 import { DEMO_USERS } from '../services/users.ts'
@@ -7,7 +7,7 @@ import { LaunchError, startCluster } from './cluster.ts'
 import { parseCommandLine, wholeNumber } from './lib/cli.ts'
 import { formatLogLine } from './lib/log-format.ts'
 
-const USAGE = `Usage: npm start -- [--mode ${AUTH_MODES.join('|')}] [--signing hs256|eddsa] [--servers N] [--issuers N] [--port P] [--strategy round-robin|sticky] [--session-cache ${SESSION_CACHES.join('|')}] [--log-level LEVEL]
+const USAGE = `Usage: npm start -- [--mode ${AUTH_MODES.join('|')}] [--signing hs256|eddsa] [--servers N] [--issuers N] [--port P] [--strategy round-robin|sticky] [--balancer-threads N] [--session-cache ${SESSION_CACHES.join('|')}] [--log-level LEVEL]
 
 Starts N app servers as separate processes, the balancer in front of them on port P,
 a private redis-server when the servers need Redis and REDIS_URL is unset (redis mode,
@@ -22,6 +22,8 @@ private PostgreSQL in postgres mode when DATABASE_URL is unset (its data directo
   --servers        how many app servers, 1 to 32 (default 3)
   --port           the balancer's port (default 8080)
   --strategy       round-robin (default), or sticky: a cookie pins each client to one server
+  --balancer-threads  threads the balancer proxies on, sharing its port, 1 to 64 (default 1;
+                   or BALANCER_THREADS)
   --session-cache  postgres mode: none (default), redis (one shared cache), or local (one per
                    server, told of logouts through PostgreSQL's NOTIFY); or SESSION_CACHE
   --log-level      the servers' pino level (default info; or LOG_LEVEL)`
@@ -33,6 +35,7 @@ const { values: args, fail } = parseCommandLine(USAGE, {
   servers: { type: 'string', default: '3' },
   port: { type: 'string', default: '8080' },
   strategy: { type: 'string', default: 'round-robin' },
+  'balancer-threads': { type: 'string' },
   'session-cache': { type: 'string' },
   'log-level': { type: 'string' }
 })
@@ -50,6 +53,10 @@ const port = Number(args.port)
 if (!Number.isInteger(port) || port < 1 || port > 65535) fail(`--port must be a port number from 1 to 65535 (got "${args.port}")`)
 const strategy = args.strategy as Strategy
 if (!STRATEGIES.includes(strategy)) fail(`--strategy must be one of ${STRATEGIES.join(', ')} (got "${args.strategy}")`)
+const threadsFrom = args['balancer-threads'] === undefined ? 'BALANCER_THREADS' : '--balancer-threads'
+const threadsRaw = args['balancer-threads'] ?? (process.env.BALANCER_THREADS === '' ? undefined : process.env.BALANCER_THREADS) ?? '1'
+const balancerThreads = Number(threadsRaw)
+if (threadsRaw.trim() === '' || !Number.isInteger(balancerThreads) || balancerThreads < 1 || balancerThreads > MAX_THREADS) fail(`${threadsFrom} must be a whole number from 1 to ${MAX_THREADS} (got "${threadsRaw}")`)
 const cacheFrom = args['session-cache'] === undefined ? 'SESSION_CACHE' : '--session-cache'
 const sessionCache = (args['session-cache'] ?? (process.env.SESSION_CACHE === '' ? undefined : process.env.SESSION_CACHE) ?? 'none') as SessionCacheKind
 if (!SESSION_CACHES.includes(sessionCache)) fail(`${cacheFrom} must be one of ${SESSION_CACHES.join(', ')} (got "${sessionCache}")`)
@@ -113,6 +120,7 @@ try {
     servers,
     port,
     strategy,
+    balancerThreads,
     redisUrl: process.env.REDIS_URL,
     ...(process.env.DATABASE_URL !== undefined && process.env.DATABASE_URL !== '' ? { databaseUrl: process.env.DATABASE_URL } : {}),
     sessionCache,
@@ -167,7 +175,7 @@ process.stdout.write(`
   Cluster up in ${mode} mode: ${lessons[mode]}${strategy === 'sticky' ? '\n  Sticky strategy: the balancer pins each client to one server with a cookie (lb).' : ''}${sessionCache === 'none' ? '' : `\n  ${cacheLessons[sessionCache]}`}
 
   dashboard  ${running.url}/_balancer/   (open it in a browser: live traffic, buttons, the JWT decoded)
-  balancer   ${running.url}   (upstreams: ${running.url}/_balancer/stats)
+  balancer   ${running.url}   (upstreams: ${running.url}/_balancer/stats)${balancerThreads > 1 ? `, on ${balancerThreads} threads` : ''}
 ${running.servers.map((s) => `  ${s.id.padEnd(9)}  ${s.url}`).join('\n')}
 ${running.issuers.map((i) => `  ${i.id.padEnd(9)}  ${i.url}   (JWKS: ${i.url}/.well-known/jwks.json)\n`).join('')}${running.keysDir !== undefined ? `  keys       ${running.keysDir}   (the issuers' private keys: removed on exit)\n` : ''}${running.redis !== undefined ? `  redis      ${running.redis.url}   (private: removed on exit)\n` : running.redisUrl !== undefined ? `  redis      ${running.redisUrl}\n` : ''}${running.postgres !== undefined ? `  postgres   ${running.postgres.url}   (private, from ${running.postgres.binaries.source}; removed on exit with its data in ${running.postgres.dataDir})\n` : running.databaseUrl !== undefined ? `  postgres   ${withoutPassword(running.databaseUrl)}\n` : ''}
   Demo users: ${users}

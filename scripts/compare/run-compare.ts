@@ -11,7 +11,7 @@ import { combineRuns, type Confidence, type Trend } from './combine-runs.ts'
 import { differences, type Difference } from './significance.ts'
 import { runNames } from './mode-names.ts'
 import { STEADY_RULE_TEXT } from './steady-state.ts'
-import { connectToTarget, startLocalTarget, type Target } from './target.ts'
+import { balancerThreadsNote, connectToTarget, startLocalTarget, type Target } from './target.ts'
 
 export type { MemoryCost } from './session-costs.ts'
 
@@ -242,7 +242,7 @@ export async function runCompare (options: CompareOptions, reporter: Reporter, o
       sessionsMeasured: options.sessions,
       url: options.url,
       sweep: options.sweep,
-      target: remote?.description ?? `a fresh local cluster per mode: ${lastSize} app server${lastSize === 1 ? '' : 's'} behind the balancer${options.storeLatencyMs > 0 ? `, every store (Redis, PostgreSQL) ${options.storeLatencyMs} ms away` : ''}`,
+      target: remote?.description ?? `a fresh local cluster per mode: ${lastSize} app server${lastSize === 1 ? '' : 's'} behind the balancer${balancerThreadsNote()}${options.storeLatencyMs > 0 ? `, every store (Redis, PostgreSQL) ${options.storeLatencyMs} ms away` : ''}`,
       machine: { cores: cpus().length, loadAverageAtStart: loadavg()[0] ?? 0 },
       warmupRule: options.warmupSeconds > 0 ? `until steady (${STEADY_RULE_TEXT}), at most ${options.warmupSeconds} s` : 'none',
       startedAt,

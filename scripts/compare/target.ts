@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { cpus } from 'node:os'
 import { AUTH_MODES } from '../../services/auth/authenticator.ts'
 import { startCluster, type Cluster } from '../cluster.ts'
 import type { LogSink } from '../lib/managed-process.ts'
@@ -67,6 +68,22 @@ export interface LocalTargetOptions {
   onLog?: LogSink
 }
 
+/**
+ * The balancer's threads (BALANCER_THREADS) for a machine with this many cores. One thread
+ * proxies about 30,000 requests a second (npm run bench:balancer); below 8 cores the app
+ * servers, the load generator and the stores take the cores first, and a second thread would
+ * only compete with them. From 8, one thread per 4 cores, at most 4.
+ */
+export function balancerThreadsFor (cores: number): number {
+  return cores >= 8 ? Math.min(4, Math.floor(cores / 4)) : 1
+}
+
+/** What the report says of the balancer's threads on this machine: nothing when one. */
+export function balancerThreadsNote (cores = cpus().length): string {
+  const threads = balancerThreadsFor(cores)
+  return threads > 1 ? ` (on ${threads} threads: ${cores} cores)` : ''
+}
+
 const OLDER_KID = 'old'
 const NEWER_KID = 'new'
 
@@ -85,6 +102,8 @@ export async function startLocalTarget (options: LocalTargetOptions): Promise<Ta
   let redis: PrivateRedis | undefined
   let postgres: PrivatePostgres | undefined
   let cluster: Cluster
+  const cores = cpus().length
+  const balancerThreads = balancerThreadsFor(cores)
   try {
     if (usesRedis(mode)) redis = await startPrivateRedis({ delayMs: storeLatencyMs, onLog })
     if (usesPostgres(mode)) postgres = await startPrivatePostgres({ delayMs: storeLatencyMs, onLog })
@@ -93,6 +112,7 @@ export async function startLocalTarget (options: LocalTargetOptions): Promise<Ta
       mode: authMode,
       servers,
       logLevel: 'warn',
+      balancerThreads,
       redisUrl: redis?.url,
       databaseUrl: postgres?.url,
       onLog,
@@ -133,7 +153,7 @@ export async function startLocalTarget (options: LocalTargetOptions): Promise<Ta
     mode,
     url: cluster.url,
     serverCount: servers,
-    description: `${servers} app server${servers === 1 ? '' : 's'} behind the balancer${cluster.issuers.length > 0 ? ', logins and refreshes to an issuer' : ''}${delayed}`,
+    description: `${servers} app server${servers === 1 ? '' : 's'} behind the balancer${balancerThreadsNote(cores)}${cluster.issuers.length > 0 ? ', logins and refreshes to an issuer' : ''}${delayed}`,
     scrape: async () => await scrapeEach(urls),
     balancerCpuSeconds: () => processCpuSeconds(balancerPid),
     // Read each time: a restart changes the servers' pids.

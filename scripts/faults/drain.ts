@@ -58,9 +58,10 @@ export interface DrainFigures {
  * stop taking connections, finish every request it has, then exit. For an app server, a load
  * through the balancer meanwhile must lose nothing: the balancer routes around it.
  */
-export async function sigtermDrain (options: { target: 'server' | 'balancer', inFlight?: number }): Promise<FaultResult<DrainFigures>> {
-  const { target, inFlight = 5 } = options
-  const cluster = await startCluster({ mode: 'jwt', servers: 3, logLevel: 'warn' })
+export async function sigtermDrain (options: { target: 'server' | 'balancer', inFlight?: number, balancerThreads?: number }): Promise<FaultResult<DrainFigures>> {
+  const { target, inFlight = 5, balancerThreads = 1 } = options
+  // With balancer threads, the slow logins' connections land on every thread: each must drain.
+  const cluster = await startCluster({ mode: 'jwt', servers: 3, logLevel: 'warn', balancerThreads })
   try {
     const victim: ManagedProcess & { url?: string } = target === 'server' ? cluster.servers[1] as ManagedProcess & { url: string } : cluster.balancer
     const victimPort = Number(new URL(target === 'server' ? (victim.url ?? '') : cluster.url).port)
@@ -85,7 +86,7 @@ export async function sigtermDrain (options: { target: 'server' | 'balancer', in
     const failures = records.filter((r) => r.status !== 200)
     const completed = statuses.filter((s) => s === 200).length
     return {
-      fault: `SIGTERM to ${target === 'server' ? 'an app server' : 'the balancer'} with ${inFlight} requests in flight`,
+      fault: `SIGTERM to ${target === 'server' ? 'an app server' : `the balancer${balancerThreads > 1 ? ` on ${balancerThreads} threads` : ''}`} with ${inFlight} requests in flight`,
       mode: 'jwt',
       requests: records.length + inFlight,
       failed: (inFlight - completed) + failures.length,

@@ -10,10 +10,12 @@ import { join } from 'node:path'
 import { request } from 'node:http'
 import { startCluster, type Cluster } from '../cluster.ts'
 import { startLoadGenerator, type LoadGenerator, type LoadResult } from './bench-load.ts'
-import { startReference, type ReferenceProxy } from './bench-proxies.ts'
+import { startOurBalancer, startReference, type ReferenceProxy } from './bench-proxies.ts'
 
 export const LEG_NAMES = ['direct', 'ours', 'node-http', 'undici', 'nginx', 'haproxy'] as const
 export type LegName = typeof LEG_NAMES[number]
+/** The legs that run once per --threads value: ours (BALANCER_THREADS), nginx (workers), haproxy (nbthread). */
+export const THREADED_LEGS: readonly LegName[] = ['ours', 'nginx', 'haproxy']
 export const ROUTES = ['health', 'feeds'] as const
 export type Route = typeof ROUTES[number]
 
@@ -30,6 +32,8 @@ export interface BenchOptions {
   warmupSeconds: number
   legs: readonly LegName[]
   route: Route
+  /** Threads (or workers) for ours, nginx and haproxy: each value one leg of each. */
+  threads: readonly number[]
 }
 
 export const DEFAULT_OPTIONS: BenchOptions = {
@@ -39,7 +43,8 @@ export const DEFAULT_OPTIONS: BenchOptions = {
   rounds: 5,
   warmupSeconds: 2,
   legs: LEG_NAMES,
-  route: 'health'
+  route: 'health',
+  threads: [1, 2]
 }
 
 export interface RoundResult extends LoadResult {
@@ -59,6 +64,10 @@ export interface LegSummary {
 
 export interface LegReport {
   name: LegName
+  /** Its threads (ours), workers (nginx) or nbthread (haproxy); 1 for the others. */
+  threads: number
+  /** The name, with the threads when more than one: `ours x2`. */
+  label: string
   description: string
   url: string | null
   /** Why the leg did not run (e.g. nginx is not installed); absent when it ran. */
@@ -88,7 +97,13 @@ export interface BenchReport {
   config: BenchOptions & { path: string, upstreams: number }
   machine: { cpus: number, node: string, loadavgBefore: number[], loadavgAfter: number[] }
   legs: LegReport[]
+  /** One thread each (ours, nginx, haproxy). */
   ratios: { oursToNginx: Ratio | null, oursToHaproxy: Ratio | null, oursToDirect: Ratio | null, oursToNodeHttp: Ratio | null, oursToUndici: Ratio | null }
+  /**
+   * Per --threads value above 1: ours against nginx and haproxy with as many, and what the
+   * threads bring each of them (ours x2 / ours, nginx x2 / nginx).
+   */
+  threaded: Array<{ threads: number, oursToNginx: Ratio | null, oursToHaproxy: Ratio | null, oursScaling: Ratio | null, nginxScaling: Ratio | null, haproxyScaling: Ratio | null }>
   target: { rpsAtLeast: number, p99AtMost: number, met: boolean | null }
   startedAt: string
   durationSeconds: number
@@ -102,7 +117,8 @@ export interface BenchHooks {
 interface Leg {
   report: LegReport
   url: string
-  pid: number | undefined
+  /** The proxy's processes (nginx's master and workers), read for CPU; empty for direct. */
+  pids: number[]
 }
 
 export async function runBalancerBench (options: BenchOptions, hooks: BenchHooks = {}): Promise<BenchReport> {
@@ -124,35 +140,46 @@ export async function runBalancerBench (options: BenchOptions, hooks: BenchHooks
     const upstreams = cluster.servers.map((s) => s.url)
     const path = options.route === 'health' ? '/health' : '/feeds'
     const headers = options.route === 'feeds' ? { authorization: `Bearer ${await login(upstreams[0] as string)}` } : undefined
-    const serverPids = cluster.servers.map((s) => s.pid)
+    const serverPids = cluster.servers.map((s) => s.pid as number)
 
     const legs: Leg[] = []
+    const counted = (n: number, one: string): string => n === 1 ? `one ${one}` : `${n} ${one}s`
     for (const name of options.legs) {
-      signal?.throwIfAborted()
-      const report = emptyLeg(name)
-      if (name === 'direct') {
-        const first = cluster.servers[0] as Cluster['servers'][number]
-        report.description = `straight to ${first.id}, no proxy`
-        legs.push({ report, url: first.url, pid: undefined })
-      } else if (name === 'ours') {
-        report.description = `balancer/balancer.ts, round robin over ${upstreams.length}`
-        legs.push({ report, url: cluster.url, pid: cluster.balancer.pid })
-      } else {
-        progress(`starting ${name}...`)
-        const outcome = await startReference(name, dir, upstreams)
-        if ('skipped' in outcome) {
-          report.skipped = outcome.skipped
-          progress(`skipping the ${name} leg: ${outcome.skipped}`)
-          legs.push({ report, url: '', pid: undefined })
-          continue
+      for (const threads of THREADED_LEGS.includes(name) ? options.threads : [1]) {
+        signal?.throwIfAborted()
+        const report = emptyLeg(name, threads)
+        if (name === 'direct') {
+          const first = cluster.servers[0] as Cluster['servers'][number]
+          report.description = `straight to ${first.id}, no proxy`
+          legs.push({ report, url: first.url, pids: [] })
+        } else if (name === 'ours' && threads === 1) {
+          report.description = `balancer/balancer.ts, one thread, round robin over ${upstreams.length}`
+          legs.push({ report, url: cluster.url, pids: [cluster.balancer.pid as number] })
+        } else if (name === 'ours') {
+          progress(`starting our balancer on ${threads} threads...`)
+          const proxy = await startOurBalancer(threads, upstreams)
+          references.push(proxy)
+          report.description = `the same, BALANCER_THREADS=${threads}: one port, one round robin`
+          legs.push({ report, url: proxy.url, pids: [proxy.process.pid as number] })
+        } else {
+          progress(`starting ${report.label}...`)
+          const outcome = await startReference(name, dir, upstreams, undefined, undefined, threads)
+          if ('skipped' in outcome) {
+            report.skipped = outcome.skipped
+            progress(`skipping the ${report.label} leg: ${outcome.skipped}`)
+            legs.push({ report, url: '', pids: [] })
+            continue
+          }
+          references.push(outcome.proxy)
+          report.description = name === 'node-http'
+            ? `a bare node:http proxy (${outcome.proxy.version}), keep-alive agent, round robin over ${upstreams.length}, nothing else: the floor for ours`
+            : name === 'undici'
+              ? 'the same with undici\'s Pool to the upstreams, node:http to the client'
+              : `${name} ${outcome.proxy.version}, ${counted(threads, name === 'nginx' ? 'worker' : 'thread')}, keep-alive upstream, round robin over ${upstreams.length}`
+          const pid = outcome.proxy.process.pid as number
+          // nginx's workers are the master's children: their CPU is the proxy's.
+          legs.push({ report, url: outcome.proxy.url, pids: [pid, ...childrenOf(pid)] })
         }
-        references.push(outcome.proxy)
-        report.description = name === 'node-http'
-          ? `a bare node:http proxy (${outcome.proxy.version}), keep-alive agent, round robin over ${upstreams.length}, nothing else: the floor for ours`
-          : name === 'undici'
-            ? 'the same with undici\'s Pool to the upstreams, node:http to the client'
-            : `${name} ${outcome.proxy.version}, one ${name === 'nginx' ? 'worker' : 'thread'}, keep-alive upstream, round robin over ${upstreams.length}`
-        legs.push({ report, url: outcome.proxy.url, pid: outcome.proxy.process.pid })
       }
     }
     const active = legs.filter((l) => l.report.skipped === undefined)
@@ -173,20 +200,22 @@ export async function runBalancerBench (options: BenchOptions, hooks: BenchHooks
       // Rotate the order so that no leg always runs first, or right after the same one.
       const order = active.map((_, i) => active[(i + round - 1) % active.length] as Leg)
       for (const leg of order) {
-        const before = cpuTicks([leg.pid, ...serverPids])
+        const proxyBefore = cpuTicks(leg.pids)
+        const before = cpuTicks(serverPids)
         const result = await load(leg, options.durationSeconds)
-        const after = cpuTicks([leg.pid, ...serverPids])
+        const after = cpuTicks(serverPids)
+        const proxyAfter = cpuTicks(leg.pids)
         const perRequest = (ticks: number | null): number | null =>
           ticks === null || result.requests === 0 ? null : Math.round((ticks * 1e6 / CLK_TCK) / result.requests * 10) / 10
-        const proxyTicks = leg.pid === undefined ? null : delta(before[0], after[0])
-        const serverTicks = sumDelta(before.slice(1), after.slice(1))
+        const proxyTicks = leg.pids.length === 0 ? null : sumDelta(proxyBefore, proxyAfter)
+        const serverTicks = sumDelta(before, after)
         leg.report.rounds.push({ round, ...result, proxyCpuUsPerRequest: perRequest(proxyTicks), serversCpuUsPerRequest: perRequest(serverTicks) })
-        progress(`round ${round}/${options.rounds}  ${leg.report.name.padEnd(8)} ${String(result.rps).padStart(7)} req/s  p99 ${result.latencyMs.p99.toFixed(2)} ms  errors ${result.errors + result.non2xx}`)
+        progress(`round ${round}/${options.rounds}  ${leg.report.label.padEnd(10)} ${String(result.rps).padStart(7)} req/s  p99 ${result.latencyMs.p99.toFixed(2)} ms  errors ${result.errors + result.non2xx}`)
       }
     }
 
     for (const leg of active) summarise(leg.report)
-    const byName = (name: LegName): LegReport | undefined => legs.find((l) => l.report.name === name && l.report.median !== null)?.report
+    const byName = (name: LegName, threads = 1): LegReport | undefined => legs.find((l) => l.report.name === name && l.report.threads === threads && l.report.median !== null)?.report
     const ours = byName('ours')
     const ratios = {
       oursToNginx: ratio(ours, byName('nginx')),
@@ -195,12 +224,21 @@ export async function runBalancerBench (options: BenchOptions, hooks: BenchHooks
       oursToNodeHttp: ratio(ours, byName('node-http')),
       oursToUndici: ratio(ours, byName('undici'))
     }
+    const threaded = options.threads.filter((n) => n > 1).map((n) => ({
+      threads: n,
+      oursToNginx: ratio(byName('ours', n), byName('nginx', n)),
+      oursToHaproxy: ratio(byName('ours', n), byName('haproxy', n)),
+      oursScaling: ratio(byName('ours', n), ours),
+      nginxScaling: ratio(byName('nginx', n), byName('nginx')),
+      haproxyScaling: ratio(byName('haproxy', n), byName('haproxy'))
+    }))
     const vsNginx = ratios.oursToNginx
     return {
       config: { ...options, path, upstreams: upstreams.length },
       machine: { cpus: cpus().length, node: process.version, loadavgBefore, loadavgAfter: loadavg() },
       legs: legs.map((l) => l.report),
       ratios,
+      threaded,
       target: {
         ...TARGET,
         met: vsNginx === null ? null : vsNginx.rps >= TARGET.rpsAtLeast && vsNginx.p99 <= TARGET.p99AtMost
@@ -217,8 +255,17 @@ export async function runBalancerBench (options: BenchOptions, hooks: BenchHooks
   }
 }
 
-function emptyLeg (name: LegName): LegReport {
-  return { name, description: '', url: null, rounds: [], median: null, requests: 0, errors: 0, timeouts: 0, non2xx: 0 }
+function emptyLeg (name: LegName, threads: number): LegReport {
+  return { name, threads, label: threads === 1 ? name : `${name} x${threads}`, description: '', url: null, rounds: [], median: null, requests: 0, errors: 0, timeouts: 0, non2xx: 0 }
+}
+
+/** A process's children (Linux), e.g. nginx's workers; none where /proc cannot say. */
+function childrenOf (pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter((s) => s !== '').map(Number)
+  } catch {
+    return []
+  }
 }
 
 export function median (values: readonly number[]): number {
@@ -283,9 +330,8 @@ const CLK_TCK = (() => {
   return Number.isInteger(value) && value > 0 ? value : 100
 })()
 
-function cpuTicks (pids: ReadonlyArray<number | undefined>): Array<number | null> {
+function cpuTicks (pids: readonly number[]): Array<number | null> {
   return pids.map((pid) => {
-    if (pid === undefined) return null
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
       // Fields after the command name, which is in parentheses and may hold spaces.
@@ -341,46 +387,4 @@ async function httpJson (url: string, method: string, body?: string, headers: Re
     req.once('error', reject)
     req.end(body)
   })
-}
-
-/** The result as a plain-text table with the ratios under it. */
-export function formatReport (report: BenchReport): string {
-  const { config } = report
-  const lines: string[] = []
-  lines.push(`GET ${config.path}, ${config.connections} connections, ${config.rounds} round${config.rounds === 1 ? '' : 's'} of ${config.durationSeconds} s per leg (interleaved), medians; ${config.upstreams} app server${config.upstreams === 1 ? '' : 's'}, ${report.machine.cpus} CPUs, Node ${report.machine.node}`)
-  lines.push('')
-  const head = ['leg', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'errors', 'proxy CPU µs/req', 'what']
-  const rows: string[][] = report.legs.map((leg) => {
-    if (leg.median === null) return [leg.name, '-', '-', '-', '-', '-', '-', `skipped: ${leg.skipped ?? 'no result'}`]
-    const m = leg.median
-    return [
-      leg.name,
-      m.rps.toLocaleString('en-US'),
-      m.latencyMs.p50.toFixed(2),
-      m.latencyMs.p90.toFixed(2),
-      m.latencyMs.p99.toFixed(2),
-      String(leg.errors + leg.non2xx),
-      m.proxyCpuUsPerRequest === null ? '-' : m.proxyCpuUsPerRequest.toFixed(1),
-      leg.description
-    ]
-  })
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)))
-  const fmt = (cells: string[]): string => cells.map((c, i) => {
-    const w = widths[i] as number
-    if (i === cells.length - 1) return c
-    return i === 0 ? c.padEnd(w) : c.padStart(w)
-  }).join('  ')
-  lines.push(fmt(head), fmt(widths.map((w, i) => '-'.repeat(i === widths.length - 1 ? 4 : w))), ...rows.map(fmt))
-  lines.push('')
-  const describe = (label: string, r: Ratio | null, other: string): string => r === null
-    ? `${label}: - (no ${other} leg in this run)`
-    : `${label}: throughput ${r.rps.toFixed(2)} (rounds ${r.rpsRange[0].toFixed(2)}-${r.rpsRange[1].toFixed(2)}), p99 ${r.p99.toFixed(2)}x (rounds ${r.p99Range[0].toFixed(2)}-${r.p99Range[1].toFixed(2)}), p50 ${r.p50.toFixed(2)}x`
-  lines.push(describe('ours / nginx    ', report.ratios.oursToNginx, 'nginx'))
-  lines.push(describe('ours / haproxy  ', report.ratios.oursToHaproxy, 'haproxy'))
-  lines.push(describe('ours / direct   ', report.ratios.oursToDirect, 'direct'))
-  lines.push(describe('ours / node-http', report.ratios.oursToNodeHttp, 'node-http'))
-  lines.push(describe('ours / undici   ', report.ratios.oursToUndici, 'undici'))
-  const t = report.target
-  lines.push(`target, ours against nginx: throughput >= ${t.rpsAtLeast} and p99 <= ${t.p99AtMost}x: ${t.met === null ? 'not measured (no nginx leg)' : t.met ? 'met' : 'NOT met'}`)
-  return lines.join('\n')
 }

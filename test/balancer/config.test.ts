@@ -15,7 +15,8 @@ t.test('defaults and normalised upstreams', async (t) => {
     healthFall: 2,
     proxyTimeoutMs: 10_000,
     strategy: 'round-robin',
-    maxBodyBytes: 1024 * 1024
+    maxBodyBytes: 1024 * 1024,
+    threads: 1
   })
 })
 
@@ -31,7 +32,8 @@ t.test('every variable can be set', async (t) => {
     HEALTH_FALL: '3',
     PROXY_TIMEOUT_MS: '300',
     STRATEGY: 'sticky',
-    MAX_BODY_BYTES: '65536'
+    MAX_BODY_BYTES: '65536',
+    BALANCER_THREADS: '4'
   })
   t.same(config, {
     upstreams: ['http://a:1'],
@@ -44,7 +46,8 @@ t.test('every variable can be set', async (t) => {
     healthFall: 3,
     proxyTimeoutMs: 300,
     strategy: 'sticky',
-    maxBodyBytes: 65536
+    maxBodyBytes: 65536,
+    threads: 4
   })
 })
 
@@ -89,6 +92,13 @@ t.test('bad numbers and levels name their variable', async (t) => {
   t.match(problemsOf({ UPSTREAMS: 'http://a:1', LOG_LEVEL: 'loud' }), [/^LOG_LEVEL must be one of fatal, error, warn, info/])
   const both = problemsOf({ PORT: 'x', HEALTH_TIMEOUT_MS: '-1' })
   t.equal(both.length, 3, 'every bad variable is reported at once')
+})
+
+t.test('BALANCER_THREADS is a whole number from 1 to 64', async (t) => {
+  for (const bad of ['0', '-1', 'abc', '65', '1.5', '2x']) {
+    t.same(problemsOf({ UPSTREAMS: 'http://a:1', BALANCER_THREADS: bad }), [`BALANCER_THREADS must be a whole number of threads from 1 to 64 (got ${/^-?\d+$/.test(bad) ? bad : JSON.stringify(bad)})`], bad)
+  }
+  t.equal(loadBalancerConfig({ UPSTREAMS: 'http://a:1', BALANCER_THREADS: '64' }).threads, 64)
 })
 
 t.test('parseUpstreams is what setUpstreams uses', async (t) => {

@@ -7,10 +7,11 @@ const IN_FLIGHT = 4
 // The requests in flight are finished a moment after SIGTERM; the launcher would SIGKILL at 15 s.
 const EXIT_MS = 5000
 
-for (const target of ['server', 'balancer'] as const) {
-  const what = target === 'server' ? 'an app server' : 'the balancer'
+// The balancer on two threads (BALANCER_THREADS=2) too: the in-flight logins' connections land on both.
+for (const [target, balancerThreads] of [['server', 1], ['balancer', 1], ['balancer', 2]] as const) {
+  const what = target === 'server' ? 'an app server' : `the balancer${balancerThreads > 1 ? ` on ${balancerThreads} threads` : ''}`
   t.test(`SIGTERM to ${what} drains its requests in flight before it exits${target === 'server' ? ', and the balancer loses no GET' : ''}`, async (t) => {
-    const result = await sigtermDrain({ target, inFlight: IN_FLIGHT })
+    const result = await sigtermDrain({ target, inFlight: IN_FLIGHT, balancerThreads })
     describeRun(t, result)
     const f = result.figures
     t.equal(f.inFlight, IN_FLIGHT)

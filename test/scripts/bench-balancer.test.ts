@@ -51,12 +51,13 @@ t.test('a one-second run: every leg answers with no error, the ratios come from 
 
   const report = JSON.parse(readFileSync(file, 'utf8')) as BenchReport
   t.match(report.config, { servers: 2, connections: 10, durationSeconds: 1, rounds: 1, path: '/health', upstreams: 2 })
-  t.same(report.legs.map((l) => l.name), ['direct', 'ours', 'node-http', 'undici', 'nginx', 'haproxy'], 'one entry per leg, in order, skipped ones too')
+  t.same(report.legs.map((l) => l.label), ['direct', 'ours', 'ours x2', 'node-http', 'undici', 'nginx', 'nginx x2', 'haproxy', 'haproxy x2'], 'one entry per leg, in order, skipped ones too; ours, nginx and haproxy once per --threads value (default 1,2)')
+  t.same(report.config.threads, [1, 2])
   t.type(report.machine.cpus, 'number')
 
-  const leg = (name: string): LegReport => report.legs.find((l) => l.name === name) as LegReport
+  const leg = (label: string): LegReport => report.legs.find((l) => l.label === label) as LegReport
   const ran = report.legs.filter((l) => l.skipped === undefined)
-  for (const name of ['direct', 'ours', 'node-http', 'undici', ...(['nginx', 'haproxy'] as const).filter((n) => installed[n])]) {
+  for (const name of ['direct', 'ours', 'ours x2', 'node-http', 'undici', ...(['nginx', 'haproxy'] as const).filter((n) => installed[n]).flatMap((n) => [n, `${n} x2`])]) {
     const l = leg(name)
     t.ok(ran.includes(l), `${name} ran`)
     t.equal(l.rounds.length, 1, `${name}: one round`)
@@ -100,6 +101,13 @@ t.test('a one-second run: every leg answers with no error, the ratios come from 
   t.match(run.stdout, /leg +req\/s +p50 ms +p90 ms +p99 ms +errors/, 'prints the table')
   t.match(run.stdout, /^ours +[\d,]+ /m)
   t.match(run.stdout, /ours \/ direct *: throughput \d+\.\d\d/, 'prints the ratios')
+  t.match(run.stdout, /ours x2 \/ ours *: throughput \d+\.\d\d/, 'and what the second thread brings')
+  const x2 = report.threaded.find((r) => r.threads === 2)
+  t.equal(x2?.oursScaling?.rps, Math.round(leg('ours x2').median!.rps / ours!.rps * 1000) / 1000, 'ours x2 / ours from this run')
+  if (installed.nginx) {
+    t.equal(x2?.oursToNginx?.rps, Math.round(leg('ours x2').median!.rps / leg('nginx x2').median!.rps * 1000) / 1000, 'ours x2 / nginx x2 from this run')
+    t.match(run.stdout, /ours x2 \/ nginx x2 *: throughput \d+\.\d\d/)
+  }
   t.match(run.stdout, `wrote ${file}`)
 })
 
@@ -115,6 +123,8 @@ t.test('medians and ratios', async (t) => {
   t.equal(median([4, 1, 3, 2]), 2.5)
   const leg = (name: 'ours' | 'nginx', rps: number[], p99: number[]): LegReport => ({
     name,
+    threads: 1,
+    label: name,
     description: '',
     url: null,
     rounds: rps.map((r, i) => ({ round: i + 1, requests: r, durationSeconds: 1, rps: r, latencyMs: { p50: 1, p90: 2, p99: p99[i] as number, max: 9 }, ok: r, non2xx: 0, errors: 0, timeouts: 0, proxyCpuUsPerRequest: null, serversCpuUsPerRequest: null })),
@@ -184,6 +194,12 @@ t.test('the reference configs: round robin over every upstream, keep-alive to th
   t.match(haproxy, 'balance roundrobin')
   t.match(haproxy, 'server app-2 127.0.0.1:4002')
   t.match(haproxy, 'bind 127.0.0.1:9000')
+  // Two workers: forked by nginx's master, each with its own listening socket, like our threads.
+  const nginx2 = nginxConfig('/tmp/x', 9000, ups, 2)
+  t.match(nginx2, 'worker_processes 2;')
+  t.match(nginx2, 'master_process on;')
+  t.match(nginx2, 'listen 127.0.0.1:9000 reuseport;')
+  t.match(haproxyConfig(9000, ups, 2), 'nbthread 2')
 })
 
 t.test('a missing nginx or haproxy is a skipped leg with a reason, not a failure', async (t) => {

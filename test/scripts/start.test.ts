@@ -19,10 +19,12 @@ const waitFor = async (run: CliRun, text: string): Promise<void> => await waitFo
 
 t.test('npm start: prints the URL, the servers and the demo users; SIGTERM stops every child', { timeout: 240_000 }, async (t) => {
   const port = await freePort()
-  const run = launch(['--mode', 'redis', '--servers', '2', '--port', String(port)], { ...process.env, REDIS_URL: undefined })
+  // The balancer on two threads (BALANCER_THREADS): SIGTERM must stop them all the same.
+  const run = launch(['--mode', 'redis', '--servers', '2', '--port', String(port), '--balancer-threads', '2'], { ...process.env, REDIS_URL: undefined })
   await waitFor(run, 'Ctrl-C stops everything')
   const out = run.output()
   t.match(out, `balancer   http://127.0.0.1:${port}`)
+  t.match(out, 'on 2 threads')
   t.match(out, /app-1 +http:\/\/127\.0\.0\.1:\d+/)
   t.match(out, /app-2 +http:\/\/127\.0\.0\.1:\d+/)
   t.match(out, /redis +redis:\/\/127\.0\.0\.1:\d+ +\(private/)
@@ -159,6 +161,20 @@ t.test('npm start: a negative number is a value out of range, whichever way it i
   const run = launch(['--port', '--mode', 'jwt'])
   t.equal(await run.exited, 2)
   t.match(run.output(), 'Usage: npm start')
+})
+
+t.test('npm start: a bad number of balancer threads is refused before anything starts, flag or BALANCER_THREADS', async (t) => {
+  for (const [args, env, message] of [
+    [['--balancer-threads', '0'], {}, '--balancer-threads must be a whole number from 1 to 64 (got "0")'],
+    [['--balancer-threads=-1'], {}, '--balancer-threads must be a whole number from 1 to 64 (got "-1")'],
+    [['--balancer-threads', '65'], {}, '--balancer-threads must be a whole number from 1 to 64 (got "65")'],
+    [[], { BALANCER_THREADS: 'abc' }, 'BALANCER_THREADS must be a whole number from 1 to 64 (got "abc")']
+  ] as const) {
+    const run = launch([...args, '--port', String(await freePort())], { ...process.env, ...env })
+    t.equal(await run.exited, 2, message)
+    t.match(run.output(), message)
+    t.notMatch(run.output(), 'Starting', 'nothing started')
+  }
 })
 
 t.test('npm start: an unknown log level is refused before anything starts, flag or LOG_LEVEL', async (t) => {
