@@ -2,12 +2,37 @@ import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 
 /**
- * Asks the OS for a free port on 127.0.0.1, and frees it. Another process can take it before the
- * caller's child binds it: where a child can bind port 0 and report its port, let it (the app
- * servers and the balancer); otherwise try again on a fresh port when the child finds it taken
- * (redis-server), or fail with the child's own EADDRINUSE.
+ * A free port on 127.0.0.1 for a child that must be told its port (redis-server, PostgreSQL, a
+ * launcher's --port in the tests), checked by listening on it and freed. Chosen at random below
+ * the ephemeral range (net.ipv4.ip_local_port_range), which the OS never hands out by itself: a
+ * port from that range, as port 0 gives, could go next to any process listening on port 0 (an app
+ * server) or opening a connection, before the child binds it. Another process that picks ports
+ * the same way can still take it first: where a child can bind port 0 and report its port, let it
+ * (the app servers and the balancer); otherwise try again on a fresh port when the child finds it
+ * taken (redis-server), or fail with the child's own EADDRINUSE.
  */
 export async function freePort (): Promise<number> {
+  const below = ephemeralPortStart()
+  const from = Math.max(unprivilegedPortStart(), 1024, below - 12_000)
+  const tries = from < below ? 50 : 0
+  for (let attempt = 0; attempt < tries; attempt++) {
+    const port = from + Math.floor(Math.random() * (below - from))
+    if (await isPortFree(port)) return port
+  }
+  return await osPort()
+}
+
+/** The first port of the range the OS picks from for port 0 and outgoing connections; 32768 where it cannot be read. */
+function ephemeralPortStart (): number {
+  try {
+    const value = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0])
+    if (Number.isInteger(value) && value > 0) return value
+  } catch {}
+  return 32768
+}
+
+/** A port the OS gives for port 0, freed: where no port below the ephemeral range is free. */
+async function osPort (): Promise<number> {
   return await new Promise((resolve, reject) => {
     const server = createServer()
     server.unref()

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import t from 'tap'
 import { checkPort, freePort, portRefusal } from '../../scripts/lib/ports.ts'
@@ -24,4 +25,14 @@ t.test('portRefusal: a taken port, a privileged one and anything else are told a
     'above the bound, EACCES is a policy (SELinux, a sandbox), not the port number')
   t.equal(portRefusal(8080, { code: 'EADDRNOTAVAIL', message: 'listen EADDRNOTAVAIL: address not available 10.9.9.9:8080' }, 1024),
     'port 8080 cannot be used (listen EADDRNOTAVAIL: address not available 10.9.9.9:8080): choose another with --port, e.g. 8080')
+})
+
+t.test('freePort: a port the OS never hands out on its own (below the ephemeral range), so a child on port 0 cannot be given it first', async (t) => {
+  // Seen in npm test: the test took a port for `npm start --port`, the OS then gave that same
+  // port to an app server listening on port 0, and the balancer found it taken.
+  const [low] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number) as [number]
+  const ports = await Promise.all(Array.from({ length: 20 }, async () => await freePort()))
+  t.ok(ports.every((p) => p >= 1024 && p < low), `every port below ${low}: ${ports.join(', ')}`)
+  for (const port of ports.slice(0, 3)) t.same(await checkPort(port), { free: true }, `${port} is free`)
+  t.ok(new Set(ports).size >= 15, `spread out: ${new Set(ports).size} distinct of 20`)
 })
