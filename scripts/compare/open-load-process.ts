@@ -1,4 +1,4 @@
-import { runOpenLoad, type OpenLoadJob } from './open-load.ts'
+import { closeConnections, runOpenLoad, type OpenLoadJob } from './open-load.ts'
 
 /**
  * The open-model generator's own process, started by open-load-client.ts with an IPC channel:
@@ -17,4 +17,7 @@ process.on('message', (message: { id: number, job: OpenLoadJob }) => {
     .catch((err: unknown) => send({ id: message.id, type: 'error', message: err instanceof Error ? err.message : String(err) }))
 })
 // The parent going away, however it goes, ends this process.
-process.on('disconnect', () => process.exit(0))
+process.on('disconnect', () => {
+  closeConnections()
+  process.exit(0)
+})

