@@ -45,7 +45,7 @@ export interface StepCpu {
 
 /** One offered rate, held for a step: what came back, and whether it met the target. */
 export interface CapacityStep {
-  phase: 'climb' | 'refine'
+  phase: 'climb' | 'descend' | 'refine'
   offeredRps: number
   achievedRps: number
   /** achieved within 3% of offered. */

@@ -20,6 +20,8 @@ import { connectToTarget, startLocalTarget, type Target } from './target.ts'
 
 /** Each climbing step offers this many times the one before. */
 export const GROWTH = 2
+/** When the first step fails: halve the rate at most this many times to find one that holds. */
+export const DESCEND_STEPS = 3
 /** Bisections between the last rate that held and the first that did not. */
 export const REFINE_STEPS = 3
 /** ...unless the two are already this close. */
@@ -42,7 +44,7 @@ export interface Capacity {
   heldRps: number | null
   /** The lowest offered rate above it that did not hold; null when none did. */
   failedRps: number | null
-  /** What ended the search: the target, the load generator falling behind (the machine is saturated), --max-rps, or the first step failing. */
+  /** What ended the search: the target, the load generator falling behind (the machine is saturated), --max-rps, or nothing holding even at startRps / 8. */
   limitedBy: LimitedBy
   /** CPU per request at heldRps, µs: app servers together, balancer, store (null where there is none or it cannot be seen). */
   cpuUsPerRequest: { servers: number | null, balancer: number | null, store: number | null, total: number | null }
@@ -102,8 +104,9 @@ export function capacityRule (sloP99Ms: number): string {
 
 /**
  * The search, apart from the cluster so it can be checked on made-up steps: climb by GROWTH from
- * startRps (the last step exactly maxRps) until a step fails, then bisect (geometric means) between
- * the highest rate that held and the lowest that failed.
+ * startRps (the last step exactly maxRps) until a step fails (or, when the very first fails, halve
+ * it until one holds, DESCEND_STEPS at most), then bisect (geometric means) between the highest
+ * rate that held and the lowest that failed.
  */
 export async function searchCapacity (settings: CapacitySettings, step: (rate: number, phase: CapacityStep['phase']) => Promise<CapacityStep>): Promise<Capacity> {
   const steps: CapacityStep[] = []
@@ -115,6 +118,14 @@ export async function searchCapacity (settings: CapacitySettings, step: (rate: n
     if (!s.held) { bad = s; break }
     good = s
     if (rate >= settings.maxRps) break
+  }
+  // Not even the first rate held: come down, so a busy machine still gives a number (and a knee).
+  for (let i = 0, rate = settings.startRps; good === null && i < DESCEND_STEPS && rate > 1; i++) {
+    rate = Math.max(1, Math.round(rate / GROWTH))
+    const s = await step(rate, 'descend')
+    steps.push(s)
+    if (s.held) good = s
+    else bad = s
   }
   for (let i = 0; i < REFINE_STEPS && good !== null && bad !== null && bad.offeredRps / good.offeredRps > CLOSE_ENOUGH; i++) {
     const s = await step(Math.round(Math.sqrt(good.offeredRps * bad.offeredRps)), 'refine')
@@ -183,7 +194,7 @@ export async function runCapacity (options: CompareOptions & { sloP99Ms: number,
         const tokens = await loginSessions(target.url, options.connections, (e) => reporter.status(`${name}: logging in ${e.done}/${e.total} sessions (one per connection)`))
         const settings = { connections: options.connections, stepSeconds: options.stepSeconds, warmupSeconds: stepWarmupSeconds, sloP99Ms: options.sloP99Ms, expectedRefusals: expectedFailureRate(mode, target.serverCount) }
         const capacity = await searchCapacity(options, async (rate, phase) => {
-          reporter.status(`${name}: ${phase === 'climb' ? 'climbing' : 'refining'}, offering ${fmt(rate)} req/s for ${options.stepSeconds} s...`)
+          reporter.status(`${name}: ${phase === 'climb' ? 'climbing' : phase === 'descend' ? 'coming down' : 'refining'}, offering ${fmt(rate)} req/s for ${options.stepSeconds} s...`)
           const s = await measureStep(target, tokens, rate, phase, settings, generator)
           reporter.step(`${name}: ${fmt(rate)} req/s offered, ${fmt(s.achievedRps)} answered, p50 ${s.latencyMs.p50.toFixed(2)} ms, p99 ${s.latencyMs.p99.toFixed(1)} ms: ` +
             `${s.held ? 'held' : `did not hold (${s.why.join('; ')})`}${s.generatorBehind ? `; the load generator fell behind (send lag p99 ${s.sendLagP99Ms.toFixed(1)} ms)` : ''}`)

@@ -12,7 +12,7 @@ const LIMIT_WORDS: Record<LimitedBy, string> = {
   target: 'the target',
   'load-generator': 'the machine (load generator behind)',
   'max-rps': '--max-rps (raise it)',
-  'start-rps': 'the first step (lower --start-rps)'
+  'start-rps': 'nothing held (lower --start-rps)'
 }
 
 /** "held", or why not; with the flags that make a number less than it looks. */
@@ -100,7 +100,8 @@ export function capacityPlainWords (report: CapacityReport): string[] {
   for (const r of report.results) {
     const k = r.capacity
     if (k.heldRps === null) {
-      lines.push(`${r.mode}: not even ${int(c.startRps)} req/s held p99 <= ${c.sloP99Ms} ms (${k.steps[0]?.why.join('; ') ?? ''})` +
+      const lowest = k.steps[k.steps.length - 1]
+      lines.push(`${r.mode}: not even ${int(lowest?.offeredRps ?? c.startRps)} req/s held p99 <= ${c.sloP99Ms} ms (${lowest?.why.join('; ') ?? ''})` +
         (k.limitedBy === 'load-generator' ? '; the load generator was behind its schedule, so this machine was too busy to tell (run it on a quieter one).' : '; try a lower --start-rps.'))
       continue
     }
@@ -129,7 +130,7 @@ export function formatCapacityReport (report: CapacityReport): string {
   const out: string[] = []
   out.push(`Capacity at a latency target, on ${c.target}; ${c.connections} connections (one session each). An open model: requests on a fixed schedule, ` +
     `each one's latency counted from when it was due. Steps of ${c.durationSeconds} s after ${c.stepWarmupSeconds} s at the same rate, from ${int(c.startRps)} req/s ×${c.growth} ` +
-    `to at most ${int(c.maxRps)}, then ${c.refineSteps} bisections. The machine: ${c.machine.cores} cores, load average ${dec(c.machine.loadAverageAtStart, 1)} at the start.`)
+    `to at most ${int(c.maxRps)} (or down by half, three times at most, when the first fails), then ${c.refineSteps} bisections. The machine: ${c.machine.cores} cores, load average ${dec(c.machine.loadAverageAtStart, 1)} at the start.`)
   for (const s of capacitySections(report)) {
     out.push('', s.title, s.id === 'capacity-steps' ? lastColumnAsText(s.table) : table(s.table.header, s.table.rows, s.table.leftColumns), ...s.notes)
   }

@@ -58,11 +58,17 @@ t.test('never failing: stops at --max-rps, exactly', async (t) => {
   t.equal(c.limitedBy, 'max-rps')
 })
 
-t.test('the first step failing: no capacity, and whether the load generator was behind', async (t) => {
+t.test('the first step failing: down by half until one holds, then the knee; nothing holding: no capacity', async (t) => {
   const settings = { sloP99Ms: 10, startRps: 500, maxRps: 3000, stepSeconds: 1.5 }
   const slow = await searchCapacity(settings, cluster(100))
-  t.same([slow.heldRps, slow.failedRps, slow.limitedBy, slow.steps.length, slow.rpsPerServerCore], [null, 500, 'start-rps', 1, null])
-  const behind = await searchCapacity(settings, cluster(100, () => ({ generatorBehind: true })))
+  t.same(slow.steps.map((s) => [s.phase, s.offeredRps, s.held]), [
+    ['climb', 500, false], ['descend', 250, false], ['descend', 125, false], ['descend', 63, true],
+    ['refine', 89, true], ['refine', 105, false], ['refine', 97, true]
+  ])
+  t.same([slow.heldRps, slow.failedRps, slow.limitedBy], [97, 105, 'target'])
+  const none = await searchCapacity(settings, cluster(10))
+  t.same([none.heldRps, none.failedRps, none.limitedBy, none.steps.length, none.rpsPerServerCore], [null, 63, 'start-rps', 4, null])
+  const behind = await searchCapacity(settings, cluster(10, () => ({ generatorBehind: true })))
   t.equal(behind.limitedBy, 'load-generator', 'a generator behind its schedule: the machine is saturated, not the mode')
 })
 
