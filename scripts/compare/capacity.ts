@@ -99,7 +99,7 @@ export interface CapacityReport {
 
 export function capacityRule (sloP99Ms: number): string {
   return `a step holds when its p99 (from when each request was due) is at most ${sloP99Ms} ms, the cluster answered at least ${Math.round(REACHED_SHARE * 100)}% of the offered rate in time, ` +
-    'at most 0.1% of requests failed (no answer, never sent, or a status other than 2xx and 401), and no more were refused than the mode refuses by design (memory: (N-1)/N)'
+    'at most 0.1% of requests failed (no answer, never sent, or a status other than 2xx and 401), and, in a mode that refuses no one by design (all but memory), at most 0.1% were refused (401)'
 }
 
 /**

@@ -85,11 +85,13 @@ t.test('a step is judged by p99, the rate reached, failures, and the mode\'s own
   t.equal(failing.errors, 4, 'no answer, never sent and a 503 all count as failed')
   t.match(failing.why, [/4 failed of 1500/])
   t.ok(judgeStep('climb', load(1000, { errors: 1 }), CPU, {}, SLO).held, 'one in 1,500 is within the 0.1% budget')
-  // Memory mode behind 3 servers refuses 2 in 3 by design: that is not a failure; more would be.
+  // Memory mode behind 3 servers refuses 2 in 3 by design, more or less by how the connections
+  // fall in step with the round robin: a 401 is an answer there, counted, not a failure.
   const memory = { sloP99Ms: 10, expectedRefusals: 2 / 3 }
-  t.ok(judgeStep('climb', load(1000, { statusCounts: { 200: 500, 401: 1000 } }), CPU, {}, memory).held)
-  t.match(judgeStep('climb', load(1000, { statusCounts: { 200: 300, 401: 1200 } }), CPU, {}, memory).why, [/80.0% refused, 66.7% expected/])
-  t.match(judgeStep('climb', load(1000, { statusCounts: { 200: 1450, 401: 50 } }), CPU, {}, SLO).why, [/3.3% refused, 0.0% expected/], 'a 401 in jwt mode is a failure')
+  const refused = judgeStep('climb', load(1000, { statusCounts: { 200: 300, 401: 1200 } }), CPU, {}, memory)
+  t.same([refused.held, refused.authFailureRate], [true, 0.8])
+  t.match(judgeStep('climb', load(1000, { statusCounts: { 200: 1450, 401: 50 } }), CPU, {}, SLO).why, [/3.3% refused, none expected/], 'a 401 in jwt mode is a failure')
+  t.ok(judgeStep('climb', load(1000, { statusCounts: { 200: 1499, 401: 1 } }), CPU, {}, SLO).held, 'one in 1,500 is within the budget')
   const busy = judgeStep('climb', load(1000), { ...CPU, generatorCores: 0.95 }, {}, SLO)
   t.ok(busy.generatorBehind, 'a generator using nearly a core is behind, whatever its timer says')
 })
