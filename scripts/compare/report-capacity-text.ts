@@ -17,10 +17,8 @@ const LIMIT_WORDS: Record<LimitedBy, string> = {
 
 /** "held", or why not; with the flags that make a number less than it looks. */
 export function stepVerdict (s: CapacityStep): string {
-  const flags = [
-    ...(s.reached ? [] : ['not reached']),
-    ...(s.generatorBehind ? [`SATURATED: generator behind (lag p99 ${dec(s.sendLagP99Ms, 1)} ms)`] : [])
-  ]
+  // "not reached" is among the reasons already (and in the reached column).
+  const flags = s.generatorBehind ? [`SATURATED: generator behind (lag p99 ${dec(s.sendLagP99Ms, 1)} ms)`] : []
   return [s.held ? 'held' : `no: ${s.why.join('; ')}`, ...flags].join('; ')
 }
 
