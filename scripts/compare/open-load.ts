@@ -189,10 +189,12 @@ export async function runOpenLoad (job: OpenLoadJob): Promise<OpenLoadResult> {
   // The schedule is over: what is in flight may still answer, for a while.
   const scheduleEnded = Math.max(performance.now(), end)
   if (inFlight > 0) {
+    let timer: NodeJS.Timeout | undefined
     await new Promise<void>((resolve) => {
       drained = resolve
-      setTimeout(resolve, DRAIN_MS)
+      timer = setTimeout(resolve, DRAIN_MS)
     })
+    clearTimeout(timer)
   }
   const drainSeconds = (performance.now() - scheduleEnded) / 1000
   // Never sent: they count as failed, with the wait they had so far (a lower bound).
