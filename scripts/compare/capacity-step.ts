@@ -68,6 +68,8 @@ export interface CapacityStep {
   generatorBehind: boolean
   sendLagP99Ms: number
   held: boolean
+  /** The second measurement of a rate whose first failed while the generator was behind: this one's verdict counts. */
+  repeated?: boolean
   /** Why it did not hold, in words; empty when it held. */
   why: string[]
 }

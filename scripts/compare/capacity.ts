@@ -106,10 +106,19 @@ export function capacityRule (sloP99Ms: number): string {
  * The search, apart from the cluster so it can be checked on made-up steps: climb by GROWTH from
  * startRps (the last step exactly maxRps) until a step fails (or, when the very first fails, halve
  * it until one holds, DESCEND_STEPS at most), then bisect (geometric means) between the highest
- * rate that held and the lowest that failed.
+ * rate that held and the lowest that failed. A failed step whose generator fell behind is measured
+ * again, once.
  */
-export async function searchCapacity (settings: CapacitySettings, step: (rate: number, phase: CapacityStep['phase']) => Promise<CapacityStep>): Promise<Capacity> {
+export async function searchCapacity (settings: CapacitySettings, measure: (rate: number, phase: CapacityStep['phase']) => Promise<CapacityStep>): Promise<Capacity> {
   const steps: CapacityStep[] = []
+  // A step that failed while the load generator itself ran late may have measured a burst of other
+  // work on the machine: it is measured once more, and the second verdict counts (both are kept).
+  const step = async (rate: number, phase: CapacityStep['phase']): Promise<CapacityStep> => {
+    const first = await measure(rate, phase)
+    if (first.held || !first.generatorBehind) return first
+    steps.push(first)
+    return { ...await measure(rate, phase), repeated: true }
+  }
   let good: CapacityStep | null = null
   let bad: CapacityStep | null = null
   for (let rate = settings.startRps; ; rate = Math.min(settings.maxRps, Math.round(rate * GROWTH))) {

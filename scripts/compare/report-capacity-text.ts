@@ -18,7 +18,10 @@ const LIMIT_WORDS: Record<LimitedBy, string> = {
 /** "held", or why not; with the flags that make a number less than it looks. */
 export function stepVerdict (s: CapacityStep): string {
   // "not reached" is among the reasons already (and in the reached column).
-  const flags = s.generatorBehind ? [`SATURATED: generator behind (lag p99 ${dec(s.sendLagP99Ms, 1)} ms)`] : []
+  const flags = [
+    ...(s.generatorBehind ? [`SATURATED: generator behind (lag p99 ${dec(s.sendLagP99Ms, 1)} ms)`] : []),
+    ...(s.repeated === true ? ['measured again after the line above'] : [])
+  ]
   return [s.held ? 'held' : `no: ${s.why.join('; ')}`, ...flags].join('; ')
 }
 

@@ -55,7 +55,7 @@ t.test('npm run compare -- --slo-p99-ms: a capacity per mode, in the contract\'s
     const words = k.steps.map((s) => `${s.offeredRps}: ${s.why.join('; ') || 'held'}${s.generatorBehind ? ' (generator behind)' : ''}`).join(' | ')
     t.comment(`${r.mode}: ${words}`)
     t.ok(k.steps.every((s) => s.held === (s.why.length === 0)), `${r.mode}: a step held exactly when nothing was wrong with it`)
-    const climb = k.steps.filter((s) => s.phase === 'climb').map((s) => s.offeredRps)
+    const climb = [...new Set(k.steps.filter((s) => s.phase === 'climb').map((s) => s.offeredRps))] // a step measured again appears twice
     t.same(climb, [100, 200, 400].slice(0, climb.length), `${r.mode}: x2 from --start-rps, at most --max-rps`)
     const heldRates = k.steps.filter((s) => s.held).map((s) => s.offeredRps)
     t.equal(k.heldRps, heldRates.length === 0 ? null : Math.max(...heldRates), `${r.mode}: the capacity is the highest rate that held`)

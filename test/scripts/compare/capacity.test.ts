@@ -70,6 +70,24 @@ t.test('the first step failing: down by half until one holds, then the knee; not
   t.same([none.heldRps, none.failedRps, none.limitedBy, none.steps.length, none.rpsPerServerCore], [null, 63, 'start-rps', 4, null])
   const behind = await searchCapacity(settings, cluster(10, () => ({ generatorBehind: true })))
   t.equal(behind.limitedBy, 'load-generator', 'a generator behind its schedule: the machine is saturated, not the mode')
+  t.same(behind.steps.map((s) => [s.offeredRps, s.repeated === true]), [[500, false], [500, true], [250, false], [250, true], [125, false], [125, true], [63, false], [63, true]],
+    'each failed step with the generator behind is measured again, once')
+})
+
+t.test('a step that failed while the generator was behind is measured again, and the second verdict counts', async (t) => {
+  // The machine was busy once, at 1,000 req/s: the second try holds.
+  let busy = true
+  const c = await searchCapacity({ sloP99Ms: 10, startRps: 500, maxRps: 2000, stepSeconds: 1.5 }, async (rate, phase) => {
+    if (rate === 1000 && busy) {
+      busy = false
+      return judgeStep(phase, load(rate, { generatorBehind: true, latencyMs: { p50: 30, p90: 60, p99: 90, mean: 35, max: 120 } }), CPU, {}, SLO)
+    }
+    return judgeStep(phase, load(rate), CPU, {}, SLO)
+  })
+  t.same(c.steps.map((s) => [s.offeredRps, s.held, s.repeated === true]), [[500, true, false], [1000, false, false], [1000, true, true], [2000, true, false]])
+  t.same([c.heldRps, c.limitedBy], [2000, 'max-rps'])
+  t.match(formatCapacityReport({ config: { sloP99Ms: 10, startRps: 500, maxRps: 2000, growth: 2, refineSteps: 3, durationSeconds: 1.5, stepWarmupSeconds: 0.5, connections: 50, target: 'x', machine: { cores: 2, loadAverageAtStart: 9 }, rule: capacityRule(10) }, results: [{ mode: 'jwt', capacity: c }], notes: [] } as unknown as CapacityReport),
+    /jwt\s+climb\s+1,000.*held; measured again after the line above/)
 })
 
 t.test('a step is judged by p99, the rate reached, failures, and the mode\'s own refusals', async (t) => {
