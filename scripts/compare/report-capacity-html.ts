@@ -1,4 +1,5 @@
 import type { TopLevelSpec } from 'vega-lite'
+import type { CapacityStep } from './capacity-step.ts'
 import type { CapacityReport } from './capacity.ts'
 import { baseMode } from './mode-names.ts'
 import { capacityPlainWords, capacitySections, stepVerdict } from './report-capacity-text.ts'
@@ -16,7 +17,9 @@ import { escapeHtml, renderSvg, sectionHtml } from './report-html.ts'
 export function latencyAgainstLoadChart (report: CapacityReport): Chart {
   const slo = report.config.sloP99Ms
   const modes = report.results.map((r) => r.mode)
-  const values = report.results.flatMap((r) => r.capacity.steps.flatMap((s) => (['p50', 'p99'] as const)
+  // A step measured again draws its second measurement only (the first is in the table).
+  const counted = (steps: CapacityStep[]): CapacityStep[] => steps.filter((_, i) => steps[i + 1]?.repeated !== true)
+  const values = report.results.flatMap((r) => counted(r.capacity.steps).flatMap((s) => (['p50', 'p99'] as const)
     .filter((p) => Number.isFinite(s.latencyMs[p]) && s.latencyMs[p] > 0)
     .map((p) => ({ mode: r.mode, percentile: p, offered: s.offeredRps, achieved: s.achievedRps, ms: s.latencyMs[p], held: s.held ? 'held' : 'did not hold', verdict: stepVerdict(s) }))))
   const colour = { field: 'mode', type: 'nominal', title: 'mode', scale: { domain: modes, range: modes.map((m) => COLOURS[baseMode(m)] ?? '#888888') } } as const
@@ -43,7 +46,7 @@ export function latencyAgainstLoadChart (report: CapacityReport): Chart {
                 x,
                 y,
                 color: colour,
-                fill: { condition: { test: "datum.held === 'held'", field: 'mode', type: 'nominal', scale: colour.scale, legend: null }, value: 'white' },
+                fill: { condition: { test: "datum.held === 'held'", field: 'mode', type: 'nominal', scale: colour.scale, title: 'mode' }, value: 'white' },
                 opacity: { value: 1 },
                 tooltip: [{ field: 'mode' }, { field: 'percentile' }, { field: 'offered', format: ',.0f' }, { field: 'achieved', format: ',.0f' }, { field: 'ms', format: '.2f' }, { field: 'verdict' }]
               }
@@ -65,7 +68,12 @@ export function latencyAgainstLoadChart (report: CapacityReport): Chart {
 export async function renderCapacityHtml (report: CapacityReport): Promise<string> {
   const c = report.config
   const chart = latencyAgainstLoadChart(report)
-  const saturated = report.results.flatMap((r) => r.capacity.steps.filter((s) => s.generatorBehind).map((s) => `${r.mode} at ${Math.round(s.offeredRps)} req/s: the load generator ran behind its schedule (send lag p99 ${s.sendLagP99Ms.toFixed(1)} ms)`))
+  const saturated = report.results.flatMap((r) => {
+    const behind = r.capacity.steps.filter((s) => s.generatorBehind)
+    return behind.length === 0
+      ? []
+      : [`${r.mode}: the load generator ran behind its schedule in ${behind.length} of ${r.capacity.steps.length} steps (send lag p99 up to ${Math.max(...behind.map((s) => s.sendLagP99Ms)).toFixed(1)} ms): their latencies include the machine's delay`]
+  })
   return `<!doctype html>
 <html lang="en">
 <head>
