@@ -1,7 +1,9 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { LaunchError } from './cluster.ts'
+import { runCapacity, type CapacityReport } from './compare/capacity.ts'
 import { parseCompareArgs, USAGE, UsageError, type CompareOptions } from './compare/options.ts'
+import { formatCapacityReport } from './compare/report-capacity-text.ts'
 import { createReporter } from './compare/progress.ts'
 import { formatReport } from './compare/report-text.ts'
 import { runCompare, type CompareReport } from './compare/run-compare.ts'
@@ -23,9 +25,11 @@ if (options.help) {
 
 // Before a minute of measuring, not after it: can this machine write the HTML report?
 let renderHtmlReport: ((report: CompareReport) => Promise<string>) | undefined
+let renderCapacityHtml: ((report: CapacityReport) => Promise<string>) | undefined
 if (options.html !== null) {
   try {
     ({ renderHtmlReport } = await import('./compare/report-html.ts'))
+    ;({ renderCapacityHtml } = await import('./compare/report-capacity-html.ts'))
   } catch (err) {
     if ((err as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw err
     // vega and vega-lite are dev dependencies: an image built with --omit=dev has neither.
@@ -36,9 +40,10 @@ if (options.html !== null) {
 }
 
 const reporter = createReporter()
-let report: CompareReport
+// --slo-p99-ms (or --from a report it wrote): capacity at a latency target, a report of its own kind.
+let report: CompareReport | CapacityReport
 if (options.from !== null) {
-  report = JSON.parse(await readFile(options.from, 'utf8')) as CompareReport
+  report = JSON.parse(await readFile(options.from, 'utf8')) as CompareReport | CapacityReport
 } else {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
@@ -50,7 +55,9 @@ if (options.from !== null) {
   }
   const onLog = options.verbose ? (source: string, line: string) => { reporter.clear(); process.stderr.write(`${formatLogLine(source, line, false)}\n`) } : undefined
   try {
-    report = await runCompare(options, reporter, onLog)
+    report = options.sloP99Ms !== null
+      ? await runCapacity({ ...options, sloP99Ms: options.sloP99Ms }, reporter, onLog)
+      : await runCompare(options, reporter, onLog)
   } catch (err) {
     reporter.clear()
     process.stderr.write(`\nnpm run compare failed: ${(err as Error).message}\n`)
@@ -59,7 +66,8 @@ if (options.from !== null) {
   reporter.clear()
   reporter.step(`done in ${report.config.elapsedSeconds.toFixed(0)} s`)
 }
-process.stdout.write(`\n${formatReport(report)}\n\n`)
+const isCapacity = (r: CompareReport | CapacityReport): r is CapacityReport => 'sloP99Ms' in r.config
+process.stdout.write(`\n${isCapacity(report) ? formatCapacityReport(report) : formatReport(report)}\n\n`)
 
 async function write (name: string, target: string, content: () => Promise<string> | string): Promise<void> {
   const file = resolve(target)
@@ -68,4 +76,9 @@ async function write (name: string, target: string, content: () => Promise<strin
   process.stdout.write(`${name}: ${file}\n`)
 }
 if (options.json !== null) await write('JSON', options.json, () => `${JSON.stringify(report, null, 2)}\n`)
-if (options.html !== null && renderHtmlReport !== undefined) await write('HTML', options.html, async () => await (renderHtmlReport as (r: CompareReport) => Promise<string>)(report))
+if (options.html !== null && renderHtmlReport !== undefined && renderCapacityHtml !== undefined) {
+  const done = report
+  await write('HTML', options.html, async () => isCapacity(done)
+    ? await (renderCapacityHtml as (r: CapacityReport) => Promise<string>)(done)
+    : await (renderHtmlReport as (r: CompareReport) => Promise<string>)(done))
+}

@@ -169,7 +169,7 @@ export async function loginSessions (url: string, count: number, onProgress: Pro
  * os.cpus() leaves out softirq (much of loopback networking's kernel work) and steal (time a
  * virtual machine's host gave to another guest), and both are time our processes could not run.
  */
-function machineTimes (): { busy: number, total: number } {
+export function machineTimes (): { busy: number, total: number } {
   try {
     const [user, nice, system, idle, iowait, irq, softirq, steal] = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number)
     const fields = [user, nice, system, idle, iowait, irq, softirq, steal]

@@ -23,6 +23,11 @@ and prints what each mode costs and how often it refuses a logged-in user.
                           (--redis-latency-ms N: the same, its older name)
   --sweep servers=A..B    rerun for every cluster size from A to B (or a list: servers=1,2,4)
   --url URL               measure the cluster already running there instead of starting one
+  --slo-p99-ms MS         instead of the closed-loop comparison: each mode's capacity at that p99, in an open model
+                          (requests on a schedule, latency from when each was due): the offered rate climbs from
+                          --start-rps (default 500) by x2 to at most --max-rps (default 64000), each step held for
+                          --step-seconds (default 1.5) after a short warm-up, until one breaks the target; then
+                          bisects around the knee. Uses --modes, --servers, --connections, --store-latency-ms, --url
   --json FILE             write the results as JSON (the shape in CONTRACT.md)
   --html FILE             write a self-contained HTML report with charts
   --from FILE             measure nothing: print (and --html) the results a --json run wrote
@@ -41,6 +46,11 @@ export interface CompareOptions {
   /** Cluster sizes to sweep; null when not sweeping. */
   sweep: number[] | null
   url: string | null
+  /** --slo-p99-ms: measure capacity at this p99 (capacity.ts) instead of the closed-loop comparison; null: do not. */
+  sloP99Ms: number | null
+  startRps: number
+  maxRps: number
+  stepSeconds: number
   json: string | null
   html: string | null
   /** Re-render a saved --json report instead of measuring. */
@@ -65,6 +75,14 @@ function seconds (flag: string, value: string | undefined, min: number, max: num
   const n = Number(value)
   if (value === undefined || value.trim() === '' || !Number.isFinite(n) || n < min || n > max) {
     throw new UsageError(`--${flag} must be a number of seconds from ${min} to ${max} (got "${String(value)}")`)
+  }
+  return n
+}
+
+function positive (flag: string, value: string, max: number, unit: string): number {
+  const n = Number(value)
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0 || n > max) {
+    throw new UsageError(`--${flag} must be a number of ${unit} above 0 and at most ${max} (got "${value}")`)
   }
   return n
 }
@@ -101,6 +119,10 @@ const OPTIONS = {
   'redis-latency-ms': { type: 'string' },
   sweep: { type: 'string' },
   url: { type: 'string' },
+  'slo-p99-ms': { type: 'string' },
+  'start-rps': { type: 'string', default: '500' },
+  'max-rps': { type: 'string', default: '64000' },
+  'step-seconds': { type: 'string', default: '1.5' },
   json: { type: 'string' },
   html: { type: 'string' },
   from: { type: 'string' },
@@ -141,6 +163,10 @@ export function parseCompareArgs (argv: string[]): CompareOptions {
     storeLatencyMs: wholeNumber(latencyFlag, values[latencyFlag] ?? '0', 0, 1000),
     sweep: values.sweep === undefined ? null : parseSweep(values.sweep),
     url: values.url ?? null,
+    sloP99Ms: values['slo-p99-ms'] === undefined ? null : positive('slo-p99-ms', values['slo-p99-ms'], 60_000, 'milliseconds'),
+    startRps: wholeNumber('start-rps', values['start-rps'], 1, 1_000_000),
+    maxRps: wholeNumber('max-rps', values['max-rps'], 1, 1_000_000),
+    stepSeconds: seconds('step-seconds', values['step-seconds'], 0.2, 60),
     json: values.json ?? null,
     html: values.html ?? null,
     from: values.from ?? null,
@@ -148,6 +174,12 @@ export function parseCompareArgs (argv: string[]): CompareOptions {
     help: values.help
   }
 
+  if (options.sloP99Ms !== null) {
+    if (options.sweep !== null) throw new UsageError('--slo-p99-ms measures one cluster size: it cannot be used with --sweep')
+    if (options.runs > 1) throw new UsageError('--slo-p99-ms searches each mode once: it cannot be used with --runs')
+    if (options.from !== null) throw new UsageError('--from re-renders a saved report, whichever kind it is: leave out --slo-p99-ms')
+    if (options.startRps > options.maxRps) throw new UsageError(`--start-rps (${options.startRps}) is above --max-rps (${options.maxRps})`)
+  }
   if (options.url !== null) {
     let parsed: URL
     try {

@@ -12,6 +12,8 @@ export interface PrivateRedis {
   /** Redis itself, for looking inside it without the delay. */
   readonly directUrl: string
   readonly delayMs: number
+  /** The redis-server's process id, to read its CPU (capacity.ts: the store's CPU per request). */
+  readonly pid: number | undefined
   stop (): Promise<void>
 }
 
@@ -45,7 +47,7 @@ export async function startPrivateRedis (options: { delayMs?: number, onLog?: Lo
   const { delayMs = 0, onLog = () => {} } = options
   const redis = await startRedisProcess(onLog)
   const { port, url: directUrl } = redis
-  if (delayMs <= 0) return { url: directUrl, directUrl, delayMs: 0, stop: async () => { await redis.stop() } }
+  if (delayMs <= 0) return { url: directUrl, directUrl, delayMs: 0, pid: redis.pid, stop: async () => { await redis.stop() } }
   try {
     // A PING that comes back through the proxy: the whole path works.
     const proxy = await startDelayProxy({ name: 'redis-delay', targetPort: port, delayMs, onLog, isReady: async (p) => await redisPong(p, '127.0.0.1', 1000 + delayMs) })
@@ -53,6 +55,7 @@ export async function startPrivateRedis (options: { delayMs?: number, onLog?: Lo
       url: `redis://127.0.0.1:${proxy.port}`,
       directUrl,
       delayMs,
+      pid: redis.pid,
       async stop () {
         await proxy.stop()
         await redis.stop()

@@ -9,8 +9,8 @@ import type { Interval } from './stats.ts'
 
 export interface Chart { id: string, title: string, caption: string, spec: TopLevelSpec }
 
-// Each mode keeps its colour in every chart, whichever modes ran.
-const COLOURS: Record<string, string> = {
+// Each mode keeps its colour in every chart, whichever modes ran (the capacity report's too).
+export const COLOURS: Record<string, string> = {
   memory: '#e45756',
   redis: '#4c78a8',
   postgres: '#f58518',
@@ -23,7 +23,7 @@ const COLOURS: Record<string, string> = {
 }
 // Text sized to sit beside the dashboard's (15 px and up): Vega-Lite's defaults (10-11 px) read
 // as footnotes on a projector.
-const CHART_TEXT = {
+export const CHART_TEXT = {
   font: 'system-ui, sans-serif',
   axis: { labelFontSize: 14, titleFontSize: 15, titleFontWeight: 'normal' },
   legend: { labelFontSize: 14, titleFontSize: 15 },

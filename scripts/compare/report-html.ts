@@ -21,10 +21,10 @@ export async function renderSvg (spec: TopLevelSpec): Promise<string> {
   }
 }
 
-const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string)
+export const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string)
 
 /** One section of the numbers as an HTML table: names left, numbers right, as in the text report. */
-function sectionHtml (section: ReportSection): string {
+export function sectionHtml (section: ReportSection): string {
   const { header, rows, leftColumns } = section.table
   const cell = (tag: 'th' | 'td', text: string, i: number): string => `<${tag}${i < leftColumns ? '' : ' class="number"'}>${escapeHtml(text)}</${tag}>`
   return `<section class="numbers-section" id="numbers-${section.id}">

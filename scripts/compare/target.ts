@@ -25,6 +25,8 @@ export interface Target {
   balancerCpuSeconds (): number | undefined
   /** All app servers' CPU seconds so far, from /proc (read each time: a restart changes their pids); undefined when not visible (--url). */
   serverCpuSeconds (): number | undefined
+  /** The session store's CPU seconds so far (the run's own Redis); undefined when there is none or it cannot be seen (PostgreSQL works in a process per connection). */
+  storeCpuSeconds?: () => number | undefined
   /** jwt mode on a local cluster: two keys, and the second pass of a rotation; undefined elsewhere. */
   readonly keys?: KeyRotation
   /** jwt-eddsa on a local cluster: the issuers' CPU seconds so far (they answer logins and refreshes); undefined elsewhere. */
@@ -158,6 +160,7 @@ export async function startLocalTarget (options: LocalTargetOptions): Promise<Ta
     balancerCpuSeconds: () => processCpuSeconds(balancerPid),
     // Read each time: a restart changes the servers' pids.
     serverCpuSeconds: () => sumCpu(running.servers.map((s) => s.pid)),
+    storeCpuSeconds: () => redis === undefined || postgres !== undefined ? undefined : processCpuSeconds(redis.pid),
     ...(keys === undefined ? {} : { keys }),
     ...(cluster.issuers.length === 0 ? {} : { issuerCpuSeconds: () => sumCpu(running.issuers.map((i) => i.pid)) }),
     async stop () {
