@@ -98,7 +98,7 @@ export async function renderCapacityHtml (report: CapacityReport): Promise<strin
 </head>
 <body>
 <h1>Capacity at a latency target: p99 at most ${c.sloP99Ms} ms</h1>
-<p class="meta">${escapeHtml(c.target)}; ${c.connections} connections, one session each. An open model: requests on a fixed schedule, each one's latency counted from when it was due. Steps of ${c.durationSeconds} s after ${c.stepWarmupSeconds} s at the same rate. Started ${escapeHtml(c.startedAt)}, ${c.machine.cores} cores, load average ${c.machine.loadAverageAtStart.toFixed(1)} at the start.</p>
+<p class="meta">${escapeHtml(c.target)}; ${c.connections} connections, one session each. An open model: requests on a fixed schedule, each one's latency counted from when it was due. ${c.firstWarmupSeconds ?? 0} s of load on each fresh cluster first, then steps of ${c.durationSeconds} s after ${c.stepWarmupSeconds} s at the same rate; a step that fails is measured once more, and the second verdict counts. Started ${escapeHtml(c.startedAt)}, ${c.machine.cores} cores, load average ${c.machine.loadAverageAtStart.toFixed(1)} at the start.</p>
 ${saturated.length > 0 ? `<div class="warning"><strong>Read with care (the machine was saturated):</strong><ul>${saturated.map((w) => `<li>${escapeHtml(w)}</li>`).join('')}</ul></div>` : ''}
 <h2>In plain words</h2>
 <ul>${capacityPlainWords(report).map((l) => `<li>${escapeHtml(l)}</li>`).join('\n')}</ul>

@@ -130,8 +130,8 @@ export function formatCapacityReport (report: CapacityReport): string {
   const c = report.config
   const out: string[] = []
   out.push(`Capacity at a latency target, on ${c.target}; ${c.connections} connections (one session each). An open model: requests on a fixed schedule, ` +
-    `each one's latency counted from when it was due. Steps of ${c.durationSeconds} s after ${c.stepWarmupSeconds} s at the same rate, from ${int(c.startRps)} req/s ×${c.growth} ` +
-    `to at most ${int(c.maxRps)} (or down by half, three times at most, when the first fails), then ${c.refineSteps} bisections. The machine: ${c.machine.cores} cores, load average ${dec(c.machine.loadAverageAtStart, 1)} at the start.`)
+    `each one's latency counted from when it was due. ${c.firstWarmupSeconds ?? 0} s of load on each fresh cluster first, then steps of ${c.durationSeconds} s after ${c.stepWarmupSeconds} s at the same rate, from ${int(c.startRps)} req/s ×${c.growth} ` +
+    `to at most ${int(c.maxRps)} (or down by half, three times at most, when the first fails), then ${c.refineSteps} bisections; a step that fails is measured once more, and the second verdict counts. The machine: ${c.machine.cores} cores, load average ${dec(c.machine.loadAverageAtStart, 1)} at the start.`)
   for (const s of capacitySections(report)) {
     out.push('', s.title, s.id === 'capacity-steps' ? lastColumnAsText(s.table) : table(s.table.header, s.table.rows, s.table.leftColumns), ...s.notes)
   }
