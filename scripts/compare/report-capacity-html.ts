@@ -4,7 +4,7 @@ import type { CapacityReport } from './capacity.ts'
 import { baseMode } from './mode-names.ts'
 import { capacityPlainWords, capacitySections, stepVerdict } from './report-capacity-text.ts'
 import { CHART_TEXT, COLOURS, type Chart } from './report-charts.ts'
-import { escapeHtml, renderSvg, sectionHtml } from './report-html.ts'
+import { escapeHtml, NUMBERS_CSS, PAGE_CSS, renderSvg, sectionHtml } from './report-html.ts'
 
 // The capacity report (--slo-p99-ms) as one HTML page with no scripts: the latency-against-load
 // chart rendered to SVG, then the same tables as the text report.
@@ -81,19 +81,11 @@ export async function renderCapacityHtml (report: CapacityReport): Promise<strin
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>auth-cluster: capacity per mode at p99 ${c.sloP99Ms} ms</title>
 <style>
-  body { font: 15px/1.5 system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; padding: 0 1rem; color: #222; }
-  h1 { font-size: 1.5rem; margin-bottom: 0.2rem; }
-  .meta { color: #555; margin-top: 0; }
+${PAGE_CSS}
   figure.chart { margin: 0; padding: 0.8rem; border: 1px solid #ddd; border-radius: 6px; background: #fff; display: inline-block; }
   figure.chart h3 { margin: 0; font-size: 1.1rem; }
   figure.chart p { margin: 0.2rem 0 0.6rem; color: #555; font-size: 0.9rem; max-width: 44rem; }
-  .warning { background: #fff4e5; border-left: 4px solid #f0a020; padding: 0.5rem 0.8rem; }
-  #numbers table { border-collapse: collapse; font-size: 14px; margin: 0.3rem 0 0.4rem; max-width: 100%; }
-  #numbers th, #numbers td { padding: 0.2rem 0.5rem; border-bottom: 1px solid #e4e4e4; text-align: left; vertical-align: top; overflow-wrap: break-word; }
-  #numbers th { background: #f6f6f6; font-weight: 600; }
-  #numbers .number { text-align: right; font-variant-numeric: tabular-nums; }
-  #numbers h3 { font-size: 1rem; font-weight: 600; margin: 1.2rem 0 0.2rem; }
-  #numbers .note { color: #555; font-size: 0.85rem; margin: 0.2rem 0; }
+${NUMBERS_CSS}
 </style>
 </head>
 <body>

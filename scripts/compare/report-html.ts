@@ -23,6 +23,19 @@ export async function renderSvg (spec: TopLevelSpec): Promise<string> {
 
 export const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string)
 
+/** The pages' frame, shared by this report and the capacity report (report-capacity-html.ts). */
+export const PAGE_CSS = `  body { font: 15px/1.5 system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; padding: 0 1rem; color: #222; }
+  h1 { font-size: 1.5rem; margin-bottom: 0.2rem; }
+  .meta { color: #555; margin-top: 0; }`
+/** The numbers' tables and the warning box, shared by both reports. */
+export const NUMBERS_CSS = `  .warning { background: #fff4e5; border-left: 4px solid #f0a020; padding: 0.5rem 0.8rem; }
+  #numbers table { border-collapse: collapse; font-size: 14px; margin: 0.3rem 0 0.4rem; max-width: 100%; }
+  #numbers th, #numbers td { padding: 0.2rem 0.5rem; border-bottom: 1px solid #e4e4e4; text-align: left; vertical-align: top; overflow-wrap: break-word; }
+  #numbers th { background: #f6f6f6; font-weight: 600; }
+  #numbers .number { text-align: right; font-variant-numeric: tabular-nums; }
+  #numbers h3 { font-size: 1rem; font-weight: 600; margin: 1.2rem 0 0.2rem; }
+  #numbers .note { color: #555; font-size: 0.85rem; margin: 0.2rem 0; }`
+
 /** One section of the numbers as an HTML table: names left, numbers right, as in the text report. */
 export function sectionHtml (section: ReportSection): string {
   const { header, rows, leftColumns } = section.table
@@ -57,20 +70,12 @@ ${await renderSvg(chart.spec)}
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>auth-cluster: memory vs redis vs jwt (and jwt with revocation) under load</title>
 <style>
-  body { font: 15px/1.5 system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; padding: 0 1rem; color: #222; }
-  h1 { font-size: 1.5rem; margin-bottom: 0.2rem; }
-  .meta { color: #555; margin-top: 0; }
+${PAGE_CSS}
   .charts { display: flex; flex-wrap: wrap; gap: 1.5rem; }
   figure.chart { margin: 0; padding: 0.8rem; border: 1px solid #ddd; border-radius: 6px; background: #fff; }
   figure.chart h3 { margin: 0; font-size: 1.1rem; }
   figure.chart p { margin: 0.2rem 0 0.6rem; color: #555; font-size: 0.9rem; max-width: 40rem; }
-  .warning { background: #fff4e5; border-left: 4px solid #f0a020; padding: 0.5rem 0.8rem; }
-  #numbers table { border-collapse: collapse; font-size: 14px; margin: 0.3rem 0 0.4rem; max-width: 100%; }
-  #numbers th, #numbers td { padding: 0.2rem 0.5rem; border-bottom: 1px solid #e4e4e4; text-align: left; vertical-align: top; overflow-wrap: break-word; }
-  #numbers th { background: #f6f6f6; font-weight: 600; }
-  #numbers .number { text-align: right; font-variant-numeric: tabular-nums; }
-  #numbers h3 { font-size: 1rem; font-weight: 600; margin: 1.2rem 0 0.2rem; }
-  #numbers .note { color: #555; font-size: 0.85rem; margin: 0.2rem 0; }
+${NUMBERS_CSS}
   ul.summary li { margin-bottom: 0.3rem; }
 </style>
 </head>
