@@ -12,7 +12,8 @@ import { Parser, type Result } from 'tap-parser'
  * Extra arguments go to tap, e.g. `npm test -- test/cluster`.
  *
  * `npm run test:heavy` (`--heavy`) runs the checks too heavy for every run of `npm test`: each
- * breaks a whole cluster under load for tens of seconds (HEAVY below). CI runs both.
+ * breaks a whole cluster under load for tens of seconds, or runs a whole command end to end
+ * (HEAVY below). CI runs both.
  */
 const root = fileURLToPath(new URL('..', import.meta.url))
 const bin = (name: string): string => join(root, 'node_modules', '.bin', name)
@@ -26,8 +27,13 @@ function step (title: string, command: string, args: string[]): boolean {
   return ok
 }
 
-/** Test files `npm test` leaves to `npm run test:heavy`: the fault tests, `npm run faults` under tap. */
-const HEAVY = [/^test\/faults\//]
+/**
+ * Test files `npm test` leaves to `npm run test:heavy`: the fault tests (`npm run faults` under
+ * tap), and the two that run a whole command end to end: `npm run compare` over every mode
+ * (about 100 s on an idle 2-core machine) and the whole walkthrough, sixteen steps on real
+ * clusters (about 95 s). Their parts are tested in npm test; these keep it near three minutes.
+ */
+const HEAVY = [/^test\/faults\//, /^test\/scripts\/compare\.test\.ts$/, /^test\/scripts\/demo\/cli-auto\.test\.ts$/]
 
 const heavy = process.argv[2] === '--heavy'
 const given = process.argv.slice(heavy ? 3 : 2)
