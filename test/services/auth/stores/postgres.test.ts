@@ -265,3 +265,28 @@ t.test('a DATABASE_URL nobody listens on: 503 at once (connection refused), neve
   t.equal(answer.statusCode, 503)
   t.ok(ms < 1000, `in ${ms.toFixed(0)} ms`)
 })
+
+t.test('a connection ended under a statement (pg_terminate_backend): the statement fails as store-unavailable, and the connection\'s late error does not end the process', async (t) => {
+  // Seen in CI as an uncaught 'error' ("terminating connection due to unexpected postmaster
+  // exit") when PostgreSQL was killed: the connection reported its end after the failed
+  // statement had let go of it.
+  const url = await postgres.createDatabase()
+  const store = await buildStore(t, url, { PG_QUERY_TIMEOUT_MS: '5000' })
+  const at = Date.now()
+  await store.create('s-terminated', { user: 'alice', expiresAt: at + 60_000 }, at)
+  const locker = new pg.Client({ connectionString: url })
+  await locker.connect()
+  t.teardown(async () => await locker.end())
+  await locker.query('BEGIN')
+  await locker.query('LOCK TABLE sessions IN ACCESS EXCLUSIVE MODE')
+  const touching = store.touch('s-terminated', at).then(() => 'answered', (err: unknown) => (err as Error).constructor.name)
+  const waiting = "SELECT pid FROM pg_stat_activity WHERE application_name = 'auth-cluster store-test' AND wait_event_type = 'Lock'"
+  t.ok(await eventually(async () => (await postgres.sql(waiting, [], url)).length === 1, 3000, 20), 'the store\'s UPDATE waits on the lock')
+  await postgres.sql(`SELECT pg_terminate_backend(pid) FROM (${waiting}) AS w`, [], url)
+  t.equal(await touching, 'SessionStoreUnavailableError', 'the statement fails as the store being unavailable: a 503')
+  // The connection's 'error' and 'end' come after the statement's failure: give them time to arrive.
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  await locker.query('ROLLBACK')
+  t.equal(store.status(), 'down')
+  t.ok(await eventually(async () => (await store.touch('s-terminated', Date.now())) !== undefined, 3000, 50), 'and the next statement works on a fresh connection')
+})
