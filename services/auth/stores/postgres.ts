@@ -151,6 +151,13 @@ export async function createPostgresSessions ({ config, log, metrics, now }: Par
   // A pooled connection that breaks while idle (the database restarted) is reported here: without
   // a listener, that 'error' event would end the process.
   pool.on('error', (err) => { markDown(err) })
+  // And one listener for each connection's whole life, from before the pool first hands it out:
+  // the pool listens on idle connections only, and between handing one out and the caller's
+  // next line there is a gap. Seen under load when PostgreSQL was killed: a new connection's
+  // ReadyForQuery and the backend's "terminating connection due to unexpected postmaster exit"
+  // came in one read, so the error was emitted in that gap, with no listener, and ended the
+  // process. The statement on it fails by itself; this only keeps the event from ending the process.
+  pool.on('connect', (client) => { client.on('error', ignoreError) })
 
   /**
    * One statement on a pooled connection, ended within PG_QUERY_TIMEOUT_MS all told. On any
@@ -161,23 +168,19 @@ export async function createPostgresSessions ({ config, log, metrics, now }: Par
     const deadline = performance.now() + queryTimeoutMs
     let client: pg.PoolClient | undefined
     try {
+      // A connection that breaks under a statement fails the statement and also emits 'error':
+      // the listener every connection gets on 'connect' (above) takes it.
       client = await pool.connect()
-      // The pool listens for errors on idle connections only. A connection that breaks under a
-      // statement fails the statement and also emits 'error', which with no listener would end
-      // the process (node-postgres: "you must handle errors on checked-out clients").
-      client.on('error', ignoreError)
       const statement: pg.QueryConfig & { query_timeout: number } = {
         ...(typeof sql === 'string' ? { text: sql } : sql),
         ...(values === undefined ? {} : { values }),
         query_timeout: Math.max(1, Math.ceil(deadline - performance.now()))
       }
       const result = await client.query(statement)
-      client.off('error', ignoreError)
       client.release()
       markUp()
       return result
     } catch (err) {
-      client?.off('error', ignoreError)
       client?.release(err as Error)
       if ((err as { code?: unknown }).code === '42P01') log.warn('the sessions table is gone: creating it again')
       markDown(err)
