@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
@@ -6,6 +5,7 @@ import t from 'tap'
 import { freePort } from '../../scripts/lib/ports.ts'
 import { call, eventually, feeds, feedsTimes, login, tally, withCluster, type Answer } from '../helpers/cluster.ts'
 import { cookieForgeries, flipBit, regions } from '../helpers/cookie-forge.ts'
+import { npmStartInGroup, waitForOutput } from '../helpers/cli.ts'
 import { alive, descendants, portClosed } from '../helpers/process-tree.ts'
 import { buildTestApp, login as loginByInject } from '../helpers/service-app.ts'
 
@@ -115,24 +115,10 @@ t.test('cookie mode: a key rotation on a running cluster, in two passes; removin
 t.test('npm start -- --mode cookie: serves, and Ctrl-C leaves nothing running', { timeout: 240_000 }, async (t) => {
   const port = await freePort()
   // Detached: npm leads a process group of its own, which the test signals as a terminal's Ctrl-C would.
-  const npm = spawn('npm', ['start', '--', '--mode', 'cookie', '--servers', '3', '--port', String(port)], { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', COOKIE_SECRET: undefined, COOKIE_SECRETS: undefined } })
-  const group = npm.pid as number
-  let output = ''
-  npm.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  npm.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  const exited = new Promise<void>((resolve) => npm.once('exit', () => { resolve() }))
-  t.teardown(async () => {
-    if (npm.exitCode !== null || npm.signalCode !== null) return
-    try { process.kill(-group, 'SIGTERM') } catch {}
-    const timer = setTimeout(() => { try { process.kill(-group, 'SIGKILL') } catch {} }, 30_000)
-    await exited
-    clearTimeout(timer)
-  })
-  const deadline = Date.now() + 120_000
-  while (!output.includes('Ctrl-C stops everything')) {
-    if (Date.now() > deadline || npm.exitCode !== null) throw new Error(`the launcher did not come up:\n${output}`)
-    await sleep(50)
-  }
+  const npm = npmStartInGroup(t, ROOT, ['--mode', 'cookie', '--servers', '3', '--port', String(port)], { ...process.env, COOKIE_SECRET: undefined, COOKIE_SECRETS: undefined })
+  const { group } = npm
+  await waitForOutput(npm, 'Ctrl-C stops everything', 120_000)
+  const output = npm.output()
   t.match(output, 'Cluster up in cookie mode: the whole session is in the cookie, encrypted')
   const url = `http://127.0.0.1:${port}`
   const { token } = await login(url)
@@ -143,8 +129,8 @@ t.test('npm start -- --mode cookie: serves, and Ctrl-C leaves nothing running', 
   const ports = [port, ...[...output.matchAll(/app-\d +http:\/\/127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1]))]
   t.equal(ports.length, 4)
   process.kill(-group, 'SIGINT')
-  await exited
-  t.match(output, 'All stopped.')
+  await npm.exited
+  t.match(npm.output(), 'All stopped.')
   t.same(children.filter((p) => alive(p.pid)).map((p) => p.cmdline), [], 'every child has exited')
   for (const p of ports) t.ok(await portClosed(p), `nothing listens on ${p} any more`)
 })

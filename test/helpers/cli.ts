@@ -39,3 +39,25 @@ export async function waitForOutput (run: CliRun, text: string, timeoutMs: numbe
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
 }
+
+/**
+ * `npm start -- ARGS` as a user runs it in a terminal, detached so that npm leads a process group
+ * of its own: the test signals the whole group (`process.kill(-group, 'SIGINT')`) as a terminal's
+ * Ctrl-C would. When the test ends the group gets SIGTERM, then SIGKILL if it hangs.
+ */
+export function npmStartInGroup (t: Test, cwd: string, args: string[], env: Record<string, string | undefined> = process.env): CliRun & { group: number } {
+  const child = spawn('npm', ['start', '--', ...args], { cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...env, NO_COLOR: '1' } })
+  const group = child.pid as number
+  let output = ''
+  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  t.teardown(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return
+    try { process.kill(-group, 'SIGTERM') } catch {}
+    const timer = setTimeout(() => { try { process.kill(-group, 'SIGKILL') } catch {} }, 30_000)
+    await exited
+    clearTimeout(timer)
+  })
+  return { output: () => output, exited, child, group }
+}

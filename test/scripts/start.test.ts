@@ -1,11 +1,11 @@
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { connect, createServer } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { descendants, portClosed } from '../helpers/process-tree.ts'
-import { runCli, waitForOutput, type CliRun } from '../helpers/cli.ts'
+import { npmStartInGroup, runCli, waitForOutput, type CliRun } from '../helpers/cli.ts'
 import { findCommand } from '../../scripts/lib/bench-proxies.ts'
 import { freePort } from '../../scripts/lib/ports.ts'
 import { httpOk } from '../../scripts/lib/probes.ts'
@@ -194,27 +194,15 @@ t.test('npm start: Ctrl-C in a terminal stops everything without warning that a 
   const port = await freePort()
   // A terminal sends Ctrl-C's SIGINT to its whole foreground process group: npm, the launcher
   // and every child. Detached, npm leads a group of its own that the test can signal the same way.
-  const npm = spawn('npm', ['start', '--', '--mode', 'jwt', '--servers', '4', '--port', String(port)], { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } })
-  const group = npm.pid as number
-  let output = ''
-  npm.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  npm.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  const exited = new Promise<void>((resolve) => npm.once('exit', () => { resolve() }))
-  t.teardown(async () => {
-    if (npm.exitCode !== null || npm.signalCode !== null) return
-    try { process.kill(-group, 'SIGTERM') } catch {}
-    const timer = setTimeout(() => { try { process.kill(-group, 'SIGKILL') } catch {} }, 30_000)
-    await exited
-    clearTimeout(timer)
-  })
-  const run: CliRun = { output: () => output, exited: exited.then(() => npm.exitCode), child: npm }
+  const run = npmStartInGroup(t, ROOT, ['--mode', 'jwt', '--servers', '4', '--port', String(port)])
+  const { group, exited } = run
   await waitFor(run, 'Ctrl-C stops everything')
-  const servers = [...output.matchAll(/(app-\d) +http:\/\/127\.0\.0\.1:(\d+)/g)].map((m) => ({ id: m[1] as string, port: Number(m[2]) }))
+  const servers = [...run.output().matchAll(/(app-\d) +http:\/\/127\.0\.0\.1:(\d+)/g)].map((m) => ({ id: m[1] as string, port: Number(m[2]) }))
   t.equal(servers.length, 4)
 
   // One server killed from outside: that is worth a warning.
   const victim = descendants(group).find((p) => p.cmdline.includes('services/server.ts'))
-  if (victim === undefined) throw new Error(`no app server among the launcher's processes:\n${output}`)
+  if (victim === undefined) throw new Error(`no app server among the launcher's processes:\n${run.output()}`)
   process.kill(victim.pid, 'SIGKILL')
   await waitFor(run, 'exited (SIGKILL); the balancer will route around it')
   // Once the balancer has marked it down, so the login below goes to a live server.
@@ -231,12 +219,12 @@ t.test('npm start: Ctrl-C in a terminal stops everything without warning that a 
   t.equal(children.length, 4, 'the balancer and three servers are running')
   const login = await halfSentLogin(port)
   await sleep(300)
-  const before = output.length
+  const before = run.output().length
   process.kill(-group, 'SIGINT')
   await sleep(1000)
   t.equal(await login.finish(), 200, 'the login in flight at Ctrl-C is answered')
   await exited
-  const shutdown = output.slice(before)
+  const shutdown = run.output().slice(before)
   t.match(shutdown, 'SIGINT: stopping the balancer, the servers')
   t.match(shutdown, 'All stopped.')
   t.notMatch(shutdown, /exited \(/, "no warning that a server exited during the launcher's own shutdown")
