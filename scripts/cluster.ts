@@ -4,6 +4,7 @@ import type { Strategy } from '../balancer/config.ts'
 import type { AuthMode } from '../services/auth/authenticator.ts'
 import type { JwtSigning, SessionCacheKind } from '../services/config.ts'
 import { answerControlRequests } from './lib/cluster-control.ts'
+import { compileCacheEnv } from './lib/compile-cache.ts'
 import { ISSUER_ROUTES, issuerProcesses, makeKeysDir, rotateKey, type Issuer, type KeysDir } from './lib/issuers.ts'
 import { ManagedProcess, isAddressInUse, type LogSink } from './lib/managed-process.ts'
 import { checkPort, portRefusal } from './lib/ports.ts'
@@ -325,5 +326,5 @@ function inheritedEnv (): Record<string, string> {
     const value = process.env[key]
     if (value !== undefined) env[key] = value
   }
-  return env
+  return { ...env, ...compileCacheEnv() }
 }

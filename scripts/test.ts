@@ -3,6 +3,7 @@ import { readFileSync, readdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Parser, type Result } from 'tap-parser'
+import { compileCacheEnv } from './lib/compile-cache.ts'
 
 /**
  * `npm test`: the type check, the lint and the tap suite, all three run even when one
@@ -21,7 +22,8 @@ const results = join(root, '.tap', 'test-results')
 
 function step (title: string, command: string, args: string[]): boolean {
   process.stdout.write(`\n== ${title}\n`)
-  const run = spawnSync(command, args, { cwd: root, stdio: 'inherit' })
+  // The compile cache for tap's test processes too, and through them every process they start.
+  const run = spawnSync(command, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...compileCacheEnv() } })
   const ok = run.status === 0
   process.stdout.write(`== ${title}: ${ok ? 'ok' : `FAILED (${run.error?.message ?? `exit ${String(run.status ?? run.signal)}`})`}\n`)
   return ok
