@@ -62,6 +62,9 @@ export function combineRuns (runs: RunResult[], memoryCost: MemoryCost, keyRotat
   }
   const inOrder = [...runs].sort((a, b) => a.round - b.round)
   const timing = (pick: 'mean' | 'p50' | 'p99'): number => meanInterval(runs.map((r) => r.serverTimingAuthUs?.[pick] ?? Number.NaN)).mean
+  // A store's CPU per request: the mean of the runs, or null when any run could not see it.
+  const storeMean = (pick: (r: RunResult) => number | null | undefined): number | null =>
+    runs.every((r) => typeof pick(r) === 'number') ? meanInterval(runs.map((r) => pick(r) as number)).mean : null
   return {
     ...middle,
     rps: confidence.rps.mean,
@@ -71,6 +74,8 @@ export function combineRuns (runs: RunResult[], memoryCost: MemoryCost, keyRotat
     cpuUsPerRequest: confidence.cpuUsPerRequest.mean,
     balancerCpuUsPerRequest: confidence.balancerCpuUsPerRequest?.mean ?? middle.balancerCpuUsPerRequest,
     loadGeneratorCpuUsPerRequest: confidence.loadGeneratorCpuUsPerRequest.mean,
+    redisCpuUsPerRequest: storeMean((r) => r.redisCpuUsPerRequest),
+    postgresCpuUsPerRequest: storeMean((r) => r.postgresCpuUsPerRequest),
     storeCommandsPerRequest: median(runs.map((r) => r.storeCommandsPerRequest)),
     bottleneck: {
       ...middle.bottleneck,

@@ -95,6 +95,13 @@ export interface RunResult {
   balancerCpuUsPerRequest: number | null
   /** The load generator's CPU time / requests, µs. */
   loadGeneratorCpuUsPerRequest: number
+  /**
+   * The run's own stores' CPU time / requests the servers answered, µs: Redis (one thread does
+   * every command: its ceiling), PostgreSQL (the postmaster and its backends); null where the run
+   * has no such store or its process cannot be seen (--url). Absent from reports saved before it.
+   */
+  redisCpuUsPerRequest?: number | null
+  postgresCpuUsPerRequest?: number | null
   bottleneck: Bottleneck
   /** JWTs: the connections grouped by the kid their token was signed with; null for session ids. */
   byKid: Record<string, KidRun> | null
@@ -135,6 +142,20 @@ export type Progress = (event: { phase: 'login' | 'warmup' | 'load', done: numbe
 
 const USERS = Object.entries(DEMO_USERS)
 const SETTLE_MS = 250
+
+/** CPU seconds the run's own stores used during the measured load; a store left out has none or could not be seen. */
+export interface StoreCpuSeconds { redis?: number, postgres?: number }
+
+function storeCpuReader (target: Target): () => { redis: number | undefined, postgres: number | undefined } {
+  return () => ({ redis: target.redisCpuSeconds?.(), postgres: target.postgresCpuSeconds?.() })
+}
+
+function storeCpuBetween (before: { redis: number | undefined, postgres: number | undefined }, after: { redis: number | undefined, postgres: number | undefined }): StoreCpuSeconds {
+  const out: StoreCpuSeconds = {}
+  if (before.redis !== undefined && after.redis !== undefined) out.redis = after.redis - before.redis
+  if (before.postgres !== undefined && after.postgres !== undefined) out.postgres = after.postgres - before.postgres
+  return out
+}
 
 /** Logs in `count` sessions through the balancer, a few at a time: each login is a deliberately slow scrypt. servedBy: counts the answers by the process that gave them. */
 export async function loginSessions (url: string, count: number, onProgress: Progress = () => {}, servedBy: Record<string, number> = {}): Promise<string[]> {
@@ -213,6 +234,8 @@ export async function measureRun (target: Target, tokens: string[], settings: Ru
   // Requests the warm-up left in flight still reach the servers' counters: let them land first.
   if (warmup.seconds > 0) await sleep(SETTLE_MS)
   const before = await target.scrape()
+  const readStores = storeCpuReader(target)
+  const storesBefore = readStores()
   const balancerBefore = target.balancerCpuSeconds()
   const machineBefore = machineTimes()
   const windows: LoadWindow[] = []
@@ -223,12 +246,13 @@ export async function measureRun (target: Target, tokens: string[], settings: Ru
   })
   const machineAfter = machineTimes()
   const balancerAfter = target.balancerCpuSeconds()
+  const storesAfter = readStores()
   const after = await target.scrape()
   const servedBefore = [...before.values()].reduce((n, c) => n + c.ok + c.unauthorized + c.unavailable, 0)
   return summarizeRun(target, settings, load, before, after,
     balancerBefore !== undefined && balancerAfter !== undefined ? balancerAfter - balancerBefore : undefined,
     (machineAfter.busy - machineBefore.busy) / Math.max(1, machineAfter.total - machineBefore.total),
-    { warmup, windows, servedBefore, ...at })
+    { warmup, windows, servedBefore, ...at }, storeCpuBetween(storesBefore, storesAfter))
 }
 
 const NO_CONTEXT: RunContext = { warmup: { seconds: 0, capSeconds: 0, steady: false, windows: [] }, windows: [], servedBefore: null, round: 1, order: 1 }
@@ -242,7 +266,8 @@ export function summarizeRun (
   after: Map<string, ServerCounters>,
   balancerCpuSeconds: number | undefined,
   machineBusy: number,
-  context: RunContext = NO_CONTEXT
+  context: RunContext = NO_CONTEXT,
+  storeCpu: StoreCpuSeconds = {}
 ): RunResult {
   const seconds = load.durationSeconds > 0 ? load.durationSeconds : settings.durationSeconds
   const ok = Object.entries(load.statusCounts).filter(([s]) => s.startsWith('2')).reduce((n, [, c]) => n + c, 0)
@@ -309,6 +334,9 @@ export function summarizeRun (
     cpuUsPerRequest: serverAnswered > 0 ? totals.cpuSeconds / serverAnswered * 1e6 : 0,
     balancerCpuUsPerRequest: balancerCpuSeconds === undefined || load.requests === 0 ? null : balancerCpuSeconds / load.requests * 1e6,
     loadGeneratorCpuUsPerRequest: load.requests === 0 ? 0 : load.cpuSeconds / load.requests * 1e6,
+    // Per request the servers answered, as the store trips are: every one of them asked the store.
+    redisCpuUsPerRequest: storeCpu.redis === undefined || serverAnswered === 0 ? null : storeCpu.redis / serverAnswered * 1e6,
+    postgresCpuUsPerRequest: storeCpu.postgres === undefined || serverAnswered === 0 ? null : storeCpu.postgres / serverAnswered * 1e6,
     bottleneck: judgeBottleneck({ balancerCores, serverCores, loadGeneratorCores, machineBusy, otherCores, cores, servers: target.serverCount }),
     byKid: load.byGroup === null ? null : Object.fromEntries(Object.entries(load.byGroup).map(([kid, g]) => [kid, kidRun(g)])),
     ...context,

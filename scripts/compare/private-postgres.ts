@@ -8,6 +8,8 @@ export interface PrivatePostgres {
   /** PostgreSQL itself, for looking inside it without the delay. */
   readonly directUrl: string
   readonly delayMs: number
+  /** The postmaster's process id (its backends are its children), to read the database's CPU. */
+  readonly pid: number | undefined
   stop (): Promise<void>
 }
 
@@ -19,7 +21,7 @@ export interface PrivatePostgres {
 export async function startPrivatePostgres (options: { delayMs?: number, onLog?: LogSink } = {}): Promise<PrivatePostgres> {
   const { delayMs = 0, onLog = () => {} } = options
   const postgres = await startPostgresProcess(onLog)
-  if (delayMs <= 0) return { url: postgres.url, directUrl: postgres.url, delayMs: 0, stop: async () => { await postgres.remove() } }
+  if (delayMs <= 0) return { url: postgres.url, directUrl: postgres.url, delayMs: 0, get pid () { return postgres.pid }, stop: async () => { await postgres.remove() } }
   try {
     const proxy = await startDelayProxy({
       name: 'postgres-delay',
@@ -33,6 +35,7 @@ export async function startPrivatePostgres (options: { delayMs?: number, onLog?:
       url: `postgres://postgres@127.0.0.1:${proxy.port}/postgres`,
       directUrl: postgres.url,
       delayMs,
+      get pid () { return postgres.pid },
       async stop () {
         await proxy.stop()
         await postgres.remove()

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { childrenOf } from '../lib/process-children.ts'
 
 // Linux reports utime and stime in clock ticks; USER_HZ is 100 on every Linux build that matters here.
 const TICKS_PER_SECOND = 100
@@ -22,4 +23,16 @@ export function processCpuSeconds (pid: number | undefined): number | undefined 
   const stime = Number(fields[12])
   if (!Number.isFinite(utime) || !Number.isFinite(stime)) return undefined
   return (utime + stime) / TICKS_PER_SECOND
+}
+
+/**
+ * CPU seconds of a PostgreSQL server: the postmaster and every child it has now (a backend per
+ * connection, the background workers). A child's time reaches the postmaster's own count only
+ * when it exits, so the live children are read one by one; a backend that ends between two
+ * readings takes its time with it (the app servers' pooled connections stay open through a run).
+ */
+export function processTreeCpuSeconds (pid: number | undefined): number | undefined {
+  const own = processCpuSeconds(pid)
+  if (own === undefined || pid === undefined) return undefined
+  return childrenOf(pid).reduce((sum, child) => sum + (processCpuSeconds(child) ?? 0), own)
 }

@@ -7,7 +7,7 @@ import { balancerAllHealthy } from '../lib/probes.ts'
 import { authModeOf, sessionCacheOf, usesPostgres, usesRedis, type CompareMode } from './modes.ts'
 import { startPrivatePostgres, type PrivatePostgres } from './private-postgres.ts'
 import { startPrivateRedis, type PrivateRedis } from './private-redis.ts'
-import { processCpuSeconds } from './process-cpu.ts'
+import { processCpuSeconds, processTreeCpuSeconds } from './process-cpu.ts'
 import { readCounters, type ServerCounters } from './prometheus.ts'
 
 /** A cluster to measure: one `npm run compare` started, or one already running at --url. */
@@ -27,6 +27,10 @@ export interface Target {
   serverCpuSeconds (): number | undefined
   /** The session store's CPU seconds so far (the run's own Redis); undefined when there is none or it cannot be seen (PostgreSQL works in a process per connection). */
   storeCpuSeconds?: () => number | undefined
+  /** The run's own Redis (the session store, the revocation list, or a cache in front of PostgreSQL): its CPU seconds so far; undefined when there is none or it cannot be seen. */
+  redisCpuSeconds?: () => number | undefined
+  /** The run's own PostgreSQL, the postmaster and its backends together; undefined when there is none or it cannot be seen. */
+  postgresCpuSeconds?: () => number | undefined
   /** jwt mode on a local cluster: two keys, and the second pass of a rotation; undefined elsewhere. */
   readonly keys?: KeyRotation
   /** jwt-eddsa on a local cluster: the issuers' CPU seconds so far (they answer logins and refreshes); undefined elsewhere. */
@@ -161,6 +165,8 @@ export async function startLocalTarget (options: LocalTargetOptions): Promise<Ta
     // Read each time: a restart changes the servers' pids.
     serverCpuSeconds: () => sumCpu(running.servers.map((s) => s.pid)),
     storeCpuSeconds: () => redis === undefined || postgres !== undefined ? undefined : processCpuSeconds(redis.pid),
+    redisCpuSeconds: () => redis === undefined ? undefined : processCpuSeconds(redis.pid),
+    postgresCpuSeconds: () => postgres === undefined ? undefined : processTreeCpuSeconds(postgres.pid),
     ...(keys === undefined ? {} : { keys }),
     ...(cluster.issuers.length === 0 ? {} : { issuerCpuSeconds: () => sumCpu(running.issuers.map((i) => i.pid)) }),
     async stop () {

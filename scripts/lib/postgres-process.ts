@@ -1,10 +1,11 @@
-import { execFile, spawnSync } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { promisify } from 'node:util'
 import { ManagedProcess, type LogSink } from './managed-process.ts'
+import { childrenOf } from './process-children.ts'
 import { freePort } from './ports.ts'
 
 const execFileAsync = promisify(execFile)
@@ -93,28 +94,6 @@ export type PostgresProcess = ManagedProcess & {
   readonly binaries: PostgresBinaries
   /** Stops the server and deletes its data directory. */
   remove (): Promise<void>
-}
-
-/**
- * The postmaster's children: its backends and background workers. Each calls setsid(), so they
- * are not in its process group and a signal to the group misses them: they are found by parent.
- */
-function childrenOf (pid: number): number[] {
-  try {
-    return readdirSync('/proc').filter((name) => /^\d+$/.test(name)).filter((name) => {
-      try {
-        // /proc/<pid>/stat: pid (comm) state ppid ...; comm may hold spaces and parentheses.
-        const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
-        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid
-      } catch {
-        return false
-      }
-    }).map(Number)
-  } catch {
-    // No /proc (macOS): ask pgrep.
-    const found = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
-    return found.stdout.split('\n').filter((l) => /^\d+$/.test(l.trim())).map(Number)
-  }
 }
 
 /** Sends a signal to the postmaster first (so it forks no more), then to each of its children. */

@@ -44,6 +44,17 @@ t.test('a run\'s numbers: the client\'s counts, and per server the difference of
   t.equal(r.balancerCpuUsPerRequest, 0.5 / 1010 * 1e6)
   t.same(r.serverTimingAuthUs, { mean: 50, p50: 40, p99: 200 }, 'Server-Timing in µs')
   t.equal(r.bottleneck.balancerCores, 0.25)
+  t.equal(r.redisCpuUsPerRequest, null, 'no store CPU given: null, not 0')
+  t.equal(r.postgresCpuUsPerRequest, null)
+})
+
+t.test('each store\'s CPU per request the servers answered, µs: what one command costs the store\'s thread', async (t) => {
+  const after = new Map([['app-1', counters('app-1', { ok: 800, unauthorized: 200, storeCommands: 1000, cpuSeconds: 1 })]])
+  const r = summarizeRun({ mode: 'postgres+redis-cache', serverCount: 1 }, { connections: 10, durationSeconds: 2, warmupSeconds: 0 }, load, new Map(), after, 0.5, 0.5, undefined, { redis: 0.03, postgres: 0.002 })
+  t.ok(Math.abs((r.redisCpuUsPerRequest as number) - 30) < 1e-9, '0.03 s over the 1,000 requests the servers answered: 30 µs')
+  t.ok(Math.abs((r.postgresCpuUsPerRequest as number) - 2) < 1e-9, '2 µs')
+  const redisOnly = summarizeRun({ mode: 'redis', serverCount: 1 }, { connections: 10, durationSeconds: 2, warmupSeconds: 0 }, load, new Map(), after, 0.5, 0.5, undefined, { redis: 0.03 })
+  t.equal(redisOnly.postgresCpuUsPerRequest, null, 'a store the run has not: null')
 })
 
 t.test('the balancer is the bottleneck when its one thread is nearly full, or it out-works every server together', async (t) => {

@@ -43,3 +43,13 @@ t.test('one run: its own figures, and no interval', async (t) => {
   t.equal(r.trend.rps, null)
   t.ok((r.rpsWithinRun.halfWidth ?? 0) > 0, 'but the run\'s own one-second windows give an interval, for what it is worth')
 })
+
+t.test('a store\'s CPU per request is the mean of the runs, and null when a run could not see it', async (t) => {
+  const runs = [fakeRun('redis', 3, 900, 500, 1), fakeRun('redis', 3, 1100, 500, 2)]
+  runs[0]!.redisCpuUsPerRequest = 20
+  runs[1]!.redisCpuUsPerRequest = 40
+  t.equal(combineRuns(runs, cost).redisCpuUsPerRequest, 30)
+  t.equal(combineRuns(runs, cost).postgresCpuUsPerRequest, null, 'no PostgreSQL in these runs')
+  runs[1]!.redisCpuUsPerRequest = null
+  t.equal(combineRuns(runs, cost).redisCpuUsPerRequest, null, 'one run without it: no mean')
+})

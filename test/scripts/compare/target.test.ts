@@ -91,6 +91,23 @@ t.test('a local jwt target holds two keys, and rotate() makes every server sign 
   t.equal((await startLocalTarget({ mode: 'memory', servers: 1 }).then(async (m) => { await m.stop(); return m.keys })), undefined, 'other modes have no keys to rotate')
 })
 
+t.test('a local postgres target reads its database\'s CPU (the postmaster and its backends) and has no Redis to read', async (t) => {
+  const target = await startLocalTarget({ mode: 'postgres', servers: 1 })
+  t.teardown(async () => await target.stop())
+  t.equal(target.redisCpuSeconds?.(), undefined, 'postgres mode has no Redis')
+  const [token] = await loginSessions(target.url, 1)
+  const before = target.postgresCpuSeconds?.()
+  t.type(before, 'number')
+  // Each read is an UPDATE ... RETURNING on a backend: its CPU is the backend's, not the postmaster's.
+  for (let i = 0; i < 600; i++) {
+    const res = await fetch(`${target.url}/feeds`, { headers: { authorization: `Bearer ${token ?? ''}` } })
+    await res.text()
+    if (res.status !== 200) throw new Error(`read ${i}: ${res.status}`)
+  }
+  const after = target.postgresCpuSeconds?.() as number
+  t.ok(after > (before as number), `600 statements: ${before} s, then ${after} s`)
+})
+
 t.test('--url with nothing there: a message that says so', async (t) => {
   await t.rejects(connectToTarget(`http://127.0.0.1:${await freePort()}`), /nothing answers GET .*\/health: is the cluster running\?/)
 })
