@@ -79,6 +79,42 @@ t.test('jwt revocation with REDIS_WAIT_REPLICAS=1: logout waits for the replica;
   thaw()
 })
 
+t.test('a connection left open to a primary that became a replica (READONLY): the client reconnects through the Sentinels to the new one', async (t) => {
+  const lines: string[] = []
+  const logger = pino({ level: 'info' }, new Writable({ write (chunk: Buffer, _encoding, done) { lines.push(...chunk.toString().split('\n').filter((l) => l !== '')); done() } }))
+  const app = await buildTestApp(t, { AUTH_MODE: 'redis', ...sentinels }, { logger })
+  const { token } = await login(app)
+  const oldPrimary = await ha.primaryPort() as number
+  const newPrimary = [ha.primary, ha.replica].find((n) => n.port !== oldPrimary)?.port as number
+  // The roles swapped by hand, then the Sentinels told of the new primary: unlike a Sentinel
+  // failover, nothing ends the app's connections to the old primary (REPLICAOF keeps clients).
+  const command = async (port: number, ...args: string[]): Promise<unknown> => {
+    const r = new Redis({ port, lazyConnect: true })
+    await r.connect()
+    try { return await r.call(args[0] as string, ...args.slice(1)) } finally { r.disconnect() }
+  }
+  await command(newPrimary, 'REPLICAOF', 'NO', 'ONE')
+  await command(oldPrimary, 'REPLICAOF', '127.0.0.1', String(newPrimary))
+  for (const sentinel of ha.sentinels) {
+    await command(sentinel.port, 'SENTINEL', 'REMOVE', ha.name)
+    await command(sentinel.port, 'SENTINEL', 'MONITOR', ha.name, '127.0.0.1', String(newPrimary), '2')
+    await command(sentinel.port, 'SENTINEL', 'SET', ha.name, 'down-after-milliseconds', '1000', 'failover-timeout', '3000')
+  }
+  t.equal(await ha.primaryPort(), newPrimary, 'the Sentinels name the new primary')
+
+  const statuses: number[] = []
+  const back = await eventually(async () => {
+    const answers = await Promise.all([feedsWithBearer(app, token), app.inject(loginRequest)])
+    statuses.push(...answers.map((a) => a.statusCode))
+    return answers.every((a) => a.statusCode === 200)
+  }, 10_000, 100)
+  t.ok(back, 'reads and logins work again, on the new primary')
+  t.same([...new Set(statuses)].filter((s) => s !== 200 && s !== 503), [], `only 200s and 503s meanwhile (${statuses.join(' ')})`)
+  const parsed = lines.map((l) => JSON.parse(l) as { msg?: string, err?: string, primary?: string })
+  t.ok(parsed.some((l) => l.msg === 'session store unavailable' && /READONLY/.test(l.err ?? '')), 'a write refused with READONLY, answered 503')
+  t.ok(parsed.some((l) => l.msg?.startsWith('redis failover: now connected to the new primary') === true && l.primary === `127.0.0.1:${newPrimary}`), 'then a reconnection to the new primary, logged')
+})
+
 t.test('a failover with the old primary still running (SENTINEL FAILOVER): the app follows the Sentinels to the new primary, says so in its log, and keeps the sessions', async (t) => {
   const lines: string[] = []
   const logger = pino({ level: 'info' }, new Writable({ write (chunk: Buffer, _encoding, done) { lines.push(...chunk.toString().split('\n').filter((l) => l !== '')); done() } }))
