@@ -128,13 +128,15 @@ export async function connectStore (options: StoreOptions): Promise<StoreClient>
  *   null instead ends the client for good (ioredis sets it to "end" and never retries), so
  *   one moment without Sentinels would need a restart: it keeps trying, at the reconnect pace.
  * - sentinelCommandTimeout: one Sentinel that hangs costs one command timeout, then the next is asked.
- * - failoverDetector: subscribes to +switch-master at the Sentinels and drops the connection as
- *   soon as they announce a new primary, so a primary that was demoted while still running (a
- *   manual SENTINEL FAILOVER, a partition that heals) is left at once, not at the first write
- *   it refuses. Costs one subscriber connection per Sentinel per client.
- * - reconnectOnError READONLY: the backstop for a demoted primary the detector missed (its
- *   Sentinel connections down): the refused command is a 503, the client reconnects through
- *   the Sentinels to the new primary. `true`, not 2: resending would need the offline queue.
+ * - failoverDetector stays off (ioredis' default since redis/ioredis#1363): it drops the
+ *   connection when the Sentinels announce +switch-master, but a client that is reconnecting at
+ *   that moment, the usual case when the primary died, is ended for good (the connector's
+ *   disconnect during a connect sets the client to "end"): measured here, two servers of three
+ *   answered 503 until restarted. Sentinel ends the clients of a primary it demotes anyway.
+ * - reconnectOnError READONLY: a connection still open to a primary that became a replica
+ *   (demoted by other means than Sentinel's reconfiguration) gets READONLY for every write: the
+ *   refused command is a 503, and the client reconnects through the Sentinels to the new primary.
+ *   `true`, not 2: resending the command would need the offline queue.
  * - updateSentinels stays on (the default): Sentinels found through the first one are asked too.
  */
 function sentinelOptions (url: string, sentinels: RedisSettings['sentinels'], name: string, commandTimeoutMs: number): RedisOptions {
