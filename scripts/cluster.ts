@@ -10,6 +10,7 @@ import { ManagedProcess, isAddressInUse, type LogSink } from './lib/managed-proc
 import { checkPort, portRefusal } from './lib/ports.ts'
 import { PostgresMissingError, startPostgresProcess, type PostgresProcess } from './lib/postgres-process.ts'
 import { httpOk } from './lib/probes.ts'
+import { startRedisHa, type RedisHa } from './lib/redis-ha.ts'
 import { startRedisProcess, type RedisProcess } from './lib/redis-process.ts'
 
 const SERVER_ENTRY = fileURLToPath(new URL('../services/server.ts', import.meta.url))
@@ -23,6 +24,12 @@ export interface ClusterOptions {
   port?: number
   /** Use this Redis wherever the servers need one instead of starting a private redis-server. */
   redisUrl?: string
+  /**
+   * Wherever a private Redis would be started, start a primary, a replica and three Sentinels
+   * instead (scripts/lib/redis-ha.ts), and have the servers (and issuers) find the primary
+   * through the Sentinels (REDIS_SENTINELS). Refused with redisUrl, or where no Redis is used.
+   */
+  redisHa?: boolean
   /** postgres mode: use this database (DATABASE_URL) instead of starting a private PostgreSQL. */
   databaseUrl?: string
   /** postgres mode: SESSION_CACHE, a cache in front of the sessions table; 'redis' starts a private redis-server when no redisUrl is given. */
@@ -89,7 +96,9 @@ export interface Cluster {
   readonly balancer: ManagedProcess
   /** The private redis-server, when this cluster started one. */
   readonly redis: RedisProcess | undefined
-  /** The Redis the servers use: for sessions in redis mode, revoked tokens, or login attempts (or the issuers' refresh tokens). */
+  /** redisHa: the primary, replica and Sentinels this cluster started (the servers' REDIS_SENTINELS is its sentinelList). */
+  readonly redisHa: RedisHa | undefined
+  /** The Redis the servers use: for sessions in redis mode, revoked tokens, or login attempts (or the issuers' refresh tokens). With redisHa, the first primary's URL: the servers ask the Sentinels instead. */
   readonly redisUrl: string | undefined
   /** The private PostgreSQL, when this cluster started one (postgres mode without databaseUrl). */
   readonly postgres: PostgresProcess | undefined
@@ -129,9 +138,12 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
   const { mode, servers: count = 3, port = 0, logLevel = 'info', strategy = 'round-robin', onLog = () => {}, ownProcessGroups: ownProcessGroup = false } = options
   const started: ManagedProcess[] = []
   let keys: KeysDir | undefined
+  let redisHa: RedisHa | undefined
   const stopAll = async (): Promise<void> => {
     // A private PostgreSQL is removed with its data directory.
     await Promise.all(started.splice(0).reverse().map(async (p) => { await ('remove' in p ? (p as PostgresProcess).remove() : p.stop()) }))
+    // Its processes and its configuration directory.
+    await redisHa?.stop()
   }
 
   try {
@@ -149,11 +161,20 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
     const serversNeedRedis = mode === 'redis' || revocation || (!eddsa && options.loginThrottleStore === 'redis') || sessionCache === 'redis'
     const needsRedis = serversNeedRedis || eddsa
     let redisUrl = needsRedis ? options.redisUrl : undefined
-    if (needsRedis && redisUrl === undefined) {
+    if (options.redisHa === true) {
+      if (options.redisUrl !== undefined) throw new LaunchError('redisHa starts its own Redis primary, replica and Sentinels: it cannot be combined with a given Redis (REDIS_URL)')
+      if (!needsRedis) throw new LaunchError(`redisHa: nothing in this cluster uses Redis (mode ${mode}); it applies to redis mode, jwt mode with revocation or eddsa, LOGIN_THROTTLE_STORE=redis or the redis session cache`)
+    }
+    if (needsRedis && redisUrl === undefined && options.redisHa === true) {
+      redisHa = await startRedisHa(onLog, { ownProcessGroup })
+      redisUrl = `redis://127.0.0.1:${redisHa.primary.port}`
+    } else if (needsRedis && redisUrl === undefined) {
       redis = await startRedisProcess(onLog, { ownProcessGroup })
       started.push(redis)
       redisUrl = redis.url
     }
+    // Through the Sentinels: REDIS_URL then only carries credentials and the database number.
+    const sentinelEnv: Record<string, string> = redisHa === undefined ? {} : { REDIS_SENTINELS: redisHa.sentinelList, REDIS_SENTINEL_NAME: redisHa.name }
     let postgres: PostgresProcess | undefined
     let databaseUrl = mode === 'postgres' ? options.databaseUrl : undefined
     if (mode === 'postgres' && databaseUrl === undefined) {
@@ -170,7 +191,7 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
     const issuers: Issuer[] = []
     if (eddsa) {
       keys = await makeKeysDir()
-      const starting = issuerProcesses({ count: options.issuers ?? 1, keysDir: keys.path, redisUrl: redisUrl as string, logLevel, env: options.issuerEnv ?? {}, inheritedEnv: inheritedEnv(), onLog, ownProcessGroup })
+      const starting = issuerProcesses({ count: options.issuers ?? 1, keysDir: keys.path, redisUrl: redisUrl as string, logLevel, env: { ...options.issuerEnv, ...sentinelEnv }, inheritedEnv: inheritedEnv(), onLog, ownProcessGroup })
       started.push(...starting)
       await Promise.all(starting.map(async (p) => await p.start()))
       for (const issuer of starting) {
@@ -196,7 +217,7 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
         SERVER_ID: id,
         LOG_LEVEL: logLevel,
         ...(options.sessionTtlSeconds !== undefined ? { SESSION_TTL_SECONDS: String(options.sessionTtlSeconds) } : {}),
-        ...(redisUrl !== undefined && serversNeedRedis ? { REDIS_URL: redisUrl } : {}),
+        ...(redisUrl !== undefined && serversNeedRedis ? { REDIS_URL: redisUrl, ...sentinelEnv } : {}),
         ...(databaseUrl !== undefined ? { DATABASE_URL: databaseUrl } : {}),
         ...(sessionCache !== undefined ? { SESSION_CACHE: sessionCache } : {}),
         ...(jwtSecret !== undefined ? { JWT_SECRET: jwtSecret } : {}),
@@ -272,6 +293,7 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
     }
     const url = `http://127.0.0.1:${balancer.reportedPort as number}`
     const keysDir = keys
+    const ha = redisHa
 
     return {
       mode,
@@ -280,6 +302,7 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
       servers,
       balancer,
       redis,
+      redisHa: ha,
       redisUrl,
       postgres,
       databaseUrl,
@@ -305,6 +328,7 @@ export async function startCluster (options: ClusterOptions): Promise<Cluster> {
         await Promise.all(servers.map(async (s) => await s.stop()))
         await Promise.all(issuers.map(async (i) => await i.stop()))
         await redis?.stop()
+        await ha?.stop()
         // Its data directory too: a private PostgreSQL is thrown away with its cluster.
         await postgres?.remove()
         keysDir?.remove()

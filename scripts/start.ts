@@ -4,10 +4,11 @@ import { JWT_SIGNINGS, SESSION_CACHES, ServerEnvSchema, type JwtSigning, type Se
 import { DEMO_USERS } from '../services/users.ts'
 import { withoutPassword } from '../lib/safe-url.ts'
 import { LaunchError, startCluster } from './cluster.ts'
+import type { RedisHa } from './lib/redis-ha.ts'
 import { parseCommandLine, wholeNumber } from './lib/cli.ts'
 import { formatLogLine } from './lib/log-format.ts'
 
-const USAGE = `Usage: npm start -- [--mode ${AUTH_MODES.join('|')}] [--signing hs256|eddsa] [--servers N] [--issuers N] [--port P] [--strategy round-robin|sticky] [--balancer-threads N] [--session-cache ${SESSION_CACHES.join('|')}] [--log-level LEVEL]
+const USAGE = `Usage: npm start -- [--mode ${AUTH_MODES.join('|')}] [--signing hs256|eddsa] [--servers N] [--issuers N] [--port P] [--strategy round-robin|sticky] [--balancer-threads N] [--session-cache ${SESSION_CACHES.join('|')}] [--redis-ha] [--log-level LEVEL]
 
 Starts N app servers as separate processes, the balancer in front of them on port P,
 a private redis-server when the servers need Redis and REDIS_URL is unset (redis mode,
@@ -26,6 +27,10 @@ private PostgreSQL in postgres mode when DATABASE_URL is unset (its data directo
                    or BALANCER_THREADS)
   --session-cache  postgres mode: none (default), redis (one shared cache), or local (one per
                    server, told of logouts through PostgreSQL's NOTIFY); or SESSION_CACHE
+  --redis-ha       where a private Redis would start: a primary, a replica and three Sentinels
+                   instead, the servers finding the primary through the Sentinels
+                   (REDIS_SENTINELS), so losing the primary costs a failover, not the store
+                   (docs/failover.md). Not with REDIS_URL, nor where no Redis is used
   --log-level      the servers' pino level (default info; or LOG_LEVEL)`
 
 const { values: args, fail } = parseCommandLine(USAGE, {
@@ -37,6 +42,7 @@ const { values: args, fail } = parseCommandLine(USAGE, {
   strategy: { type: 'string', default: 'round-robin' },
   'balancer-threads': { type: 'string' },
   'session-cache': { type: 'string' },
+  'redis-ha': { type: 'boolean', default: false },
   'log-level': { type: 'string' }
 })
 const mode = args.mode as AuthMode
@@ -61,6 +67,14 @@ const cacheFrom = args['session-cache'] === undefined ? 'SESSION_CACHE' : '--ses
 const sessionCache = (args['session-cache'] ?? (process.env.SESSION_CACHE === '' ? undefined : process.env.SESSION_CACHE) ?? 'none') as SessionCacheKind
 if (!SESSION_CACHES.includes(sessionCache)) fail(`${cacheFrom} must be one of ${SESSION_CACHES.join(', ')} (got "${sessionCache}")`)
 if (sessionCache !== 'none' && mode !== 'postgres') fail(`${cacheFrom}=${sessionCache} caches postgres mode's sessions: add --mode postgres (the mode is ${mode})`)
+// --redis-ha replaces the private Redis: refused where none would start, before anything does.
+const redisHa = args['redis-ha'] === true
+if (redisHa) {
+  const throttle = process.env.LOGIN_THROTTLE_STORE === 'redis' && signing !== 'eddsa'
+  const usesRedis = mode === 'redis' || (mode === 'jwt' && (signing === 'eddsa' || process.env.JWT_REVOCATION === 'redis')) || throttle || sessionCache === 'redis'
+  if (process.env.REDIS_URL !== undefined && process.env.REDIS_URL !== '') fail('--redis-ha starts its own primary, replica and Sentinels, but REDIS_URL is set: unset REDIS_URL, or leave out --redis-ha')
+  if (!usesRedis) fail(`--redis-ha: nothing uses Redis with --mode ${mode}${mode === 'jwt' ? ` (signing ${signing})` : ''}: it applies to --mode redis, jwt with JWT_REVOCATION=redis or --signing eddsa, LOGIN_THROTTLE_STORE=redis, or --session-cache redis`)
+}
 // The levels both kinds of child accept, from their own config schemas: refused here, before
 // anything starts, not by the first server to read it.
 const levelsOf = (schema: { anyOf: ReadonlyArray<{ const: string }> }): string[] => schema.anyOf.map((l) => l.const)
@@ -73,7 +87,7 @@ if (!logLevels.includes(logLevel)) fail(`${args['log-level'] === undefined ? 'LO
 function passedThrough (): Record<string, string> {
   return fromEnvironment(['SESSION_IDLE_SECONDS', 'JWT_CLOCK_TOLERANCE_SECONDS', 'LOGIN_THROTTLE_WINDOW_SECONDS',
     'LOGIN_MAX_FAILURES_PER_ACCOUNT', 'LOGIN_MAX_FAILURES_PER_ADDRESS', 'TRUST_PROXY', 'REDIS_COMMAND_TIMEOUT_MS',
-    'REDIS_KEY_PREFIX', 'MAX_MEMORY_SESSIONS', 'LOGIN_THROTTLE_STORE', 'PG_QUERY_TIMEOUT_MS', 'PG_POOL_SIZE',
+    'REDIS_KEY_PREFIX', 'REDIS_WAIT_REPLICAS', 'REDIS_WAIT_TIMEOUT_MS', 'MAX_MEMORY_SESSIONS', 'LOGIN_THROTTLE_STORE', 'PG_QUERY_TIMEOUT_MS', 'PG_POOL_SIZE',
     'SESSION_CACHE_TTL_SECONDS', 'SESSION_CACHE_MAX_ENTRIES', 'SESSION_RENEW_EVERY_SECONDS', 'SESSION_CACHE_INVALIDATION', 'JWKS_REFRESH_SECONDS', 'JWKS_COOLDOWN_SECONDS'])
 }
 
@@ -81,7 +95,7 @@ function passedThrough (): Record<string, string> {
 function issuerPassedThrough (): Record<string, string> {
   return fromEnvironment(['ACCESS_TTL_SECONDS', 'REFRESH_TTL_SECONDS', 'REFRESH_IDLE_SECONDS', 'JWT_CLOCK_TOLERANCE_SECONDS',
     'LOGIN_THROTTLE_WINDOW_SECONDS', 'LOGIN_MAX_FAILURES_PER_ACCOUNT', 'LOGIN_MAX_FAILURES_PER_ADDRESS', 'LOGIN_THROTTLE_STORE',
-    'TRUST_PROXY', 'REDIS_COMMAND_TIMEOUT_MS', 'REDIS_KEY_PREFIX'])
+    'TRUST_PROXY', 'REDIS_COMMAND_TIMEOUT_MS', 'REDIS_KEY_PREFIX', 'REDIS_WAIT_REPLICAS', 'REDIS_WAIT_TIMEOUT_MS'])
 }
 
 function fromEnvironment (names: string[]): Record<string, string> {
@@ -122,6 +136,7 @@ try {
     strategy,
     balancerThreads,
     redisUrl: process.env.REDIS_URL,
+    redisHa,
     ...(process.env.DATABASE_URL !== undefined && process.env.DATABASE_URL !== '' ? { databaseUrl: process.env.DATABASE_URL } : {}),
     sessionCache,
     logLevel,
@@ -177,7 +192,7 @@ process.stdout.write(`
   dashboard  ${running.url}/_balancer/   (open it in a browser: live traffic, buttons, the JWT decoded)
   balancer   ${running.url}   (upstreams: ${running.url}/_balancer/stats)${balancerThreads > 1 ? `, on ${balancerThreads} threads` : ''}
 ${running.servers.map((s) => `  ${s.id.padEnd(9)}  ${s.url}`).join('\n')}
-${running.issuers.map((i) => `  ${i.id.padEnd(9)}  ${i.url}   (JWKS: ${i.url}/.well-known/jwks.json)\n`).join('')}${running.keysDir !== undefined ? `  keys       ${running.keysDir}   (the issuers' private keys: removed on exit)\n` : ''}${running.redis !== undefined ? `  redis      ${running.redis.url}   (private: removed on exit)\n` : running.redisUrl !== undefined ? `  redis      ${running.redisUrl}\n` : ''}${running.postgres !== undefined ? `  postgres   ${running.postgres.url}   (private, from ${running.postgres.binaries.source}; removed on exit with its data in ${running.postgres.dataDir})\n` : running.databaseUrl !== undefined ? `  postgres   ${withoutPassword(running.databaseUrl)}\n` : ''}
+${running.issuers.map((i) => `  ${i.id.padEnd(9)}  ${i.url}   (JWKS: ${i.url}/.well-known/jwks.json)\n`).join('')}${running.keysDir !== undefined ? `  keys       ${running.keysDir}   (the issuers' private keys: removed on exit)\n` : ''}${running.redisHa !== undefined ? haLines(running.redisHa) : running.redis !== undefined ? `  redis      ${running.redis.url}   (private: removed on exit)\n` : running.redisUrl !== undefined ? `  redis      ${running.redisUrl}\n` : ''}${running.postgres !== undefined ? `  postgres   ${running.postgres.url}   (private, from ${running.postgres.binaries.source}; removed on exit with its data in ${running.postgres.dataDir})\n` : running.databaseUrl !== undefined ? `  postgres   ${withoutPassword(running.databaseUrl)}\n` : ''}
   Demo users: ${users}
 
   Try it:
@@ -188,11 +203,17 @@ ${refreshHint}
 
 `)
 
+/** The --redis-ha processes, one line each, under the app servers. */
+function haLines (ha: RedisHa): string {
+  const nodes = [ha.primary, ha.replica, ...ha.sentinels]
+  return `${nodes.map((n) => `  ${n.name.padEnd(13)}  redis://127.0.0.1:${n.port}${n === ha.primary ? '   (Sentinel name ' + ha.name + ')' : ''}`).join('\n')}\n  (REDIS_SENTINELS=${ha.sentinelList}; all private, removed on exit; kill redis-primary to watch a failover)\n`
+}
+
 let stopping = false
 async function shutdown (signal: string): Promise<void> {
   if (stopping) return
   stopping = true
-  const stores = [running.redis !== undefined ? 'redis' : '', running.postgres !== undefined ? 'postgres' : ''].filter((s) => s !== '')
+  const stores = [running.redis !== undefined ? 'redis' : '', running.redisHa !== undefined ? 'the Redis primary, replica and Sentinels' : '', running.postgres !== undefined ? 'postgres' : ''].filter((s) => s !== '')
   process.stdout.write(`\n${signal}: stopping the balancer, the servers${running.issuers.length > 0 ? ', the issuers' : ''}${stores.map((s) => ` and ${s}`).join('')}...\n`)
   await running.stop()
   process.stdout.write('All stopped.\n')

@@ -5,6 +5,7 @@ import { Type } from 'typebox'
 import { ConfigError, readEnv } from '../lib/config.ts'
 import { AUTH_MODES, type AuthMode } from './auth/modes.ts'
 import { publicSecretProblem } from './published-secrets.ts'
+import { RedisEnv, redisSettings, type RedisSettings } from './redis-config.ts'
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 /** JWT_SIGNING's values: the shared HMAC secret (the default), or an issuer's Ed25519 keys. */
@@ -26,9 +27,9 @@ export const ServerEnvSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000, description: 'must be a port number from 0 to 65535' }),
   HOST: Type.String({ default: '127.0.0.1' }),
   SERVER_ID: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._-]+$', default: hostname(), description: 'must be 1 to 64 letters, digits, dots, dashes or underscores' }),
-  REDIS_URL: Type.String({ pattern: '^rediss?://', default: 'redis://127.0.0.1:6379', description: 'must be a redis:// or rediss:// URL' }),
-  REDIS_KEY_PREFIX: Type.String({ default: 'session:' }),
-  REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 10000, default: 500, description: 'must be a whole number of milliseconds from 10 to 10000' }),
+  // REDIS_URL, REDIS_KEY_PREFIX, REDIS_COMMAND_TIMEOUT_MS, REDIS_SENTINELS, REDIS_SENTINEL_NAME,
+  // REDIS_WAIT_REPLICAS, REDIS_WAIT_TIMEOUT_MS: shared with the issuer (./redis-config.ts).
+  ...RedisEnv,
   DATABASE_URL: Type.String({ pattern: '^postgres(ql)?://', default: 'postgres://postgres@127.0.0.1:5432/postgres', description: 'must be a postgres:// or postgresql:// URL' }),
   // Read only in postgres mode, and only when DATABASE_URL holds no password: a mounted Secret, kept out of the environment.
   DATABASE_PASSWORD_FILE: Type.Optional(Type.String()),
@@ -90,7 +91,8 @@ export interface AppConfig {
   /** A session unused this long ends (memory, redis and postgres; a JWT has only its absolute exp). Never more than the TTL. */
   sessionIdleSeconds: number
   memory: { maxSessions: number }
-  redis: { url: string, keyPrefix: string, commandTimeoutMs: number }
+  /** Redis: where (one server, or the primary the Sentinels name), every command's bound, and WAIT. */
+  redis: RedisSettings
   /** postgres mode: the database, how long one store call may take in all, and how many connections each server keeps. */
   postgres: { url: string, queryTimeoutMs: number, poolSize: number }
   /**
@@ -170,6 +172,7 @@ export function loadServerConfig (env: Record<string, string | undefined>): Serv
   if (e.SESSION_CACHE !== 'none' && e.AUTH_MODE !== 'postgres') {
     problems.push(`SESSION_CACHE=${e.SESSION_CACHE} caches postgres mode's sessions, and AUTH_MODE is ${e.AUTH_MODE}: set AUTH_MODE=postgres, or SESSION_CACHE=none`)
   }
+  const redis = redisSettings(e, problems)
   if (problems.length > 0) throw new ConfigError(problems)
   const usesRedis = e.AUTH_MODE === 'redis' || (e.AUTH_MODE === 'jwt' && e.JWT_REVOCATION === 'redis')
   return {
@@ -181,7 +184,7 @@ export function loadServerConfig (env: Record<string, string | undefined>): Serv
     sessionTtlSeconds: e.SESSION_TTL_SECONDS,
     sessionIdleSeconds,
     memory: { maxSessions: e.MAX_MEMORY_SESSIONS },
-    redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX, commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS },
+    redis,
     postgres: { url: databaseUrl, queryTimeoutMs: e.PG_QUERY_TIMEOUT_MS, poolSize: e.PG_POOL_SIZE },
     sessionCache: { kind: e.SESSION_CACHE, ttlSeconds: e.SESSION_CACHE_TTL_SECONDS, maxEntries: e.SESSION_CACHE_MAX_ENTRIES, renewEveryMs, invalidation: e.SESSION_CACHE_INVALIDATION },
     jwt: {

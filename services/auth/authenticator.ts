@@ -73,3 +73,16 @@ export class SessionStoreUnavailableError extends Error {
     this.name = 'SessionStoreUnavailableError'
   }
 }
+
+/**
+ * REDIS_WAIT_REPLICAS: the write was made on the primary, but fewer replicas than asked for
+ * acknowledged it in time, so a failover now could lose it. A 503 that says so
+ * (session_store_not_replicated), never an answer that pretends it is durable.
+ */
+export class SessionStoreNotReplicatedError extends SessionStoreUnavailableError {
+  constructor (acknowledged: number, wanted: number, timeoutMs: number) {
+    super(new Error(`WAIT ${wanted} ${timeoutMs}: ${acknowledged} of ${wanted} replicas acknowledged the write in time`))
+    this.name = 'SessionStoreNotReplicatedError'
+    this.message = 'session store write not replicated'
+  }
+}

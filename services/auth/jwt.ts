@@ -50,7 +50,7 @@ export const createJwtAuthenticator: AuthenticatorFactory = async ({ config, log
   const verifiers = new Map<string, Verify>(keys.map((key) => [key.kid, (token: string) => (jwt[key.kid] as { verify: Verify }).verify(token)]))
 
   const store: StoreClient | undefined = revocation === 'redis'
-    ? await connectStore({ url: config.redis.url, commandTimeoutMs: config.redis.commandTimeoutMs, log, name: 'jwt-revocation' })
+    ? await connectStore({ ...config.redis, log, name: 'jwt-revocation' })
     : undefined
   const revokedKey = (jti: string): string => `${config.redis.keyPrefix}revoked:${jti}`
 
@@ -100,7 +100,9 @@ export const createJwtAuthenticator: AuthenticatorFactory = async ({ config, log
       if (!result.ok) return
       const seconds = Math.max(1, result.claims.exp + clockToleranceSeconds + 1 - Math.floor(Date.now() / 1000))
       metrics.sessionStoreCommands.inc({ command: 'set' })
-      await store.run(async () => await store.redis.set(revokedKey(result.claims.jti), '1', 'EX', seconds))
+      // With REDIS_WAIT_REPLICAS, the logout is answered only once the replicas hold the
+      // revocation: a failover cannot bring the token back to life then.
+      await store.replicated(async (connection) => await connection.set(revokedKey(result.claims.jti), '1', 'EX', seconds))
     },
     storeStatus: () => store?.status() ?? 'none',
     async close () {

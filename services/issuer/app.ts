@@ -65,7 +65,7 @@ export async function buildIssuer (config: IssuerConfig, options: BuildIssuerOpt
   rescan.unref()
   app.decorate('issuerKeys', keys)
 
-  const store = await connectStore({ url: config.redis.url, commandTimeoutMs: config.redis.commandTimeoutMs, log: app.log, name: 'refresh-tokens' })
+  const store = await connectStore({ ...config.redis, log: app.log, name: 'refresh-tokens' })
   const refreshTokens = createRedisRefreshStore(store, {
     lifetimes: { absoluteMs: config.refreshTtlSeconds * 1000, idleMs: config.refreshIdleSeconds * 1000 },
     keyPrefix: config.redis.keyPrefix,

@@ -1,6 +1,7 @@
 import { Type } from 'typebox'
 import { ConfigError, readEnv } from '../../lib/config.ts'
 import { JWT_AUDIENCE, JWT_ISSUER, ServerEnvSchema, parseTrustProxy, type AppConfig } from '../config.ts'
+import { redisSettings } from '../redis-config.ts'
 
 const shared = ServerEnvSchema.properties
 const seconds = (max: number, what: string, fallback: number) =>
@@ -24,6 +25,10 @@ export const IssuerEnvSchema = Type.Object({
   REDIS_URL: shared.REDIS_URL,
   REDIS_KEY_PREFIX: shared.REDIS_KEY_PREFIX,
   REDIS_COMMAND_TIMEOUT_MS: shared.REDIS_COMMAND_TIMEOUT_MS,
+  REDIS_SENTINELS: shared.REDIS_SENTINELS,
+  REDIS_SENTINEL_NAME: shared.REDIS_SENTINEL_NAME,
+  REDIS_WAIT_REPLICAS: shared.REDIS_WAIT_REPLICAS,
+  REDIS_WAIT_TIMEOUT_MS: shared.REDIS_WAIT_TIMEOUT_MS,
   LOGIN_THROTTLE_WINDOW_SECONDS: shared.LOGIN_THROTTLE_WINDOW_SECONDS,
   LOGIN_MAX_FAILURES_PER_ACCOUNT: shared.LOGIN_MAX_FAILURES_PER_ACCOUNT,
   LOGIN_MAX_FAILURES_PER_ADDRESS: shared.LOGIN_MAX_FAILURES_PER_ADDRESS,
@@ -59,6 +64,7 @@ export function loadIssuerConfig (env: Record<string, string | undefined>): Issu
   const e = readEnv(IssuerEnvSchema, env)
   const problems: string[] = []
   const trustProxy = parseTrustProxy(e.TRUST_PROXY, problems)
+  const redis = redisSettings(e, problems)
   if (problems.length > 0) throw new ConfigError(problems)
   return {
     serverId: e.SERVER_ID,
@@ -72,7 +78,7 @@ export function loadIssuerConfig (env: Record<string, string | undefined>): Issu
     clockToleranceSeconds: e.JWT_CLOCK_TOLERANCE_SECONDS,
     issuer: JWT_ISSUER,
     audience: JWT_AUDIENCE,
-    redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX, commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS },
+    redis,
     loginThrottle: {
       windowSeconds: e.LOGIN_THROTTLE_WINDOW_SECONDS,
       maxFailuresPerAccount: e.LOGIN_MAX_FAILURES_PER_ACCOUNT,

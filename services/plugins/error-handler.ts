@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import { SessionStoreUnavailableError } from '../auth/authenticator.ts'
+import { SessionStoreNotReplicatedError, SessionStoreUnavailableError } from '../auth/authenticator.ts'
 import { unexpectedFields } from '../refused-fields.ts'
 
 export interface ErrorHandlerOptions {
@@ -14,6 +14,11 @@ export interface ErrorHandlerOptions {
  */
 export default fp<ErrorHandlerOptions>(async (app, { serverId }) => {
   app.setErrorHandler((err, request, reply) => {
+    if (err instanceof SessionStoreNotReplicatedError) {
+      // REDIS_WAIT_REPLICAS: made on the primary, not yet on enough replicas to outlive a failover.
+      request.log.warn({ err: err.cause instanceof Error ? err.cause.message : String(err.cause) }, 'session store write not replicated')
+      return reply.code(503).header('retry-after', '1').send({ error: 'session_store_not_replicated', servedBy: serverId })
+    }
     if (err instanceof SessionStoreUnavailableError) {
       request.log.warn({ err: err.cause instanceof Error ? err.cause.message : String(err.cause) }, 'session store unavailable')
       return reply.code(503).header('retry-after', '1').send({ error: 'session_store_unavailable', servedBy: serverId })

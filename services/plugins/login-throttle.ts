@@ -27,7 +27,7 @@ export interface LoginThrottlePluginOptions {
  */
 export default fp<LoginThrottlePluginOptions>(async (app, { limits, redis, now }) => {
   const store = limits.store === 'redis'
-    ? await connectStore({ url: redis.url, commandTimeoutMs: redis.commandTimeoutMs, log: app.log, name: 'login-throttle' })
+    ? await connectStore({ ...redis, log: app.log, name: 'login-throttle' })
     : undefined
   app.decorate('loginThrottle', store === undefined
     ? createMemoryThrottle(limits, { now })

@@ -91,6 +91,7 @@ t.test('interpolation: what is well formed', async (t) => {
     'ACCESS_TTL_SECONDS', 'AUTH_MODE', 'BALANCER_PORT', 'BALANCER_THREADS', 'COOKIE_SECRET', 'COOKIE_SECRETS', 'JWKS_COOLDOWN_SECONDS', 'JWKS_REFRESH_SECONDS', 'JWT_CLOCK_TOLERANCE_SECONDS',
     'JWT_REVOCATION', 'JWT_SECRET', 'JWT_SECRETS', 'JWT_SIGNING', 'LOGIN_MAX_FAILURES_PER_ACCOUNT', 'LOGIN_MAX_FAILURES_PER_ADDRESS', 'LOGIN_THROTTLE_STORE',
     'LOGIN_THROTTLE_WINDOW_SECONDS', 'LOG_LEVEL', 'MAX_MEMORY_SESSIONS', 'NGINX_PORT', 'PG_POOL_SIZE', 'PG_QUERY_TIMEOUT_MS', 'REDIS_COMMAND_TIMEOUT_MS',
+    'REDIS_SENTINELS', 'REDIS_SENTINEL_NAME', 'REDIS_WAIT_REPLICAS', 'REDIS_WAIT_TIMEOUT_MS',
     'REFRESH_IDLE_SECONDS', 'REFRESH_TTL_SECONDS', 'SESSION_CACHE', 'SESSION_CACHE_INVALIDATION', 'SESSION_CACHE_MAX_ENTRIES', 'SESSION_CACHE_TTL_SECONDS',
     'SESSION_IDLE_SECONDS', 'SESSION_RENEW_EVERY_SECONDS', 'SESSION_TTL_SECONDS', 'TRUST_PROXY'
   ])
@@ -180,7 +181,7 @@ t.test('docs/configuration.md\'s table names every variable the app server reads
 
 t.test('the services the issue asks for', async (t) => {
   const s = compose.services ?? {}
-  t.same(Object.keys(s).sort(), ['app', 'balancer', 'bench', 'issuer', 'issuer-keygen', 'keygen', 'nginx', 'postgres', 'redis'])
+  t.same(Object.keys(s).sort(), ['app', 'balancer', 'bench', 'issuer', 'issuer-keygen', 'keygen', 'nginx', 'postgres', 'redis', 'redis-replica', 'sentinel-1', 'sentinel-2', 'sentinel-3'])
   t.match(s.app, { deploy: { replicas: 3 }, depends_on: { redis: { condition: 'service_healthy' }, postgres: { condition: 'service_healthy' } } })
   t.notOk('container_name' in (s.app ?? {}), 'no container_name: replicas need their own names')
   t.match(s.app?.environment, { AUTH_MODE: '${AUTH_MODE:-jwt}', JWT_SECRET: '${JWT_SECRET:-}', JWT_SECRETS: '${JWT_SECRETS:-}' })
@@ -243,6 +244,28 @@ t.test('eddsa: the issuer\'s keys in a volume only the issuer services mount; th
   const routed = loadBalancerConfig({ UPSTREAMS_DNS: env.UPSTREAMS_DNS, ROUTES: env.EDDSA_ROUTES, [name]: value })
   t.same(routed.routes?.map((r) => r.prefix), ['/login', '/token/', '/logout', '/.well-known/jwks.json'], 'the routes it exports are the balancer\'s to read')
   t.same(routed.pools?.[0]?.dns, { hostname: 'issuer', port: 3100, intervalMs: 1000 }, 'every issuer replica, through Docker\'s DNS')
+})
+
+t.test('profile ha: a replica of redis and three Sentinels, quorum 2, monitoring it by the name the app servers are given', async (t) => {
+  const s = compose.services ?? {}
+  t.match(s['redis-replica'], { image: /^redis:7/, profiles: ['ha'], command: ['redis-server', '--save', '', '--appendonly', 'no', '--replicaof', 'redis', '6379'], depends_on: { redis: { condition: 'service_healthy' } } })
+  const sentinels = ['sentinel-1', 'sentinel-2', 'sentinel-3'].map((name) => s[name] as Record<string, unknown>)
+  for (const [i, sentinel] of sentinels.entries()) {
+    t.match(sentinel, { image: /^redis:7/, profiles: ['ha'], depends_on: { redis: { condition: 'service_healthy' }, 'redis-replica': { condition: 'service_healthy' } }, healthcheck: { test: ['CMD', 'redis-cli', '-p', '26379', 'ping'] } }, `sentinel-${i + 1}`)
+    const script = (sentinel.command as string[])[2] ?? ''
+    t.match(script, 'exec redis-server /tmp/sentinel.conf --sentinel', 'writes its own (writable) configuration, then becomes the Sentinel')
+    // The file it writes, as Compose and then printf would make it.
+    const conf = (/printf '([^']*)'/.exec(script)?.[1] ?? '').replaceAll('${REDIS_SENTINEL_NAME:-mymaster}', 'mymaster').split('\\n').filter((l) => l !== '')
+    t.same(conf, ['port 26379', 'sentinel resolve-hostnames yes', 'sentinel monitor mymaster redis 6379 2', 'sentinel down-after-milliseconds mymaster 1000', 'sentinel failover-timeout mymaster 3000'])
+  }
+  const { SENTINEL_DOWN_AFTER_MS, SENTINEL_FAILOVER_TIMEOUT_MS, SENTINEL_QUORUM, SENTINEL_NAME } = await import('../../scripts/lib/redis-ha.ts')
+  t.match((sentinels[0]?.command as string[])[2], `monitor \${REDIS_SENTINEL_NAME:-${SENTINEL_NAME}} redis 6379 ${SENTINEL_QUORUM}\\n`, 'the same quorum as npm start --redis-ha')
+  t.match((sentinels[0]?.command as string[])[2], `down-after-milliseconds \${REDIS_SENTINEL_NAME:-${SENTINEL_NAME}} ${SENTINEL_DOWN_AFTER_MS}\\nsentinel failover-timeout \${REDIS_SENTINEL_NAME:-${SENTINEL_NAME}} ${SENTINEL_FAILOVER_TIMEOUT_MS}\\n`, 'and the same timings')
+  // The app servers and the issuer reach them when .env says so; the default stays REDIS_URL alone.
+  for (const name of ['app', 'issuer']) {
+    t.match(s[name]?.environment, { REDIS_SENTINELS: '${REDIS_SENTINELS:-}', REDIS_SENTINEL_NAME: '${REDIS_SENTINEL_NAME:-mymaster}', REDIS_WAIT_REPLICAS: '${REDIS_WAIT_REPLICAS:-0}' }, name)
+  }
+  t.match(read('.env.example'), /^# +REDIS_SENTINELS=sentinel-1:26379,sentinel-2:26379,sentinel-3:26379$/m, '.env.example says what to set with the profile')
 })
 
 // The real tool, where one is installed: it must accept our file and refuse the broken one.

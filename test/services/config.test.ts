@@ -32,7 +32,7 @@ t.test('defaults: jwt mode on port 3000 named after the host, one-hour sessions'
     sessionTtlSeconds: 3600,
     sessionIdleSeconds: 900,
     memory: { maxSessions: 1_000_000 },
-    redis: { url: 'redis://127.0.0.1:6379', keyPrefix: 'session:', commandTimeoutMs: 500 },
+    redis: { url: 'redis://127.0.0.1:6379', keyPrefix: 'session:', commandTimeoutMs: 500, sentinels: [], sentinelName: 'mymaster', waitReplicas: 0, waitTimeoutMs: 200 },
     postgres: { url: 'postgres://postgres@127.0.0.1:5432/postgres', queryTimeoutMs: 500, poolSize: 4 },
     sessionCache: { kind: 'none', ttlSeconds: 60, maxEntries: 10_000, renewEveryMs: 60_000, invalidation: 'pubsub' },
     jwt: { keys: [{ kid: DEFAULT_KID, secret: SECRET_32 }], issuer: JWT_ISSUER, audience: JWT_AUDIENCE, clockToleranceSeconds: 5, revocation: 'off', signing: 'hs256' },
@@ -67,7 +67,7 @@ t.test('values are read from the env object given, as numbers where numbers are 
   t.equal(config.port, 8081)
   t.equal(config.host, '0.0.0.0')
   t.equal(config.serverId, 'app-7.eu_west-1')
-  t.same(config.redis, { url: 'rediss://user:pw@redis.example:6380/2', keyPrefix: 'sess:', commandTimeoutMs: 250 })
+  t.same(config.redis, { url: 'rediss://user:pw@redis.example:6380/2', keyPrefix: 'sess:', commandTimeoutMs: 250, sentinels: [], sentinelName: 'mymaster', waitReplicas: 0, waitTimeoutMs: 200 })
   t.equal(config.sessionTtlSeconds, 60)
   t.equal(config.memory.maxSessions, 10)
   t.equal(config.logLevel, 'warn')

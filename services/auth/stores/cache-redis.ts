@@ -31,7 +31,7 @@ type FillingRedis = Redis & { fillUnlessEnded (key: string, entry: string, ttlMs
 export async function createRedisSessionCache ({ config, log, metrics }: SessionStoreContext): Promise<SessionCache> {
   const prefix = `${config.redis.keyPrefix}cache:`
   const endedTtlMs = config.sessionCache.ttlSeconds * 1000 + config.postgres.queryTimeoutMs + config.redis.commandTimeoutMs
-  const client = await connectStore({ url: config.redis.url, commandTimeoutMs: config.redis.commandTimeoutMs, log, name: 'session-cache' })
+  const client = await connectStore({ ...config.redis, log, name: 'session-cache' })
   const redis = client.redis as FillingRedis
   redis.defineCommand('fillUnlessEnded', { numberOfKeys: 1, lua: FILL_UNLESS_ENDED })
 

@@ -13,7 +13,7 @@ import type { Session, SessionStoreFactory } from '../sessions.ts'
 export const createRedisStore: SessionStoreFactory = async ({ config, log, metrics }) => {
   const { keyPrefix } = config.redis
   const idle = config.sessionIdleSeconds
-  const client = await connectStore({ url: config.redis.url, commandTimeoutMs: config.redis.commandTimeoutMs, log, name: 'session-store' })
+  const client = await connectStore({ ...config.redis, log, name: 'session-store' })
   const { redis } = client
 
   // Counted when sent, answered or not: the load each request puts on the store. The label is
@@ -25,7 +25,10 @@ export const createRedisStore: SessionStoreFactory = async ({ config, log, metri
 
   return {
     async create (id, { user, expiresAt }) {
-      await run('set', async () => await redis.set(keyPrefix + id, JSON.stringify({ user, expiresAt }), 'EX', idle))
+      metrics.sessionStoreCommands.inc({ command: 'set' })
+      // With REDIS_WAIT_REPLICAS, a login is answered only once its session is on the replicas
+      // (else a named 503): a failover right after it cannot lose the session then.
+      await client.replicated(async (connection) => await connection.set(keyPrefix + id, JSON.stringify({ user, expiresAt }), 'EX', idle))
     },
     async touch (id) {
       const value = await run('getex', async () => await redis.getex(keyPrefix + id, 'EX', idle))
