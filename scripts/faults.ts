@@ -5,6 +5,7 @@ import { killServer } from './faults/kill-server.ts'
 import { invalidationCut } from './faults/invalidation-cut.ts'
 import { issuerOutage } from './faults/issuer-outage.ts'
 import { postgresOutage } from './faults/postgres-outage.ts'
+import { redisFailover } from './faults/redis-failover.ts'
 import { redisOutage } from './faults/redis-outage.ts'
 import { sessionCacheOutage } from './faults/session-cache-outage.ts'
 import { parseCommandLine } from './lib/cli.ts'
@@ -15,7 +16,7 @@ const USAGE = `Usage: npm run faults -- [--only TEXT] [--json FILE]
 Breaks the cluster in each way below, under load, on this machine (127.0.0.1 only), and prints
 per fault and mode: requests sent, requests failed, time to detect, time to recover, and
 whether each bound the project promises held. Exits 1 if one did not.
-  --only TEXT  run only the faults whose name or mode contains TEXT (e.g. --only redis, --only postgres, --only issuer)
+  --only TEXT  run only the faults whose name or mode contains TEXT (e.g. --only redis, --only primary, --only postgres, --only issuer)
   --json FILE  also write the results as JSON`
 
 const FAULTS: Array<{ name: string, run: () => Promise<FaultResult> }> = [
@@ -25,6 +26,10 @@ const FAULTS: Array<{ name: string, run: () => Promise<FaultResult> }> = [
   { name: 'redis killed: redis', run: async () => await redisOutage({ mode: 'redis', how: 'kill' }) },
   { name: 'redis frozen: redis', run: async () => await redisOutage({ mode: 'redis', how: 'freeze' }) },
   { name: 'redis killed: jwt+revocation', run: async () => await redisOutage({ mode: 'jwt', how: 'kill' }) },
+  { name: 'redis primary killed: redis', run: async () => await redisFailover({ mode: 'redis', wait: false }) },
+  { name: 'redis primary killed, WAIT 1: redis', run: async () => await redisFailover({ mode: 'redis', wait: true }) },
+  { name: 'redis primary killed: jwt+revocation', run: async () => await redisFailover({ mode: 'jwt', wait: false }) },
+  { name: 'redis primary killed, WAIT 1: jwt+revocation', run: async () => await redisFailover({ mode: 'jwt', wait: true }) },
   { name: 'postgres killed: postgres', run: async () => await postgresOutage({ how: 'kill' }) },
   { name: 'postgres frozen: postgres', run: async () => await postgresOutage({ how: 'freeze' }) },
   { name: 'session cache killed: postgres+redis-cache', run: async () => await sessionCacheOutage() },

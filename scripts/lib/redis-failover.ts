@@ -34,6 +34,12 @@ export interface FailoverOptions {
    * the kernel keeps buffering the stream for it, and it reads it all when it is thawed.)
    */
   cutReplica?: boolean
+  /**
+   * jwt mode with JWT_REVOCATION=redis: instead of the logins, these tokens are logged out
+   * (revoked) in the burst, and `revocations` says how many were answered 204 and how many of
+   * those tokens are accepted again after the failover (the revocation was lost).
+   */
+  logouts?: string[]
 }
 
 export interface Outcome { status: number | 'timeout' | 'error', startMs: number, endMs: number, error?: string | undefined }
@@ -52,6 +58,8 @@ export interface FailoverReport {
   errors: Record<string, number>
   /** Logins in flight at the kill: how many answered 200 (the client holds a session), and of those how many were gone after the failover. */
   sessions: { attempted: number, created: number, lost: number, loginStatuses: Record<string, number> }
+  /** With `logouts`: how many were answered 204 (revoked), and of those how many tokens read 200 again after the failover. */
+  revocations: { attempted: number, revoked: number, lost: number, logoutStatuses: Record<string, number> }
 }
 
 async function timed (url: string, init: RequestInit, timeoutMs: number, t0: number): Promise<Outcome & { body?: Record<string, unknown> }> {
@@ -75,7 +83,10 @@ const count = (values: Array<string | number>): Record<string, number> => {
 }
 
 export async function killPrimaryUnderLoad (options: FailoverOptions): Promise<FailoverReport> {
-  const { url, ha, token, concurrency = 20, requestTimeoutMs = 2000, logins = 30, steadyMs = 1500, maxAfterKillMs = 12_000, cutReplica = false } = options
+  const { url, ha, token, concurrency = 20, requestTimeoutMs = 2000, steadyMs = 1500, maxAfterKillMs = 12_000, cutReplica = false, logouts } = options
+  // The burst: logins, or with `logouts` the logouts of those tokens.
+  const logins = logouts === undefined ? options.logins ?? 30 : 0
+  const burst = logouts?.length ?? logins
   const t0 = performance.now()
   const now = (): number => performance.now() - t0
   const reads: Outcome[] = []
@@ -99,10 +110,12 @@ export async function killPrimaryUnderLoad (options: FailoverOptions): Promise<F
   if (cutReplica && replica !== undefined) await replicaOf(replica.port, await closedPort())
   let answered = 0
   let killing: Promise<void> | undefined
-  const loginAnswers = await Promise.all(Array.from({ length: logins }, async (_, i) => {
-    const answer = await timed(`${url}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: ['alice', 'bob', 'carol'][i % 3], password: ['wonderland', 'builder', 'lighthouse'][i % 3] }) }, requestTimeoutMs, t0)
+  const burstAnswers = await Promise.all(Array.from({ length: burst }, async (_, i) => {
+    const answer = logouts === undefined
+      ? await timed(`${url}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: ['alice', 'bob', 'carol'][i % 3], password: ['wonderland', 'builder', 'lighthouse'][i % 3] }) }, requestTimeoutMs, t0)
+      : await timed(`${url}/logout`, { method: 'POST', headers: { authorization: `Bearer ${logouts[i] ?? ''}` } }, requestTimeoutMs, t0)
     // The kill lands while the other half are still in flight.
-    if (++answered === Math.ceil(logins / 2) && !cutReplica) {
+    if (++answered === Math.ceil(burst / 2) && !cutReplica) {
       killAt = now()
       killing = victim.kill()
     }
@@ -128,17 +141,24 @@ export async function killPrimaryUnderLoad (options: FailoverOptions): Promise<F
   await Promise.all(readers)
   await agreed
 
-  const created = loginAnswers.filter((a) => a.status === 200 && typeof a.body?.token === 'string').map((a) => a.body?.token as string)
-  let lost = 0
-  for (const session of created) {
+  const readAfter = async (session: string): Promise<number | 'timeout' | 'error'> => {
     // A 503 here is the check's problem, not the session's: asked again, a few times.
     let answer = await timed(`${url}/feeds`, { headers: { authorization: `Bearer ${session}` } }, requestTimeoutMs, t0)
     for (let i = 0; i < 10 && answer.status === 503; i++) {
       await sleep(200)
       answer = await timed(`${url}/feeds`, { headers: { authorization: `Bearer ${session}` } }, requestTimeoutMs, t0)
     }
-    if (answer.status !== 200) lost++
+    return answer.status
   }
+  const loginAnswers = logouts === undefined ? burstAnswers : []
+  const created = loginAnswers.filter((a) => a.status === 200 && typeof a.body?.token === 'string').map((a) => a.body?.token as string)
+  let lost = 0
+  for (const session of created) if (await readAfter(session) !== 200) lost++
+  // A revoked token that reads 200 again: its revocation did not survive the failover.
+  const revoked = (logouts ?? []).filter((_, i) => burstAnswers[i]?.status === 204)
+  let revocationsLost = 0
+  for (const session of revoked) if (await readAfter(session) === 200) revocationsLost++
+  const named = (a: Outcome): string => a.error === undefined ? String(a.status) : `${a.status} ${a.error}`
 
   const failed = reads.filter((r) => r.status !== 200)
   const lastFailureEnd = Math.max(kill, ...failed.map((r) => r.endMs))
@@ -150,7 +170,8 @@ export async function killPrimaryUnderLoad (options: FailoverOptions): Promise<F
     recoveredAfterMs: failed.length === 0 ? 0 : lastFailureEnd - kill,
     unavailable: reads.filter((r) => r.status === 503).length,
     errors: count(failed.map((r) => r.error ?? String(r.status))),
-    sessions: { attempted: logins, created: created.length, lost, loginStatuses: count(loginAnswers.map((a) => a.error === undefined ? a.status : `${a.status} ${a.error}`)) }
+    sessions: { attempted: logins, created: created.length, lost, loginStatuses: count(loginAnswers.map(named)) },
+    revocations: { attempted: logouts?.length ?? 0, revoked: revoked.length, lost: revocationsLost, logoutStatuses: count(logouts === undefined ? [] : burstAnswers.map(named)) }
   }
 }
 
