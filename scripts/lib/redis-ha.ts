@@ -3,10 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
-import { ManagedProcess, type LogSink, type ProcessSpec } from './managed-process.ts'
-import { freePort } from './ports.ts'
-import { redisPong } from './probes.ts'
-import { REDIS_MISSING } from './redis-process.ts'
+import type { LogSink, ManagedProcess, ProcessSpec } from './managed-process.ts'
+import { startRedisServer } from './redis-process.ts'
 
 /** The name the Sentinels monitor the primary by: REDIS_SENTINEL_NAME's default too. */
 export const SENTINEL_NAME = 'mymaster'
@@ -67,13 +65,13 @@ export async function startRedisHa (onLog: LogSink = () => {}, options: Pick<Pro
     // Nothing on disk but what replication needs, in the temporary directory (--dir): the
     // replica receives the primary's snapshot there.
     const server = (extra: string[]) => (port: number): string[] => ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--repl-diskless-sync-delay', '0', '--dir', dir, '--loglevel', 'warning', ...extra]
-    const primary = await startNode('redis-primary', server([]), onLog, options)
+    const primary = await startRedisServer('redis-primary', server([]), onLog, options)
     started.push(primary)
-    const replica = await startNode('redis-replica', server(['--replicaof', '127.0.0.1', String(primary.port)]), onLog, options)
+    const replica = await startRedisServer('redis-replica', server(['--replicaof', '127.0.0.1', String(primary.port)]), onLog, options)
     started.push(replica)
     const sentinels: HaNode[] = []
     for (let i = 1; i <= 3; i++) {
-      const sentinel = await startNode(`sentinel-${i}`, (port) => {
+      const sentinel = await startRedisServer(`sentinel-${i}`, (port) => {
         // Sentinel rewrites its own file (what it learns: replicas, other Sentinels, epochs), so
         // each gets a writable one of its own.
         const file = join(dir, `sentinel-${i}-${port}.conf`)
@@ -120,32 +118,6 @@ export async function startRedisHa (onLog: LogSink = () => {}, options: Pick<Pro
     await stop()
     throw err
   }
-}
-
-/** One redis-server on a free port; a port another process takes first is tried again on a fresh one. */
-async function startNode (name: string, args: (port: number) => string[], onLog: LogSink, options: Pick<ProcessSpec, 'ownProcessGroup'>): Promise<HaNode> {
-  let lastError: unknown
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freePort()
-    const proc = new ManagedProcess({
-      name,
-      command: 'redis-server',
-      args: args(port),
-      env: { ...process.env } as Record<string, string>,
-      isReady: async () => await redisPong(port),
-      readyTimeoutMs: 10_000,
-      whenMissing: REDIS_MISSING,
-      ...options
-    }, onLog)
-    try {
-      await proc.start()
-      return Object.assign(proc, { port })
-    } catch (err) {
-      if ((err as Error).message === REDIS_MISSING) throw err
-      lastError = err
-    }
-  }
-  throw lastError
 }
 
 /** Runs one command against 127.0.0.1:port on a short-lived connection; undefined when it cannot. */

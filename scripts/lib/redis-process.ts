@@ -8,17 +8,26 @@ export const REDIS_MISSING = 'redis mode needs Redis: install redis-server (Debi
 
 /**
  * A private redis-server on a free port of 127.0.0.1 that keeps nothing on disk, started and
- * answering PING when this resolves. Another process can take the free port between the
- * check and redis binding it, so it tries a few.
+ * answering PING when this resolves.
  */
 export async function startRedisProcess (onLog: LogSink = () => {}, options: Pick<ProcessSpec, 'ownProcessGroup'> = {}): Promise<RedisProcess> {
+  const proc = await startRedisServer('redis', (port) => ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], onLog, options)
+  return Object.assign(proc, { url: `redis://127.0.0.1:${proc.port}` })
+}
+
+/**
+ * One redis-server (or Sentinel: `--sentinel` in args) named `name`, on a free port, answering
+ * PING when this resolves. Another process can take the free port between the check and redis
+ * binding it, so it tries a few, each on a fresh port; a missing binary is said at once.
+ */
+export async function startRedisServer (name: string, args: (port: number) => string[], onLog: LogSink = () => {}, options: Pick<ProcessSpec, 'ownProcessGroup'> = {}): Promise<ManagedProcess & { readonly port: number }> {
   let lastError: unknown
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort()
     const proc = new ManagedProcess({
-      name: 'redis',
+      name,
       command: 'redis-server',
-      args: ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'],
+      args: args(port),
       env: { ...process.env } as Record<string, string>,
       isReady: async () => await redisPong(port),
       readyTimeoutMs: 10_000,
@@ -27,7 +36,7 @@ export async function startRedisProcess (onLog: LogSink = () => {}, options: Pic
     }, onLog)
     try {
       await proc.start()
-      return Object.assign(proc, { url: `redis://127.0.0.1:${port}`, port })
+      return Object.assign(proc, { port })
     } catch (err) {
       if ((err as Error).message === REDIS_MISSING) throw err
       lastError = err
