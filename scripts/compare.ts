@@ -2,26 +2,16 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { LaunchError } from './cluster.ts'
 import { runCapacity, type CapacityReport } from './compare/capacity.ts'
-import { parseCompareArgs, USAGE, UsageError, type CompareOptions } from './compare/options.ts'
+import { parseCompareArgs, USAGE, type CompareOptions } from './compare/options.ts'
 import { formatCapacityReport } from './compare/report-capacity-text.ts'
 import { createReporter } from './compare/progress.ts'
 import { formatReport } from './compare/report-text.ts'
 import { runCompare, type CompareReport } from './compare/run-compare.ts'
+import { optionsOrExit } from './lib/cli.ts'
 import { formatLogLine } from './lib/log-format.ts'
 
 // The only file of `npm run compare` that touches process: arguments, output files, exit codes.
-let options: CompareOptions
-try {
-  options = parseCompareArgs(process.argv.slice(2))
-} catch (err) {
-  if (!(err instanceof UsageError)) throw err
-  process.stderr.write(`${err.message}\n\n${USAGE}\n`)
-  process.exit(2)
-}
-if (options.help) {
-  process.stdout.write(`${USAGE}\n`)
-  process.exit(0)
-}
+const options: CompareOptions = optionsOrExit(() => parseCompareArgs(process.argv.slice(2)), USAGE)
 
 // Before a minute of measuring, not after it: can this machine write the HTML report?
 let renderHtmlReport: ((report: CompareReport) => Promise<string>) | undefined

@@ -1,23 +1,13 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
-import { parseScaleArgs, USAGE, UsageError, type ScaleOptions } from './scale/options.ts'
+import { parseScaleArgs, USAGE, type ScaleOptions } from './scale/options.ts'
 import { planAll } from './scale/plan.ts'
 import { readCompareReport, ScaleInputError, type MeasuredReport } from './scale/read-compare.ts'
 import { formatScaleReport, type ScaleReport } from './scale/report-text.ts'
+import { optionsOrExit } from './lib/cli.ts'
 
 // The only file of `npm run scale` that touches process: arguments, the files, exit codes.
-let options: ScaleOptions
-try {
-  options = parseScaleArgs(process.argv.slice(2))
-} catch (err) {
-  if (!(err instanceof UsageError)) throw err
-  process.stderr.write(`${err.message}\n\n${USAGE}\n`)
-  process.exit(2)
-}
-if (options.help) {
-  process.stdout.write(`${USAGE}\n`)
-  process.exit(0)
-}
+const options: ScaleOptions = optionsOrExit(() => parseScaleArgs(process.argv.slice(2)), USAGE)
 
 let measured: MeasuredReport
 try {

@@ -7,6 +7,7 @@ import { AUTH_MODES, type AuthMode } from '../services/auth/authenticator.ts'
 import { ServerEnvSchema } from '../services/config.ts'
 import { IssuerEnvSchema } from '../services/issuer/config.ts'
 import { PUBLISHED_JWT_SECRETS } from '../services/published-secrets.ts'
+import { UsageError } from './lib/cli.ts'
 import { freePort, isPortFree } from './lib/ports.ts'
 import { checkEddsa } from './docker/eddsa.ts'
 import { ensureBaseImages, findBuilder, findCompose, findEngine } from './docker/engine.ts'
@@ -35,9 +36,6 @@ const FIXED_PORTS = { redis: 6380, postgres: 5433, 'app-1': 3001, 'app-2': 3002,
 const SERVERS = ['app-1', 'app-2', 'app-3']
 // docker-compose.yml's volume for the JWT secret, as Compose names it in this project.
 const SECRET_VOLUME = `${PROJECT}_jwt-secret`
-
-/** A wrong argument: said in one line with the usage, exit code 2, nothing started. */
-class UsageError extends Error {}
 
 /** What a smoke run brings the stack up in: an AUTH_MODE, or jwt with JWT_SIGNING=eddsa. */
 type SmokeMode = AuthMode | 'jwt-eddsa'

@@ -59,9 +59,8 @@ export interface CompareOptions {
   help: boolean
 }
 
-export class UsageError extends Error {
-  override name = 'UsageError'
-}
+import { UsageError } from '../lib/cli.ts'
+export { UsageError }
 
 function wholeNumber (flag: string, value: string | undefined, min: number, max: number): number {
   const n = Number(value)

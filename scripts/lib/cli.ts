@@ -14,6 +14,30 @@ export function usageFailure (usage: string): (message: string) => never {
 }
 
 /**
+ * A bad flag or value, thrown by a command's own pure parser (one that tests call without
+ * exiting): `optionsOrExit` turns it into the message, the usage and exit 2.
+ */
+export class UsageError extends Error {
+  override name = 'UsageError'
+}
+
+/** Runs a pure parser: a UsageError becomes the message and the usage on stderr and exit 2; --help prints the usage and exits 0. */
+export function optionsOrExit<T extends { help: boolean }> (parse: () => T, usage: string): T {
+  let options: T
+  try {
+    options = parse()
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err
+    return usageFailure(usage)(err.message)
+  }
+  if (options.help) {
+    process.stdout.write(`${usage}\n`)
+    process.exit(0)
+  }
+  return options
+}
+
+/**
  * The command line, parsed strictly against `options` plus --help/-h. With --help, prints the
  * usage and exits 0; with a flag it does not know or a value of the wrong kind, fails with the
  * usage. Returns the values, and `fail` for the checks the command makes itself.

@@ -33,9 +33,8 @@ export interface ScaleOptions {
   help: boolean
 }
 
-export class UsageError extends Error {
-  override name = 'UsageError'
-}
+import { UsageError } from '../lib/cli.ts'
+export { UsageError }
 
 const OPTIONS = {
   from: { type: 'string' },
