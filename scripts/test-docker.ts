@@ -205,7 +205,7 @@ async function checkBench (stack: Stack): Promise<void> {
     return
   }
   const bench = await stack.compose(['--profile', 'bench', 'run', '--rm', '--no-deps', 'bench',
-    'node', 'scripts/compare.ts', '--url', stack.balancerUrl, '--duration', '1', '--warmup', '0', '--connections', '4', '--sessions', '0'], { timeoutMs: 180_000 })
+    'node', 'scripts/compare.ts', '--url', stack.balancerUrl, '--duration', '1', '--warmup', '0', '--wear-in', '0', '--connections', '4', '--sessions', '0'], { timeoutMs: 180_000 })
   check('[bench profile] the comparison runs against the running cluster, from a container', bench.code === 0, tail(bench.stdout + bench.stderr))
 }
 

@@ -4,11 +4,11 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { DEMO_USERS } from '../../services/users.ts'
 import { decodeJwt } from '../demo/jwt.ts'
 import type { LoadGenerator } from './load-client.ts'
-import type { GroupLoad, LoadResult, Tick } from './load-generator.ts'
+import type { GroupLoad, LoadJob, LoadResult, Tick } from './load-generator.ts'
 import { processCpuSeconds } from './process-cpu.ts'
 import { difference, type ServerCounters } from './prometheus.ts'
 import { meanInterval, type Interval } from './stats.ts'
-import { fullWindows, warmUp, windowRecorder, type LoadWindow, type Warmup } from './steady-state.ts'
+import { fullWindows, warmUp, wearIn, windowRecorder, WEAR_IN_CAP_SECONDS, type LoadWindow, type Warmup, type WearIn } from './steady-state.ts'
 import type { Target } from './target.ts'
 
 export interface RunSettings {
@@ -138,7 +138,7 @@ export function kidsOf (tokens: string[]): string[] | undefined {
   return kids.every((kid) => kid !== undefined) ? kids : undefined
 }
 
-export type Progress = (event: { phase: 'login' | 'warmup' | 'load', done: number, total: number, rps?: number }) => void
+export type Progress = (event: { phase: 'login' | 'wear-in' | 'warmup' | 'load', done: number, total: number, rps?: number }) => void
 
 const USERS = Object.entries(DEMO_USERS)
 const SETTLE_MS = 250
@@ -220,14 +220,26 @@ function ourCpuSeconds (target: Target, loadGenerator: LoadGenerator): () => num
   }
 }
 
+/** The load every run of a cluster makes: /feeds, one token per connection, grouped by key where they are JWTs. */
+function loadJob (target: Target, tokens: string[], connections: number): Omit<LoadJob, 'durationSeconds'> {
+  const groups = kidsOf(tokens)
+  return { url: target.url, path: '/feeds', tokens, connections, ...(groups === undefined ? {} : { groups }) }
+}
+
+/** Before a cluster's first round: its app servers answer `perServer` requests each, or the cap ends it (steady-state.ts, wearIn). */
+export async function wearInCluster (target: Target, tokens: string[], settings: { connections: number, wearInPerServer: number }, loadGenerator: LoadGenerator, onProgress: Progress = () => {}): Promise<WearIn> {
+  const requests = settings.wearInPerServer * target.serverCount
+  return await wearIn(loadJob(target, tokens, settings.connections), requests, WEAR_IN_CAP_SECONDS, loadGenerator, ourCpuSeconds(target, loadGenerator),
+    (w, answered) => onProgress({ phase: 'wear-in', done: answered, total: requests, rps: w.rps }))
+}
+
 /**
  * One measured run: a warm-up until steady (not counted), then the servers' counters, the
  * balancer's CPU and the machine's CPU before and after the measured load, and the load window by
  * window. Tokens: one per connection.
  */
 export async function measureRun (target: Target, tokens: string[], settings: RunSettings, loadGenerator: LoadGenerator, onProgress: Progress = () => {}, at: { round: number, order: number } = { round: 1, order: 1 }): Promise<RunResult> {
-  const groups = kidsOf(tokens)
-  const job = { url: target.url, path: '/feeds', tokens, connections: settings.connections, ...(groups === undefined ? {} : { groups }) }
+  const job = loadJob(target, tokens, settings.connections)
   const cpuSeconds = ourCpuSeconds(target, loadGenerator)
   const warmup = await warmUp(job, settings.warmupSeconds, loadGenerator, cpuSeconds,
     (w, elapsed) => onProgress({ phase: 'warmup', done: Math.round(elapsed), total: settings.warmupSeconds, rps: w.rps }))

@@ -15,6 +15,9 @@ and prints what each mode costs and how often it refuses a logged-in user.
   --warmup S              the most unmeasured load before each run, in seconds (default 8): the warm-up ends
                           sooner once the load is steady, i.e. the last two one-second windows are within 3%
                           of the two before in req/s and in CPU per request; 0 for none
+  --wear-in N             before the first round, load each fresh cluster until every app server has answered
+                          N requests (default 30000; at most 30 s; 0 for none): V8 compiles a server's hot code
+                          after it has run so many times, so a slow machine needs longer to get there
   --runs R                repeat each mode R times, interleaved, in a rotating order; report the mean with a 95%
                           interval and which differences between modes are larger than the noise (default 1)
   --sessions N            sessions created to measure memory per session; 0 skips it (default 100000)
@@ -39,6 +42,8 @@ export interface CompareOptions {
   connections: number
   durationSeconds: number
   warmupSeconds: number
+  /** --wear-in: requests per app server before a cluster's first round (steady-state.ts, wearIn); 0: none. */
+  wearInPerServer: number
   runs: number
   sessions: number
   /** --store-latency-ms (or its older name --redis-latency-ms). */
@@ -112,6 +117,7 @@ const OPTIONS = {
   // Six modes in under two minutes on a 2-core machine (docs/compare.md says why these two).
   duration: { type: 'string', default: '6' },
   warmup: { type: 'string', default: '8' },
+  'wear-in': { type: 'string', default: '30000' },
   runs: { type: 'string', default: '1' },
   sessions: { type: 'string', default: '100000' },
   'store-latency-ms': { type: 'string' },
@@ -157,6 +163,7 @@ export function parseCompareArgs (argv: string[]): CompareOptions {
     connections: wholeNumber('connections', values.connections, 1, 1000),
     durationSeconds: seconds('duration', values.duration, 0.5, 600),
     warmupSeconds: seconds('warmup', values.warmup, 0, 60),
+    wearInPerServer: wholeNumber('wear-in', values['wear-in'], 0, 1_000_000),
     runs: wholeNumber('runs', values.runs, 1, 20),
     sessions: wholeNumber('sessions', values.sessions, 0, 2_000_000),
     storeLatencyMs: wholeNumber(latencyFlag, values[latencyFlag] ?? '0', 0, 1000),

@@ -107,8 +107,9 @@ export function certaintyWords (report: CompareReport): string[] {
     if (results.some((r) => r.trend?.rps != null)) {
       lines.push(trends.length === 0
         ? `rounds: no mode's req/s moved by ${pct(TREND_WORTH_SAYING)} or more a round (least-squares slope over the rounds).`
-        : `rounds: req/s moved round after round in ${trends.map(trendText).join(', ')}. Where it fell as other work grew, that was the machine; ` +
-          'where it climbed as the CPU per request fell, the processes were not yet warm (see the round-by-round table).')
+        : `rounds: req/s moved round after round in ${trends.map(trendText).join(', ')}. Where it fell as other work grew, or as the load generator's CPU per request rose with the servers' ` +
+          '(one process for every mode, never idle: the same work took longer), that was the machine; ' +
+          'where it climbed as the servers\' CPU per request fell and the load generator\'s did not, the processes were not yet warm (see the round-by-round table).')
     }
   } else if (results.length > 1) {
     const within = results.filter((r) => r.rpsWithinRun?.relative != null).map((r) => `${r.mode} ±${dec((r.rpsWithinRun.relative as number) * 100, 1)}%`)
@@ -140,7 +141,7 @@ function trendText (r: ModeResult): string {
   const last = runs[runs.length - 1]
   const moved = first === undefined || last === undefined
     ? ''
-    : `; server CPU per request ${int(first.cpuUsPerRequest)} → ${int(last.cpuUsPerRequest)} µs, other work ${dec(first.bottleneck.otherCores, 1)} → ${dec(last.bottleneck.otherCores, 1)} cores`
+    : `; server CPU per request ${int(first.cpuUsPerRequest)} → ${int(last.cpuUsPerRequest)} µs, load generator's ${int(first.loadGeneratorCpuUsPerRequest)} → ${int(last.loadGeneratorCpuUsPerRequest)} µs, other work ${dec(first.bottleneck.otherCores, 1)} → ${dec(last.bottleneck.otherCores, 1)} cores`
   return `${r.mode} (${signedPct(r.trend.rps)} a round${moved})`
 }
 

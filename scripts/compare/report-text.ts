@@ -4,6 +4,7 @@ import { dec, int, pct, range, table, typicalAuthUs, us, type TableData } from '
 import { storeName, storeSections, storeWords } from './report-stores.ts'
 import { baseMode } from './mode-names.ts'
 import type { CompareReport, ModeResult } from './run-compare.ts'
+import type { WearIn } from './steady-state.ts'
 
 export { dec, int, pct, table, typicalAuthUs, type TableData } from './report-format.ts'
 
@@ -230,13 +231,22 @@ function balancerCores (r: ModeResult): string {
   return `balancer ${b.balancerCores === null ? '?' : dec(b.balancerCores, 2)}, app servers ${dec(b.serverCores, 2)}, load generator ${dec(b.loadGeneratorCores, 2)}, machine ${pct(b.machineBusy)} busy`
 }
 
-/** "a warm-up until steady (at most 15 s; 4.1 to 9.0 s here)", or the fixed warm-up of a report written before. */
+/**
+ * "a wear-in of 30,000 requests per app server before each cluster's first round (6.0 to 30.0 s
+ * here, 2 stopped by the 30 s cap) and a warm-up until steady (at most 8 s; 4.1 to 8.1 s here)",
+ * or the fixed warm-up of a report written before.
+ */
 export function warmupWords (report: CompareReport): string {
   const c = report.config
-  if (c.warmupSeconds <= 0) return 'no warm-up'
+  const worn = report.results.map((r) => r.wearIn).filter((w): w is WearIn => w != null && w.target > 0)
+  const wearIn = worn.length === 0 || c.wearInPerServer === undefined
+    ? ''
+    : `a wear-in of ${int(c.wearInPerServer)} requests per app server before each cluster's first round (${range(worn.map((w) => w.seconds), (n) => dec(n, 1))} s here` +
+      `${worn.some((w) => !w.reached) ? `, ${worn.filter((w) => !w.reached).length} stopped by the ${c.wearInCapSeconds ?? '?'} s cap` : ''}) and `
+  if (c.warmupSeconds <= 0) return wearIn === '' ? 'no warm-up' : `${wearIn}no warm-up`
   if (c.warmupRule === undefined) return `${c.warmupSeconds} s of warm-up`
   const seconds = report.results.flatMap((r) => (r.allRuns ?? []).map((run) => run.warmup?.seconds)).filter((x): x is number => x !== undefined)
-  return `a warm-up until steady (at most ${c.warmupSeconds} s${seconds.length > 0 ? `; ${range(seconds, (n) => dec(n, 1))} s here` : ''})`
+  return `${wearIn}a warm-up until steady (at most ${c.warmupSeconds} s${seconds.length > 0 ? `; ${range(seconds, (n) => dec(n, 1))} s here` : ''})`
 }
 
 export function formatReport (report: CompareReport): string {

@@ -1,7 +1,7 @@
 import { cpus, loadavg } from 'node:os'
 import type { LogSink } from '../lib/managed-process.ts'
 import { startLoadGenerator } from './load-client.ts'
-import { loginSessions, measureRun, type Progress, type RunResult } from './measure.ts'
+import { loginSessions, measureRun, wearInCluster, type Progress, type RunResult } from './measure.ts'
 import type { CompareOptions } from './options.ts'
 import { measureCostsOfModes, memoryCostOf, type MemoryCost, type SessionCosts } from './session-costs.ts'
 import type { CompareMode } from './modes.ts'
@@ -10,7 +10,7 @@ import type { Spread } from './stats.ts'
 import { combineRuns, type Confidence, type Trend } from './combine-runs.ts'
 import { differences, type Difference } from './significance.ts'
 import { runNames } from './mode-names.ts'
-import { STEADY_RULE_TEXT } from './steady-state.ts'
+import { STEADY_RULE_TEXT, WEAR_IN_CAP_SECONDS, type WearIn } from './steady-state.ts'
 import { balancerThreadsNote, connectToTarget, startLocalTarget, type Target } from './target.ts'
 
 export type { MemoryCost } from './session-costs.ts'
@@ -29,6 +29,8 @@ export interface ModeResult extends RunResult {
   memoryCost: MemoryCost
   /** Every run, in the order they ran. */
   allRuns: RunResult[]
+  /** The load before the first round (--wear-in); null when there was none. (Absent from reports saved before it.) */
+  wearIn?: WearIn | null
   /** jwt mode on a local cluster: the two keys the servers held, and the rotation between the logins; null otherwise. */
   keyRotation: KeyRotationDone | null
   /** Which process answered the logins (the `servedBy` of each): app servers, or in jwt-eddsa the issuer. (Absent from reports saved before it.) */
@@ -68,6 +70,9 @@ export interface CompareReport {
     connections: number
     durationSeconds: number
     warmupSeconds: number
+    /** --wear-in: requests per app server before each cluster's first round, at most wearInCapSeconds; 0: none. (Absent from reports saved before it.) */
+    wearInPerServer?: number
+    wearInCapSeconds?: number
     runs: number
     modes: string[]
     /** --store-latency-ms: added to every round trip to Redis and PostgreSQL. */
@@ -137,6 +142,7 @@ export async function runCompare (options: CompareOptions, reporter: Reporter, o
   const rotations = new Map<string, KeyRotationDone>()
   const logins = new Map<string, { servedBy: Record<string, number>, credentialBytes: number | null }>()
   const refreshes = new Map<string, RefreshCost>()
+  const wearIns = new Map<string, WearIn>()
   let sessionCosts: SessionCosts | null | undefined
   try {
     for (const size of remote !== undefined ? [remote.serverCount] : sizes) {
@@ -165,6 +171,15 @@ export async function runCompare (options: CompareOptions, reporter: Reporter, o
           logins.set(entry.name, { servedBy, credentialBytes: tokens.length === 0 ? null : tokens.reduce((n, token) => n + Buffer.byteLength(token), 0) / tokens.length })
         }
         sessionCosts ??= await sessionCostsPending
+        for (const { name, target, tokens } of targets) {
+          if (options.wearInPerServer <= 0) break
+          const worn = await wearInCluster(target, tokens, options, loadGenerator, (e) => {
+            reporter.status(`${name}: wearing in, ${fmt(e.done)}/${fmt(e.total)} requests${e.rps !== undefined ? `, ${fmt(e.rps)} req/s` : ''}`)
+          })
+          wearIns.set(name, worn)
+          reporter.step(`${name}: worn in, ${fmt(worn.requests)} requests in ${worn.seconds.toFixed(1)} s${worn.reached ? '' : ` (stopped by the ${WEAR_IN_CAP_SECONDS} s cap, short of ${fmt(worn.target)})`}` +
+            (worn.last === null ? '' : `; at the end ${fmt(worn.last.rps)} req/s${worn.last.cpuUsPerRequest === null ? '' : `, ${fmt(worn.last.cpuUsPerRequest)} µs of CPU per request`}`))
+        }
 
         const runs = new Map<string, RunResult[]>()
         for (let round = 1; round <= options.runs; round++) {
@@ -197,6 +212,7 @@ export async function runCompare (options: CompareOptions, reporter: Reporter, o
           const login = logins.get(name)
           return {
             ...combineRuns(runs.get(name) ?? [], memoryCostOf(mode, sessionCosts ?? null, login?.credentialBytes ?? null), rotations.get(name) ?? null),
+            wearIn: wearIns.get(name) ?? null,
             loginsServedBy: login?.servedBy ?? {},
             refresh: refreshes.get(name) ?? null
           }
@@ -235,6 +251,8 @@ export async function runCompare (options: CompareOptions, reporter: Reporter, o
       connections: options.connections,
       durationSeconds: options.durationSeconds,
       warmupSeconds: options.warmupSeconds,
+      wearInPerServer: options.wearInPerServer,
+      wearInCapSeconds: WEAR_IN_CAP_SECONDS,
       runs: options.runs,
       modes: named.map((n) => n.name),
       storeLatencyMs: options.storeLatencyMs,

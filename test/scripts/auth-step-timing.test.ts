@@ -54,7 +54,7 @@ t.test('the walkthrough\'s first jwt step and compare give jwt\'s auth step the 
   const dir = mkdtempSync(join(tmpdir(), 'auth-step-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const json = join(dir, 'compare.json')
-  const run = runCli(t, COMPARE, ['--modes', 'jwt', '--servers', '3', '--connections', '12', '--duration', '2', '--warmup', '1', '--sessions', '200', '--json', json], { PATH: process.env.PATH, HOME: process.env.HOME })
+  const run = runCli(t, COMPARE, ['--modes', 'jwt', '--servers', '3', '--connections', '12', '--duration', '2', '--warmup', '1', '--wear-in', '0', '--sessions', '200', '--json', json], { PATH: process.env.PATH, HOME: process.env.HOME })
   const code = await run.exited
   t.equal(code, 0, 'compare exits 0')
   if (code !== 0) t.comment(run.output())

@@ -16,7 +16,7 @@ t.teardown(() => rmSync(dir, { recursive: true, force: true }))
 // Small and fast: a second and a half of load. 7 connections over 2 servers: a number of
 // connections that is not a multiple of the servers, so even a round robin locked in step
 // refuses 1 in 2; and enough requests that a stall of the (shared) machine does not decide the share.
-const SMALL = ['--servers', '2', '--connections', '7', '--duration', '1.5', '--warmup', '0.5', '--sessions', '2000']
+const SMALL = ['--servers', '2', '--connections', '7', '--duration', '1.5', '--warmup', '0.5', '--wear-in', '0', '--sessions', '2000']
 const CONNECTIONS = 7
 
 async function compare (args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> {
@@ -168,7 +168,7 @@ t.test('the opt-in rows in one compare, every store 10 ms away: the caches, and 
   const json = join(dir, 'rows.json')
   const DELAY_MS = 10
   const run = await compare(['--modes', 'postgres,postgres+redis-cache,postgres+local-cache,jwt-eddsa', '--servers', '1', '--connections', String(CONNECTIONS),
-    '--duration', '1', '--warmup', '1', '--sessions', '0', '--store-latency-ms', String(DELAY_MS), '--json', json])
+    '--duration', '1', '--warmup', '1', '--wear-in', '0', '--sessions', '0', '--store-latency-ms', String(DELAY_MS), '--json', json])
   t.equal(run.code, 0, `exits 0${run.code === 0 ? '' : `: ${run.stderr}`}`)
   const report = read(json)
   t.same(report.results.map((r) => r.mode), ['postgres', 'postgres+redis-cache', 'postgres+local-cache', 'jwt-eddsa'])
@@ -208,13 +208,14 @@ t.test('the same mode twice in one compare: the two agree within the noise band 
   // the 95% intervals compare prints, or its verdicts on other modes mean nothing. Latency's p99
   // is left out: on a shared machine it is set by the few requests whose process was descheduled.
   const json = join(dir, 'twins.json')
-  const run = await compare(['--modes', 'jwt,jwt', '--servers', '1', '--connections', '10', '--duration', '1', '--warmup', '2', '--runs', '3', '--sessions', '0', '--json', json])
+  const run = await compare(['--modes', 'jwt,jwt', '--servers', '1', '--connections', '10', '--duration', '1', '--warmup', '2', '--wear-in', '1500', '--runs', '3', '--sessions', '0', '--json', json])
   t.equal(run.code, 0, `exits 0${run.code === 0 ? '' : `: ${run.stderr}`}`)
   const report = read(json)
   t.same(report.results.map((r) => r.mode), ['jwt', 'jwt#2'], 'two results, the second named as the second run of the same mode')
   t.same(report.config.modes, ['jwt', 'jwt#2'])
   t.same(report.results.map((r) => r.allRuns.map((x) => x.order)), [[1, 2, 1], [2, 1, 2]], 'each round starts with the other one')
   for (const r of report.results) {
+    t.ok(r.wearIn?.reached === true && r.wearIn.requests >= 1500, `${r.mode}: worn in before its first round, ${r.wearIn?.requests ?? 0} requests in ${r.wearIn?.seconds.toFixed(1) ?? '?'} s`)
     t.ok(r.allRuns.every((x) => x.warmup.seconds > 1), `${r.mode}: every run warmed up first`)
     for (const figure of ['rps', 'p50', 'authP50', 'cpuUsPerRequest'] as const) {
       const interval = r.confidence[figure]
@@ -229,6 +230,8 @@ t.test('the same mode twice in one compare: the two agree within the noise band 
   }
   t.match(run.stdout, /jwt#2 is jwt again, on a cluster of its own: req\/s \S+, within the noise, as the same mode should be\./)
   t.match(run.stderr, /jwt#2 run 3\/3: [\d,]+ req\/s.*warm-up [\d.]+ s/)
+  t.match(run.stderr, /jwt#2: worn in, [\d,]+ requests in [\d.]+ s; at the end [\d,]+ req\/s/)
+  t.match(run.stdout, /after a wear-in of 1,500 requests per app server before each cluster's first round \([\d.]+ (?:to [\d.]+ )?s here\) and a warm-up until steady/)
 })
 
 t.test('bad flags: the usage, exit code 2', async (t) => {

@@ -1,10 +1,10 @@
 import t from 'tap'
 import { parseCompareArgs, parseSweep, UsageError } from '../../../scripts/compare/options.ts'
 
-t.test('defaults: six rows (memory, redis, postgres, jwt, jwt-revocation, cookie), 3 servers, 50 connections, 6 s, warm-ups of at most 8 s, one run, 100k sessions measured', async (t) => {
+t.test('defaults: six rows (memory, redis, postgres, jwt, jwt-revocation, cookie), 3 servers, 50 connections, 6 s, a wear-in of 30,000 requests per server, warm-ups of at most 8 s, one run, 100k sessions measured', async (t) => {
   const o = parseCompareArgs([])
   t.same(o.modes, ['memory', 'redis', 'postgres', 'jwt', 'jwt-revocation', 'cookie'])
-  t.match(o, { servers: 3, connections: 50, durationSeconds: 6, warmupSeconds: 8, runs: 1, sessions: 100_000, storeLatencyMs: 0, sweep: null, url: null, json: null, html: null })
+  t.match(o, { servers: 3, connections: 50, durationSeconds: 6, warmupSeconds: 8, wearInPerServer: 30_000, runs: 1, sessions: 100_000, storeLatencyMs: 0, sweep: null, url: null, json: null, html: null })
 })
 
 t.test('a mode named twice is measured twice: the same mode on two clusters, to see the noise', async (t) => {
@@ -12,9 +12,9 @@ t.test('a mode named twice is measured twice: the same mode on two clusters, to 
 })
 
 t.test('every flag is read', async (t) => {
-  const o = parseCompareArgs(['--modes', 'jwt,memory,jwt-revocation', '--servers', '2', '--connections', '8', '--duration', '1.5', '--warmup', '0',
+  const o = parseCompareArgs(['--modes', 'jwt,memory,jwt-revocation', '--servers', '2', '--connections', '8', '--duration', '1.5', '--warmup', '0', '--wear-in', '0',
     '--runs', '3', '--sessions', '0', '--redis-latency-ms', '20', '--json', 'out.json', '--html', 'out.html'])
-  t.match(o, { modes: ['jwt', 'memory', 'jwt-revocation'], servers: 2, connections: 8, durationSeconds: 1.5, warmupSeconds: 0, runs: 3, sessions: 0, storeLatencyMs: 20, json: 'out.json', html: 'out.html' })
+  t.match(o, { modes: ['jwt', 'memory', 'jwt-revocation'], servers: 2, connections: 8, durationSeconds: 1.5, warmupSeconds: 0, wearInPerServer: 0, runs: 3, sessions: 0, storeLatencyMs: 20, json: 'out.json', html: 'out.html' })
 })
 
 t.test('the variants are opt-in by name; --store-latency-ms, or its older name --redis-latency-ms, but not both', async (t) => {
@@ -65,6 +65,8 @@ t.test('a negative number after a flag is checked as a value, not refused as a f
   }
   t.throws(() => parseCompareArgs(['--redis-latency-ms', '-5']), { message: '--redis-latency-ms must be a whole number from 0 to 1000 (got "-5")' })
   t.throws(() => parseCompareArgs(['--warmup', '-.5']), { message: '--warmup must be a number of seconds from 0 to 60 (got "-.5")' })
+  t.throws(() => parseCompareArgs(['--wear-in', '-1']), { message: '--wear-in must be a whole number from 0 to 1000000 (got "-1")' })
+  t.throws(() => parseCompareArgs(['--wear-in', '2.5']), { name: 'UsageError', message: /--wear-in must be a whole number/ })
   // A flag where the value should be is still a missing value.
   t.throws(() => parseCompareArgs(['--servers', '--verbose']), { name: 'UsageError', message: /ambiguous/ })
 })

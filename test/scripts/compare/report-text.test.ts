@@ -88,7 +88,20 @@ t.test('three runs: each figure with its 95% interval, which differences are lar
   const jwt = climbing.results.find((r) => r.mode === 'jwt')
   if (jwt === undefined) throw new Error('no jwt')
   jwt.trend.rps = 0.12
-  t.match(plainWords(climbing).join('\n'), 'rounds: req/s moved round after round in jwt (+12.0% a round; server CPU per request 300 → 300 µs, other work 0.0 → 0.0 cores). Where it fell as other work grew, that was the machine')
+  t.match(plainWords(climbing).join('\n'), 'rounds: req/s moved round after round in jwt (+12.0% a round; server CPU per request 300 → 300 µs, load generator\'s 150 → 150 µs, other work 0.0 → 0.0 cores). ' +
+    'Where it fell as other work grew, or as the load generator\'s CPU per request rose with the servers\' (one process for every mode, never idle: the same work took longer), that was the machine')
+})
+
+t.test('the first line says how each cluster was worn in before its first round, and which the cap stopped', async (t) => {
+  const report = fakeReport({ runs: 3 })
+  report.config.wearInPerServer = 30_000
+  report.config.wearInCapSeconds = 30
+  const last = { seconds: 1, requests: 3000, rps: 3000, cpuUsPerRequest: 400 }
+  report.results.forEach((r, i) => { r.wearIn = { target: 90_000, requests: i === 0 ? 61_000 : 90_500, seconds: i === 0 ? 30 : 12.5, reached: i !== 0, last } })
+  t.match(formatReport(report).split('\n')[0], "s of load after a wear-in of 30,000 requests per app server before each cluster's first round (12.5 to 30.0 s here, 1 stopped by the 30 s cap) and a warm-up until steady")
+  report.config.wearInPerServer = 0
+  for (const r of report.results) r.wearIn = null
+  t.notMatch(formatReport(report).split('\n')[0], 'wear-in', '--wear-in 0: not mentioned')
 })
 
 t.test('a report saved before the intervals (--from an older JSON) is still read as what it was', async (t) => {

@@ -3,7 +3,7 @@ import t from 'tap'
 import { startLoadGenerator } from '../../../scripts/compare/load-client.ts'
 import type { LoadGenerator } from '../../../scripts/compare/load-client.ts'
 import type { LoadJob, LoadResult, Tick } from '../../../scripts/compare/load-generator.ts'
-import { isSteady, steadyChange, warmUp, windowRecorder, type LoadWindow } from '../../../scripts/compare/steady-state.ts'
+import { isSteady, steadyChange, warmUp, wearIn, windowRecorder, type LoadWindow } from '../../../scripts/compare/steady-state.ts'
 
 const windows = (rps: number[], cpu: Array<number | null> = rps.map(() => 100)): LoadWindow[] =>
   rps.map((r, i) => ({ seconds: 1, requests: r, rps: r, cpuUsPerRequest: cpu[i] ?? null }))
@@ -104,4 +104,27 @@ t.test('warmUp with the real load generator: a real server, the cap honoured', a
   t.notOk(warm.steady, 'fewer than four windows: never steady')
   t.ok(warm.seconds > 2 && warm.seconds < 3.5, `${warm.seconds.toFixed(2)} s of load`)
   t.ok(warm.windows.length >= 2 && warm.windows.every((w) => w.cpuUsPerRequest === null && w.requests > 0), 'windows of load, no CPU where none can be seen')
+})
+
+t.test('wearIn loads until the requests asked for are answered, however steady the windows look', async (t) => {
+  const cpu = { seconds: 0 }
+  // Flat from the start: the steady rule would have stopped after four windows.
+  const flat = Array.from({ length: 30 }, () => 2000)
+  const generator = playback(flat, flat.map(() => 300), cpu)
+  const answered: number[] = []
+  const worn = await wearIn(JOB, 15_000, 30, generator, () => cpu.seconds, (_w, n) => answered.push(n))
+  t.equal(generator.played, 8, 'stopped after the 8th window, the first to pass 15,000 requests')
+  t.match(worn, { target: 15_000, requests: 16_000, reached: true })
+  t.same(answered.slice(0, 3), [2000, 4000, 6000], 'the requests answered so far, window by window')
+  t.equal(worn.last?.rps, 2000, 'where the cluster stood at the end: its rate')
+  t.ok(Math.abs((worn.last?.cpuUsPerRequest ?? 0) - 300) < 1e-6, 'and its CPU per request')
+})
+
+t.test('wearIn ends at the cap, short of its requests, on a machine too slow for them; 0 requests: none', async (t) => {
+  const cpu = { seconds: 0 }
+  const slow = Array.from({ length: 60 }, () => 100)
+  const worn = await wearIn(JOB, 15_000, 5, playback(slow, slow.map(() => 900), cpu), () => cpu.seconds)
+  t.match(worn, { target: 15_000, requests: 500, reached: false, seconds: 5 }, 'the cap, 5 s of 100 req/s')
+  const none = await wearIn(JOB, 0, 30, playback(slow, slow, cpu), () => cpu.seconds)
+  t.same(none, { target: 0, requests: 0, seconds: 0, reached: false, last: null }, '--wear-in 0: none')
 })

@@ -117,7 +117,7 @@ t.test('--url: a running cookie cluster (the Docker smoke test\'s last mode) is 
   const cluster = await startCluster({ mode: 'cookie', servers: 2, logLevel: 'warn' })
   t.teardown(async () => await cluster.stop())
   const compare = fileURLToPath(new URL('../../../scripts/compare.ts', import.meta.url))
-  const child = spawn(process.execPath, [compare, '--url', cluster.url, '--duration', '1', '--warmup', '0', '--connections', '4', '--sessions', '0'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [compare, '--url', cluster.url, '--duration', '1', '--warmup', '0', '--wear-in', '0', '--connections', '4', '--sessions', '0'], { stdio: ['ignore', 'pipe', 'pipe'] })
   t.teardown(() => { child.kill('SIGKILL') })
   let out = ''
   child.stdout.on('data', (c: Buffer) => { out += c.toString() })
