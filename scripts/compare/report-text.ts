@@ -33,7 +33,7 @@ function throughputTable (results: ModeResult[]): TableData {
 
 function costTable (results: ModeResult[]): TableData {
   return tableData(
-    ['mode', 'auth µs mean', 'auth µs p50/p99', 'store trips/req', 'server CPU µs/req', 'balancer CPU µs/req', 'credential', 'state/session'],
+    ['mode', 'auth µs mean', 'auth µs p50/p99', 'store trips/req', 'server CPU µs/req', 'balancer CPU µs/req', 'store CPU µs/req', 'credential', 'state/session'],
     results.map((r) => [
       r.mode,
       us(r.authUsPerRequest),
@@ -41,9 +41,17 @@ function costTable (results: ModeResult[]): TableData {
       dec(r.storeCommandsPerRequest, 2),
       int(r.cpuUsPerRequest) + ci(r, 'cpuUsPerRequest'),
       r.balancerCpuUsPerRequest === null ? '-' : int(r.balancerCpuUsPerRequest),
+      storeCpu(r),
       bytes(r.memoryCost.credentialBytes),
       baseMode(r.mode) === 'jwt' ? '0 B' : bytes(r.memoryCost.bytesPerSession)
     ]))
+}
+
+/** The run's own stores' CPU per request ("Redis 14.2", "PostgreSQL 103", both for a cache row); "-" where there is none or it could not be seen (--url). */
+function storeCpu (r: ModeResult): string {
+  const parts: Array<[string, number | null | undefined]> = [['Redis', r.redisCpuUsPerRequest], ['PostgreSQL', r.postgresCpuUsPerRequest]]
+  const seen = parts.flatMap(([name, value]) => value == null ? [] : [`${name} ${us(value)}`])
+  return seen.length === 0 ? '-' : seen.join(' + ')
 }
 
 function perServerTable (results: ModeResult[]): TableData {
@@ -206,7 +214,7 @@ export function reportSections (report: CompareReport): ReportSection[] {
   const section = (id: string, title: string, data: TableData, notes: string[] = []): void => { sections.push({ id, title, table: data, notes }) }
   section('throughput', 'Throughput and failures, as the client saw them through the balancer (refused = 401 / (2xx + 401)):', throughputTable(report.results))
   section('auth-cost', `Cost of the auth step, measured on the app servers under the load above (${c.connections} connections, after the warm-up): the mean from their /metrics, p50/p99 from every response's Server-Timing:`, costTable(report.results),
-    [`(store trips: ${[...new Set(report.results.map((r) => `${storeName(r.mode)} in ${baseMode(r.mode)}`))].join(', ')}; credential: the bytes sent on every request; state: what the servers or their store keep per session)`])
+    [`(store trips: ${[...new Set(report.results.map((r) => `${storeName(r.mode)} in ${baseMode(r.mode)}`))].join(', ')}; store CPU: the run's own Redis or PostgreSQL processes, per request; Redis runs every command on one thread, so 1,000,000 / its figure is one node's ceiling in req/s, which npm run scale plans with; credential: the bytes sent on every request; state: what the servers or their store keep per session)`])
   const inFlight = report.results.filter((r) => r.serverCounted.ok + r.serverCounted.unauthorized > r.ok + r.unauthorized)
   section('per-server', 'Per server, from each server\'s own counters (2xx / 401):', perServerTable(report.results),
     inFlight.length > 0 ? ['(the servers can count a few more than the client got: requests in flight when the load stopped, at most one per connection)'] : [])

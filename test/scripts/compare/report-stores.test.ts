@@ -18,7 +18,7 @@ function row (mode: string, authUs: number, extra: Partial<ModeResult> = {}): Mo
 function report (): CompareReport {
   const r = fakeReport()
   r.results.push(
-    row('postgres', 2500),
+    row('postgres', 2500, { postgresCpuUsPerRequest: 103.4 }),
     row('cookie', 100),
     row('postgres+redis-cache', 1250),
     row('postgres+local-cache', 12.5),
@@ -42,6 +42,9 @@ t.test('the store each mode asks, named in the cost table\'s note', async (t) =>
   t.match(text, '(store trips: none in memory, Redis commands in redis, none in jwt, Redis commands in jwt-revocation, PostgreSQL statements in postgres, none in cookie, PostgreSQL statements in postgres+redis-cache')
   t.match(text, /^postgres +.* 1\.00 .* 43 B +195 B$/m, 'postgres: one statement per request, its bytes per session')
   t.match(text, /^cookie +.* 0\.00 .* 66 B +0 B$/m, 'cookie: no store, its credential')
+  t.match(text, /^mode +.* balancer CPU µs\/req +store CPU µs\/req +credential /m, 'the stores\' own CPU beside the balancer\'s')
+  t.match(text, /^postgres +.* PostgreSQL 103 +43 B +195 B$/m, 'postgres: its backends\' CPU per request')
+  t.match(text, /^cookie +.* - +66 B +0 B$/m, 'no store, no store CPU')
 })
 
 t.test('the caches: statements per request, hit ratio, and how much of postgres\'s auth step each hid', async (t) => {
