@@ -57,7 +57,13 @@ export interface RedisRefreshStoreOptions {
   onCommand?: (command: 'eval' | 'multi') => void
 }
 
-/** Refresh token families in Redis; a Redis that cannot answer in time is a SessionStoreUnavailableError (a 503). */
+/**
+ * Refresh token families in Redis; a Redis that cannot answer in time is a SessionStoreUnavailableError (a 503).
+ * Every write is one that must outlive a failover, so each goes through store.replicated: with
+ * REDIS_WAIT_REPLICAS it is answered only once the replicas hold it, or refused by name (a 503
+ * session_store_not_replicated). A rotation lost in a failover would make the retired token the
+ * current one again on the promoted replica, and refuse the one the client was just given.
+ */
 export function createRedisRefreshStore (store: StoreClient, options: RedisRefreshStoreOptions): RefreshTokenStore {
   const { lifetimes, keyPrefix } = options
   const onCommand = options.onCommand ?? (() => {})
@@ -68,8 +74,8 @@ export function createRedisRefreshStore (store: StoreClient, options: RedisRefre
     async create (family, user, hash, at) {
       const absExp = at + lifetimes.absoluteMs
       onCommand('multi')
-      await store.run(async () => {
-        const replies = await store.redis.multi()
+      await store.replicated(async (connection) => {
+        const replies = await connection.multi()
           .hset(`${familyPrefix}${family}`, { user, current: hash, absExp: String(absExp), lastUsed: String(at) })
           .pexpire(`${familyPrefix}${family}`, Math.min(lifetimes.idleMs, lifetimes.absoluteMs))
           .set(tokenKey(hash), family, 'PX', lifetimes.absoluteMs)
@@ -80,7 +86,7 @@ export function createRedisRefreshStore (store: StoreClient, options: RedisRefre
     },
     async rotate (hash, nextHash, at) {
       onCommand('eval')
-      const reply = await store.run(async () => await store.redis.eval(ROTATE, 1, tokenKey(hash),
+      const reply = await store.replicated(async (connection) => await connection.eval(ROTATE, 1, tokenKey(hash),
         tokenKey(nextHash), at, lifetimes.idleMs, familyPrefix, hash, nextHash)) as [string, string?, string?, string?]
       const [outcome, user = '', family = '', expiresAt] = reply
       if (outcome === 'rotated') return { outcome, user, family, expiresAt: Number(expiresAt) }
@@ -90,11 +96,11 @@ export function createRedisRefreshStore (store: StoreClient, options: RedisRefre
     },
     async revokeByToken (hash) {
       onCommand('eval')
-      await store.run(async () => await store.redis.eval(REVOKE, 1, tokenKey(hash), familyPrefix))
+      await store.replicated(async (connection) => await connection.eval(REVOKE, 1, tokenKey(hash), familyPrefix))
     },
     async revokeFamily (family) {
       onCommand('eval')
-      await store.run(async () => await store.redis.eval(REVOKE, 1, `${familyPrefix}${family}`))
+      await store.replicated(async (connection) => await connection.eval(REVOKE, 1, `${familyPrefix}${family}`))
     },
     status: () => store.status(),
     async close () {

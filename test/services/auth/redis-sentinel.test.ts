@@ -5,6 +5,8 @@ import t, { type Test } from 'tap'
 import { startRedisHa } from '../../../scripts/lib/redis-ha.ts'
 import { eventually } from '../../helpers/cluster.ts'
 import { buildTestApp, feedsWithBearer, login } from '../../helpers/service-app.ts'
+import { issuerLogin, refresh, startTestIssuer } from '../../helpers/issuer.ts'
+import { hashRefreshToken } from '../../../services/issuer/refresh-tokens.ts'
 
 // The app server's Redis through real Sentinels (services/auth/redis-client.ts): WAIT against a
 // real replica, acknowledging or frozen, and a failover with the old primary still running
@@ -77,6 +79,42 @@ t.test('jwt revocation with REDIS_WAIT_REPLICAS=1: logout waits for the replica;
   t.equal(refused.statusCode, 503)
   t.match(refused.json(), { error: 'session_store_not_replicated' }, 'the client is told its logout may not survive a failover, and can send it again')
   thaw()
+})
+
+t.test('the issuer with REDIS_WAIT_REPLICAS=1: a login\'s refresh family and each rotation wait for the replica; frozen, a named 503, never a rotation a failover could undo', async (t) => {
+  const prefix = 'issuer-wait:'
+  const issuer = await startTestIssuer(t, { ...sentinels, REDIS_KEY_PREFIX: prefix, REDIS_WAIT_REPLICAS: '1', REDIS_WAIT_TIMEOUT_MS: String(WAIT_TIMEOUT_MS), REDIS_COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS) })
+  const replica = new Redis({ port: ha.replica.port, lazyConnect: true })
+  await replica.connect()
+  t.teardown(() => { replica.disconnect() })
+  const onReplica = async (refreshToken: string): Promise<boolean> => await replica.exists(`${prefix}refresh:token:${hashRefreshToken(refreshToken)}`) === 1
+
+  const issued = await issuerLogin(issuer.app)
+  t.ok(await onReplica(issued.refreshToken), 'answered once the replica held the new family')
+  const rotated = await refresh(issuer.app, issued.refreshToken)
+  t.equal(rotated.statusCode, 200)
+  const next = (rotated.json() as { refreshToken: string }).refreshToken
+  t.ok(await onReplica(next), 'the rotation too: the token just handed out is on the replica when the answer comes')
+
+  const thaw = await freezeReplica(t)
+  const started = performance.now()
+  const refused = await refresh(issuer.app, next)
+  const ms = performance.now() - started
+  t.equal(refused.statusCode, 503, 'a rotation the replica did not confirm is not a 200')
+  t.match(refused.json(), { error: 'session_store_not_replicated' })
+  t.equal(refused.headers['retry-after'], '1')
+  t.ok(ms >= WAIT_TIMEOUT_MS - 5 && ms < COMMAND_TIMEOUT_MS + 1000, `after waiting the WAIT timeout for the replica, not a hang (${ms.toFixed(0)} ms)`)
+  const logins = await Promise.all(Array.from({ length: 3 }, async () => await issuer.app.inject(loginRequest)))
+  t.same(logins.map((r) => r.statusCode), [503, 503, 503], 'logins at the same moment: each a 503, none a hang or a 200')
+  thaw()
+  t.ok(await eventually(async () => (await issuer.app.inject(loginRequest)).statusCode === 200, 10_000), 'the replica back: logins are answered again')
+})
+
+t.test('the issuer without WAIT (the default): a rotation is answered with the replica frozen, only on the primary', async (t) => {
+  const issuer = await startTestIssuer(t, { ...sentinels, REDIS_KEY_PREFIX: 'issuer-nowait:' })
+  const issued = await issuerLogin(issuer.app)
+  await freezeReplica(t)
+  t.equal((await refresh(issuer.app, issued.refreshToken)).statusCode, 200, 'what asynchronous replication accepts')
 })
 
 t.test('a connection left open to a primary that became a replica (READONLY): the client reconnects through the Sentinels to the new one', async (t) => {
