@@ -165,11 +165,15 @@ export async function clientAborts (options: { aborts?: number } = {}): Promise<
     const started = performance.now()
     await pool(aborts, 50, async (i) => { await abortOnce(port, i, token) })
     const churnMs = performance.now() - started
+    // "After" is the sample that settled, not a new one: a health check or a pooled upstream
+    // connection can open a socket a moment later (a CI run read 31 -> 36 that way, 311 ms after
+    // the count had come back). A leak never settles, and then the last sample is the figure.
+    let last = sockets()
     const settled = await timeUntil(() => {
-      const now = sockets()
-      return now.balancer <= before.balancer + FD_SLACK && now.servers <= before.servers + FD_SLACK
+      last = sockets()
+      return last.balancer <= before.balancer + FD_SLACK && last.servers <= before.servers + FD_SLACK
     }, SETTLE_MS + 10_000, 100)
-    const after = { ...sockets(), heap: await watched.heapMb() }
+    const after = { ...last, heap: await watched.heapMb() }
 
     const answers = (await fetch(`${watched.url}/feeds`, { headers: { authorization: `Bearer ${token}` } })).status === 200
     const alive = [watched.proc, ...cluster.servers].every((p) => p.running)
@@ -269,8 +273,10 @@ export async function upstreamResets (options: { resets?: number } = {}): Promis
       outcomes.push(await get('/reset'))
     })
     agent.destroy()
-    const settled = await timeUntil(() => fds() <= before.fds + FD_SLACK, SETTLE_MS + 10_000, 100)
-    const after = { fds: fds(), heap: await watched.heapMb() }
+    // The sample that settled, as in clientAborts.
+    let last = fds()
+    const settled = await timeUntil(() => (last = fds()) <= before.fds + FD_SLACK, SETTLE_MS + 10_000, 100)
+    const after = { fds: last, heap: await watched.heapMb() }
     const hung = outcomes.filter((o) => o.error === 'timeout')
     const fine = await getJson(`${watched.url}/_balancer/stats`)
     const measured = !Number.isNaN(before.fds)
