@@ -36,7 +36,11 @@ t.test('jwt\'s auth step, measured the one way on real clusters, is well under a
   }
   // An HMAC is microseconds of CPU; a Redis lookup is a round trip over a socket. Measured cold
   // (thirty requests one at a time, as the walkthrough once did) the two came out 1 to 2 apart.
-  t.ok(jwtTiming.medianMs < redisTiming.medianMs / 5, `the signature check (${jwtTiming.medianMs} ms) is well under a fifth of the Redis lookup (${redisTiming.medianMs} ms)`)
+  // Warm, they are 5 to 30 apart (compare: 41 against 809 µs); but this is a timing on a shared
+  // machine, and a CI run on a noisy host measured jwt at 0.195 ms and Redis at 0.93 (4.8 apart),
+  // so the check holds the order with room for that, not the ratio: a jwt step that made a round
+  // trip of its own would come out about even, and fail it.
+  t.ok(jwtTiming.medianMs < redisTiming.medianMs / 2, `the signature check (${jwtTiming.medianMs} ms) is under half of the Redis lookup (${redisTiming.medianMs} ms)`)
 })
 
 t.test('a route that does not run the auth step is a clear error, not a number', async (t) => {
