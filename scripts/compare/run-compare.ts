@@ -171,8 +171,7 @@ export async function runCompare (options: CompareOptions, reporter: Reporter, o
           logins.set(entry.name, { servedBy, credentialBytes: tokens.length === 0 ? null : tokens.reduce((n, token) => n + Buffer.byteLength(token), 0) / tokens.length })
         }
         sessionCosts ??= await sessionCostsPending
-        for (const { name, target, tokens } of targets) {
-          if (options.wearInPerServer <= 0) break
+        for (const { name, target, tokens } of options.wearInPerServer > 0 ? targets : []) {
           const worn = await wearInCluster(target, tokens, options, loadGenerator, (e) => {
             reporter.status(`${name}: wearing in, ${fmt(e.done)}/${fmt(e.total)} requests${e.rps !== undefined ? `, ${fmt(e.rps)} req/s` : ''}`)
           })

@@ -91,22 +91,36 @@ export async function warmUp (
   onWindow: (window: LoadWindow, elapsedSeconds: number) => void = () => {}
 ): Promise<Warmup> {
   if (capSeconds <= 0) return { seconds: 0, capSeconds, steady: false, windows: [] }
+  let elapsed = 0
+  const { seconds, windows, stopped } = await loadUntil(job, capSeconds, loadGenerator, cpuSeconds, (window, tick, all) => {
+    elapsed += tick.seconds
+    onWindow(window, elapsed)
+    return isSteady(all)
+  })
+  return { seconds, capSeconds, steady: stopped, windows }
+}
+
+/**
+ * The load of a warm-up or a wear-in: one-second windows, each with our processes' CPU per
+ * request, until `enough` first says so after a window (the load is stopped there) or until the cap.
+ * Every window is seen, a late one after the stop too.
+ */
+async function loadUntil (
+  job: Omit<LoadJob, 'durationSeconds'>,
+  capSeconds: number,
+  loadGenerator: LoadGenerator,
+  cpuSeconds: () => number | undefined,
+  enough: (window: LoadWindow, tick: Tick, windows: LoadWindow[]) => boolean
+): Promise<{ seconds: number, requests: number, windows: LoadWindow[], stopped: boolean }> {
   const windows: LoadWindow[] = []
   const record = windowRecorder(cpuSeconds)
   const stop = new AbortController()
-  let steady = false
-  let elapsed = 0
   const load = await loadGenerator.run({ ...job, durationSeconds: capSeconds }, (tick) => {
     const window = record(tick)
     windows.push(window)
-    elapsed += tick.seconds
-    onWindow(window, elapsed)
-    if (!steady && isSteady(windows)) {
-      steady = true
-      stop.abort()
-    }
+    if (enough(window, tick, windows) && !stop.signal.aborted) stop.abort()
   }, stop.signal)
-  return { seconds: load.durationSeconds, capSeconds, steady, windows }
+  return { seconds: load.durationSeconds, requests: load.requests, windows, stopped: stop.signal.aborted }
 }
 
 /**
@@ -143,16 +157,12 @@ export async function wearIn (
   onWindow: (window: LoadWindow, answered: number) => void = () => {}
 ): Promise<WearIn> {
   if (requests <= 0 || capSeconds <= 0) return { target: 0, requests: 0, seconds: 0, reached: false, last: null }
-  const windows: LoadWindow[] = []
-  const record = windowRecorder(cpuSeconds)
-  const stop = new AbortController()
   let answered = 0
-  const load = await loadGenerator.run({ ...job, durationSeconds: capSeconds }, (tick) => {
-    const window = record(tick)
-    windows.push(window)
+  const load = await loadUntil(job, capSeconds, loadGenerator, cpuSeconds, (window, tick) => {
     answered = tick.totalRequests
     onWindow(window, answered)
-    if (answered >= requests) stop.abort()
-  }, stop.signal)
-  return { target: requests, requests: Math.max(answered, load.requests), seconds: load.durationSeconds, reached: Math.max(answered, load.requests) >= requests, last: fullWindows(windows).at(-1) ?? null }
+    return answered >= requests
+  })
+  const served = Math.max(answered, load.requests)
+  return { target: requests, requests: served, seconds: load.seconds, reached: served >= requests, last: fullWindows(load.windows).at(-1) ?? null }
 }
