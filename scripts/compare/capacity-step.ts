@@ -1,7 +1,6 @@
-import { machineTimes } from './measure.ts'
 import type { OpenLoadGenerator } from './open-load-client.ts'
 import type { OpenLoadResult } from './open-load.ts'
-import { processCpuSeconds } from './process-cpu.ts'
+import { machineTimes, processCpuSeconds } from './process-cpu.ts'
 import { difference, type ServerCounters } from './prometheus.ts'
 import type { Target } from './target.ts'
 

@@ -1,11 +1,10 @@
-import { readFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { DEMO_USERS } from '../../services/users.ts'
 import { decodeJwt } from '../demo/jwt.ts'
 import type { LoadGenerator } from './load-client.ts'
 import type { GroupLoad, LoadJob, LoadResult, Tick } from './load-generator.ts'
-import { processCpuSeconds } from './process-cpu.ts'
+import { machineTimes, processCpuSeconds } from './process-cpu.ts'
 import { difference, type ServerCounters } from './prometheus.ts'
 import { meanInterval, type Interval } from './stats.ts'
 import { fullWindows, warmUp, wearIn, windowRecorder, WEAR_IN_CAP_SECONDS, type LoadWindow, type Warmup, type WearIn } from './steady-state.ts'
@@ -183,33 +182,6 @@ export async function loginSessions (url: string, count: number, onProgress: Pro
   }
   await Promise.all(Array.from({ length: Math.min(4, count) }, worker))
   return tokens
-}
-
-/**
- * The machine's CPU time so far, busy and in all, in the same unit. /proc/stat where there is one:
- * os.cpus() leaves out softirq (much of loopback networking's kernel work) and steal (time a
- * virtual machine's host gave to another guest), and both are time our processes could not run.
- */
-export function machineTimes (): { busy: number, total: number } {
-  try {
-    const [user, nice, system, idle, iowait, irq, softirq, steal] = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number)
-    const fields = [user, nice, system, idle, iowait, irq, softirq, steal]
-    if (fields.every((f) => f !== undefined && Number.isFinite(f))) {
-      const [u, n, sy, id, io, ir, so, st] = fields as number[]
-      const busy = (u as number) + (n as number) + (sy as number) + (ir as number) + (so as number) + (st as number)
-      return { busy, total: busy + (id as number) + (io as number) }
-    }
-  } catch {
-    // Not Linux: what os.cpus() says.
-  }
-  let busy = 0
-  let total = 0
-  for (const cpu of cpus()) {
-    const { user, nice, sys, idle, irq } = cpu.times
-    busy += user + nice + sys + irq
-    total += user + nice + sys + idle + irq
-  }
-  return { busy, total }
 }
 
 /** The CPU seconds of every process of ours that serves or makes the load; undefined when one cannot be seen (--url). */

@@ -1,6 +1,8 @@
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util'
-import { withNegativeValues } from '../lib/cli.ts'
+import { UsageError, withNegativeValues } from '../lib/cli.ts'
 import { COMPARE_MODES, DEFAULT_COMPARE_MODES, type CompareMode } from './modes.ts'
+
+export { UsageError }
 
 export const USAGE = `Usage: npm run compare -- [options]
 
@@ -63,9 +65,6 @@ export interface CompareOptions {
   verbose: boolean
   help: boolean
 }
-
-import { UsageError } from '../lib/cli.ts'
-export { UsageError }
 
 function wholeNumber (flag: string, value: string | undefined, min: number, max: number): number {
   const n = Number(value)

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { cpus } from 'node:os'
 import { childrenOf } from '../lib/process-children.ts'
 
 // Linux reports utime and stime in clock ticks; USER_HZ is 100 on every Linux build that matters here.
@@ -35,4 +36,31 @@ export function processTreeCpuSeconds (pid: number | undefined): number | undefi
   const own = processCpuSeconds(pid)
   if (own === undefined || pid === undefined) return undefined
   return childrenOf(pid).reduce((sum, child) => sum + (processCpuSeconds(child) ?? 0), own)
+}
+
+/**
+ * The machine's CPU time so far, busy and in all, in the same unit. /proc/stat where there is one:
+ * os.cpus() leaves out softirq (much of loopback networking's kernel work) and steal (time a
+ * virtual machine's host gave to another guest), and both are time our processes could not run.
+ */
+export function machineTimes (): { busy: number, total: number } {
+  try {
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number)
+    const fields = [user, nice, system, idle, iowait, irq, softirq, steal]
+    if (fields.every((f) => f !== undefined && Number.isFinite(f))) {
+      const [u, n, sy, id, io, ir, so, st] = fields as number[]
+      const busy = (u as number) + (n as number) + (sy as number) + (ir as number) + (so as number) + (st as number)
+      return { busy, total: busy + (id as number) + (io as number) }
+    }
+  } catch {
+    // Not Linux: what os.cpus() says.
+  }
+  let busy = 0
+  let total = 0
+  for (const cpu of cpus()) {
+    const { user, nice, sys, idle, irq } = cpu.times
+    busy += user + nice + sys + irq
+    total += user + nice + sys + idle + irq
+  }
+  return { busy, total }
 }

@@ -1,6 +1,8 @@
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util'
-import { withNegativeValues } from '../lib/cli.ts'
+import { UsageError, withNegativeValues } from '../lib/cli.ts'
 import { ASSUMPTIONS, DEFAULT_ASSUMPTIONS, type Assumptions } from './assumptions.ts'
+
+export { UsageError }
 
 const assumptionLines = ASSUMPTIONS.map((info) => {
   const value = DEFAULT_ASSUMPTIONS[info.key]
@@ -32,9 +34,6 @@ export interface ScaleOptions {
   given: Array<keyof Assumptions>
   help: boolean
 }
-
-import { UsageError } from '../lib/cli.ts'
-export { UsageError }
 
 const OPTIONS = {
   from: { type: 'string' },
