@@ -1,5 +1,5 @@
 import { startCluster, type Cluster } from '../cluster.ts'
-import { countsBetween, hitRatio, readSessionCacheCounts, statementsPerRequest, type SessionCacheCounts } from '../lib/session-cache-figures.ts'
+import { countsBetween, hitRatio, readSessionCacheCounts, sessionStatementsPerRequest, statementsPerRequest, type SessionCacheCounts } from '../lib/session-cache-figures.ts'
 import { describe } from './kill-server.ts'
 import { sleep, startLoad, timeUntil } from './load.ts'
 import { countStatuses, getJson, loginMany, percentile, type FaultResult } from './support.ts'
@@ -10,6 +10,15 @@ export interface SessionCacheOutageFigures {
   statuses: { before: Record<number, number>, during: Record<number, number>, after: Record<number, number> }
   /** Database statements per request, and the share of reads the cache answered, in each phase (the servers' own counters). */
   statementsPerRequest: { before: number, during: number, after: number }
+  /**
+   * Before and after, the requests' own statements (the cache's keep-alive pings left out) and
+   * the pings as a rate: a few a second per server, however many requests come, so per request
+   * they weigh with the machine's speed (0.108 in all at 144 requests a second on a slow one).
+   */
+  sessionStatementsPerRequest: { before: number, after: number }
+  pingsPerServerSecond: { before: number, after: number }
+  /** Requests the servers counted before and after: the pings-included figure means little at a few hundred. */
+  requests: { before: number, after: number }
   hitRatio: { before: number, during: number, after: number }
   /** What the cache did for the reads during the outage (session_cache_lookups_total). */
   lookupsDuring: SessionCacheCounts['lookups']
@@ -46,8 +55,10 @@ export async function sessionCacheOutage (options: SessionCacheOutageOptions = {
     const load = startLoad({ url: cluster.url, tokens: sessions.map((s) => s.token), connections, maxDurationMs: 60_000 })
     await sleep(500)
     const atWarm = await readSessionCacheCounts(urls)
+    const warmAt = performance.now()
     await sleep(1000)
     const atDown = await readSessionCacheCounts(urls)
+    const beforeMs = performance.now() - warmAt
     const downAt = load.now()
     await redis.stop('SIGKILL', 0)
     await sleep(outageMs)
@@ -59,9 +70,11 @@ export async function sessionCacheOutage (options: SessionCacheOutageOptions = {
     const recoverWaitMs = await timeUntil(async () => (await Promise.all(urls.map(async (url, i) => (await readSessionCacheCounts([url])).lookups.hit > (hitsAtBack[i] ?? 0)))).every(Boolean), 10_000, 20)
     const recoverMs = recoverWaitMs === undefined ? undefined : load.now() - backAt
     const atRecovered = await readSessionCacheCounts(urls)
+    const recoveredAt = performance.now()
     await sleep(1000)
     const records = await load.stop()
     const atEnd = await readSessionCacheCounts(urls)
+    const afterMs = performance.now() - recoveredAt
 
     const before = countsBetween(atWarm, atDown)
     const during = countsBetween(atDown, atBack)
@@ -71,6 +84,7 @@ export async function sessionCacheOutage (options: SessionCacheOutageOptions = {
     const alive = [cluster.balancer, ...cluster.servers].every((p) => p.running)
     const health = await Promise.all(urls.map(async (url) => (await getJson(`${url}/health`)).body.store))
     const per = (c: SessionCacheCounts): string => statementsPerRequest(c).toFixed(3)
+    const pingRate = (c: SessionCacheCounts, ms: number): number => c.databasePings / urls.length / (ms / 1000)
     return {
       fault: `the session cache's Redis killed (SIGKILL) for ${outageMs / 1000} s, started again empty`,
       mode: 'postgres+redis-cache',
@@ -84,7 +98,7 @@ export async function sessionCacheOutage (options: SessionCacheOutageOptions = {
         { name: 'while it is away the database takes the reads (about one statement per request)', ok: statementsPerRequest(during) > 0.9 },
         { name: 'every request overlapping the outage is answered within a second', ok: Math.max(0, ...overlapping.map((r) => r.end - r.start)) < 1000 },
         { name: 'the servers read from the cache again within two seconds of Redis returning', ok: recoverMs !== undefined && recoverMs < 2000 },
-        { name: 'and the database is spared again (under 0.1 statements per request)', ok: statementsPerRequest(after) < 0.1 },
+        { name: 'and the database is spared again (under 0.1 statements per request besides the keep-alive pings, at most 4 pings a second per server)', ok: sessionStatementsPerRequest(after) < 0.1 && pingRate(after, afterMs) <= 4 },
         { name: 'no process died', ok: alive },
         { name: 'every server reports its store up', ok: health.every((s) => s === 'up') }
       ],
@@ -95,6 +109,9 @@ export async function sessionCacheOutage (options: SessionCacheOutageOptions = {
           after: countStatuses(records.filter((r) => r.start >= backAt))
         },
         statementsPerRequest: { before: statementsPerRequest(before), during: statementsPerRequest(during), after: statementsPerRequest(after) },
+        sessionStatementsPerRequest: { before: sessionStatementsPerRequest(before), after: sessionStatementsPerRequest(after) },
+        pingsPerServerSecond: { before: pingRate(before, beforeMs), after: pingRate(after, afterMs) },
+        requests: { before: before.requests, after: after.requests },
         hitRatio: { before: hitRatio(before), during: hitRatio(during), after: hitRatio(after) },
         lookupsDuring: during.lookups,
         slowestDuringMs: Math.max(0, ...overlapping.map((r) => r.end - r.start)),

@@ -18,13 +18,21 @@ t.test('postgres+redis-cache: the cache\'s Redis killed under load, started agai
   const f = result.figures
   for (const phase of ['before', 'during', 'after'] as const) t.same(statusesOtherThan(f.statuses[phase], [200]), [], `${phase} the outage every answer is a 200`)
   t.ok((f.statuses.during[200] ?? 0) > 0, `and there were requests during it (${f.statuses.during[200] ?? 0})`)
-  t.ok(f.statementsPerRequest.before < 0.1, `before: ${f.statementsPerRequest.before.toFixed(3)} database statements per request`)
+  // The requests' own statements are held to the bound; the keep-alive pings are a cost per
+  // second, not per request (test/cluster/session-cache.test.ts holds them the same way), and the
+  // figure with them is held to the bound where there are requests enough for it to mean that.
+  for (const phase of ['before', 'after'] as const) {
+    t.ok(f.pingsPerServerSecond[phase] <= 4, `${phase}: ${f.pingsPerServerSecond[phase].toFixed(1)} keep-alive pings a second per server, at most 4`)
+  }
+  t.ok(f.sessionStatementsPerRequest.before < 0.1, `before: ${f.sessionStatementsPerRequest.before.toFixed(3)} database statements per request besides the pings (${f.statementsPerRequest.before.toFixed(3)} with them, at ${f.requests.before} requests)`)
+  if (f.requests.before >= 1000) t.ok(f.statementsPerRequest.before < 0.1, `before, pings included: ${f.statementsPerRequest.before.toFixed(3)} per request`)
   t.ok(f.statementsPerRequest.during > 0.9, `during: ${f.statementsPerRequest.during.toFixed(3)}: the database took the reads`)
   // The window opens with the counters read just before the kill: a read or two may still hit.
   t.ok(f.hitRatio.during < 0.05, `next to none answered from the cache while it was gone (${f.lookupsDuring.hit} hits)`)
   t.ok(f.slowestDuringMs < ANSWER_MS, `every request during it answered within ${ANSWER_MS} ms (slowest ${Math.round(f.slowestDuringMs)} ms)`)
   t.ok(f.recoverMs !== undefined && f.recoverMs < RECOVER_MS, `the cache serves again within ${RECOVER_MS} ms of Redis returning (${ms(f.recoverMs)})`)
-  t.ok(f.statementsPerRequest.after < 0.2, `after: ${f.statementsPerRequest.after.toFixed(3)} statements per request, refilling`)
+  t.ok(f.sessionStatementsPerRequest.after < 0.2, `after: ${f.sessionStatementsPerRequest.after.toFixed(3)} statements per request besides the pings, refilling (${f.statementsPerRequest.after.toFixed(3)} with them, at ${f.requests.after} requests)`)
+  if (f.requests.after >= 1000) t.ok(f.statementsPerRequest.after < 0.2, `after, pings included: ${f.statementsPerRequest.after.toFixed(3)} per request`)
   t.ok(f.allRunning, 'no process died')
   t.same(f.storeHealth, ['up', 'up', 'up'])
 })
